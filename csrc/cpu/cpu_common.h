@@ -1,0 +1,46 @@
+// Helpers shared by the CPU kernels: threading over coordinate tiles and finiteness tests.
+// This file is compiled once per ISA module (see CMakeLists.txt), so plain loops written
+// here are vectorised for AVX2 or AVX-512 by the compiler in those modules.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "byzcore/messages.h"
+
+namespace byzcore {
+namespace cpu {
+
+// Columns per tile: a tile of n rows x kTile columns stays in L1/L2 while a kernel works on it.
+constexpr std::int64_t kTile = 1024;
+
+// Runs body(begin, end) over [0, d) in tiles of `tile` coordinates, split across threads.
+// Small problems run on the calling thread: a parallel region costs more than it saves.
+template <class Body>
+void parallel_tiles(std::int64_t d, std::int64_t work_per_coord, Body&& body, std::int64_t tile = kTile) {
+  const std::int64_t tiles = (d + tile - 1) / tile;
+#if defined(_OPENMP)
+  if (tiles > 1 && d * work_per_coord > (1 << 15)) {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t t = 0; t < tiles; ++t) body(t * tile, std::min(d, (t + 1) * tile));
+    return;
+  }
+#endif
+  for (std::int64_t t = 0; t < tiles; ++t) body(t * tile, std::min(d, (t + 1) * tile));
+}
+
+template <class T>
+inline bool is_finite(T v) {
+  // |v| <= max is false for NaN and +-Inf, and vectorises (unlike std::isfinite under -ffast-math).
+  return std::abs(v) <= std::numeric_limits<T>::max();
+}
+
+}  // namespace cpu
+}  // namespace byzcore

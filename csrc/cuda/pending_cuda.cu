@@ -1,0 +1,34 @@
+// TEMPORARY: CUDA entry points whose kernels are being written (removed as each lands): the same entry points,
+// so the module always links, and a clear error at run time if a CUDA input reaches them.
+#include <stdexcept>
+
+#include "byzcore/backends.h"
+
+namespace byzcore {
+namespace cuda {
+
+[[noreturn]] static void no_cuda(const char* op) {
+  throw std::runtime_error(std::string("[") + op +
+                           "] CUDA kernel not written yet");
+}
+
+
+void mean(const Messages&, void*) { no_cuda("mean"); }
+void median(const Messages&, void*) { no_cuda("median"); }
+void trimmed_mean(const Messages&, std::int64_t, void*) { no_cuda("trimmed_mean"); }
+void pairwise_distances(const Messages&, bool, void*) { no_cuda("pairwise_distances"); }
+void krum_scores(const Messages&, std::int64_t, void*) { no_cuda("krum_scores"); }
+void krum(const Messages&, std::int64_t, void*) { no_cuda("krum"); }
+void multi_krum(const Messages&, std::int64_t, std::int64_t, void*) { no_cuda("multi_krum"); }
+std::int64_t geometric_median(const Messages&, const std::vector<double>&, double, std::int64_t,
+                              double, void*) { no_cuda("geometric_median"); }
+void clip(const Messages&, double, void*) { no_cuda("clip"); }
+void rand_k_indices(std::int64_t, std::int64_t, std::uint64_t, const Place&, std::int64_t*) { no_cuda("rand_k_indices"); }
+void rand_k(const Messages&, std::int64_t, std::uint64_t, void*) { no_cuda("rand_k"); }
+void centered_clipping(const Messages&, double, const void*, std::int64_t, void*) { no_cuda("centered_clipping"); }
+void bucket_means(const Messages&, const std::vector<std::int64_t>&, std::int64_t, void*) { no_cuda("bucketing"); }
+void nnm(const Messages&, std::int64_t, void*) { no_cuda("nnm"); }
+
+}  // namespace cuda
+}  // namespace byzcore
+
