@@ -108,6 +108,8 @@ void clip_impl(const Messages& X, double threshold, T* out) {
       const double s = clip_scale(norms[static_cast<std::size_t>(i)], threshold);
       if (s == 1.0) {
         std::copy(r + b, r + e, o + b);
+      } else if (s == 0.0) {  // not x * 0, which is NaN for a non-finite x
+        std::fill(o + b, o + e, T(0));
       } else {
         for (std::int64_t j = b; j < e; ++j) o[j] = static_cast<T>(static_cast<double>(r[j]) * s);
       }

@@ -99,7 +99,7 @@ void rank_mean_network(const Messages& X, std::int64_t lo, std::int64_t hi, T* o
   constexpr std::int64_t kPrefetch = BYZCORE_RANK_PF * W;
   const std::int64_t n = X.n, d = X.d;
   const std::vector<Comparator> net = rank_network(n, lo, hi);
-  const double inv = 1.0 / static_cast<double>(hi - lo + 1);
+  const double count = static_cast<double>(hi - lo + 1);
   parallel_tiles(d, n, [&](std::int64_t b, std::int64_t e) {
     alignas(64) T buf[kNetworkMaxN * W];
     for (std::int64_t j0 = b; j0 < e; j0 += W) {
@@ -140,7 +140,7 @@ void rank_mean_network(const Messages& X, std::int64_t lo, std::int64_t hi, T* o
           const T* s = buf + w * W;
           for (std::int64_t l = 0; l < W; ++l) acc[l] += static_cast<double>(s[l]);
         }
-        for (std::int64_t l = 0; l < len; ++l) out[j0 + l] = static_cast<T>(acc[l] * inv);
+        for (std::int64_t l = 0; l < len; ++l) out[j0 + l] = static_cast<T>(acc[l] / count);
       }
     }
   });
@@ -151,7 +151,7 @@ template <class T>
 void rank_mean_select(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {
   constexpr std::int64_t W = 64;
   const std::int64_t n = X.n, d = X.d;
-  const double inv = 1.0 / static_cast<double>(hi - lo + 1);
+  const double count = static_cast<double>(hi - lo + 1);
   auto less = [](T x, T y) { return x < y; };  // no NaN left after load_ranked
   parallel_tiles(d, 8 * n, [&](std::int64_t b, std::int64_t e) {
     std::vector<T> tb(static_cast<std::size_t>(W * n));
@@ -175,7 +175,7 @@ void rank_mean_select(const Messages& X, std::int64_t lo, std::int64_t hi, T* ou
         std::nth_element(c + lo + 1, c + hi, c + n, less);
         s = 0;
         for (std::int64_t w = lo; w <= hi; ++w) s += static_cast<double>(c[w]);
-        out[j0 + l] = static_cast<T>(s * inv);
+        out[j0 + l] = static_cast<T>(s / count);
       }
     }
   }, 256);
