@@ -871,7 +871,9 @@ class _Predictor:
         return t0 * (n / n0) ** p * (d / d0)
 
     def record(self, key: tuple[str, str], n: int, d: int, t: float) -> None:
-        self.last[key] = (n, d, t)
+        # Below ~20 ms, call overhead and scheduling noise dominate: no basis to scale from.
+        if t >= 0.02:
+            self.last[key] = (n, d, t)
 
 
 def run(args: argparse.Namespace) -> int:
