@@ -963,6 +963,8 @@ def _bench_cell(k: Kernel, case: Case, row: dict, args: argparse.Namespace, use_
     try:
         out = k.checked_result(case)
         sync()
+        ratio = k.check(case, out)
+        del out
     except Exception as exc:  # noqa: BLE001 - reported per cell, the run goes on
         reason = unavailable_reason(exc)
         if reason:
@@ -972,8 +974,6 @@ def _bench_cell(k: Kernel, case: Case, row: dict, args: argparse.Namespace, use_
         else:
             row.update(status="error", note=f"{type(exc).__name__}: {exc}")
         return
-    ratio = k.check(case, out)
-    del out
     row["check_ratio"] = ratio  # max |error| / tolerance; <= 1 passes
     if not ratio <= 1:
         row.update(status="mismatch", note=f"differs from the NumPy reference: max error / tolerance = {ratio:.3g}")
