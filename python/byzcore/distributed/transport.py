@@ -8,8 +8,9 @@ The runtime must survive workers that crash, stall, or send garbage. Measured wi
 * a ``recv`` whose sender sends *more* bytes than the posted buffer aborts the receiving
   process (SIGABRT inside gloo): one Byzantine worker could kill the server;
 * a ``recv`` that sends *fewer* bytes completes silently with the tail of the buffer stale;
-* ``Work.wait(timeout)`` on a silent peer closes the pair ("Application timeout caused pair
-  closure"), and collectives (gather, broadcast) time out by poisoning the whole group;
+* ``Work.wait(timeout)`` on a silent peer times out and then operations with *other*, honest
+  peers fail too ("Application timeout caused pair closure"); collectives (gather,
+  broadcast) with a dead member hang until the group's timeout, which poisons the group;
 * ``Work.is_completed()`` of a gloo ``irecv`` stays ``False`` until ``wait()``, so there is
   nothing to poll.
 
