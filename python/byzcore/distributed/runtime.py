@@ -277,27 +277,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """torchrun entry point: ``torchrun --nproc-per-node P -m byzcore.distributed.launch [run options]``.
-    Every rank parses the same ``byzcore run`` options; rank 0 prints the summary and writes ``--out``."""
+    Every rank parses the same ``byzcore run`` options; rank 0 writes ``--out`` and prints the
+    final metrics as JSON."""
     import json
 
     from ..cli import build_parser
+    from ..experiment import config_from_args
 
-    parser = build_parser()
-    args = parser.parse_args(["run", *(sys.argv[1:] if argv is None else argv)])
-    cfg, out = config_from_args(args)
+    args = build_parser().parse_args(["run", *(sys.argv[1:] if argv is None else argv)])
+    cfg = config_from_args(args)
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    result = rank_main(rank, world, cfg, {"timeout_s": getattr(args, "timeout", 30.0), "progress": rank == 0})
+    result = rank_main(rank, world, cfg.to_dict(), {"timeout_s": args.timeout, "progress": rank == 0 and not args.no_progress})
     if rank == 0:
-        if out:
-            result.save(out)
-        print(json.dumps(result.summary()["final"]))
+        if args.out:
+            result.save(args.out, plot=not args.no_plot)
+        print(json.dumps({"final": result.summary()["final"], "rounds": len(result.metrics) - 1,
+                          "seconds": round(result.seconds, 3)}))
     return 0
-
-
-def config_from_args(args: argparse.Namespace) -> tuple[dict, str | None]:
-    """The :class:`RunConfig` fields among parsed ``byzcore run`` options, and ``--out``."""
-    from ..algorithms.runner import RunConfig
-
-    names = {f.name for f in dataclasses.fields(RunConfig)}
-    cfg = {k: v for k, v in vars(args).items() if k in names}
-    return cfg, getattr(args, "out", None)
