@@ -98,6 +98,16 @@ def test_one_worker_alone_gets_the_batched_bits(layout):
         assert np.array_equal(D[i], prob.minibatch_gradient_differences(x, x2, [i], 5, 9, 4)[0])
 
 
+def test_metrics_pass_without_scipy():
+    prob, X, y = _problem("sparse-valued", True)
+    x = np.linspace(-0.5, 0.5, X.shape[1])
+    with_scipy = prob.evaluate(x, [0, 1, 3])
+    prob._csr_cache = None                                   # as if SciPy were not installed
+    without = prob.evaluate(x, [0, 1, 3])
+    for key in ("loss", "grad_norm", "accuracy"):
+        assert with_scipy[key] == pytest.approx(without[key], rel=1e-12)
+
+
 def test_validation_losses_and_gradient():
     prob, X, y = _problem("sparse", True)
     rng = np.random.default_rng(0)

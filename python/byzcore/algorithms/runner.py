@@ -60,7 +60,7 @@ class RunConfig:
     attack: str = "shift-back"
     aggregator: str = "bucketing:2+median"
     clients_per_round: int | None = None
-    rounds: int = 1000
+    rounds: int = 500
     lr: float = 0.5
     alpha: float = 1.0
     p: float = 0.1
@@ -139,7 +139,9 @@ class Result:
 
     def label(self) -> str:
         c = self.config
-        extra = f", alpha={c['alpha']}" if c.get("algorithm", "").startswith("byz_vr_marina_pp") else ""
+        extra = ""
+        if c.get("algorithm") == "byz_vr_marina_pp":
+            extra = ", no clipping" if c.get("alpha") is None else f", alpha={c['alpha']}"
         return f"{c.get('algorithm')} ({c.get('aggregator')}, {c.get('attack')}{extra})"
 
 
