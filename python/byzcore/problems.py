@@ -39,15 +39,23 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from . import _streams
 
 __all__ = [
-    "Problem", "LogisticRegression", "TorchProblem", "synthetic_a9a", "load_libsvm",
-    "sklearn_dataset", "mlp_digits", "make_problem", "available_problems",
+    "LogisticRegression",
+    "Problem",
+    "TorchProblem",
+    "available_problems",
+    "load_libsvm",
+    "make_problem",
+    "mlp_digits",
+    "sklearn_dataset",
+    "synthetic_a9a",
 ]
 
 
@@ -97,7 +105,7 @@ class Problem:
     def evaluate(self, x: np.ndarray, workers: Sequence[int] | None = None) -> dict:
         raise NotImplementedError
 
-    def with_flipped_labels(self, workers: Sequence[int]) -> "Problem":
+    def with_flipped_labels(self, workers: Sequence[int]) -> Problem:
         raise NotImplementedError
 
     def stochastic_gradients(self, x, workers, batch: int, seed: int, round_: int) -> np.ndarray:
@@ -141,20 +149,20 @@ class _Rows:
                  val: np.ndarray | None = None):
         self.d, self.A, self.idx, self.val = d, A, idx, val
 
-    def _map(self, fn) -> "_Rows":
+    def _map(self, fn) -> _Rows:
         if self.A is not None:
             return _Rows(self.d, A=fn(self.A, 0))
         return _Rows(self.d, idx=fn(self.idx, 1), val=None if self.val is None else fn(self.val, 1))
 
-    def take(self, *key) -> "_Rows":
+    def take(self, *key) -> _Rows:
         """Rows selected by NumPy indexing on the leading (row) axes."""
         return self._map(lambda a, lead: a[key] if lead == 0 else a[(slice(None),) + key])
 
-    def flat(self) -> "_Rows":
+    def flat(self) -> _Rows:
         """All rows as one ``(1, N, .)`` set."""
         return self._map(lambda a, lead: a.reshape((1, -1, a.shape[-1])) if lead == 0 else a.reshape((a.shape[0], 1, -1)))
 
-    def block_view(self, b: np.ndarray) -> "_Rows":
+    def block_view(self, b: np.ndarray) -> _Rows:
         """Blocks ``b`` as an ``(len(b), rows, .)`` set: a view for a contiguous range or one
         repeated block, a copy otherwise."""
         def pick(a: np.ndarray, lead: int) -> np.ndarray:
@@ -420,7 +428,7 @@ class LogisticRegression(Problem):
             coef = -yv * _sigmoid_neg(yv * R.dot(x)[0]) / len(yv)
             return R.tdot(coef[None])[0] + self._reg_grad(x)
 
-    def with_flipped_labels(self, workers: Sequence[int]) -> "LogisticRegression":
+    def with_flipped_labels(self, workers: Sequence[int]) -> LogisticRegression:
         """A copy (sharing the data) where ``workers`` compute on flipped labels."""
         out = copy.copy(self)
         out.sign = self.sign.copy()

@@ -82,7 +82,7 @@ class RunConfig:
     mode: str = "simulated"
 
     @classmethod
-    def from_dict(cls, d: dict | "RunConfig" | None) -> "RunConfig":
+    def from_dict(cls, d: dict | RunConfig | None) -> RunConfig:
         if d is None:
             return cls()
         if isinstance(d, RunConfig):
@@ -126,8 +126,7 @@ class Result:
         os.makedirs(out, exist_ok=True)
         paths = [os.path.join(out, "metrics.jsonl"), os.path.join(out, "summary.json")]
         with open(paths[0], "w", encoding="utf-8") as fh:
-            for m in self.metrics:
-                fh.write(json.dumps({k: _jsonable(v) for k, v in m.items()}, allow_nan=False) + "\n")
+            fh.writelines(json.dumps({k: _jsonable(v) for k, v in m.items()}, allow_nan=False) + "\n" for m in self.metrics)
         with open(paths[1], "w", encoding="utf-8") as fh:
             json.dump(self.summary(), fh, indent=2, allow_nan=False)
             fh.write("\n")
@@ -311,7 +310,7 @@ def simulate(alg: Algorithm, problem: Problem, attack: Attack, byzantine: np.nda
     return metrics, diverged
 
 
-def run(config: "RunConfig | dict | None" = None, *, progress: bool = False, **overrides: Any) -> Result:
+def run(config: RunConfig | dict | None = None, *, progress: bool = False, **overrides: Any) -> Result:
     """Run one experiment and return its :class:`Result`.
 
     ``config`` is a :class:`RunConfig` or a dict of its fields; keyword ``overrides`` replace
