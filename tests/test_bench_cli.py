@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 
+import byzcore
 import numpy as np
 import pytest
-
-import byzcore
 from byzcore import bench
 from byzcore.cli import main
 
