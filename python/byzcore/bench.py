@@ -48,6 +48,7 @@ columns:
   GB/s      n * d * itemsize / time: the input read once (a kernel that reads it twice,
             or is compute-bound like pairwise_distances, shows less)
   %BW       GB/s as a fraction of the machine's read bandwidth printed in the header
+            (over 100% where the input fits in the CPU caches)
   numpy     time of the NumPy equivalent on the same input (per iteration for
             geometric_median); "-" where it was not run: predicted over --baseline-cap
             seconds, or --device cuda
