@@ -53,33 +53,13 @@ double sqdist(const T* x, const double* z, i64 len) {
   return s;
 }
 
-// Coordinate-wise median with non-finite entries ranked above every finite value (+inf).
+// The start point: the coordinate-wise median kernel (median_cpu.cpp), which ranks a
+// non-finite entry above every finite value.
 template <class T>
 void start_median(const Messages& X, double* z) {
-  const i64 n = X.n;
-  constexpr i64 kT = 64;
-  parallel_tiles(
-      X.d, n * 8,
-      [&](i64 b, i64 e) {
-        std::vector<double> col(static_cast<std::size_t>(n * kT));
-        const i64 len = e - b;
-        for (i64 i = 0; i < n; ++i) {
-          const T* r = X.row<T>(i) + b;
-          for (i64 j = 0; j < len; ++j) {
-            const double v = static_cast<double>(r[j]);
-            col[j * n + i] = is_finite(v) ? v : std::numeric_limits<double>::infinity();
-          }
-        }
-        for (i64 j = 0; j < len; ++j) {
-          double* c = col.data() + j * n;
-          const i64 h = n / 2;
-          std::nth_element(c, c + h, c + n);
-          double m = c[h];
-          if (n % 2 == 0) m = 0.5 * (m + *std::max_element(c, c + h));
-          z[b + j] = m;
-        }
-      },
-      kT);
+  std::vector<T> m(static_cast<std::size_t>(X.d));
+  median(X, m.data());
+  std::copy(m.begin(), m.end(), z);
 }
 
 // Rows per tile so that a tile of all n rows stays in L2 while it is read twice.
