@@ -1,6 +1,79 @@
-"""Shared pytest set-up for the test suite."""
+"""Shared test helpers: the devices the suite runs on.
+
+``devices()`` is ``["cpu"]`` plus ``"cuda"`` when a GPU is usable (through PyTorch or CuPy)
+and byzcore was built with its CUDA kernels. Tests parametrised with the ``device`` fixture
+run once per device; ``on_device`` moves a NumPy array there and ``to_numpy`` brings a result
+back, so one test body compares every device with the same NumPy reference.
+"""
 
 from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+import pytest
+
+
+@functools.lru_cache(maxsize=None)
+def torch_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+@functools.lru_cache(maxsize=None)
+def cupy_cuda() -> bool:
+    try:
+        import cupy
+    except ImportError:
+        return False
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no driver: CuPy imports but sees no device
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def cuda_available() -> bool:
+    """A GPU usable from Python and byzcore's CUDA kernels compiled in."""
+    import byzcore
+
+    return (torch_cuda() or cupy_cuda()) and byzcore.build_info()["cuda"]
+
+
+def devices() -> list[str]:
+    return ["cpu"] + (["cuda"] if cuda_available() else [])
+
+
+@pytest.fixture(params=devices())
+def device(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def on_device(x: np.ndarray, device: str) -> Any:
+    """x on `device`: NumPy for "cpu", a torch CUDA tensor (or CuPy array) for "cuda"."""
+    if device == "cpu":
+        return x
+    if torch_cuda():
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(x)).to("cuda")
+    import cupy
+
+    return cupy.asarray(x)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    if type(x).__module__.split(".", 1)[0] == "cupy":
+        return x.get()
+    return np.asarray(x)
 
 
 def pytest_configure(config):

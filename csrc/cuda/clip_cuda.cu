@@ -1,0 +1,70 @@
+// Norm clipping of each message, and centered clipping (Karimireddy et al. 2021):
+// v <- v + mean_i clip(x_i - v, tau), iters times, from the given centre or zero. A message
+// holding a non-finite entry is infinitely far from any centre, so it clips to zero.
+#include "byzcore/backends.h"
+#include "cuda/device/context.cuh"
+#include "cuda/device/internal.cuh"
+#include "cuda/device/util.cuh"
+
+namespace byzcore {
+namespace cuda {
+
+namespace {
+
+// scale[i] = min(1, threshold / ||x_i||): 1 for a zero row, 0 for a non-finite one.
+__global__ void clip_scale_kernel(const double* norm2, std::int64_t n, double threshold, double* scale) {
+  for (std::int64_t i = dev::global_thread(); i < n; i += dev::grid_threads()) {
+    const double s2 = norm2[i];
+    const double norm = sqrt(s2);
+    scale[i] = !dev::is_finite(s2) ? 0.0 : (norm <= threshold ? 1.0 : threshold / norm);
+  }
+}
+
+template <class T>
+__global__ void scale_rows_kernel(const T* const* rows, const double* scale, std::int64_t n, std::int64_t d, T* out) {
+  for (std::int64_t i = blockIdx.y; i < n; i += gridDim.y) {
+    const double s = scale[i];
+    const T* x = rows[i];
+    T* o = out + i * d;
+    for (std::int64_t j = dev::global_thread(); j < d; j += dev::grid_threads())
+      o[j] = s == 0.0 ? T(0) : (s == 1.0 ? x[j] : static_cast<T>(static_cast<double>(x[j]) * s));
+  }
+}
+
+}  // namespace
+
+void clip(const Messages& X, double threshold, void* out) {
+  detail::Context ctx("clip", X.place);
+  const void* const* rows = ctx.rows<void>(X);
+  double* norm2 = ctx.alloc<double>(static_cast<std::size_t>(X.n));
+  double* scale = ctx.alloc<double>(static_cast<std::size_t>(X.n));
+  detail::row_sq_dists(ctx, X, rows, nullptr, norm2);
+  clip_scale_kernel<<<ctx.blocks(X.n, 256), 256, 0, ctx.stream()>>>(norm2, X.n, threshold, scale);
+  ctx.launched("clip_scale_kernel");
+  dispatch_float(X.dtype, [&](auto tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    const std::int64_t xblocks = std::min<std::int64_t>((X.d + 255) / 256, 4096);
+    const dim3 grid(static_cast<unsigned>(xblocks), detail::grid_rows(X.n));
+    scale_rows_kernel<T><<<grid, 256, 0, ctx.stream()>>>(reinterpret_cast<const T* const*>(rows), scale, X.n, X.d,
+                                                         static_cast<T*>(out));
+    ctx.launched("scale_rows_kernel");
+  });
+}
+
+void centered_clipping(const Messages& X, double tau, const void* center, std::int64_t iters, void* out) {
+  detail::Context ctx("centered_clipping", X.place);
+  const void* const* rows = ctx.rows<void>(X);
+  double* v = ctx.alloc<double>(static_cast<std::size_t>(X.d));
+  if (center) detail::to_double(ctx, X.dtype, center, X.d, v);
+  else ctx.memset(v, static_cast<std::size_t>(X.d) * sizeof(double));
+  detail::RecenterParams p;
+  p.rule = detail::Recenter::centered_clipping;
+  p.tau = tau;
+  p.max_iter = iters;
+  p.tol = -1;  // a fixed number of steps: no read-back, no synchronisation
+  detail::recenter(ctx, X, rows, p, v);
+  detail::from_double(ctx, X.dtype, v, X.d, out);
+}
+
+}  // namespace cuda
+}  // namespace byzcore

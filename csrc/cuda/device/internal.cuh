@@ -1,0 +1,52 @@
+// Entry points one CUDA source offers another (csrc/cuda/*.cu only): typed on the messages'
+// dtype at run time, so each kernel is compiled in exactly one translation unit.
+#pragma once
+
+#include <cstdint>
+
+#include "byzcore/messages.h"
+#include "cuda/device/context.cuh"
+
+namespace byzcore {
+namespace cuda {
+namespace detail {
+
+// out[d] (X's dtype): per coordinate, the mean of the values whose ranks lie in [lo, hi]
+// (non-finite values rank last, as +inf). median_cuda.cu.
+void rank_mean(Context& ctx, const Messages& X, const void* const* rows, std::int64_t lo,
+               std::int64_t hi, void* out);
+
+// D[n*n] (double, device): squared distances, zero diagonal, symmetric, exact for near-identical
+// messages (cancellation guard), +inf to and from a message holding a non-finite entry.
+// pairwise_distances_cuda.cu.
+void squared_distances(Context& ctx, const Messages& X, const void* const* rows, double* D);
+
+// The centre iterations shared by geometric_median and centered_clipping (recenter_cuda.cu):
+// starting from z (double[d], device), each step computes per message a coefficient from its
+// distance to z, then z <- s * z + beta * sum_i c_i (x_i - s * z).
+enum class Recenter { weiszfeld, centered_clipping };
+struct RecenterParams {
+  Recenter rule;
+  double nu = 0;             // weiszfeld: w_i = a_i / max(nu, ||x_i - z||)
+  const double* a = nullptr; // weiszfeld: device weights a_i, or nullptr for all ones
+  double tau = 0;            // centered clipping radius
+  std::int64_t max_iter = 0; // steps at most
+  double tol = -1;           // weiszfeld: stop when ||z_new - z|| <= tol * ||z_new|| (tol < 0: never)
+};
+// Runs the steps on z in place; returns the number of steps taken. Synchronises once per
+// step only when a tolerance is given (to test convergence on the host).
+std::int64_t recenter(Context& ctx, const Messages& X, const void* const* rows, const RecenterParams& p,
+                      double* z);
+
+// Row i of out (X's dtype, n*d) = x_i * scale[i], or zero where scale[i] == 0 (clip_cuda.cu).
+// row_sq_norms: per-message squared distance to z (double[d] or nullptr for zero), non-finite
+// messages give +inf.
+void row_sq_dists(Context& ctx, const Messages& X, const void* const* rows, const double* z, double* out_n);
+
+// z (double, device) -> out (X's dtype) and back.
+void to_double(Context& ctx, DType t, const void* in, std::int64_t count, double* out);
+void from_double(Context& ctx, DType t, const double* in, std::int64_t count, void* out);
+
+}  // namespace detail
+}  // namespace cuda
+}  // namespace byzcore

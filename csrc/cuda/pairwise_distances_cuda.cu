@@ -1,0 +1,210 @@
+// Pairwise squared distances through the Gram matrix: ||x_i||^2 + ||x_j||^2 - 2 <x_i, x_j>.
+// A tiled kernel computes the upper triangle of G = X X^T in double (64 x 64 output tiles,
+// each thread 4 x 4, inputs staged in shared memory as double so every product is exact for
+// float32), split along d so that small n still fills the GPU; each split writes its own
+// partial Gram matrix and a finishing kernel adds them in a fixed order (reproducible).
+// Cancellation guard (as on the CPU): where the Gram formula leaves less than kGuard of
+// ||x_i||^2 + ||x_j||^2, the pair is recomputed directly as sum (x_i - x_j)^2.
+#include "byzcore/backends.h"
+#include "cuda/device/context.cuh"
+#include "cuda/device/internal.cuh"
+#include "cuda/device/util.cuh"
+
+namespace byzcore {
+namespace cuda {
+
+namespace {
+
+using detail::Context;
+
+constexpr int kTile = 64;     // output rows/cols per block
+constexpr int kK = 32;        // depth of one staged slice
+constexpr int kThreads = 256; // 16 x 16 threads, 4 x 4 outputs each
+constexpr double kGuard = 1.0 / 1024;
+
+template <class T>
+__global__ void __launch_bounds__(kThreads)
+gram_kernel(const T* const* rows, int n, std::int64_t d, int tiles, std::int64_t chunk, double* partial) {
+  __shared__ double As[kK][kTile + 1];
+  __shared__ double Bs[kK][kTile + 1];
+  // Block -> tile pair (I, J), I <= J, in row-major order of the upper triangle.
+  int t = blockIdx.x, I = 0;
+  while (t >= tiles - I) {
+    t -= tiles - I;
+    ++I;
+  }
+  const int J = I + t;
+  const std::int64_t k_begin = static_cast<std::int64_t>(blockIdx.y) * chunk;
+  const std::int64_t k_end = min(d, k_begin + chunk);
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  // Loader mapping: a warp reads 32 consecutive elements of one row (coalesced).
+  const int lk = threadIdx.x % kK, lr = threadIdx.x / kK;  // lr in 0..7
+  double acc[4][4] = {};
+  for (std::int64_t k0 = k_begin; k0 < k_end; k0 += kK) {
+    const std::int64_t k = k0 + lk;
+    const bool kin = k < k_end;
+#pragma unroll
+    for (int r = lr; r < kTile; r += kThreads / kK) {
+      const int ra = I * kTile + r, rb = J * kTile + r;
+      As[lk][r] = (kin && ra < n) ? static_cast<double>(rows[ra][k]) : 0.0;
+      Bs[lk][r] = (kin && rb < n) ? static_cast<double>(rows[rb][k]) : 0.0;
+    }
+    __syncthreads();
+#pragma unroll 8
+    for (int kk = 0; kk < kK; ++kk) {
+      double a[4], b[4];
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        a[q] = As[kk][ty * 4 + q];
+        b[q] = Bs[kk][tx * 4 + q];
+      }
+#pragma unroll
+      for (int p = 0; p < 4; ++p)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) acc[p][q] = fma(a[p], b[q], acc[p][q]);
+    }
+    __syncthreads();
+  }
+  double* P = partial + static_cast<std::int64_t>(blockIdx.y) * n * n;
+#pragma unroll
+  for (int p = 0; p < 4; ++p) {
+    const int i = I * kTile + ty * 4 + p;
+    if (i >= n) continue;
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int j = J * kTile + tx * 4 + q;
+      if (j < n) P[static_cast<std::int64_t>(i) * n + j] = acc[p][q];
+    }
+  }
+}
+
+// Squared norms from the diagonal of the partial Gram matrices.
+__global__ void norms_kernel(const double* partial, int n, int splits, double* norms) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+    double s = 0;
+    for (int q = 0; q < splits; ++q) s += partial[(static_cast<std::int64_t>(q) * n + i) * n + i];
+    norms[i] = s;
+  }
+}
+
+// D from the Gram entries; pairs that lose too much to cancellation go to a list.
+__global__ void finish_kernel(const double* partial, const double* norms, int n, int splits, double* D,
+                              int2* redo, unsigned int* redo_count) {
+  const std::int64_t total = static_cast<std::int64_t>(n) * n;
+  for (std::int64_t e = dev::global_thread(); e < total; e += dev::grid_threads()) {
+    const int i = static_cast<int>(e / n), j = static_cast<int>(e % n);
+    if (i == j) {
+      D[e] = 0.0;
+      continue;
+    }
+    const int a = min(i, j), b = max(i, j);
+    const double na = norms[a], nb = norms[b];
+    if (!dev::is_finite(na) || !dev::is_finite(nb)) {
+      D[e] = INFINITY;  // a message with a non-finite entry is infinitely far from the others
+      continue;
+    }
+    double g = 0;
+    for (int q = 0; q < splits; ++q) g += partial[(static_cast<std::int64_t>(q) * n + a) * n + b];
+    const double d2 = na + nb - 2.0 * g;
+    if (d2 <= kGuard * (na + nb)) {
+      if (i < j) redo[atomicAdd(redo_count, 1u)] = make_int2(i, j);
+      continue;  // written by redo_kernel
+    }
+    D[e] = d2;
+  }
+}
+
+constexpr int kRedoThreads = 256;
+
+template <class T>
+__global__ void __launch_bounds__(kRedoThreads)
+redo_kernel(const T* const* rows, int n, std::int64_t d, const int2* redo, const unsigned int* redo_count, double* D) {
+  __shared__ double sh[kRedoThreads / dev::kWarp];
+  const unsigned int count = *redo_count;
+  for (unsigned int p = blockIdx.x; p < count; p += gridDim.x) {
+    const int2 ij = redo[p];
+    const T* xi = rows[ij.x];
+    const T* xj = rows[ij.y];
+    double s = 0;
+    for (std::int64_t k = threadIdx.x; k < d; k += blockDim.x) {
+      const double diff = static_cast<double>(xi[k]) - static_cast<double>(xj[k]);
+      s = fma(diff, diff, s);
+    }
+    s = dev::block_sum(s, sh);
+    if (threadIdx.x == 0) {
+      D[static_cast<std::int64_t>(ij.x) * n + ij.y] = s;
+      D[static_cast<std::int64_t>(ij.y) * n + ij.x] = s;
+    }
+  }
+}
+
+template <class T>
+__global__ void output_kernel(const double* D, std::int64_t total, bool squared, T* out) {
+  for (std::int64_t e = dev::global_thread(); e < total; e += dev::grid_threads()) {
+    const double v = D[e];
+    out[e] = static_cast<T>(squared ? v : sqrt(v));
+  }
+}
+
+template <class T>
+void squared_distances_impl(Context& ctx, const Messages& X, const T* const* rows, double* D) {
+  if (X.n > (1 << 30) / kTile) throw std::invalid_argument(std::string("[") + ctx.op() + "] too many messages for the CUDA distance kernel");
+  const int n = static_cast<int>(X.n);
+  const int tiles = (n + kTile - 1) / kTile;
+  const std::int64_t pairs = static_cast<std::int64_t>(tiles) * (tiles + 1) / 2;
+  // Split d so that about 4 blocks per SM run, each over at least 64 slices, and the
+  // partial Gram matrices stay under 512 MiB.
+  const std::int64_t nn = static_cast<std::int64_t>(n) * n;
+  std::int64_t splits = (std::int64_t(ctx.sm_count()) * 4 + pairs - 1) / pairs;
+  splits = std::min<std::int64_t>(splits, (X.d + 64 * kK - 1) / (64 * kK));
+  splits = std::min<std::int64_t>(splits, std::max<std::int64_t>(1, (std::int64_t(512) << 20) / (nn * 8)));
+  splits = std::max<std::int64_t>(1, std::min<std::int64_t>(splits, 65535));
+  std::int64_t chunk = (X.d + splits - 1) / splits;
+  chunk = (chunk + kK - 1) / kK * kK;
+  splits = (X.d + chunk - 1) / chunk;
+
+  double* partial = ctx.alloc<double>(static_cast<std::size_t>(splits * nn));
+  double* norms = ctx.alloc<double>(n);
+  int2* redo = ctx.alloc<int2>(static_cast<std::size_t>(std::max<std::int64_t>(1, nn / 2)));
+  unsigned int* redo_count = ctx.alloc<unsigned int>(1);
+  ctx.memset(redo_count, sizeof(unsigned int));
+
+  gram_kernel<T><<<dim3(static_cast<unsigned>(pairs), static_cast<unsigned>(splits)), kThreads, 0, ctx.stream()>>>(
+      rows, n, X.d, tiles, chunk, partial);
+  ctx.launched("gram_kernel");
+  norms_kernel<<<ctx.blocks(n, 256), 256, 0, ctx.stream()>>>(partial, n, static_cast<int>(splits), norms);
+  ctx.launched("norms_kernel");
+  finish_kernel<<<ctx.blocks(nn, 256), 256, 0, ctx.stream()>>>(partial, norms, n, static_cast<int>(splits), D,
+                                                                 redo, redo_count);
+  ctx.launched("finish_kernel");
+  // The pair count stays on the device: blocks loop over however many pairs were listed.
+  redo_kernel<T><<<static_cast<unsigned>(ctx.sm_count()) * 4, kRedoThreads, 0, ctx.stream()>>>(
+      rows, n, X.d, redo, redo_count, D);
+  ctx.launched("redo_kernel");
+}
+
+}  // namespace
+
+namespace detail {
+void squared_distances(Context& ctx, const Messages& X, const void* const* rows, double* D) {
+  dispatch_float(X.dtype, [&](auto tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    squared_distances_impl<T>(ctx, X, reinterpret_cast<const T* const*>(rows), D);
+  });
+}
+}  // namespace detail
+
+void pairwise_distances(const Messages& X, bool squared, void* out) {
+  Context ctx("pairwise_distances", X.place);
+  const std::int64_t nn = X.n * X.n;
+  double* D = ctx.alloc<double>(static_cast<std::size_t>(nn));
+  detail::squared_distances(ctx, X, ctx.rows<void>(X), D);
+  dispatch_float(X.dtype, [&](auto tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    output_kernel<T><<<ctx.blocks(nn, 256), 256, 0, ctx.stream()>>>(D, nn, squared, static_cast<T*>(out));
+    ctx.launched("output_kernel");
+  });
+}
+
+}  // namespace cuda
+}  // namespace byzcore

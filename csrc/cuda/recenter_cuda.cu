@@ -1,0 +1,294 @@
+// Per-message distances to a centre, and the centre iterations shared by the smoothed
+// Weiszfeld geometric median and centered clipping. One step reads X once: a block takes a
+// tile of 512 coordinates, computes the new centre there (double accumulation over the n
+// messages), then, while the tile is still in cache, each warp adds (x_ij - z_new_j)^2 for its
+// messages: the distances the next step needs (the fused distance + weighted sum). Every
+// per-message partial has a single owner (block, warp), and partials are added in a fixed
+// order, so results do not change from run to run.
+#include <cmath>
+#include <utility>
+
+#include "byzcore/backends.h"
+#include "cuda/device/context.cuh"
+#include "cuda/device/internal.cuh"
+#include "cuda/device/util.cuh"
+
+namespace byzcore {
+namespace cuda {
+
+namespace {
+
+using detail::Context;
+using detail::Recenter;
+
+constexpr int kThreads = 128;
+constexpr int kWarps = kThreads / dev::kWarp;
+constexpr int kTileD = 512;                         // coordinates per tile
+constexpr int kPerLane = kTileD / dev::kWarp;       // coordinates a lane covers in the distance pass
+constexpr int kPerThread = kTileD / kThreads;       // coordinates a thread covers in the update
+
+// Adds sum_j (x_ij - z_j)^2 over the tile to part[i] for the messages of this warp.
+template <class T>
+__device__ __forceinline__ void tile_distances(const T* const* rows, std::int64_t n, std::int64_t d,
+                                               std::int64_t tile0, const double* ztile, bool first,
+                                               double* part) {
+  const int lane = threadIdx.x % dev::kWarp, warp = threadIdx.x / dev::kWarp;
+  double zr[kPerLane];
+#pragma unroll
+  for (int q = 0; q < kPerLane; ++q) zr[q] = ztile ? ztile[lane + dev::kWarp * q] : 0.0;
+  for (std::int64_t i = warp; i < n; i += kWarps) {
+    const T* x = rows[i] + tile0;
+    double acc = 0;
+#pragma unroll
+    for (int q = 0; q < kPerLane; ++q) {
+      const std::int64_t jj = lane + dev::kWarp * q;
+      if (tile0 + jj < d) {
+        const double diff = static_cast<double>(x[jj]) - zr[q];
+        acc = fma(diff, diff, acc);
+      }
+    }
+    acc = dev::warp_sum(acc);
+    if (lane == 0) part[i] = first ? acc : part[i] + acc;
+  }
+}
+
+// part[blockIdx.x * n + i] = the block's share of ||x_i - z||^2 (z == nullptr: zero).
+template <class T>
+__global__ void __launch_bounds__(kThreads)
+row_dist_kernel(const T* const* rows, std::int64_t n, std::int64_t d, const double* z, double* part) {
+  __shared__ double ztile[kTileD];
+  double* my = part + static_cast<std::int64_t>(blockIdx.x) * n;
+  for (std::int64_t t = blockIdx.x; t * kTileD < d; t += gridDim.x) {
+    const std::int64_t tile0 = t * kTileD;
+    if (z) {
+      for (int q = threadIdx.x; q < kTileD; q += kThreads) ztile[q] = tile0 + q < d ? z[tile0 + q] : 0.0;
+      __syncthreads();
+    }
+    tile_distances(rows, n, d, tile0, z ? ztile : nullptr, t == blockIdx.x, my);
+    __syncthreads();
+  }
+}
+
+// dist2[i] = sum over blocks of part; a non-finite total (a non-finite entry) becomes +inf.
+__global__ void row_dist_finish(const double* part, int blocks, std::int64_t n, double* dist2) {
+  for (std::int64_t i = dev::global_thread(); i < n; i += dev::grid_threads()) {
+    double s = 0;
+    for (int b = 0; b < blocks; ++b) s += part[b * n + i];
+    dist2[i] = dev::is_finite(s) ? s : INFINITY;
+  }
+}
+
+struct StepParams {
+  double s;     // z_new = s * z + beta * sum_i c_i (x_i - s * z)
+  double beta;
+};
+
+// One centre step (see the file comment). scal[blockIdx.x] gets the block's share of
+// ||z_new - z||^2 and ||z_new||^2.
+template <class T>
+__global__ void __launch_bounds__(kThreads)
+step_kernel(const T* const* rows, std::int64_t n, std::int64_t d, const double* z, double* znew,
+            const double* coef, const StepParams* params, bool need_dist, double* part, double2* scal) {
+  __shared__ double ztile[kTileD];
+  __shared__ double red[kWarps];
+  const double s = params->s, beta = params->beta;
+  double chg = 0, nrm = 0;
+  double* my = part + static_cast<std::int64_t>(blockIdx.x) * n;
+  for (std::int64_t t = blockIdx.x; t * kTileD < d; t += gridDim.x) {
+    const std::int64_t tile0 = t * kTileD;
+    double zq[kPerThread], acc[kPerThread];
+#pragma unroll
+    for (int q = 0; q < kPerThread; ++q) {
+      const std::int64_t j = tile0 + threadIdx.x + kThreads * q;
+      zq[q] = j < d ? s * z[j] : 0.0;
+      acc[q] = 0;
+    }
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double c = coef[i];
+      if (c == 0) continue;  // weight zero, e.g. a non-finite message: never read
+      const T* x = rows[i] + tile0;
+#pragma unroll
+      for (int q = 0; q < kPerThread; ++q) {
+        const std::int64_t jj = threadIdx.x + kThreads * q;
+        if (tile0 + jj < d) acc[q] = fma(c, static_cast<double>(x[jj]) - zq[q], acc[q]);
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < kPerThread; ++q) {
+      const int jj = threadIdx.x + kThreads * q;
+      const std::int64_t j = tile0 + jj;
+      if (j < d) {
+        const double v = zq[q] + beta * acc[q];
+        const double dz = v - z[j];
+        chg = fma(dz, dz, chg);
+        nrm = fma(v, v, nrm);
+        znew[j] = v;
+        ztile[jj] = v;
+      }
+    }
+    if (need_dist) {
+      __syncthreads();
+      tile_distances(rows, n, d, tile0, ztile, t == blockIdx.x, my);
+    }
+    __syncthreads();
+  }
+  chg = dev::block_sum(chg, red);
+  nrm = dev::block_sum(nrm, red);
+  if (threadIdx.x == 0) scal[blockIdx.x] = make_double2(chg, nrm);
+}
+
+// After a distance pass: the coefficients and step parameters of the next step, and (when
+// scal is given) ||z_new - z||^2, ||z_new||^2 of the step just taken into stats. One block.
+constexpr int kCoefThreads = 256;
+__global__ void __launch_bounds__(kCoefThreads)
+coef_kernel(const double* part, int blocks, std::int64_t n, Recenter rule, double nu, const double* a,
+            double tau, double* coef, StepParams* params, const double2* scal, double* stats) {
+  __shared__ double red[kCoefThreads / dev::kWarp];
+  double total = 0;
+  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    double d2 = 0;
+    for (int b = 0; b < blocks; ++b) d2 += part[b * n + i];
+    const double dist = sqrt(d2);
+    double c = 0;  // a non-finite message is infinitely far: weight zero
+    if (dev::is_finite(d2)) {
+      if (rule == Recenter::weiszfeld) c = (a ? a[i] : 1.0) / fmax(nu, dist);
+      else c = dist <= tau ? 1.0 : tau / dist;  // min(1, tau / ||x_i - v||), 1 at distance 0
+    }
+    coef[i] = c;
+    total += c;
+  }
+  total = dev::block_sum(total, red);
+  if (threadIdx.x == 0) {
+    if (rule == Recenter::weiszfeld) {
+      // All weights zero (every message non-finite): the centre stays where it is.
+      *params = total > 0 ? StepParams{0.0, 1.0 / total} : StepParams{1.0, 0.0};
+    } else {
+      *params = StepParams{1.0, 1.0 / static_cast<double>(n)};
+    }
+    if (scal) {
+      double c2 = 0, z2 = 0;
+      for (int b = 0; b < blocks; ++b) {
+        c2 += scal[b].x;
+        z2 += scal[b].y;
+      }
+      stats[0] = c2;
+      stats[1] = z2;
+    }
+  }
+}
+
+template <class T>
+__global__ void convert_kernel(const T* in, std::int64_t count, double* out) {
+  for (std::int64_t j = dev::global_thread(); j < count; j += dev::grid_threads()) out[j] = static_cast<double>(in[j]);
+}
+template <class T>
+__global__ void convert_back_kernel(const double* in, std::int64_t count, T* out) {
+  for (std::int64_t j = dev::global_thread(); j < count; j += dev::grid_threads()) out[j] = static_cast<T>(in[j]);
+}
+
+unsigned tile_blocks(const Context& ctx, std::int64_t d, std::int64_t n) {
+  const std::int64_t tiles = (d + kTileD - 1) / kTileD;
+  // Persistent blocks: two per SM, fewer when n is so large that the partials would be big.
+  std::int64_t blocks = std::min<std::int64_t>(tiles, std::int64_t(ctx.sm_count()) * 2);
+  blocks = std::min<std::int64_t>(blocks, std::max<std::int64_t>(1, (std::int64_t(1) << 24) / n));
+  return static_cast<unsigned>(blocks);
+}
+
+template <class T>
+void row_sq_dists_impl(Context& ctx, const Messages& X, const T* const* rows, const double* z, double* out) {
+  const unsigned blocks = tile_blocks(ctx, X.d, X.n);
+  double* part = ctx.alloc<double>(static_cast<std::size_t>(blocks * X.n));
+  row_dist_kernel<T><<<blocks, kThreads, 0, ctx.stream()>>>(rows, X.n, X.d, z, part);
+  ctx.launched("row_dist_kernel");
+  row_dist_finish<<<ctx.blocks(X.n, 256), 256, 0, ctx.stream()>>>(part, static_cast<int>(blocks), X.n, out);
+  ctx.launched("row_dist_finish");
+}
+
+template <class T>
+std::int64_t recenter_impl(Context& ctx, const Messages& X, const T* const* rows,
+                           const detail::RecenterParams& p, double* z) {
+  const std::int64_t n = X.n, d = X.d;
+  const unsigned blocks = tile_blocks(ctx, d, n);
+  double* part = ctx.alloc<double>(static_cast<std::size_t>(blocks * n));
+  double2* scal = ctx.alloc<double2>(blocks);
+  double* coef = ctx.alloc<double>(static_cast<std::size_t>(n));
+  StepParams* params = ctx.alloc<StepParams>(1);
+  double* stats = ctx.alloc<double>(2);
+  double* other = ctx.alloc<double>(static_cast<std::size_t>(d));
+  double* cur = z;
+
+  auto coefficients = [&](const double2* with_stats) {
+    coef_kernel<<<1, kCoefThreads, 0, ctx.stream()>>>(part, static_cast<int>(blocks), n, p.rule, p.nu, p.a, p.tau,
+                                                       coef, params, with_stats, stats);
+    ctx.launched("coef_kernel");
+  };
+
+  std::int64_t steps = 0;
+  if (p.max_iter > 0) {
+    row_dist_kernel<T><<<blocks, kThreads, 0, ctx.stream()>>>(rows, n, d, cur, part);
+    ctx.launched("row_dist_kernel");
+    coefficients(nullptr);
+  }
+  for (std::int64_t it = 0; it < p.max_iter; ++it) {
+    const bool last = it + 1 == p.max_iter;
+    step_kernel<T><<<blocks, kThreads, 0, ctx.stream()>>>(rows, n, d, cur, other, coef, params, !last, part, scal);
+    ctx.launched("step_kernel");
+    std::swap(cur, other);
+    ++steps;
+    if (p.tol < 0) {
+      if (!last) coefficients(nullptr);
+      continue;
+    }
+    coefficients(scal);
+    // The one synchronisation per step: the host decides whether to go on.
+    double host[2];
+    ctx.check(cudaMemcpyAsync(host, stats, sizeof(host), cudaMemcpyDeviceToHost, ctx.stream()),
+              "cudaMemcpyAsync (convergence test)");
+    ctx.check(cudaStreamSynchronize(ctx.stream()), "cudaStreamSynchronize");
+    if (std::sqrt(host[0]) <= p.tol * std::sqrt(host[1])) break;
+  }
+  if (cur != z)
+    ctx.check(cudaMemcpyAsync(z, cur, static_cast<std::size_t>(d) * sizeof(double), cudaMemcpyDeviceToDevice,
+                              ctx.stream()),
+              "cudaMemcpyAsync (device to device)");
+  return steps;
+}
+
+}  // namespace
+
+namespace detail {
+
+void row_sq_dists(Context& ctx, const Messages& X, const void* const* rows, const double* z, double* out_n) {
+  dispatch_float(X.dtype, [&](auto tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    row_sq_dists_impl<T>(ctx, X, reinterpret_cast<const T* const*>(rows), z, out_n);
+  });
+}
+
+std::int64_t recenter(Context& ctx, const Messages& X, const void* const* rows, const RecenterParams& p, double* z) {
+  return dispatch_float(X.dtype, [&](auto tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    return recenter_impl<T>(ctx, X, reinterpret_cast<const T* const*>(rows), p, z);
+  });
+}
+
+void to_double(Context& ctx, DType t, const void* in, std::int64_t count, double* out) {
+  dispatch_float(t, [&](auto tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    convert_kernel<T><<<ctx.blocks(count, 256), 256, 0, ctx.stream()>>>(static_cast<const T*>(in), count, out);
+    ctx.launched("convert_kernel");
+  });
+}
+
+void from_double(Context& ctx, DType t, const double* in, std::int64_t count, void* out) {
+  dispatch_float(t, [&](auto tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    convert_back_kernel<T><<<ctx.blocks(count, 256), 256, 0, ctx.stream()>>>(in, count, static_cast<T*>(out));
+    ctx.launched("convert_back_kernel");
+  });
+}
+
+}  // namespace detail
+
+}  // namespace cuda
+}  // namespace byzcore
