@@ -143,6 +143,7 @@ def test_sparse_roundtrip_torch():
 
 
 def test_sparse_of_shaped_message():
+    # The sparse form is of one message, flattened (rand_k of a 2-D array is one draw per row).
     x = np.arange(1.0, 13.0).reshape(3, 4)
     idx, values = bz.rand_k_sparse(x, 3, seed=4)
-    np.testing.assert_allclose(bz.rand_k_dense(idx, values, 12).reshape(3, 4), bz.rand_k(x, 3, seed=4))
+    np.testing.assert_allclose(bz.rand_k_dense(idx, values, 12), bz.rand_k(x.reshape(-1), 3, seed=4))
