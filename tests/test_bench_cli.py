@@ -103,7 +103,7 @@ def test_correct_kernels_pass_the_gate(tmp_path, capsys, fakes, dtype):
     gm = [r for r in rows if r["op"] == "geometric_median"]
     assert all("per iteration" in r["note"] for r in gm)
     pd = [r for r in rows if r["op"] == "pairwise_distances"]
-    assert all(r["numpy_gram_s"] > 0 for r in pd)
+    assert all(r["gram_s"] > 0 and "X@X.T" in r["note"] for r in pd)
     assert doc["command"].startswith("byzcore bench --ops median")
     assert doc["environment"]["numpy"] == np.__version__
     assert doc["bandwidth"]["best_gbps"] > 0
@@ -154,13 +154,36 @@ def test_over_budget_cells_are_skipped(tmp_path, capsys, fakes):
     assert "skipped 3 cells over --max-bytes" in capsys.readouterr().out
 
 
-def test_slow_baselines_are_capped(tmp_path, fakes):
-    # A cap of 0 s: once a baseline has one measurement, every bigger cell predicts over it.
-    rc, doc = _run(tmp_path, "--ops", "median", "--baseline-cap", "0", "--no-torch")
+def test_slow_baselines_are_capped():
+    pred = bench._Predictor()
+    key = ("median", "numpy")
+    assert pred.predict(key, 10, 1000, 1) is None
+    pred.record(key, 10, 1000, 0.001)          # too short to extrapolate from
+    assert pred.predict(key, 10, 10**6, 1) is None
+    pred.record(key, 10, 1000, 0.05)
+    assert pred.predict(key, 10, 10**6, 1) == pytest.approx(50)
+    assert pred.predict(key, 20, 2000, 2) == pytest.approx(0.4)
+
+
+def test_capped_baselines_are_marked(tmp_path, fakes, monkeypatch):
+    monkeypatch.setattr(bench._Predictor, "predict", lambda self, key, n, d, p: 100.0)
+    rc, doc = _run(tmp_path, "--ops", "median", "--baseline-cap", "1")
     assert rc == 0
-    first, *rest = doc["results"]
-    assert "numpy_s" in first
-    assert all("numpy_s" not in r and "numpy skipped" in r["note"] for r in rest if r["n"] == first["n"])
+    assert all("numpy_s" not in r and "torch_s" not in r and "numpy skipped (~100s)" in r["note"]
+               for r in doc["results"])
+
+
+def test_a_failing_baseline_keeps_the_cell(tmp_path, fakes, monkeypatch):
+    def boom(case):
+        def run():
+            raise MemoryError("no room")
+        return run
+
+    monkeypatch.setattr(bench.KERNELS["mean"], "numpy", boom)
+    rc, doc = _run(tmp_path, "--ops", "mean", "--no-torch")
+    assert rc == 0
+    assert all(r["status"] == "ok" and "numpy_s" not in r and "numpy failed (MemoryError)" in r["note"]
+               for r in doc["results"])
 
 
 def test_progress_counter_without_tqdm(tmp_path, capsys, fakes, monkeypatch):

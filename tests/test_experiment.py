@@ -4,7 +4,6 @@ import json
 import math
 
 import pytest
-
 from byzcore import cli
 from byzcore.algorithms import RunConfig
 

@@ -54,6 +54,8 @@ columns:
   x-np      numpy time / byzcore time (higher is better for byzcore)
   torch     time of the PyTorch equivalent on the same input; "-" where not installed
   x-torch   torch time / byzcore time
+  note      pairwise_distances also shows the BLAS Gram X @ X.T alone (NumPy on the CPU,
+            cuBLAS via torch on the GPU) and byzcore's time as a multiple of it
 
 Every cell is checked against a float64 NumPy reference before it is timed; a cell that
 disagrees is reported as MISMATCH without timings, and the command then exits with 1.
@@ -869,7 +871,9 @@ class _Predictor:
         return t0 * (n / n0) ** p * (d / d0)
 
     def record(self, key: tuple[str, str], n: int, d: int, t: float) -> None:
-        self.last[key] = (n, d, t)
+        # Below ~20 ms, call overhead and scheduling noise dominate: no basis to scale from.
+        if t >= 0.02:
+            self.last[key] = (n, d, t)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -926,6 +930,7 @@ def run(args: argparse.Namespace) -> int:
                 results.append(row)
                 bar.update(1)
             del case
+            _free(args.device)
     finally:
         bar.close()
 
@@ -942,6 +947,13 @@ def run(args: argparse.Namespace) -> int:
         with open(args.json, "w") as fh:
             json.dump(doc, fh, indent=1)
     return 1 if bad else 0
+
+
+def _free(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()
 
 
 def _bench_cell(k: Kernel, case: Case, row: dict, args: argparse.Namespace, use_torch: bool,
@@ -989,15 +1001,26 @@ def _bench_cell(k: Kernel, case: Case, row: dict, args: argparse.Namespace, use_
         if guess is not None and guess > args.baseline_cap:
             notes.append(f"{lib} skipped (~{_fmt_time(guess)})")
             continue
-        tb = time_call(maker(case), repeat=args.repeat, budget=budget, sync=_sync(args.device) if lib == "torch" else (lambda: None))
+        try:
+            tb = time_call(maker(case), repeat=args.repeat, budget=budget,
+                           sync=_sync(args.device) if lib == "torch" else (lambda: None))
+        except Exception as exc:  # noqa: BLE001 - e.g. out of memory: the cell keeps byzcore's figure
+            notes.append(f"{lib} failed ({type(exc).__name__})")
+            _free(args.device)
+            continue
         if k.per_iteration:
             tb /= case.gm_iters
         pred.record(key, n, d, tb * (case.gm_iters if k.per_iteration else 1))
         row[f"{lib}_s"] = tb
         row[f"speedup_{lib}"] = tb / t
-    if k.name == "pairwise_distances" and args.device == "cpu" and "numpy_s" in row:
-        # The BLAS Gram alone: the floor the issue measures distances against.
-        tg = time_call(lambda: case.X @ case.X.T, repeat=args.repeat, budget=budget, sync=lambda: None)
-        row["numpy_gram_s"] = tg
+    if k.name == "pairwise_distances" and ("numpy_s" in row or "torch_s" in row):
+        # The BLAS Gram alone, the floor distances are measured against: NumPy's X @ X.T on
+        # the CPU, cuBLAS through torch on the GPU.
+        if args.device == "cpu":
+            tg = time_call(lambda: case.X @ case.X.T, repeat=args.repeat, budget=budget, sync=lambda: None)
+        else:
+            T = case.torch_X()
+            tg = time_call(lambda: T @ T.T, repeat=args.repeat, budget=budget, sync=sync)
+        row["gram_s"] = tg
         notes.append(f"X@X.T {_fmt_time(tg)} ({t / tg:.2f}x of it)")
     row["note"] = "; ".join(notes)
