@@ -58,7 +58,7 @@ def test_full_gradients_match_finite_differences_and_reference(layout, binary):
     ev = prob.evaluate(x, [0, 2, 3])
     assert ev["loss"] == pytest.approx(np.mean(L[[0, 2, 3]]), rel=1e-12)
     assert ev["grad_norm"] == pytest.approx(np.linalg.norm(G[[0, 2, 3]].mean(axis=0)), rel=1e-10)
-    acc = np.mean([np.mean(y[idx] * (X[idx] @ x) > 0) for idx in (parts[0], parts[2], parts[3])])
+    acc = np.mean([np.mean((y[idx] > 0) == (X[idx] @ x > 0)) for idx in (parts[0], parts[2], parts[3])])
     assert ev["accuracy"] == pytest.approx(acc)
 
 
@@ -217,7 +217,12 @@ def test_sklearn_dataset():
     pytest.importorskip("sklearn")
     prob = P.make_problem("breast_cancer", 4, split="heterogeneous")
     assert prob.d == 30 and prob.n_samples == 569 and prob.layout == "dense"
-    assert prob.evaluate(prob.x0())["loss"] == pytest.approx(np.log(2))
+    ev = prob.evaluate(prob.x0())
+    assert ev["loss"] == pytest.approx(np.log(2))
+    _, y = P.sklearn_dataset("breast_cancer")
+    parts = P.split_indices(np.where(y > 0, 1.0, -1.0), 4, "heterogeneous", 0)
+    # x = 0 predicts the class mapped to -1; accuracy is the mean of the workers' accuracies
+    assert ev["accuracy"] == pytest.approx(np.mean([np.mean(y[p] == 0) for p in parts]))
 
 
 def test_bad_inputs():
