@@ -4,7 +4,6 @@ import json
 import math
 
 import pytest
-
 from byzcore import cli
 from byzcore.algorithms import RunConfig
 
@@ -55,6 +54,11 @@ def test_defaults_match_the_python_api():
 
     assert config_from_args(args) == RunConfig()
     assert RunConfig().algorithm == "byz_vr_marina_pp" and RunConfig().attack == "shift-back"
+    from byzcore.algorithms import make_algorithm
+    from byzcore.problems import make_problem
+
+    alg = make_algorithm(RunConfig(), make_problem("a9a-synthetic", 15, n_samples=300))
+    assert (alg.C, alg.C_hat, alg.alpha) == (4, 15, 1.0)           # partial participation, clipping
     args = parser.parse_args(["run", "--alpha", "inf"])
     assert math.isinf(args.alpha)
 

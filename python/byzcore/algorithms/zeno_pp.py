@@ -144,7 +144,7 @@ def run_concurrent(alg: ZenoPP, problem, attack, byzantine: np.ndarray, rounds: 
                         break
                     except queue.Full:
                         continue
-        except BaseException as exc:  # surfaced by the server thread
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the server thread
             errors.append(exc)
             stop.set()
 
