@@ -69,3 +69,17 @@ def test_bad_option_is_reported(capsys, tmp_path):
     assert cli.main(["run", "--attack", "foo", "--rounds", "1", "--n-samples", "500", "--out", str(tmp_path),
                      "--no-progress"]) == 2
     assert "[make_attack]" in capsys.readouterr().err
+
+
+def test_example_script_runs(tmp_path, capsys):
+    import pathlib
+    import runpy
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "clipping_vs_shift_back.py"
+    if not script.exists():
+        pytest.skip("examples/ not next to the tests")
+    module = runpy.run_path(str(script))
+    module["main"](["--rounds", "10", "--n-samples", "600", "--out", str(tmp_path), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert "no clipping" in printed and "clipping, alpha = 1" in printed
+    assert len(list(tmp_path.glob("*/metrics.jsonl"))) == 4

@@ -182,11 +182,7 @@ def test_libsvm_loader(tmp_path, monkeypatch):
     expect[2, [0, 4]] = [1, 3]
     expect[3, 6] = 1
     labels = np.array([1, -1, 1, -1.0])
-    pytest.importorskip("sklearn")
-    X, y = P.load_libsvm(str(path))
-    np.testing.assert_array_equal(X, expect)
-    np.testing.assert_array_equal(y, labels)
-    # the NumPy-only fallback reads the same
+    # the NumPy-only fallback (as if scikit-learn were not installed)
     real_import = builtins.__import__
 
     def no_sklearn(name, *a, **k):
@@ -194,14 +190,20 @@ def test_libsvm_loader(tmp_path, monkeypatch):
             raise ImportError(name)
         return real_import(name, *a, **k)
 
-    monkeypatch.setattr(builtins, "__import__", no_sklearn)
+    with monkeypatch.context() as m:
+        m.setattr(builtins, "__import__", no_sklearn)
+        X, y = P.load_libsvm(str(path))
+        np.testing.assert_array_equal(X, expect)
+        np.testing.assert_array_equal(y, labels)
+        X3, _ = P.load_libsvm(str(path), n_features=9)
+        assert X3.shape == (4, 9)
+        prob = P.make_problem(f"libsvm:{path}", 2)
+        assert prob.d == 7 and prob.n_samples == 4
+    # scikit-learn's reader, when installed, reads the same
+    pytest.importorskip("sklearn")
     X2, y2 = P.load_libsvm(str(path))
     np.testing.assert_array_equal(X2, expect)
     np.testing.assert_array_equal(y2, labels)
-    X3, _ = P.load_libsvm(str(path), n_features=9)
-    assert X3.shape == (4, 9)
-    prob = P.make_problem(f"libsvm:{path}", 2)
-    assert prob.d == 7 and prob.n_samples == 4
 
 
 def test_libsvm_errors(tmp_path):
