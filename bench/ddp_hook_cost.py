@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--f", type=int, default=1)
-    p.add_argument("--rules", nargs="*", default=["mean", "median", "trimmed_mean", "bucketing:2+median", "krum"])
+    p.add_argument("--rules", nargs="*", default=["mean", "median", "trimmed_mean", "bucketing:2+median", "krum",
+                                                   "geometric_median", "nnm+median"])
     args = p.parse_args(argv)
 
     import torch
