@@ -35,22 +35,29 @@ inline v4d load4(const double* p) {
 }
 inline double lane_sum(v4d v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 
-// sum_k (x_k - z_k)^2 over len coordinates, in double.
+// out[rows[r]] += sum_k (x_k - z_k)^2 over coordinates [b, b+len) for m <= 4 rows, in double.
 template <class T>
-double sqdist(const T* x, const double* z, i64 len) {
-  v4d s0{}, s1{};
+void sqdist4(const Messages& X, const i64* rows, i64 m, i64 b, const double* z, i64 len, double* out) {
+  const T* x[4];
+  for (i64 r = 0; r < 4; ++r) x[r] = X.row<T>(rows[r < m ? r : 0]) + b;
+  v4d s0{}, s1{}, s2{}, s3{};
   i64 k = 0;
-  for (; k + 8 <= len; k += 8) {
-    const v4d a = load4(x + k) - load4(z + k), b = load4(x + k + 4) - load4(z + k + 4);
-    s0 += a * a;
-    s1 += b * b;
+  for (; k + 4 <= len; k += 4) {
+    const v4d zz = load4(z + k);
+    const v4d a0 = load4(x[0] + k) - zz, a1 = load4(x[1] + k) - zz, a2 = load4(x[2] + k) - zz,
+              a3 = load4(x[3] + k) - zz;
+    s0 += a0 * a0;
+    s1 += a1 * a1;
+    s2 += a2 * a2;
+    s3 += a3 * a3;
   }
-  double s = lane_sum(s0 + s1);
-  for (; k < len; ++k) {
-    const double t = static_cast<double>(x[k]) - z[k];
-    s += t * t;
-  }
-  return s;
+  double s[4] = {lane_sum(s0), lane_sum(s1), lane_sum(s2), lane_sum(s3)};
+  for (; k < len; ++k)
+    for (int r = 0; r < 4; ++r) {
+      const double t = static_cast<double>(x[r][k]) - z[k];
+      s[r] += t * t;
+    }
+  for (i64 r = 0; r < m; ++r) out[rows[r]] += s[r];
 }
 
 // The start point: the coordinate-wise median kernel (median_cpu.cpp), which ranks a
@@ -89,24 +96,50 @@ i64 weiszfeld(const Messages& X, const std::vector<double>& a, double nu, i64 ma
   // distances of all rows to z_new, ||z_new - z||^2 and ||z_new||^2.
   auto sweep = [&](bool update, double invW) {
     std::fill(part.begin(), part.end(), 0.0);
+    // Rows in the weighted sum (weight > 0) and rows whose distance is measured.
+    std::vector<i64> up, dr;
+    for (i64 i = 0; i < n; ++i) {
+      if (update && beta[i] != 0) up.push_back(i);
+      if (finite[i]) dr.push_back(i);
+    }
+    const i64 nu_ = static_cast<i64>(up.size()), nd = static_cast<i64>(dr.size());
     auto body = [&](int t, i64 tb, i64 te) {
       double* pd = part.data() + t * (n + 2);
       std::vector<double> acc(static_cast<std::size_t>(tile));
       for (i64 q = tb; q < te; ++q) {
         const i64 b = q * tile, len = std::min(tile, d - b);
+        const i64 nb = b + tile, nlen = q + 1 < te ? std::min(tile, d - nb) : 0;
         const double* zt = z.data() + b;
         double* znt = zn.data() + b;
         if (update) {
+          // Four rows per pass over acc: a quarter of the loads and stores of acc.
           std::fill(acc.begin(), acc.begin() + len, 0.0);
-          for (i64 i = 0; i < n; ++i) {
-            const double w = beta[i];
-            if (w == 0) continue;
-            const T* r = X.row<T>(i) + b;
-            for (i64 k = 0; k < len; ++k) acc[k] += w * static_cast<double>(r[k]);
+          double* ac = acc.data();
+          i64 p = 0;
+          for (; p + 4 <= nu_; p += 4) {
+            const T *r0 = X.row<T>(up[p]) + b, *r1 = X.row<T>(up[p + 1]) + b, *r2 = X.row<T>(up[p + 2]) + b,
+                    *r3 = X.row<T>(up[p + 3]) + b;
+            const double w0 = beta[up[p]], w1 = beta[up[p + 1]], w2 = beta[up[p + 2]], w3 = beta[up[p + 3]];
+            for (i64 k = 0; k < len; ++k)
+              ac[k] += (w0 * static_cast<double>(r0[k]) + w1 * static_cast<double>(r1[k])) +
+                       (w2 * static_cast<double>(r2[k]) + w3 * static_cast<double>(r3[k]));
           }
-          double dz = 0, nz = 0;
-          for (i64 k = 0; k < len; ++k) {
-            const double v = acc[k] * invW;
+          for (; p < nu_; ++p) {
+            const T* r = X.row<T>(up[p]) + b;
+            const double w = beta[up[p]];
+            for (i64 k = 0; k < len; ++k) ac[k] += w * static_cast<double>(r[k]);
+          }
+          v4d dzv{}, nzv{};
+          i64 k = 0;
+          for (; k + 4 <= len; k += 4) {
+            const v4d v = load4(ac + k) * invW, dv = v - load4(zt + k);
+            std::memcpy(znt + k, &v, sizeof v);
+            dzv += dv * dv;
+            nzv += v * v;
+          }
+          double dz = lane_sum(dzv), nz = lane_sum(nzv);
+          for (; k < len; ++k) {
+            const double v = ac[k] * invW;
             znt[k] = v;
             dz += (v - zt[k]) * (v - zt[k]);
             nz += v * v;
@@ -116,8 +149,18 @@ i64 weiszfeld(const Messages& X, const std::vector<double>& a, double nu, i64 ma
         } else {
           std::copy(zt, zt + len, znt);
         }
-        for (i64 i = 0; i < n; ++i)
-          if (finite[i]) pd[i] += sqdist(X.row<T>(i) + b, znt, len);
+        // Distances to the new tile of z, four rows at a time; meanwhile the next tile of the
+        // same rows is fetched (n short row pieces are too many streams for the hardware
+        // prefetcher to follow).
+        for (i64 p = 0; p < nd; p += 4) {
+          const i64 m = std::min<i64>(4, nd - p);
+          sqdist4<T>(X, dr.data() + p, m, b, znt, len, pd);
+          for (i64 r = 0; r < m && nlen > 0; ++r) {
+            const char* c = reinterpret_cast<const char*>(X.row<T>(dr[p + r]) + nb);
+            const char* e = reinterpret_cast<const char*>(X.row<T>(dr[p + r]) + nb + nlen);
+            for (; c < e; c += 64) __builtin_prefetch(c, 0, 2);
+          }
+        }
       }
     };
 #if defined(_OPENMP)
