@@ -27,50 +27,59 @@ def _bench(rank: int, world: int, hidden: int, steps: int, warmup: int, rules: l
     from byzcore.torch import robust_hook
 
     torch.set_num_threads(1)
-    torch.manual_seed(0)
     gen = torch.Generator().manual_seed(rank)
     x = torch.randn(batch, 784, generator=gen)
     y = torch.randint(0, 10, (batch,), generator=gen)
-    out = {}
+    setups, out = {}, {}
     for rule in ["plain", *rules]:
+        torch.manual_seed(0)
         model = torch.nn.Sequential(torch.nn.Linear(784, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden),
                                     torch.nn.ReLU(), torch.nn.Linear(hidden, 10))
         ddp = DDP(model)
-        if rule != "plain":
-            ddp.register_comm_hook(None, robust_hook(rule, f))
-        opt = torch.optim.SGD(ddp.parameters(), lr=0.01)
-        times = []
-        try:
-            for i in range(warmup + steps):
-                dist.barrier()
-                t0 = time.perf_counter()
-                opt.zero_grad()
-                torch.nn.functional.cross_entropy(ddp(x), y).backward()
-                opt.step()
-                if i >= warmup:
-                    times.append(time.perf_counter() - t0)
-            # communication alone, on one flat buffer the size of the model
-            n_params = sum(p.numel() for p in model.parameters())
-            buf = torch.randn(n_params, generator=gen)
-            comm = []
-            hook = None if rule == "plain" else robust_hook(rule, f)
-            for i in range(warmup + steps):
-                dist.barrier()
-                t0 = time.perf_counter()
-                if hook is None:
-                    dist.all_reduce(buf)
-                    buf.div_(world)
-                else:
-                    g = buf.new_empty((world, n_params))
-                    dist.all_gather_into_tensor(g.view(-1), buf) if not hasattr(dist, "all_gather_single") \
-                        else dist.all_gather_single(g.view(-1), buf)
-                    buf = hook._aggregator_for((0, n_params))(g)
-                if i >= warmup:
-                    comm.append(time.perf_counter() - t0)
-            out[rule] = {"step_ms": 1e3 * statistics.median(times), "comm_ms": 1e3 * statistics.median(comm),
-                         "params": n_params}
-        except Exception as exc:  # e.g. a kernel that is not built: report, keep going (all ranks alike)
-            out[rule] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"}
+        hook = None if rule == "plain" else robust_hook(rule, f)
+        if hook is not None:
+            ddp.register_comm_hook(None, hook)
+        n_params = sum(p.numel() for p in model.parameters())
+        setups[rule] = (ddp, torch.optim.SGD(ddp.parameters(), lr=0.01), hook, n_params)
+        out[rule] = {"step": [], "comm": [], "params": n_params}
+
+    def step(rule):
+        ddp, opt, hook, n_params = setups[rule]
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(ddp(x), y).backward()
+        opt.step()
+
+    def comm(rule):  # the communication alone, on one flat buffer the size of the model
+        ddp, opt, hook, n_params = setups[rule]
+        buf = torch.randn(n_params, generator=gen)
+        if hook is None:
+            dist.all_reduce(buf)
+            buf.div_(world)
+            return
+        g = buf.new_empty((world, n_params))
+        gather = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
+        gather(g.view(-1), buf)
+        buf.copy_(hook._aggregator_for((-1, n_params))(g))
+
+    # Interleave the settings step by step, so that load from other jobs on the machine
+    # falls on all of them alike instead of on whichever ran during a busy spell.
+    for i in range(warmup + steps):
+        for rule in list(setups):
+            for kind, fn in (("step", step), ("comm", comm)):
+                try:
+                    dist.barrier()
+                    t0 = time.perf_counter()
+                    fn(rule)
+                    if i >= warmup:
+                        out[rule][kind].append(time.perf_counter() - t0)
+                except Exception as exc:  # e.g. a kernel that is not built (all ranks alike)
+                    out[rule] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"}
+                    del setups[rule]
+                    break
+    for rule, r in out.items():
+        if "error" not in r:
+            out[rule] = {"step_ms": 1e3 * statistics.median(r["step"]), "comm_ms": 1e3 * statistics.median(r["comm"]),
+                         "params": r["params"]}
     return out
 
 
@@ -82,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--f", type=int, default=1)
-    p.add_argument("--rules", nargs="*", default=["mean", "median", "trimmed_mean", "bucketing:2+median", "krum"])
+    p.add_argument("--rules", nargs="*", default=["mean", "median", "trimmed_mean", "bucketing:2+median", "krum",
+                                                   "geometric_median", "nnm+median"])
     args = p.parse_args(argv)
 
     import torch

@@ -18,17 +18,19 @@ import os
 import byzcore.algorithms as A
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=1500)
     ap.add_argument("--problem", default="a9a-synthetic", help="e.g. libsvm:a9a for the real dataset")
     ap.add_argument("--out", default=os.path.join("runs", "clipping_vs_shift_back"))
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    ap.add_argument("--n-samples", type=int, default=None, help="shrink the synthetic dataset (quick runs)")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
 
     base = dict(algorithm="byz_vr_marina_pp", problem=args.problem, workers=15, byzantine=3, clients_per_round=4,
                 attack="shift-back", aggregator="bucketing:2+median", rounds=args.rounds, lr=0.5, p=0.1,
-                seed=args.seed, eval_every=5)
+                seed=args.seed, eval_every=5, n_samples=args.n_samples)
     variants = [
         ("clipping, alpha = 1", dict(alpha=1.0)),
         ("clipping, alpha = 1, rand_k:12", dict(alpha=1.0, compressor="rand_k:12")),
@@ -37,7 +39,7 @@ def main() -> None:
     ]
     runs = []
     for label, extra in variants:
-        res = A.run(progress=True, **{**base, **extra})
+        res = A.run(progress=not args.no_progress, **{**base, **extra})
         res.save(os.path.join(args.out, label.replace(" ", "_").replace(",", "").replace("=", "").replace(":", "")),
                  plot=False)
         runs.append((label, res))

@@ -41,6 +41,7 @@ CONFIGS = {  # name: (spec, f, byzantine ranks, attack, bucket_cap_mb)
     "median_small_buckets": ("median", 1, [3], "scale:factor=-100", 1e-6),  # one bucket per parameter
     "trimmed_nan": ("trimmed_mean", 1, [1], "nan", None),
     "bucketing_sign_flip": ("bucketing:2+median", 1, [2], "sign_flip", None),
+    "krum_sign_flip": ("krum", 1, [0], "sign_flip", None),  # a whole-vector rule: one bucket
 }
 
 
@@ -134,3 +135,18 @@ def test_spawn_reports_errors_and_kills_stragglers():
     assert "rank 1 fails on purpose" in res.errors[1]
     res = spawn(W.sleep_forever, 2, backend=None, timeout_s=2)
     assert res.results == {} and all(code is not None and code != 0 for code in res.exitcodes.values())
+
+
+def _krum(G, f=1):
+    n = len(G)
+    D = ((G[:, None, :] - G[None, :, :]) ** 2).sum(-1)
+    scores = [np.sort(np.delete(D[i], i))[: n - f - 2].sum() for i in range(n)]
+    return G[int(np.argmin(scores))]
+
+
+def test_krum_hook_sign_flip(trained):
+    ranks = _params(trained, "krum_sign_flip")
+    for r in range(1, WORLD):
+        np.testing.assert_array_equal(ranks[r], ranks[0])
+    expected = reference(_krum, [0], lambda own, honest: -honest.mean(0))
+    np.testing.assert_allclose(ranks[0], expected, rtol=1e-9, atol=1e-12)

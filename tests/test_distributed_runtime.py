@@ -47,12 +47,15 @@ def test_runtime_survives_killed_stalled_and_malformed_workers():
     # missing message below is a fault of the runtime's own making.
     cfg = dict(algorithm="sgd", aggregator="mean", attack="none", workers=4, byzantine=0, rounds=12,
                n_samples=1200, seed=1)
-    faults = {"kill": {2: 4}, "hang": {3: 7}, "malformed": {4: 2}}
+    faults = {"kill": {2: 4}, "hang": {3: 7}, "malformed": {4: 2}, "truncated": {4: 3}}
     res = run_distributed(cfg, timeout_s=1.5, faults=faults, run_timeout_s=180)
     by_round = {m["round"]: m for m in res.metrics}
     assert sorted(by_round) == list(range(13))  # every round ran, none was lost
     # sgd has no initial round: plan seq s is round s + 1
-    assert by_round[3]["malformed"] == [3] and by_round[3]["participants"] == 3
+    assert by_round[3]["malformed"] == [3] and by_round[3]["participants"] == 3  # float32 values
+    assert by_round[4]["malformed"] == [3] and by_round[4]["participants"] == 3  # d - 1 values
+    for k in (1, 2, *range(5, 13)):
+        assert by_round[k]["malformed"] == []
     for k in range(1, 5):
         assert 1 not in by_round[k]["absent"]
     for k in range(5, 13):  # rank 2 (worker 1) was SIGKILLed when round 5 began

@@ -58,7 +58,7 @@ def test_full_gradients_match_finite_differences_and_reference(layout, binary):
     ev = prob.evaluate(x, [0, 2, 3])
     assert ev["loss"] == pytest.approx(np.mean(L[[0, 2, 3]]), rel=1e-12)
     assert ev["grad_norm"] == pytest.approx(np.linalg.norm(G[[0, 2, 3]].mean(axis=0)), rel=1e-10)
-    acc = np.mean([np.mean(y[idx] * (X[idx] @ x) > 0) for idx in (parts[0], parts[2], parts[3])])
+    acc = np.mean([np.mean((y[idx] > 0) == (X[idx] @ x > 0)) for idx in (parts[0], parts[2], parts[3])])
     assert ev["accuracy"] == pytest.approx(acc)
 
 
@@ -182,11 +182,7 @@ def test_libsvm_loader(tmp_path, monkeypatch):
     expect[2, [0, 4]] = [1, 3]
     expect[3, 6] = 1
     labels = np.array([1, -1, 1, -1.0])
-    pytest.importorskip("sklearn")
-    X, y = P.load_libsvm(str(path))
-    np.testing.assert_array_equal(X, expect)
-    np.testing.assert_array_equal(y, labels)
-    # the NumPy-only fallback reads the same
+    # the NumPy-only fallback (as if scikit-learn were not installed)
     real_import = builtins.__import__
 
     def no_sklearn(name, *a, **k):
@@ -194,14 +190,20 @@ def test_libsvm_loader(tmp_path, monkeypatch):
             raise ImportError(name)
         return real_import(name, *a, **k)
 
-    monkeypatch.setattr(builtins, "__import__", no_sklearn)
+    with monkeypatch.context() as m:
+        m.setattr(builtins, "__import__", no_sklearn)
+        X, y = P.load_libsvm(str(path))
+        np.testing.assert_array_equal(X, expect)
+        np.testing.assert_array_equal(y, labels)
+        X3, _ = P.load_libsvm(str(path), n_features=9)
+        assert X3.shape == (4, 9)
+        prob = P.make_problem(f"libsvm:{path}", 2)
+        assert prob.d == 7 and prob.n_samples == 4
+    # scikit-learn's reader, when installed, reads the same
+    pytest.importorskip("sklearn")
     X2, y2 = P.load_libsvm(str(path))
     np.testing.assert_array_equal(X2, expect)
     np.testing.assert_array_equal(y2, labels)
-    X3, _ = P.load_libsvm(str(path), n_features=9)
-    assert X3.shape == (4, 9)
-    prob = P.make_problem(f"libsvm:{path}", 2)
-    assert prob.d == 7 and prob.n_samples == 4
 
 
 def test_libsvm_errors(tmp_path):
@@ -217,7 +219,12 @@ def test_sklearn_dataset():
     pytest.importorskip("sklearn")
     prob = P.make_problem("breast_cancer", 4, split="heterogeneous")
     assert prob.d == 30 and prob.n_samples == 569 and prob.layout == "dense"
-    assert prob.evaluate(prob.x0())["loss"] == pytest.approx(np.log(2))
+    ev = prob.evaluate(prob.x0())
+    assert ev["loss"] == pytest.approx(np.log(2))
+    _, y = P.sklearn_dataset("breast_cancer")
+    parts = P.split_indices(np.where(y > 0, 1.0, -1.0), 4, "heterogeneous", 0)
+    # x = 0 predicts the class mapped to -1; accuracy is the mean of the workers' accuracies
+    assert ev["accuracy"] == pytest.approx(np.mean([np.mean(y[p] == 0) for p in parts]))
 
 
 def test_bad_inputs():

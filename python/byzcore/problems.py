@@ -383,7 +383,7 @@ class LogisticRegression(Problem):
             else:
                 grad = csr.T @ coef.reshape(-1)
             grad = grad + self._reg_grad(x)
-            acc = float(np.sum(cw * (t > 0)))
+            acc = float(np.sum(cw * ((y > 0) == (z > 0))))               # predict +1 iff a^T x > 0
         return {"loss": loss, "grad_norm": float(np.linalg.norm(grad)), "accuracy": acc}
 
     def _csr(self):

@@ -278,7 +278,8 @@ def simulate(alg: Algorithm, problem: Problem, attack: Attack, byzantine: np.nda
             msgs = np.empty((len(clients), alg.d))
             if (~rows_bad).any():
                 msgs[~rows_bad] = alg.worker_messages(problem, plan, clients[~rows_bad], state)
-            msgs[rows_bad] = alg.worker_messages(flipped, plan, clients[rows_bad], state)
+            if rows_bad.any():
+                msgs[rows_bad] = alg.worker_messages(flipped, plan, clients[rows_bad], state)
         msgs = apply_attack(attack, alg, plan, msgs, rows_bad, alg.seed)
         alg.server_step(plan, msgs)
         totals["time"] += time.perf_counter() - t0

@@ -5,7 +5,8 @@ picks (no free-port race), then starts one process per rank with the environment
 sets (``MASTER_ADDR=127.0.0.1``, ``MASTER_PORT``, ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
 ``TORCHELASTIC_USE_AGENT_STORE=True``), so code that calls ``init_process_group("gloo")``
 with the default ``env://`` method runs unchanged under both launchers. Every child is
-terminated, then killed, when the call returns, fails or times out.
+terminated, then killed, when the call returns, fails or times out, and dies with the
+launcher itself (``PR_SET_PDEATHSIG`` on Linux).
 
 ``python -m byzcore.distributed.launch ARGS`` is the torchrun entry point of the
 server-worker runtime (``ARGS`` are those of ``byzcore run``)::
@@ -29,8 +30,9 @@ __all__ = ["spawn", "SpawnResult", "init_from_env", "main"]
 
 class SpawnResult:
     """What :func:`spawn` returns: ``results[rank]`` (the function's return value, for ranks
-    that returned), ``exitcodes[rank]`` (``None`` for a rank killed at the deadline) and
-    ``errors[rank]`` (the traceback text of ranks that raised)."""
+    that returned), ``exitcodes[rank]`` (negative: the signal that ended a rank, e.g. -15
+    for one stopped at the deadline) and ``errors[rank]`` (the traceback text of ranks that
+    raised)."""
 
     def __init__(self, results: dict[int, Any], exitcodes: dict[int, int | None], errors: dict[int, str]):
         self.results, self.exitcodes, self.errors = results, exitcodes, errors
@@ -48,8 +50,20 @@ def init_from_env(backend: str = "gloo", timeout_s: float = 60.0) -> tuple[int, 
     return dist.get_rank(), dist.get_world_size()
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL this process when the launcher dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+        except Exception:  # not glibc: the store going away still ends the ranks
+            pass
+
+
 def _child(fn: Callable[..., Any], rank: int, world: int, env: dict[str, str], args: tuple, out_dir: str,
            backend: str | None, init_timeout_s: float) -> None:
+    _die_with_parent()
     os.environ.update(env)
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world))
     path = os.path.join(out_dir, f"rank{rank}.pkl")
@@ -110,11 +124,22 @@ def spawn(fn: Callable[..., Any], nprocs: int, args: Sequence[Any] = (), *, time
     procs: dict[int, Any] = {}
     with tempfile.TemporaryDirectory(prefix="byzcore-spawn-") as out_dir:
         try:
-            for rank in range(nprocs):
-                p = ctx.Process(target=_child, args=(fn, rank, nprocs, child_env, tuple(args), out_dir, backend,
-                                                     init_timeout_s), daemon=True)
-                p.start()
-                procs[rank] = p
+            # The children inherit os.environ at start: set it around the starts, so that
+            # variables read when libraries load (OMP_NUM_THREADS by OpenMP) take effect.
+            saved = {k: os.environ.get(k) for k in child_env}
+            os.environ.update(child_env)
+            try:
+                for rank in range(nprocs):
+                    p = ctx.Process(target=_child, args=(fn, rank, nprocs, child_env, tuple(args), out_dir, backend,
+                                                         init_timeout_s), daemon=True)
+                    p.start()
+                    procs[rank] = p
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline and any(procs[r].is_alive() for r in watched):
                 time.sleep(0.02)

@@ -23,7 +23,8 @@ counted as Byzantine for the round; if nobody answers the server keeps its model
 on. Metrics gain ``participants``, ``absent`` and ``malformed`` (worker ids) per round.
 For tests and demonstrations ``faults`` injects failures: ``{"kill": {rank: seq}}`` (the
 server SIGKILLs that worker process when round ``seq`` starts), ``{"hang": {rank: seq}}``
-(the process stops answering), ``{"malformed": {rank: seq}}`` (it sends float32 values).
+(the process stops answering), ``{"malformed": {rank: seq}}`` (it sends float32 values),
+``{"truncated": {rank: seq}}`` (it sends one value too few).
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ def work(chan: StoreChannel, rank: int, cfg_dict: dict, nprocs: int, *, timeout_
     state = alg.init_worker_state()
     hang = {int(r): int(s) for r, s in (faults or {}).get("hang", {}).items()}.get(rank)
     malformed = {int(r): int(s) for r, s in (faults or {}).get("malformed", {}).items()}.get(rank)
+    truncated = {int(r): int(s) for r, s in (faults or {}).get("truncated", {}).items()}.get(rank)
     chan.store.set(f"pid/{rank}", str(os.getpid()))
     chan.store.set(f"ready/{rank}", "1")
     seq, answered = 0, 0
@@ -182,6 +184,8 @@ def work(chan: StoreChannel, rank: int, cfg_dict: dict, nprocs: int, *, timeout_
             for w, row in zip(good, rows):
                 if malformed is not None and seq == malformed:
                     chan.send(seq, w, row.astype(np.float32))
+                elif truncated is not None and seq == truncated:
+                    chan.send(seq, w, row[:-1])
                 else:
                     chan.send(seq, w, row)
         if evil.size:
