@@ -68,6 +68,9 @@ NumPy fairly, unset both for the bench command only:
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE byzcore bench
 The header shows which BLAS kernel NumPy runs (threadpoolctl, when installed). Do not
 change them for tests or CI.
+
+On a machine busier than its core count (the header warns), OpenBLAS's thread pool can be
+1000x slower than one thread: OPENBLAS_NUM_THREADS=1 keeps the NumPy baselines fair there.
 """
 
 
