@@ -1,0 +1,377 @@
+// Coordinate-wise order statistics: for every coordinate j, the average of the values of
+// ranks lo..hi (0-based, ascending) among X[0][j] .. X[n-1][j]. The median is lo = (n-1)/2,
+// hi = n/2; the trimmed mean is lo = f, hi = n-f-1.
+//
+// Non-finite entries (NaN, +-Inf) are mapped to +inf on load, so they rank above every finite
+// value: with at most f of them and n > 2f the kept ranks are all finite.
+//
+// Two paths:
+// - n <= kNetworkMaxN: a tile of the input, columns j..j+W, is n short row segments. A
+//   sorting network applied across the n segments with elementwise min/max over the W lanes
+//   (each lane one coordinate) sorts all W coordinates at once. The loops over W have a
+//   fixed trip count, so the compiler turns them into SIMD min/max (vminps/vmaxps under
+//   -march=x86-64-v3). The network is Batcher's odd-even merge sort, pruned backwards to the
+//   comparators that can change which values land in ranks lo..hi.
+// - larger n: the tile is transposed so each coordinate's n values are contiguous, and
+//   std::nth_element selects the kept ranks per coordinate.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+#include "cpu/cpu_common.h"
+
+namespace byzcore {
+namespace cpu {
+namespace rank_detail {
+
+// Above this n the network (O(n log^2 n) comparators per coordinate) loses to selection.
+constexpr std::int64_t kNetworkMaxN = 128;
+#ifndef BYZCORE_RANK_WB
+#define BYZCORE_RANK_WB 128
+#endif
+#ifndef BYZCORE_RANK_PF
+#define BYZCORE_RANK_PF 4
+#endif
+
+struct Comparator {
+  std::int32_t a, b;  // wire indices, a < b: after it, wire a holds the min, wire b the max
+};
+
+// Batcher's odd-even merge sort on n wires (generated for the next power of two; a
+// comparator touching a wire >= n is dropped, which is exact because padding wires would
+// hold +inf and never move), then pruned for ranks lo..hi. Pruning walks backwards keeping,
+// per wire, whether its value at that point goes straight to the output ("terminal") and
+// whether that output is used. A comparator whose two outputs go straight to unused ranks,
+// or straight to two kept ranks (the sum does not care which is which), is dropped.
+inline std::vector<Comparator> rank_network(std::int64_t n, std::int64_t lo, std::int64_t hi) {
+  std::vector<Comparator> net;
+  std::int64_t p2 = 1;
+  while (p2 < n) p2 <<= 1;
+  for (std::int64_t p = 1; p < p2; p <<= 1)
+    for (std::int64_t k = p; k >= 1; k >>= 1)
+      for (std::int64_t j = k % p; j + k < p2; j += 2 * k)
+        for (std::int64_t i = 0; i < k && i + j + k < p2; ++i)
+          if ((i + j) / (2 * p) == (i + j + k) / (2 * p) && i + j + k < n)
+            net.push_back({static_cast<std::int32_t>(i + j), static_cast<std::int32_t>(i + j + k)});
+
+  std::vector<char> terminal(static_cast<std::size_t>(n), 1), kept_rank(static_cast<std::size_t>(n), 0);
+  for (std::int64_t w = lo; w <= hi; ++w) kept_rank[static_cast<std::size_t>(w)] = 1;
+  std::vector<Comparator> pruned;
+  for (auto it = net.rbegin(); it != net.rend(); ++it) {
+    const auto a = static_cast<std::size_t>(it->a), b = static_cast<std::size_t>(it->b);
+    if (terminal[a] && terminal[b] && kept_rank[a] == kept_rank[b]) continue;
+    pruned.push_back(*it);
+    terminal[a] = terminal[b] = 0;
+  }
+  std::reverse(pruned.begin(), pruned.end());
+  return pruned;
+}
+
+template <class T>
+inline T load_ranked(T v) {
+  return is_finite(v) ? v : std::numeric_limits<T>::infinity();
+}
+
+// One comparator over W lanes: min to a, max to b. restrict: a != b, so the compiler emits
+// plain vector loads, vminps/vmaxps and stores (no aliasing checks, no masked stores).
+template <class T, std::int64_t W>
+inline void compare_exchange(T* __restrict pa, T* __restrict pb) {
+  for (std::int64_t l = 0; l < W; ++l) {
+    const T x = pa[l], y = pb[l];
+    pa[l] = std::min(x, y);
+    pb[l] = std::max(x, y);
+  }
+}
+
+// Network path. W lanes per tile: 128 bytes, four AVX2 registers per row segment.
+template <class T>
+void rank_mean_network(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {
+  constexpr std::int64_t W = BYZCORE_RANK_WB / sizeof(T);
+  constexpr std::int64_t kPrefetch = BYZCORE_RANK_PF * W;
+  const std::int64_t n = X.n, d = X.d;
+  const std::vector<Comparator> net = rank_network(n, lo, hi);
+  const double count = static_cast<double>(hi - lo + 1);
+  parallel_tiles(d, n, [&](std::int64_t b, std::int64_t e) {
+    alignas(64) T buf[kNetworkMaxN * W];
+    for (std::int64_t j0 = b; j0 < e; j0 += W) {
+      const std::int64_t len = std::min(W, e - j0);
+      if (len == W) {
+        for (std::int64_t i = 0; i < n; ++i) {
+          const T* r = X.row<T>(i) + j0;
+          T* dst = buf + i * W;
+          for (std::int64_t l = 0; l < W; ++l) dst[l] = load_ranked(r[l]);
+          // A few tiles ahead of this row: the hardware prefetcher alone restarts at every
+          // 4 KiB page on n streams at once.
+          if (j0 + kPrefetch + W <= d) {
+            __builtin_prefetch(r + kPrefetch, 0, 0);
+            __builtin_prefetch(r + kPrefetch + 64 / sizeof(T), 0, 0);
+          }
+        }
+      } else {
+        for (std::int64_t i = 0; i < n; ++i) {
+          const T* r = X.row<T>(i) + j0;
+          T* dst = buf + i * W;
+          for (std::int64_t l = 0; l < len; ++l) dst[l] = load_ranked(r[l]);
+          for (std::int64_t l = len; l < W; ++l) dst[l] = T(0);
+        }
+      }
+      for (const Comparator& c : net) compare_exchange<T, W>(buf + c.a * W, buf + c.b * W);
+      if (hi == lo) {
+        const T* s = buf + lo * W;
+        for (std::int64_t l = 0; l < len; ++l) out[j0 + l] = s[l];
+      } else if (hi == lo + 1) {
+        const T* s = buf + lo * W;
+        const T* t = buf + hi * W;
+        for (std::int64_t l = 0; l < len; ++l)
+          out[j0 + l] = static_cast<T>(0.5 * static_cast<double>(s[l]) + 0.5 * static_cast<double>(t[l]));
+      } else {
+        double acc[W];
+        std::fill(acc, acc + W, 0.0);
+        for (std::int64_t w = lo; w <= hi; ++w) {
+          const T* s = buf + w * W;
+          for (std::int64_t l = 0; l < W; ++l) acc[l] += static_cast<double>(s[l]);
+        }
+        for (std::int64_t l = 0; l < len; ++l) out[j0 + l] = static_cast<T>(acc[l] / count);
+      }
+    }
+  });
+}
+
+// Selection path for large n: transpose a tile, then nth_element per coordinate.
+template <class T>
+void rank_mean_select(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {
+  constexpr std::int64_t W = 64;
+  const std::int64_t n = X.n, d = X.d;
+  const double count = static_cast<double>(hi - lo + 1);
+  auto less = [](T x, T y) { return x < y; };  // no NaN left after load_ranked
+  parallel_tiles(d, 8 * n, [&](std::int64_t b, std::int64_t e) {
+    std::vector<T> tb(static_cast<std::size_t>(W * n));
+    for (std::int64_t j0 = b; j0 < e; j0 += W) {
+      const std::int64_t len = std::min(W, e - j0);
+      for (std::int64_t i = 0; i < n; ++i) {
+        const T* r = X.row<T>(i) + j0;
+        for (std::int64_t l = 0; l < len; ++l) tb[static_cast<std::size_t>(l * n + i)] = load_ranked(r[l]);
+      }
+      for (std::int64_t l = 0; l < len; ++l) {
+        T* c = tb.data() + l * n;
+        double s;
+        if (hi == lo || hi == lo + 1) {
+          std::nth_element(c, c + hi, c + n, less);
+          s = static_cast<double>(c[hi]);
+          if (hi != lo) s = 0.5 * s + 0.5 * static_cast<double>(*std::max_element(c, c + hi, less));
+          out[j0 + l] = static_cast<T>(s);
+          continue;
+        }
+        std::nth_element(c, c + lo, c + n, less);
+        std::nth_element(c + lo + 1, c + hi, c + n, less);
+        s = 0;
+        for (std::int64_t w = lo; w <= hi; ++w) s += static_cast<double>(c[w]);
+        out[j0 + l] = static_cast<T>(s / count);
+      }
+    }
+  }, 256);
+}
+
+
+// ------------------------------------------------------------------ register path, n <= 32
+// For small n the whole network runs in SIMD registers: one vector per message holds W
+// coordinates, and the comparator indices are compile-time constants (the network is built
+// by a constexpr function per n), so the compiler keeps the n vectors in registers and each
+// comparator costs one vmin + one vmax. Built on x86 (SSE2 in the generic module, AVX in the
+// AVX2/AVX-512 ones); elsewhere the runtime network above serves every n.
+#if defined(__SSE2__)
+#define BYZCORE_RANK_REGISTERS 1
+#ifndef BYZCORE_RANK_REGMAX
+#define BYZCORE_RANK_REGMAX 32
+#endif
+constexpr int kRegisterMaxN = BYZCORE_RANK_REGMAX;
+
+template <class T> struct Lanes;
+#if defined(__AVX__)
+template <> struct Lanes<float> {
+  using V = __m256;
+  static constexpr std::int64_t W = 8;
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V min(V a, V b) { return _mm256_min_ps(a, b); }
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }
+  static V half_sum(V a, V b) { const V h = _mm256_set1_ps(0.5f); return _mm256_add_ps(_mm256_mul_ps(a, h), _mm256_mul_ps(b, h)); }
+  // NaN and +-Inf -> +inf: |x| <= FLT_MAX is false exactly for those.
+  static V ranked(V x) {
+    const V mag = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    const V ok = _mm256_cmp_ps(mag, _mm256_set1_ps(std::numeric_limits<float>::max()), _CMP_LE_OQ);
+    return _mm256_blendv_ps(_mm256_set1_ps(std::numeric_limits<float>::infinity()), x, ok);
+  }
+};
+template <> struct Lanes<double> {
+  using V = __m256d;
+  static constexpr std::int64_t W = 4;
+  static V load(const double* p) { return _mm256_loadu_pd(p); }
+  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+  static V min(V a, V b) { return _mm256_min_pd(a, b); }
+  static V max(V a, V b) { return _mm256_max_pd(a, b); }
+  static V half_sum(V a, V b) { const V h = _mm256_set1_pd(0.5); return _mm256_add_pd(_mm256_mul_pd(a, h), _mm256_mul_pd(b, h)); }
+  static V ranked(V x) {
+    const V mag = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
+    const V ok = _mm256_cmp_pd(mag, _mm256_set1_pd(std::numeric_limits<double>::max()), _CMP_LE_OQ);
+    return _mm256_blendv_pd(_mm256_set1_pd(std::numeric_limits<double>::infinity()), x, ok);
+  }
+};
+#else
+template <> struct Lanes<float> {
+  using V = __m128;
+  static constexpr std::int64_t W = 4;
+  static V load(const float* p) { return _mm_loadu_ps(p); }
+  static void store(float* p, V v) { _mm_storeu_ps(p, v); }
+  static V min(V a, V b) { return _mm_min_ps(a, b); }
+  static V max(V a, V b) { return _mm_max_ps(a, b); }
+  static V half_sum(V a, V b) { const V h = _mm_set1_ps(0.5f); return _mm_add_ps(_mm_mul_ps(a, h), _mm_mul_ps(b, h)); }
+  static V ranked(V x) {
+    const V mag = _mm_andnot_ps(_mm_set1_ps(-0.0f), x);
+    const V ok = _mm_cmple_ps(mag, _mm_set1_ps(std::numeric_limits<float>::max()));
+    return _mm_or_ps(_mm_and_ps(ok, x), _mm_andnot_ps(ok, _mm_set1_ps(std::numeric_limits<float>::infinity())));
+  }
+};
+template <> struct Lanes<double> {
+  using V = __m128d;
+  static constexpr std::int64_t W = 2;
+  static V load(const double* p) { return _mm_loadu_pd(p); }
+  static void store(double* p, V v) { _mm_storeu_pd(p, v); }
+  static V min(V a, V b) { return _mm_min_pd(a, b); }
+  static V max(V a, V b) { return _mm_max_pd(a, b); }
+  static V half_sum(V a, V b) { const V h = _mm_set1_pd(0.5); return _mm_add_pd(_mm_mul_pd(a, h), _mm_mul_pd(b, h)); }
+  static V ranked(V x) {
+    const V mag = _mm_andnot_pd(_mm_set1_pd(-0.0), x);
+    const V ok = _mm_cmple_pd(mag, _mm_set1_pd(std::numeric_limits<double>::max()));
+    return _mm_or_pd(_mm_and_pd(ok, x), _mm_andnot_pd(ok, _mm_set1_pd(std::numeric_limits<double>::infinity())));
+  }
+};
+#endif
+
+// The network of rank_network() as a constexpr table for a compile-time n, pruned to the
+// median ranks (n-1)/2 and n/2. (The trimmed mean, whose f is known only at run time, and
+// larger n use the runtime network: past ~24 wires the registers spill and it wins.)
+constexpr int kMaxStaticComparators = 256;  // Batcher on 32 wires has 191
+struct StaticNet {
+  std::int8_t a[kMaxStaticComparators] = {};
+  std::int8_t b[kMaxStaticComparators] = {};
+  int m = 0;
+};
+constexpr StaticNet make_static_net(int n, int lo, int hi) {
+  StaticNet net{};
+  int p2 = 1;
+  while (p2 < n) p2 <<= 1;
+  for (int p = 1; p < p2; p <<= 1)
+    for (int k = p; k >= 1; k >>= 1)
+      for (int j = k % p; j + k < p2; j += 2 * k)
+        for (int i = 0; i < k && i + j + k < p2; ++i)
+          if ((i + j) / (2 * p) == (i + j + k) / (2 * p) && i + j + k < n) {
+            net.a[net.m] = static_cast<std::int8_t>(i + j);
+            net.b[net.m] = static_cast<std::int8_t>(i + j + k);
+            ++net.m;
+          }
+  bool terminal[kRegisterMaxN] = {}, kept[kRegisterMaxN] = {}, keep[kMaxStaticComparators] = {};
+  for (int w = 0; w < n; ++w) {
+    terminal[w] = true;
+    kept[w] = w >= lo && w <= hi;
+  }
+  for (int c = net.m - 1; c >= 0; --c) {
+    const int a = net.a[c], b = net.b[c];
+    if (terminal[a] && terminal[b] && kept[a] == kept[b]) continue;
+    keep[c] = true;
+    terminal[a] = terminal[b] = false;
+  }
+  StaticNet out{};
+  for (int c = 0; c < net.m; ++c)
+    if (keep[c]) {
+      out.a[out.m] = net.a[c];
+      out.b[out.m] = net.b[c];
+      ++out.m;
+    }
+  return out;
+}
+template <int N>
+struct NetFor {
+  static constexpr StaticNet net = make_static_net(N, (N - 1) / 2, N / 2);
+};
+
+template <class L, int N, std::size_t... I>
+inline void apply_static(typename L::V* v, std::index_sequence<I...>) {
+  constexpr const StaticNet& net = NetFor<N>::net;
+  ((void)(void)([&] {
+     const auto x = v[net.a[I]], y = v[net.b[I]];
+     v[net.a[I]] = L::min(x, y);
+     v[net.b[I]] = L::max(x, y);
+   }()), ...);
+}
+
+// rows[i] points at W coordinates of message i; dst gets their W medians.
+template <class T, int N>
+inline void median_tile(const T* const* rows, T* dst) {
+  using L = Lanes<T>;
+  typename L::V v[N];
+  for (int i = 0; i < N; ++i) v[i] = L::ranked(L::load(rows[i]));
+  apply_static<L, N>(v, std::make_index_sequence<NetFor<N>::net.m>{});
+  L::store(dst, N % 2 ? v[N / 2] : L::half_sum(v[(N - 1) / 2], v[N / 2]));
+}
+
+template <class T, int N>
+void median_registers(const Messages& X, T* out) {
+  using L = Lanes<T>;
+  constexpr std::int64_t W = L::W;
+  const std::int64_t d = X.d;
+  parallel_tiles(d, N, [&](std::int64_t b, std::int64_t e) {
+    const T* rows[N];
+    alignas(64) T pad[N * W];
+    const T* pad_rows[N];
+    for (std::int64_t j0 = b; j0 < e; j0 += W) {
+      const std::int64_t len = std::min(W, e - j0);
+      if (len == W) {
+        for (int i = 0; i < N; ++i) rows[i] = X.row<T>(i) + j0;
+        median_tile<T, N>(rows, out + j0);
+      } else {  // the last few coordinates: through a zero-padded copy
+        for (int i = 0; i < N; ++i) {
+          std::fill(pad + i * W, pad + (i + 1) * W, T(0));
+          std::copy(X.row<T>(i) + j0, X.row<T>(i) + j0 + len, pad + i * W);
+          pad_rows[i] = pad + i * W;
+        }
+        alignas(64) T res[W];
+        median_tile<T, N>(pad_rows, res);
+        std::copy(res, res + len, out + j0);
+      }
+    }
+  });
+}
+
+template <class T, int... Ns>
+void median_small(const Messages& X, T* out, std::integer_sequence<int, Ns...>) {
+  ((void)(X.n == Ns + 1 ? (median_registers<T, Ns + 1>(X, out), 0) : 0), ...);
+}
+#endif  // __SSE2__
+
+template <class T>
+void rank_mean(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {
+#if defined(BYZCORE_RANK_REGISTERS)
+  if (X.n <= kRegisterMaxN && lo == (X.n - 1) / 2 && hi == X.n / 2) {
+    median_small<T>(X, out, std::make_integer_sequence<int, kRegisterMaxN>{});
+    return;
+  }
+#endif
+  if (X.n <= kNetworkMaxN)
+    rank_mean_network<T>(X, lo, hi, out);
+  else
+    rank_mean_select<T>(X, lo, hi, out);
+}
+
+}  // namespace rank_detail
+}  // namespace cpu
+}  // namespace byzcore

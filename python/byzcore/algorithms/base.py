@@ -1,0 +1,187 @@
+"""The shape every algorithm shares: a server side and a worker side, separated.
+
+One round of a synchronous algorithm is::
+
+    plan = alg.plan(k)                                   # server: who sends, at which model
+    rows = alg.worker_messages(problem, plan, workers, state)   # workers (row r <-> workers[r])
+    msgs = apply_attack(...)                             # Byzantine rows replaced
+    alg.server_step(plan, msgs)                          # server: aggregate and step
+
+:class:`Plan` is everything a worker needs (round number, model(s), kind of round, clip
+level); it is what a server process broadcasts. ``worker_messages`` is separable: row ``r``
+depends only on ``workers[r]``, the plan, the run seed and that worker's own state, and is
+bit-for-bit the same whether one call computes all workers (the simulation) or each worker
+process computes its own row (a distributed runtime). The worker's random draws come from the
+keyed streams of :mod:`byzcore._streams` (``(seed, purpose, round, worker)``), never from
+shared generator state. The server's draws (client sampling, coins, validation batches)
+come from :func:`byzcore._streams.server_rng` keyed by the round, and the aggregator is the
+one object the server calls once per round, so a server process that makes the same calls
+in the same order reproduces the simulation exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import _ops, _streams
+from ..aggregators import Aggregator, make_aggregator
+from ..problems import Problem
+
+
+@dataclass
+class Plan:
+    """What the server broadcasts for one round.
+
+    ``round``: the round number (keys the workers' random streams); ``clients``: ids of the
+    clients that send a message this round (ascending; rows of the messages follow it);
+    ``x``: the model they compute at (``(d,)``; Zeno++ may give a stale one);
+    ``kind``: what to send (``"gradient"``, ``"full"``, ``"difference"``); ``x_old``: the
+    previous model for gradient differences; ``info``: algorithm-specific values (``lambda``,
+    the clip level; ``staleness``).
+    """
+
+    round: int
+    clients: np.ndarray
+    x: np.ndarray
+    kind: str = "gradient"
+    x_old: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+
+
+def parse_compressor(spec: str | None, d: int) -> int | None:
+    """``"none"`` -> ``None``; ``"rand_k:K"`` -> ``K`` (checked against ``d``)."""
+    if spec is None or str(spec).lower() in ("none", "identity", ""):
+        return None
+    name, _, arg = str(spec).partition(":")
+    if name.lower().replace("-", "_") not in ("rand_k", "randk") or not arg:
+        raise ValueError(f"[compressor] unknown compressor {spec!r}; use 'none' or 'rand_k:K'")
+    try:
+        k = int(arg)
+    except ValueError:
+        raise ValueError(f"[compressor] K in {spec!r} must be an integer") from None
+    if not 1 <= k <= d:
+        raise ValueError(f"[compressor] K must be in 1..d={d}, got {k}")
+    return k
+
+
+class Algorithm:
+    """Base class. Subclasses implement :meth:`plan`, :meth:`worker_messages`,
+    :meth:`server_step`, and optionally :meth:`initial_plan` and :meth:`shift_back_target`.
+
+    Common parameters: ``problem`` (the server's view; used for validation by Zeno/Zeno++),
+    ``lr`` (step ``gamma``), ``aggregator`` (a spec string or an
+    :class:`~byzcore.aggregators.Aggregator`), ``f`` (Byzantine workers the rule must
+    tolerate), ``batch`` (minibatch size per worker; 0 = full local gradient),
+    ``compressor`` (``"none"`` or ``"rand_k:K"``), ``seed``.
+    """
+
+    name = "algorithm"
+    uses_aggregator = True
+
+    def __init__(self, problem: Problem, *, lr: float = 0.5, aggregator: "str | Aggregator" = "bucketing:2+median",
+                 f: int = 0, batch: int = 32, compressor: str | None = "none", seed: int = 0):
+        if not lr > 0:
+            raise ValueError(f"[{self.name}] lr must be > 0, got {lr}")
+        if batch < 0:
+            raise ValueError(f"[{self.name}] batch must be >= 0 (0 = full local gradient), got {batch}")
+        self.problem = problem
+        self.n = problem.n_workers
+        self.d = problem.d
+        self.lr = float(lr)
+        self.f = int(f)
+        self.batch = int(batch)
+        self.seed = int(seed)
+        self.compress_k = parse_compressor(compressor, self.d)
+        self.compressor = "none" if self.compress_k is None else f"rand_k:{self.compress_k}"
+        self.aggregator = make_aggregator(aggregator, f=self.f, seed=self.seed) if self.uses_aggregator else None
+        self.x0 = np.asarray(problem.x0(), dtype=np.float64).copy()
+        self.x = self.x0.copy()
+        self.round = 0
+
+    # ------------------------------------------------------------------ server side
+    def initial_plan(self) -> Plan | None:
+        """The round before the first step (e.g. ``g^0``), or ``None``."""
+        return None
+
+    def plan(self, k: int) -> Plan:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def server_step(self, plan: Plan, messages: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def shift_back_target(self, plan: Plan) -> np.ndarray | None:
+        """The message that, aggregated, makes the next iterate ``x^0``; ``None`` if undefined."""
+        return None
+
+    def model(self) -> np.ndarray:
+        """The current iterate."""
+        return self.x
+
+    def message_bytes(self, plan: Plan) -> int:
+        """Bytes one client sends in this round (values only: ``rand_k`` indices follow from the
+        shared seed, so they are not sent)."""
+        width = self.d if self.compress_k is None else self.compress_k
+        return int(width * self.problem.itemsize)
+
+    def round_stats(self) -> dict:
+        """Algorithm-specific per-round values for the metrics (e.g. accepted messages)."""
+        return {}
+
+    def aggregate(self, messages: np.ndarray) -> np.ndarray:
+        return np.asarray(self.aggregator(messages), dtype=np.float64).reshape(self.d)
+
+    def _sample_clients(self, k: int, size: int) -> np.ndarray:
+        if size >= self.n:
+            return np.arange(self.n)
+        rng = _streams.server_rng(self.seed, _streams.SAMPLING, k)
+        return np.sort(rng.choice(self.n, size=size, replace=False))
+
+    # ------------------------------------------------------------------ worker side
+    def init_worker_state(self) -> dict:
+        """Per-worker state (rows indexed by worker id), e.g. RESAM's momentum."""
+        return {}
+
+    def worker_messages(self, problem: Problem, plan: Plan, workers: Sequence[int], state: dict) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def compress(self, rows: np.ndarray, workers: Sequence[int], k: int) -> np.ndarray:
+        """Each worker's ``rand_k`` with its own keyed seed (``COMPRESSOR``, round, worker)."""
+        if self.compress_k is None:
+            return rows
+        seeds = _streams.worker_seeds(self.seed, _streams.COMPRESSOR, k, workers)
+        out = np.empty_like(rows)
+        for r, s in enumerate(seeds):
+            out[r] = _ops.rand_k(np.ascontiguousarray(rows[r]), self.compress_k, seed=s)
+        return out
+
+    def describe(self) -> dict:
+        return {"algorithm": self.name, "lr": self.lr, "batch": self.batch, "compressor": self.compressor,
+                "aggregator": None if self.aggregator is None else self.aggregator.name, "f": self.f}
+
+
+def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, byzantine_rows: np.ndarray,
+                 seed: int) -> np.ndarray:
+    """Replace the Byzantine rows of ``messages`` by the attack's messages.
+
+    ``messages`` holds the rows every client of ``plan.clients`` computed honestly (the
+    Byzantine rows on flipped labels when the attack flips labels); ``byzantine_rows`` is a
+    boolean mask over those rows. The attack's random stream is keyed by ``(seed, ATTACK,
+    round)``. Shared by the simulation and the distributed runtime's server.
+    """
+    from ..attacks import AttackContext
+
+    bad = np.asarray(byzantine_rows, dtype=bool)
+    nb = int(bad.sum())
+    if nb == 0:
+        return messages
+    target = alg.shift_back_target(plan)
+    ctx = AttackContext(honest=messages[~bad], own=messages[bad], n=len(messages), f=nb, round=plan.round,
+                        rng=_streams.server_rng(seed, _streams.ATTACK, plan.round),
+                        honest_ids=np.asarray(plan.clients)[~bad],
+                        target=None if target is None else (lambda: target))
+    out = messages.copy()
+    out[bad] = np.asarray(attack(ctx), dtype=np.float64).reshape(nb, -1)
+    return out

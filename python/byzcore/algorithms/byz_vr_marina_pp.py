@@ -1,0 +1,119 @@
+"""Byz-VR-MARINA-PP and its special case Byz-VR-MARINA.
+
+Malinovsky, Richtarik, Horvath, Gorbunov. *Byzantine robustness and partial participation
+can be achieved at once: just clip gradient differences.* arXiv 2311.14127 (NeurIPS 2024).
+Gorbunov, Horvath, Richtarik, Gidel. *Variance reduction is an antidote to Byzantines:
+better rates, weaker assumptions and communication compression as a cherry on the top.*
+ICLR 2023 (Byz-VR-MARINA).
+
+Update rule (one round ``k``)::
+
+    c_k ~ Bernoulli(p);  S_k = C_hat clients if c_k = 1 else C clients (uniform, no replacement)
+    x^{k+1} = x^k - gamma g^k;           lambda_{k+1} = alpha ||x^{k+1} - x^k||
+    c_k = 1:  client i sends grad f_i(x^{k+1});              g^{k+1} = ARAgg(messages)
+    c_k = 0:  client i sends Q(Delta_i) with Delta_i the minibatch estimate of
+              grad f_i(x^{k+1}) - grad f_i(x^k) (same samples at both points);
+              g^{k+1} = g^k + ARAgg(clip_{lambda_{k+1}}(messages))
+
+with ``g^0 = ARAgg(grad f_i(x^0))`` from all clients. The server clips every received
+difference (clipping is idempotent, so honest clients may clip too): a Byzantine message can
+move ``g`` by at most about ``lambda``, even in a round where Byzantines are the majority of
+the sampled clients. ``alpha = inf`` switches clipping off (the variant that the shift-back
+attack breaks); Byz-VR-MARINA is ``C = C_hat = n`` without clipping.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _ops, _streams
+from .base import Algorithm, Plan
+
+
+class ByzVRMarinaPP(Algorithm):
+    """Byz-VR-MARINA-PP. Parameters beyond :class:`~byzcore.algorithms.base.Algorithm`'s:
+    ``p`` (probability of a full round), ``alpha`` (clip multiplier; ``inf`` = no clipping),
+    ``clients_per_round`` (``C``, default ``n``), ``c_hat`` (clients in full rounds,
+    default ``n``)."""
+
+    name = "byz_vr_marina_pp"
+
+    def __init__(self, problem, *, p: float = 0.1, alpha: float = 1.0, clients_per_round: int | None = None,
+                 c_hat: int | None = None, **kw):
+        super().__init__(problem, **kw)
+        if not 0 < p <= 1:
+            raise ValueError(f"[{self.name}] p must be in (0, 1], got {p}")
+        if not alpha > 0:
+            raise ValueError(f"[{self.name}] alpha must be > 0 (inf disables clipping), got {alpha}")
+        self.p = float(p)
+        self.alpha = float(alpha)
+        self.C = self.n if clients_per_round is None else int(clients_per_round)
+        self.C_hat = self.n if c_hat is None else int(c_hat)
+        for label, v in (("clients_per_round", self.C), ("c_hat", self.C_hat)):
+            if not 1 <= v <= self.n:
+                raise ValueError(f"[{self.name}] {label} must be in 1..{self.n} (the number of workers), got {v}")
+        self.g = np.zeros(self.d)
+        self._full = 0
+
+    def describe(self) -> dict:
+        return {**super().describe(), "p": self.p, "alpha": self.alpha, "clients_per_round": self.C, "c_hat": self.C_hat}
+
+    # ------------------------------------------------------------------ server
+    def initial_plan(self) -> Plan:
+        return Plan(0, np.arange(self.n), self.x, kind="full")
+
+    def plan(self, k: int) -> Plan:
+        rng = _streams.server_rng(self.seed, _streams.SAMPLING, k)
+        full = bool(rng.random() < self.p)
+        size = self.C_hat if full else self.C
+        clients = np.arange(self.n) if size >= self.n else np.sort(rng.choice(self.n, size=size, replace=False))
+        x_old = self.x
+        x_new = x_old - self.lr * self.g
+        self.x = x_new
+        self.round = k
+        lam = self.alpha * float(np.linalg.norm(x_new - x_old)) if math.isfinite(self.alpha) else math.inf
+        return Plan(k, clients, x_new, kind="full" if full else "difference", x_old=x_old, info={"lambda": lam})
+
+    def server_step(self, plan: Plan, messages: np.ndarray) -> None:
+        if plan.kind == "full":
+            self.g = self.aggregate(messages)
+            self._full = 1
+        else:
+            lam = plan.info["lambda"]
+            if math.isfinite(lam):
+                messages = _ops.clip(np.ascontiguousarray(messages), lam)
+            self.g = self.g + self.aggregate(messages)
+            self._full = 0
+
+    def shift_back_target(self, plan: Plan) -> np.ndarray:
+        back = (plan.x - self.x0) / self.lr  # g^{k+1} that makes x^{k+2} = x^0
+        return back if plan.kind == "full" else back - self.g
+
+    def message_bytes(self, plan: Plan) -> int:
+        if plan.kind == "full":
+            return int(self.d * self.problem.itemsize)
+        return super().message_bytes(plan)
+
+    def round_stats(self) -> dict:
+        return {"full_round": self._full}
+
+    # ------------------------------------------------------------------ workers
+    def worker_messages(self, problem, plan: Plan, workers, state: dict) -> np.ndarray:
+        workers = np.asarray(workers, dtype=np.int64)
+        if plan.kind == "full":
+            return problem.full_gradients(plan.x, workers)
+        delta = problem.minibatch_gradient_differences(plan.x, plan.x_old, workers, self.batch, self.seed, plan.round)
+        return self.compress(delta, workers, plan.round)
+
+
+def ByzVRMarina(problem, **kw) -> ByzVRMarinaPP:
+    """Byz-VR-MARINA (Gorbunov et al., ICLR 2023): Byz-VR-MARINA-PP with all clients in every
+    round (``C = C_hat = n``) and no clipping (``alpha = inf``)."""
+    kw.pop("clients_per_round", None)
+    kw.pop("c_hat", None)
+    kw["alpha"] = math.inf
+    alg = ByzVRMarinaPP(problem, clients_per_round=None, c_hat=None, **kw)
+    alg.name = "byz_vr_marina"
+    return alg

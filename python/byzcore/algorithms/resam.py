@@ -1,0 +1,47 @@
+"""RESAM: robust distributed SGD with worker momentum.
+
+Farhadkhani, Guerraoui, Gupta, Hoang, Pinot, Stephan. *Byzantine machine learning made easy
+by resilient averaging of momentums.* ICML 2022. (Also Karimireddy, He, Jaggi, *Learning from
+history for Byzantine robust optimization*, ICML 2021.)
+
+Update rule::
+
+    m_i^k = beta m_i^{k-1} + (1 - beta) g_i^k         (honest worker i, g_i^k a minibatch gradient at x^k)
+    x^{k+1} = x^k - gamma F(m_1^k, ..., m_n^k)
+
+with ``F`` any resilient averaging rule (median, trimmed mean, Krum, geometric median,
+centered clipping, each optionally after NNM or bucketing). Momentum shrinks the honest
+messages' spread, which leaves attacks such as ALIE, that hide inside that spread, little room.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Plan
+from .sgd import RobustSGD
+
+
+class RESAM(RobustSGD):
+    """Robust SGD on worker momentums ``m_i = beta m_i + (1 - beta) g_i`` (``beta=0.9``)."""
+
+    name = "resam"
+
+    def __init__(self, problem, *, beta: float = 0.9, **kw):
+        super().__init__(problem, **kw)
+        if not 0 <= beta < 1:
+            raise ValueError(f"[{self.name}] beta must be in [0, 1), got {beta}")
+        self.beta = float(beta)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "beta": self.beta}
+
+    def init_worker_state(self) -> dict:
+        return {"momentum": np.zeros((self.n, self.d))}
+
+    def worker_messages(self, problem, plan: Plan, workers, state: dict) -> np.ndarray:
+        workers = np.asarray(workers, dtype=np.int64)
+        g = self.gradients(problem, plan, workers)
+        m = state.setdefault("momentum", np.zeros((self.n, self.d)))
+        m[workers] = self.beta * m[workers] + (1.0 - self.beta) * g
+        return self.compress(m[workers].copy(), workers, plan.round)

@@ -1,0 +1,63 @@
+"""Zeno: suspicion-based fault tolerance.
+
+Xie, Koyejo, Gupta. *Zeno: distributed stochastic gradient descent with suspicion-based
+fault-tolerance.* ICML 2019.
+
+Update rule (round ``k``): every sampled worker sends a stochastic gradient ``u_i``; the
+server draws a fresh validation minibatch of size ``n_r`` and scores each candidate with the
+estimated descent of the loss::
+
+    score(u) = f_r(x) - f_r(x - gamma u) - rho ||u||^2
+
+drops the ``b`` lowest scores (``b >= f``; a non-finite message scores ``-inf``), averages
+the rest and steps ``x <- x - gamma * average``. Only one good candidate has to survive, so
+Zeno tolerates a Byzantine majority.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _ops, _streams
+from .base import Plan
+from .sgd import RobustSGD
+
+
+class Zeno(RobustSGD):
+    """Zeno. ``rho`` (weight of ``||u||^2``), ``b`` (candidates dropped; default ``f``),
+    ``n_r`` (validation minibatch size)."""
+
+    name = "zeno"
+    uses_aggregator = False
+
+    def __init__(self, problem, *, rho: float = 5e-4, b: int | None = None, n_r: int = 32, **kw):
+        super().__init__(problem, **kw)
+        self.rho = float(rho)
+        self.b = min(self.f, self.C - 1) if b is None else int(b)
+        self.n_r = int(n_r)
+        if not 0 <= self.b < self.C:
+            raise ValueError(f"[{self.name}] b (messages dropped) must be in 0..{self.C - 1}, got {self.b}")
+        if self.n_r < 1:
+            raise ValueError(f"[{self.name}] n_r (validation batch) must be >= 1, got {self.n_r}")
+        self.accepted = self.C
+
+    def describe(self) -> dict:
+        return {**super().describe(), "rho": self.rho, "b": self.b, "n_r": self.n_r}
+
+    def scores(self, plan: Plan, messages: np.ndarray) -> np.ndarray:
+        """``f_r(x) - f_r(x - gamma u) - rho ||u||^2`` per message, ``-inf`` where not finite."""
+        idx = self.problem.validation_indices(_streams.server_rng(self.seed, _streams.VALIDATION, plan.round), self.n_r)
+        with np.errstate(all="ignore"):
+            points = np.vstack([plan.x[None, :], plan.x[None, :] - self.lr * messages])
+            losses = self.problem.validation_losses(points, idx)
+            s = losses[0] - losses[1:] - self.rho * np.sum(messages * messages, axis=1)
+        return np.where(np.isfinite(s), s, -np.inf)
+
+    def server_step(self, plan: Plan, messages: np.ndarray) -> None:
+        s = self.scores(plan, messages)
+        keep = np.sort(np.argsort(-s, kind="stable")[: len(messages) - self.b])
+        self.accepted = len(keep)
+        self.x = self.x - self.lr * np.asarray(_ops.mean(np.ascontiguousarray(messages[keep])), dtype=np.float64)
+
+    def round_stats(self) -> dict:
+        return {"accepted": self.accepted}
