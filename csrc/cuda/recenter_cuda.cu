@@ -193,8 +193,9 @@ coef_kernel(const double* norm, std::int64_t n, Recenter rule, double nu, const 
   }
   total = dev::block_sum(total, red);
   if (threadIdx.x == 0) {
+    stats[2] = total;
     if (rule == Recenter::weiszfeld) {
-      // All weights zero (every message non-finite): the centre stays where it is.
+      // All weights zero (every message non-finite): the host stops before the next step.
       *params = total > 0 ? StepParams{0.0, 1.0 / total} : StepParams{1.0, 0.0};
     } else {
       *params = StepParams{1.0, 1.0 / static_cast<double>(n)};
@@ -231,8 +232,8 @@ unsigned tile_blocks(const Context& ctx, std::int64_t d, std::int64_t n) {
 // norm[i] = ||x_i - z|| from the per-block partials in part (see row_norm_finish).
 template <class T>
 void finish_norms(Context& ctx, const Messages& X, const T* const* rows, const double* part, unsigned blocks,
-                  const double* z, double* norm) {
-  constexpr bool rescue = sizeof(T) == 8;  // float32 squares cannot overflow a double sum
+                  const double* z, bool allow_rescue, double* norm) {
+  const bool rescue = allow_rescue && sizeof(T) == 8;  // float32 squares cannot overflow a double sum
   row_norm_finish<<<ctx.blocks(X.n, 256), 256, 0, ctx.stream()>>>(part, static_cast<int>(blocks), X.n, rescue, norm);
   ctx.launched("row_norm_finish");
   if (rescue) {
@@ -247,7 +248,7 @@ void row_norms_impl(Context& ctx, const Messages& X, const T* const* rows, const
   double* part = ctx.alloc<double>(static_cast<std::size_t>(blocks * X.n));
   row_dist_kernel<T><<<blocks, kThreads, 0, ctx.stream()>>>(rows, X.n, X.d, z, part);
   ctx.launched("row_dist_kernel");
-  finish_norms(ctx, X, rows, part, blocks, z, out);
+  finish_norms(ctx, X, rows, part, blocks, z, true, out);
 }
 
 template <class T>
@@ -260,25 +261,40 @@ std::int64_t recenter_impl(Context& ctx, const Messages& X, const T* const* rows
   double* coef = ctx.alloc<double>(static_cast<std::size_t>(n));
   double* norm = ctx.alloc<double>(static_cast<std::size_t>(n));
   StepParams* params = ctx.alloc<StepParams>(1);
-  double* stats = ctx.alloc<double>(2);
+  double* stats = ctx.alloc<double>(3);
   double* other = ctx.alloc<double>(static_cast<std::size_t>(d));
   double* cur = z;
 
   // Norms to the current centre (from the partials of the last pass), then the coefficients.
   auto coefficients = [&](const double2* with_stats, bool fresh_norms) {
-    if (fresh_norms) finish_norms(ctx, X, rows, part, blocks, cur, norm);
+    // Weiszfeld, as on the CPU, gives weight zero to a distance that overflows; centered
+    // clipping, like clip, rescales it.
+    if (fresh_norms) finish_norms(ctx, X, rows, part, blocks, cur, p.rule == Recenter::centered_clipping, norm);
     coef_kernel<<<1, kCoefThreads, 0, ctx.stream()>>>(norm, n, p.rule, p.nu, p.a, p.tau, coef, params, with_stats,
                                                        static_cast<int>(blocks), stats);
     ctx.launched("coef_kernel");
   };
+
+  // Weiszfeld reads back ||z_new - z||^2, ||z_new||^2 and the next weight total: one
+  // synchronisation per step (and one before the first), as the convergence test needs.
+  double host[3] = {0, 0, 1};
+  auto read_stats = [&]() {
+    ctx.check(cudaMemcpyAsync(host, stats, sizeof(host), cudaMemcpyDeviceToHost, ctx.stream()),
+              "cudaMemcpyAsync (convergence test)");
+    ctx.check(cudaStreamSynchronize(ctx.stream()), "cudaStreamSynchronize");
+  };
+  // No finite message at a finite distance (all weights zero): stop, as the CPU does.
+  auto no_weight = [&]() { return !(host[2] > 0) || !std::isfinite(host[2]); };
 
   std::int64_t steps = 0;
   if (p.max_iter > 0) {
     row_dist_kernel<T><<<blocks, kThreads, 0, ctx.stream()>>>(rows, n, d, cur, part);
     ctx.launched("row_dist_kernel");
     coefficients(nullptr, true);
+    if (p.tol >= 0) read_stats();
   }
   for (std::int64_t it = 0; it < p.max_iter; ++it) {
+    if (p.tol >= 0 && no_weight()) break;
     const bool last = it + 1 == p.max_iter;
     step_kernel<T><<<blocks, kThreads, 0, ctx.stream()>>>(rows, n, d, cur, other, coef, params, !last, part, scal);
     ctx.launched("step_kernel");
@@ -289,11 +305,7 @@ std::int64_t recenter_impl(Context& ctx, const Messages& X, const T* const* rows
       continue;
     }
     coefficients(scal, !last);
-    // The one synchronisation per step: the host decides whether to go on.
-    double host[2];
-    ctx.check(cudaMemcpyAsync(host, stats, sizeof(host), cudaMemcpyDeviceToHost, ctx.stream()),
-              "cudaMemcpyAsync (convergence test)");
-    ctx.check(cudaStreamSynchronize(ctx.stream()), "cudaStreamSynchronize");
+    read_stats();
     if (std::sqrt(host[0]) <= p.tol * std::sqrt(host[1])) break;
   }
   if (cur != z)

@@ -56,9 +56,23 @@ def main() -> None:
              "-DBYZCORE_WITH_CUDA=1", "-Wno-unused-parameter"]
     if asan:
         flags += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
-    cmd = ["g++", *flags, *sources, "-o", target]
-    print(" ".join(cmd[:3]), "...", target, flush=True)
-    subprocess.run(cmd, check=True)
+    # One object per source, rebuilt only when its text changed (headers: delete OUTDIR/obj).
+    objdir = os.path.join(out, "obj")
+    os.makedirs(objdir, exist_ok=True)
+    objects = []
+    for source in sources:
+        obj = os.path.join(objdir, os.path.basename(os.path.dirname(source)) + "_" + os.path.basename(source) + ".o")
+        stamp = obj + ".src"
+        text = open(source).read()
+        if not (os.path.exists(obj) and os.path.exists(stamp) and open(stamp).read() == text):
+            print("compile", os.path.basename(source), flush=True)
+            compile_flags = [f for f in flags if f != "-shared"]
+            subprocess.run(["g++", *compile_flags, "-c", source, "-o", obj], check=True)
+            with open(stamp, "w") as fh:
+                fh.write(text)
+        objects.append(obj)
+    subprocess.run(["g++", *flags, *objects, "-o", target], check=True)
+    print("built", target, flush=True)
 
 
 if __name__ == "__main__":
