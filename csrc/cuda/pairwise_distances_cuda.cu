@@ -100,12 +100,14 @@ gram_kernel(const T* const* rows, int n, std::int64_t d, int tiles, std::int64_t
   }
 }
 
-// Squared norms from the diagonal of the partial Gram matrices.
-__global__ void norms_kernel(const double* partial, int n, int splits, double* norms) {
+// Squared norms from the diagonal of the partial Gram matrices; finite[i] (if given) = 1 for
+// a message whose entries are all finite.
+__global__ void norms_kernel(const double* partial, int n, int splits, double* norms, int* finite) {
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
     double s = 0;
     for (int q = 0; q < splits; ++q) s += partial[(static_cast<std::int64_t>(q) * n + i) * n + i];
     norms[i] = s;
+    if (finite) finite[i] = dev::is_finite(s);
   }
 }
 
@@ -169,7 +171,7 @@ __global__ void output_kernel(const double* D, std::int64_t total, bool squared,
 }
 
 template <class T>
-void squared_distances_impl(Context& ctx, const Messages& X, const T* const* rows, double* D) {
+void squared_distances_impl(Context& ctx, const Messages& X, const T* const* rows, double* D, int* finite) {
   if (X.n > (1 << 30) / kTile) throw std::invalid_argument(std::string("[") + ctx.op() + "] too many messages for the CUDA distance kernel");
   const int n = static_cast<int>(X.n);
   const int tiles = (n + kTile - 1) / kTile;
@@ -197,7 +199,7 @@ void squared_distances_impl(Context& ctx, const Messages& X, const T* const* row
   gram_kernel<T><<<dim3(static_cast<unsigned>(pairs), static_cast<unsigned>(splits)), kThreads, 0, ctx.stream()>>>(
       rows, n, X.d, tiles, chunk, center, partial);
   ctx.launched("gram_kernel");
-  norms_kernel<<<ctx.blocks(n, 256), 256, 0, ctx.stream()>>>(partial, n, static_cast<int>(splits), norms);
+  norms_kernel<<<ctx.blocks(n, 256), 256, 0, ctx.stream()>>>(partial, n, static_cast<int>(splits), norms, finite);
   ctx.launched("norms_kernel");
   finish_kernel<<<ctx.blocks(nn, 256), 256, 0, ctx.stream()>>>(partial, norms, n, static_cast<int>(splits), D,
                                                                  redo, redo_count);
@@ -211,10 +213,10 @@ void squared_distances_impl(Context& ctx, const Messages& X, const T* const* row
 }  // namespace
 
 namespace detail {
-void squared_distances(Context& ctx, const Messages& X, const void* const* rows, double* D) {
+void squared_distances(Context& ctx, const Messages& X, const void* const* rows, double* D, int* finite) {
   dispatch_float(X.dtype, [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    squared_distances_impl<T>(ctx, X, reinterpret_cast<const T* const*>(rows), D);
+    squared_distances_impl<T>(ctx, X, reinterpret_cast<const T* const*>(rows), D, finite);
   });
 }
 }  // namespace detail

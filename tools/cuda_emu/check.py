@@ -216,7 +216,9 @@ def run_case(n, d, dtype, seed, bad=0, ties=False):
         check(f"bucket_means s={s} {tag}", out, want, rel)
     if n > f:
         m = n - f
-        want = np.stack([X64[np.lexsort((np.arange(n), D[i]))[:m]].mean(0) for i in range(n)])
+        fin = np.isfinite(X64).all(axis=1)
+        keys = [D[i] if fin[i] else np.where(fin, 0.0, np.inf) for i in range(n)]
+        want = np.stack([X64[np.sort(np.lexsort((np.arange(n), keys[i]))[:m])].mean(0) for i in range(n)])
         check(f"nnm {tag}", call("nnm", X, f, shape=(n, d))[0], want, rel)
 
 

@@ -18,8 +18,9 @@ void rank_mean(Context& ctx, const Messages& X, const void* const* rows, std::in
 
 // D[n*n] (double, device): squared distances, zero diagonal, symmetric, exact for near-identical
 // messages (cancellation guard), +inf to and from a message holding a non-finite entry.
+// finite (optional, n ints) gets 1 for messages whose entries are all finite.
 // pairwise_distances_cuda.cu.
-void squared_distances(Context& ctx, const Messages& X, const void* const* rows, double* D);
+void squared_distances(Context& ctx, const Messages& X, const void* const* rows, double* D, int* finite = nullptr);
 
 // The centre iterations shared by geometric_median and centered_clipping (recenter_cuda.cu):
 // starting from z (double[d], device), each step computes per message a coefficient from its
