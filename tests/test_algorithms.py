@@ -3,10 +3,9 @@
 
 import math
 
+import byzcore.algorithms as A
 import numpy as np
 import pytest
-
-import byzcore.algorithms as A
 from byzcore import attacks, problems
 from byzcore.algorithms.base import apply_attack
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 
+import byzcore
 import numpy as np
 import pytest
-
-import byzcore
 from byzcore import bench
 from byzcore.cli import main
 
@@ -133,6 +132,25 @@ def test_a_wrong_result_is_refused(tmp_path, capsys, fakes, monkeypatch, op, wro
     assert {r["status"] for r in doc["results"]} == {"mismatch"}
     assert all("time_s" not in r and r["check_ratio"] > 1 for r in doc["results"])
     assert "MISMATCH" in text and "disagreed with the NumPy reference" in text
+
+
+@pytest.mark.parametrize("exc, status, rc", [
+    (RuntimeError("[median] CPU kernel not written yet"), "unavailable", 0),
+    (ValueError("[median] n too small"), "skipped", 0),
+    (RuntimeError("boom"), "error", 1),
+])
+def test_a_kernel_that_raises(tmp_path, capsys, fakes, monkeypatch, exc, status, rc):
+    def raising(X):
+        raise exc
+
+    monkeypatch.setattr(byzcore, "median", raising)
+    code, doc = _run(tmp_path, "--ops", "median", "mean", "--no-torch")
+    assert code == rc
+    assert {r["status"] for r in doc["results"] if r["op"] == "median"} == {status}
+    assert {r["status"] for r in doc["results"] if r["op"] == "mean"} == {"ok"}
+    if status == "unavailable":
+        assert doc["unavailable"] == {"median": str(exc)}
+        assert "not measured (kernel not available in this build): median" in capsys.readouterr().out
 
 
 def test_the_real_kernels_never_disagree(tmp_path):

@@ -4,7 +4,6 @@ import json
 import math
 
 import pytest
-
 from byzcore import cli
 from byzcore.algorithms import RunConfig
 
@@ -55,6 +54,11 @@ def test_defaults_match_the_python_api():
 
     assert config_from_args(args) == RunConfig()
     assert RunConfig().algorithm == "byz_vr_marina_pp" and RunConfig().attack == "shift-back"
+    from byzcore.algorithms import make_algorithm
+    from byzcore.problems import make_problem
+
+    alg = make_algorithm(RunConfig(), make_problem("a9a-synthetic", 15, n_samples=300))
+    assert (alg.C, alg.C_hat, alg.alpha) == (4, 15, 1.0)           # partial participation, clipping
     args = parser.parse_args(["run", "--alpha", "inf"])
     assert math.isinf(args.alpha)
 
@@ -65,3 +69,17 @@ def test_bad_option_is_reported(capsys, tmp_path):
     assert cli.main(["run", "--attack", "foo", "--rounds", "1", "--n-samples", "500", "--out", str(tmp_path),
                      "--no-progress"]) == 2
     assert "[make_attack]" in capsys.readouterr().err
+
+
+def test_example_script_runs(tmp_path, capsys):
+    import pathlib
+    import runpy
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "clipping_vs_shift_back.py"
+    if not script.exists():
+        pytest.skip("examples/ not next to the tests")
+    module = runpy.run_path(str(script))
+    module["main"](["--rounds", "10", "--n-samples", "600", "--out", str(tmp_path), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert "no clipping" in printed and "clipping, alpha = 1" in printed
+    assert len(list(tmp_path.glob("*/metrics.jsonl"))) == 4

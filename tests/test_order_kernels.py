@@ -1,8 +1,9 @@
 """Correctness of the CPU kernels for median, trimmed_mean, clip, rand_k(_indices),
 centered_clipping and bucketing, against plain float64 NumPy references written here.
 
-The sizes are chosen to reach every code path of the order-statistics kernel: n <= 32 (the
-network held in SIMD registers), 33..128 (the network run over L1 tiles), above 128
+The sizes are chosen to reach every code path of the order-statistics kernel: the median for
+n <= 24 (the network held in SIMD registers), the network run over L1/L2 tiles after
+sorting blocks of 16 in registers (any n up to 4096, whole or partial blocks), above 4096
 (transposed tiles + selection), and d that is not a multiple of any SIMD width (tails).
 Run under BYZCORE_ISA=generic and BYZCORE_ISA=avx2 to cover both compiled modules.
 """
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 import byzcore
 
-NS = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 48, 64, 100, 127, 128, 129, 200, 301]
+NS = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 25, 31, 32, 33, 48, 64, 100, 127, 128, 129, 200, 301, 1000]
 DS = [1, 3, 37, 1029]
 DTYPES = [np.float32, np.float64]
 
@@ -189,6 +190,17 @@ def test_non_finite_ranks_above_every_finite_value():
     np.testing.assert_array_equal(byzcore.median(X), [2.0])
     X = np.array([[np.nan, 0.0], [5.0, np.nan], [-1e30, 3.0], [4.0, -4.0]])
     np.testing.assert_array_equal(byzcore.trimmed_mean(X, 1), ref_trimmed_mean(X, 1))
+
+
+def test_selection_path_for_very_large_n():
+    for n, d in [(4097, 5), (5000, 3)]:
+        X = rng_matrix(n, d, np.float32, seed=n)
+        X[:7, 1] = np.nan
+        np.testing.assert_allclose(byzcore.median(X), ref_median(X), **tol(np.float32))
+        for f in (0, 1, n // 3, (n - 1) // 2):
+            np.testing.assert_allclose(byzcore.trimmed_mean(X, f), ref_trimmed_mean(X, f), rtol=1e-5, atol=1e-6)
+    X = rng_matrix(4099, 2, np.float64, seed=1)
+    np.testing.assert_allclose(byzcore.median(X), ref_median(X), rtol=1e-12)
 
 
 @pytest.mark.parametrize("n", [3, 20, 40, 140])

@@ -5,7 +5,6 @@ import builtins
 
 import numpy as np
 import pytest
-
 from byzcore import problems as P
 
 
@@ -53,13 +52,13 @@ def test_full_gradients_match_finite_differences_and_reference(layout, binary):
     G = prob.full_gradients(x, np.arange(4))
     L = prob.losses(x)
     for i, idx in enumerate(parts):
-        ref = lambda z: _ref_loss(X[idx], y[idx], z, 0.05)
+        ref = lambda z, idx=idx: _ref_loss(X[idx], y[idx], z, 0.05)
         assert L[i] == pytest.approx(ref(x), rel=1e-12)
         np.testing.assert_allclose(G[i], _fd_grad(ref, x), rtol=1e-5, atol=1e-8)
     ev = prob.evaluate(x, [0, 2, 3])
     assert ev["loss"] == pytest.approx(np.mean(L[[0, 2, 3]]), rel=1e-12)
     assert ev["grad_norm"] == pytest.approx(np.linalg.norm(G[[0, 2, 3]].mean(axis=0)), rel=1e-10)
-    acc = np.mean([np.mean(y[idx] * (X[idx] @ x) > 0) for idx in (parts[0], parts[2], parts[3])])
+    acc = np.mean([np.mean((y[idx] > 0) == (X[idx] @ x > 0)) for idx in (parts[0], parts[2], parts[3])])
     assert ev["accuracy"] == pytest.approx(acc)
 
 
@@ -78,7 +77,7 @@ def test_minibatch_quantities_agree_with_full_gradients_of_the_sample(layout, bi
     parts = P.split_indices(np.where(y > 0, 1.0, -1.0), 4, "homogeneous", 3)
     for r, w in enumerate(wk):
         rows = parts[w][_streams.integers(5, _streams.MINIBATCH, 2, [w], 7, len(parts[w]))[0]]
-        ref = lambda z: _ref_loss(X[rows], y[rows], z, 0.05)
+        ref = lambda z, rows=rows: _ref_loss(X[rows], y[rows], z, 0.05)
         np.testing.assert_allclose(G[r], _fd_grad(ref, x), rtol=1e-5, atol=1e-8)
     # per-worker models
     xs = np.stack([x, x2])
@@ -96,6 +95,16 @@ def test_one_worker_alone_gets_the_batched_bits(layout):
     for i in all_:
         assert np.array_equal(F[i], prob.full_gradients(x, [i])[0])
         assert np.array_equal(D[i], prob.minibatch_gradient_differences(x, x2, [i], 5, 9, 4)[0])
+
+
+def test_metrics_pass_without_scipy():
+    prob, X, _ = _problem("sparse-valued", True)
+    x = np.linspace(-0.5, 0.5, X.shape[1])
+    with_scipy = prob.evaluate(x, [0, 1, 3])
+    prob._csr_cache = None                                   # as if SciPy were not installed
+    without = prob.evaluate(x, [0, 1, 3])
+    for key in ("loss", "grad_norm", "accuracy"):
+        assert with_scipy[key] == pytest.approx(without[key], rel=1e-12)
 
 
 def test_validation_losses_and_gradient():
@@ -173,11 +182,7 @@ def test_libsvm_loader(tmp_path, monkeypatch):
     expect[2, [0, 4]] = [1, 3]
     expect[3, 6] = 1
     labels = np.array([1, -1, 1, -1.0])
-    pytest.importorskip("sklearn")
-    X, y = P.load_libsvm(str(path))
-    np.testing.assert_array_equal(X, expect)
-    np.testing.assert_array_equal(y, labels)
-    # the NumPy-only fallback reads the same
+    # the NumPy-only fallback (as if scikit-learn were not installed)
     real_import = builtins.__import__
 
     def no_sklearn(name, *a, **k):
@@ -185,14 +190,20 @@ def test_libsvm_loader(tmp_path, monkeypatch):
             raise ImportError(name)
         return real_import(name, *a, **k)
 
-    monkeypatch.setattr(builtins, "__import__", no_sklearn)
+    with monkeypatch.context() as m:
+        m.setattr(builtins, "__import__", no_sklearn)
+        X, y = P.load_libsvm(str(path))
+        np.testing.assert_array_equal(X, expect)
+        np.testing.assert_array_equal(y, labels)
+        X3, _ = P.load_libsvm(str(path), n_features=9)
+        assert X3.shape == (4, 9)
+        prob = P.make_problem(f"libsvm:{path}", 2)
+        assert prob.d == 7 and prob.n_samples == 4
+    # scikit-learn's reader, when installed, reads the same
+    pytest.importorskip("sklearn")
     X2, y2 = P.load_libsvm(str(path))
     np.testing.assert_array_equal(X2, expect)
     np.testing.assert_array_equal(y2, labels)
-    X3, _ = P.load_libsvm(str(path), n_features=9)
-    assert X3.shape == (4, 9)
-    prob = P.make_problem(f"libsvm:{path}", 2)
-    assert prob.d == 7 and prob.n_samples == 4
 
 
 def test_libsvm_errors(tmp_path):
@@ -208,7 +219,12 @@ def test_sklearn_dataset():
     pytest.importorskip("sklearn")
     prob = P.make_problem("breast_cancer", 4, split="heterogeneous")
     assert prob.d == 30 and prob.n_samples == 569 and prob.layout == "dense"
-    assert prob.evaluate(prob.x0())["loss"] == pytest.approx(np.log(2))
+    ev = prob.evaluate(prob.x0())
+    assert ev["loss"] == pytest.approx(np.log(2))
+    _, y = P.sklearn_dataset("breast_cancer")
+    parts = P.split_indices(np.where(y > 0, 1.0, -1.0), 4, "heterogeneous", 0)
+    # x = 0 predicts the class mapped to -1; accuracy is the mean of the workers' accuracies
+    assert ev["accuracy"] == pytest.approx(np.mean([np.mean(y[p] == 0) for p in parts]))
 
 
 def test_bad_inputs():

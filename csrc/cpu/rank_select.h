@@ -27,23 +27,23 @@
 #include <immintrin.h>
 #endif
 
+#include "byzcore/backends.h"
 #include "cpu/cpu_common.h"
 
 namespace byzcore {
 namespace cpu {
 namespace rank_detail {
 
-// Above this n the network (O(n log^2 n) comparators per coordinate) loses to selection.
-constexpr std::int64_t kNetworkMaxN = 128;
-#ifndef BYZCORE_RANK_WB
-#define BYZCORE_RANK_WB 128
+// Up to this n the network (O(n log^2 n) comparators per coordinate, but branch-free and
+// W coordinates per instruction) beats nth_element per coordinate (measured 3-5x at n = 1000).
+#ifndef BYZCORE_RANK_NETMAX
+#define BYZCORE_RANK_NETMAX 4096
 #endif
-#ifndef BYZCORE_RANK_PF
-#define BYZCORE_RANK_PF 4
-#endif
+constexpr std::int64_t kNetworkMaxN = BYZCORE_RANK_NETMAX;
 
 struct Comparator {
   std::int32_t a, b;  // wire indices, a < b: after it, wire a holds the min, wire b the max
+  std::int32_t phase;  // Batcher phase p: the comparator stays inside an aligned block of 2p wires
 };
 
 // Batcher's odd-even merge sort on n wires (generated for the next power of two; a
@@ -52,7 +52,11 @@ struct Comparator {
 // per wire, whether its value at that point goes straight to the output ("terminal") and
 // whether that output is used. A comparator whose two outputs go straight to unused ranks,
 // or straight to two kept ranks (the sum does not care which is which), is dropped.
-inline std::vector<Comparator> rank_network(std::int64_t n, std::int64_t lo, std::int64_t hi) {
+// With sorted_blocks = B > 1, the comparators inside aligned B-wire blocks (phases p < B)
+// are left out: the caller has sorted those blocks already (a superset of what pruning kept
+// there, which is exact).
+inline std::vector<Comparator> rank_network(std::int64_t n, std::int64_t lo, std::int64_t hi,
+                                            std::int64_t sorted_blocks = 1) {
   std::vector<Comparator> net;
   std::int64_t p2 = 1;
   while (p2 < n) p2 <<= 1;
@@ -61,7 +65,7 @@ inline std::vector<Comparator> rank_network(std::int64_t n, std::int64_t lo, std
       for (std::int64_t j = k % p; j + k < p2; j += 2 * k)
         for (std::int64_t i = 0; i < k && i + j + k < p2; ++i)
           if ((i + j) / (2 * p) == (i + j + k) / (2 * p) && i + j + k < n)
-            net.push_back({static_cast<std::int32_t>(i + j), static_cast<std::int32_t>(i + j + k)});
+            net.push_back({static_cast<std::int32_t>(i + j), static_cast<std::int32_t>(i + j + k), static_cast<std::int32_t>(p)});
 
   std::vector<char> terminal(static_cast<std::size_t>(n), 1), kept_rank(static_cast<std::size_t>(n), 0);
   for (std::int64_t w = lo; w <= hi; ++w) kept_rank[static_cast<std::size_t>(w)] = 1;
@@ -69,17 +73,188 @@ inline std::vector<Comparator> rank_network(std::int64_t n, std::int64_t lo, std
   for (auto it = net.rbegin(); it != net.rend(); ++it) {
     const auto a = static_cast<std::size_t>(it->a), b = static_cast<std::size_t>(it->b);
     if (terminal[a] && terminal[b] && kept_rank[a] == kept_rank[b]) continue;
-    pruned.push_back(*it);
     terminal[a] = terminal[b] = 0;
+    if (it->phase >= sorted_blocks) pruned.push_back(*it);
   }
   std::reverse(pruned.begin(), pruned.end());
   return pruned;
+}
+
+// Tiles of at most kTile coordinates, but small enough (a multiple of W) that every thread
+// gets a few: with large n and small d one 1024-wide tile would leave all but one idle.
+inline std::int64_t tile_for(std::int64_t d, std::int64_t W) {
+  const std::int64_t parts = 4 * static_cast<std::int64_t>(num_threads());
+  const std::int64_t t = (d + parts - 1) / parts;
+  return std::max(W, std::min(kTile, (t + W - 1) / W * W));
 }
 
 template <class T>
 inline T load_ranked(T v) {
   return is_finite(v) ? v : std::numeric_limits<T>::infinity();
 }
+
+// ------------------------------------------------------------------ SIMD registers
+// For small n the whole network runs in SIMD registers: one vector per message holds W
+// coordinates, and the comparator indices are compile-time constants (the network is built
+// by a constexpr function per n), so the compiler keeps the n vectors in registers and each
+// comparator costs one vmin + one vmax. Built on x86 (SSE2 in the generic module, AVX in the
+// AVX2/AVX-512 ones); elsewhere the runtime network above serves every n.
+#if defined(__SSE2__)
+#define BYZCORE_RANK_REGISTERS 1
+#ifndef BYZCORE_RANK_REGMAX
+#define BYZCORE_RANK_REGMAX 24
+#endif
+constexpr int kRegisterMaxN = BYZCORE_RANK_REGMAX;
+
+template <class T> struct Lanes;
+#if defined(__AVX__)
+template <> struct Lanes<float> {
+  using V = __m256;
+  static constexpr std::int64_t W = 8;
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V min(V a, V b) { return _mm256_min_ps(a, b); }
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }
+  static V half_sum(V a, V b) { const V h = _mm256_set1_ps(0.5f); return _mm256_add_ps(_mm256_mul_ps(a, h), _mm256_mul_ps(b, h)); }
+  // NaN and +-Inf -> +inf: |x| <= FLT_MAX is false exactly for those.
+  static V infinity() { return _mm256_set1_ps(std::numeric_limits<float>::infinity()); }
+  static V ranked(V x) {
+    const V mag = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    const V ok = _mm256_cmp_ps(mag, _mm256_set1_ps(std::numeric_limits<float>::max()), _CMP_LE_OQ);
+    return _mm256_blendv_ps(_mm256_set1_ps(std::numeric_limits<float>::infinity()), x, ok);
+  }
+};
+template <> struct Lanes<double> {
+  using V = __m256d;
+  static constexpr std::int64_t W = 4;
+  static V load(const double* p) { return _mm256_loadu_pd(p); }
+  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+  static V min(V a, V b) { return _mm256_min_pd(a, b); }
+  static V max(V a, V b) { return _mm256_max_pd(a, b); }
+  static V half_sum(V a, V b) { const V h = _mm256_set1_pd(0.5); return _mm256_add_pd(_mm256_mul_pd(a, h), _mm256_mul_pd(b, h)); }
+  static V infinity() { return _mm256_set1_pd(std::numeric_limits<double>::infinity()); }
+  static V ranked(V x) {
+    const V mag = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
+    const V ok = _mm256_cmp_pd(mag, _mm256_set1_pd(std::numeric_limits<double>::max()), _CMP_LE_OQ);
+    return _mm256_blendv_pd(_mm256_set1_pd(std::numeric_limits<double>::infinity()), x, ok);
+  }
+};
+#else
+template <> struct Lanes<float> {
+  using V = __m128;
+  static constexpr std::int64_t W = 4;
+  static V load(const float* p) { return _mm_loadu_ps(p); }
+  static void store(float* p, V v) { _mm_storeu_ps(p, v); }
+  static V min(V a, V b) { return _mm_min_ps(a, b); }
+  static V max(V a, V b) { return _mm_max_ps(a, b); }
+  static V half_sum(V a, V b) { const V h = _mm_set1_ps(0.5f); return _mm_add_ps(_mm_mul_ps(a, h), _mm_mul_ps(b, h)); }
+  static V infinity() { return _mm_set1_ps(std::numeric_limits<float>::infinity()); }
+  static V ranked(V x) {
+    const V mag = _mm_andnot_ps(_mm_set1_ps(-0.0f), x);
+    const V ok = _mm_cmple_ps(mag, _mm_set1_ps(std::numeric_limits<float>::max()));
+    return _mm_or_ps(_mm_and_ps(ok, x), _mm_andnot_ps(ok, _mm_set1_ps(std::numeric_limits<float>::infinity())));
+  }
+};
+template <> struct Lanes<double> {
+  using V = __m128d;
+  static constexpr std::int64_t W = 2;
+  static V load(const double* p) { return _mm_loadu_pd(p); }
+  static void store(double* p, V v) { _mm_storeu_pd(p, v); }
+  static V min(V a, V b) { return _mm_min_pd(a, b); }
+  static V max(V a, V b) { return _mm_max_pd(a, b); }
+  static V half_sum(V a, V b) { const V h = _mm_set1_pd(0.5); return _mm_add_pd(_mm_mul_pd(a, h), _mm_mul_pd(b, h)); }
+  static V infinity() { return _mm_set1_pd(std::numeric_limits<double>::infinity()); }
+  static V ranked(V x) {
+    const V mag = _mm_andnot_pd(_mm_set1_pd(-0.0), x);
+    const V ok = _mm_cmple_pd(mag, _mm_set1_pd(std::numeric_limits<double>::max()));
+    return _mm_or_pd(_mm_and_pd(ok, x), _mm_andnot_pd(ok, _mm_set1_pd(std::numeric_limits<double>::infinity())));
+  }
+};
+#endif
+
+// The network of rank_network() as a constexpr table for a compile-time n, pruned to the
+// median ranks (n-1)/2 and n/2. (The trimmed mean, whose f is known only at run time, and
+// larger n use the runtime network: past ~24 wires the registers spill and it wins.)
+constexpr int kMaxStaticComparators = 256;  // Batcher on 32 wires has 191
+struct StaticNet {
+  std::int8_t a[kMaxStaticComparators] = {};
+  std::int8_t b[kMaxStaticComparators] = {};
+  int m = 0;
+};
+constexpr StaticNet make_static_net(int n, int lo, int hi) {  // lo < 0: no pruning
+  StaticNet net{};
+  int p2 = 1;
+  while (p2 < n) p2 <<= 1;
+  for (int p = 1; p < p2; p <<= 1)
+    for (int k = p; k >= 1; k >>= 1)
+      for (int j = k % p; j + k < p2; j += 2 * k)
+        for (int i = 0; i < k && i + j + k < p2; ++i)
+          if ((i + j) / (2 * p) == (i + j + k) / (2 * p) && i + j + k < n) {
+            net.a[net.m] = static_cast<std::int8_t>(i + j);
+            net.b[net.m] = static_cast<std::int8_t>(i + j + k);
+            ++net.m;
+          }
+  if (lo < 0) return net;
+  bool terminal[kRegisterMaxN] = {}, kept[kRegisterMaxN] = {}, keep[kMaxStaticComparators] = {};
+  for (int w = 0; w < n; ++w) {
+    terminal[w] = true;
+    kept[w] = w >= lo && w <= hi;
+  }
+  for (int c = net.m - 1; c >= 0; --c) {
+    const int a = net.a[c], b = net.b[c];
+    if (terminal[a] && terminal[b] && kept[a] == kept[b]) continue;
+    keep[c] = true;
+    terminal[a] = terminal[b] = false;
+  }
+  StaticNet out{};
+  for (int c = 0; c < net.m; ++c)
+    if (keep[c]) {
+      out.a[out.m] = net.a[c];
+      out.b[out.m] = net.b[c];
+      ++out.m;
+    }
+  return out;
+}
+template <int N, bool kMedian>
+struct NetFor {
+  static constexpr StaticNet net = make_static_net(N, kMedian ? (N - 1) / 2 : -1, N / 2);
+};
+
+template <class L, int N, bool kMedian, std::size_t... I>
+inline void apply_static(typename L::V* v, std::index_sequence<I...>) {
+  constexpr const StaticNet& net = NetFor<N, kMedian>::net;
+  (void)v;  // n = 1: no comparator
+  ((void)([&] {
+     const auto x = v[net.a[I]], y = v[net.b[I]];
+     v[net.a[I]] = L::min(x, y);
+     v[net.b[I]] = L::max(x, y);
+   }()), ...);
+}
+
+
+// Sorts each aligned block of B messages in registers while loading a tile: the first
+// phases of Batcher's network (the comparators inside B-wire blocks) never touch memory.
+// src[i] points at W coordinates of message i; buf gets n rows of W ranked values.
+#ifndef BYZCORE_RANK_BLOCK
+#define BYZCORE_RANK_BLOCK 16
+#endif
+constexpr int kSortedBlock = BYZCORE_RANK_BLOCK;
+template <class T, std::int64_t W>
+inline void load_tile_sorted(const T* const* src, std::int64_t n, T* buf) {
+  using L = Lanes<T>;
+  constexpr int B = kSortedBlock;
+  for (std::int64_t blk = 0; blk < n; blk += B) {
+    const std::int64_t rows = std::min<std::int64_t>(B, n - blk);
+    for (std::int64_t v = 0; v < W; v += L::W) {
+      typename L::V x[B];
+      for (int r = 0; r < B; ++r)
+        x[r] = r < rows ? L::ranked(L::load(src[blk + r] + v)) : L::infinity();
+      apply_static<L, B, false>(x, std::make_index_sequence<NetFor<B, false>::net.m>{});
+      for (int r = 0; r < rows; ++r) L::store(buf + (blk + r) * W + v, x[r]);
+    }
+  }
+}
+#endif  // __SSE2__
 
 // One comparator over W lanes: min to a, max to b. restrict: a != b, so the compiler emits
 // plain vector loads, vminps/vmaxps and stores (no aliasing checks, no masked stores).
@@ -92,38 +267,54 @@ inline void compare_exchange(T* __restrict pa, T* __restrict pb) {
   }
 }
 
-// Network path. W lanes per tile: 128 bytes, four AVX2 registers per row segment.
+// Network path. W lanes per tile: 128 bytes, four AVX2 registers per row segment; the
+// tile (n x 128 bytes, at most 16 KiB) stays in L1 while the comparators run over it.
 template <class T>
 void rank_mean_network(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {
-  constexpr std::int64_t W = BYZCORE_RANK_WB / sizeof(T);
-  constexpr std::int64_t kPrefetch = BYZCORE_RANK_PF * W;
+  constexpr std::int64_t W = 128 / sizeof(T);
+  constexpr std::int64_t kPrefetch = 4 * W;
   const std::int64_t n = X.n, d = X.d;
-  const std::vector<Comparator> net = rank_network(n, lo, hi);
+#if defined(BYZCORE_RANK_REGISTERS)
+  constexpr std::int64_t kBlocks = kSortedBlock;
+#else
+  constexpr std::int64_t kBlocks = 1;
+#endif
+  const std::vector<Comparator> net = rank_network(n, lo, hi, kBlocks);
   const double count = static_cast<double>(hi - lo + 1);
   parallel_tiles(d, n, [&](std::int64_t b, std::int64_t e) {
-    alignas(64) T buf[kNetworkMaxN * W];
+    // Heap, not stack: at n = 4096 the tile is 512 KiB (it lives in L2 then).
+    struct alignas(64) Row { T v[W]; };
+    std::vector<Row> rows_buf(static_cast<std::size_t>(2 * n));
+    T* buf = rows_buf[0].v;
+    T* pad = rows_buf[static_cast<std::size_t>(n)].v;
+    std::vector<const T*> src_buf(static_cast<std::size_t>(n));
+    const T** src = src_buf.data();
     for (std::int64_t j0 = b; j0 < e; j0 += W) {
       const std::int64_t len = std::min(W, e - j0);
       if (len == W) {
         for (std::int64_t i = 0; i < n; ++i) {
-          const T* r = X.row<T>(i) + j0;
-          T* dst = buf + i * W;
-          for (std::int64_t l = 0; l < W; ++l) dst[l] = load_ranked(r[l]);
+          src[i] = X.row<T>(i) + j0;
           // A few tiles ahead of this row: the hardware prefetcher alone restarts at every
           // 4 KiB page on n streams at once.
           if (j0 + kPrefetch + W <= d) {
-            __builtin_prefetch(r + kPrefetch, 0, 0);
-            __builtin_prefetch(r + kPrefetch + 64 / sizeof(T), 0, 0);
+            __builtin_prefetch(src[i] + kPrefetch, 0, 0);
+            __builtin_prefetch(src[i] + kPrefetch + 64 / sizeof(T), 0, 0);
           }
         }
-      } else {
+      } else {  // the last few coordinates: through a zero-padded copy
         for (std::int64_t i = 0; i < n; ++i) {
-          const T* r = X.row<T>(i) + j0;
-          T* dst = buf + i * W;
-          for (std::int64_t l = 0; l < len; ++l) dst[l] = load_ranked(r[l]);
-          for (std::int64_t l = len; l < W; ++l) dst[l] = T(0);
+          T* p = pad + i * W;
+          std::copy(X.row<T>(i) + j0, X.row<T>(i) + j0 + len, p);
+          std::fill(p + len, p + W, T(0));
+          src[i] = p;
         }
       }
+#if defined(BYZCORE_RANK_REGISTERS)
+      load_tile_sorted<T, W>(src, n, buf);
+#else
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t l = 0; l < W; ++l) buf[i * W + l] = load_ranked(src[i][l]);
+#endif
       for (const Comparator& c : net) compare_exchange<T, W>(buf + c.a * W, buf + c.b * W);
       if (hi == lo) {
         const T* s = buf + lo * W;
@@ -143,7 +334,7 @@ void rank_mean_network(const Messages& X, std::int64_t lo, std::int64_t hi, T* o
         for (std::int64_t l = 0; l < len; ++l) out[j0 + l] = static_cast<T>(acc[l] / count);
       }
     }
-  });
+  }, tile_for(d, W));
 }
 
 // Selection path for large n: transpose a tile, then nth_element per coordinate.
@@ -178,149 +369,22 @@ void rank_mean_select(const Messages& X, std::int64_t lo, std::int64_t hi, T* ou
         out[j0 + l] = static_cast<T>(s / count);
       }
     }
-  }, 256);
+  }, tile_for(d, W));
 }
 
 
-// ------------------------------------------------------------------ register path, n <= 32
-// For small n the whole network runs in SIMD registers: one vector per message holds W
-// coordinates, and the comparator indices are compile-time constants (the network is built
-// by a constexpr function per n), so the compiler keeps the n vectors in registers and each
-// comparator costs one vmin + one vmax. Built on x86 (SSE2 in the generic module, AVX in the
-// AVX2/AVX-512 ones); elsewhere the runtime network above serves every n.
-#if defined(__SSE2__)
-#define BYZCORE_RANK_REGISTERS 1
-#ifndef BYZCORE_RANK_REGMAX
-#define BYZCORE_RANK_REGMAX 32
-#endif
-constexpr int kRegisterMaxN = BYZCORE_RANK_REGMAX;
-
-template <class T> struct Lanes;
-#if defined(__AVX__)
-template <> struct Lanes<float> {
-  using V = __m256;
-  static constexpr std::int64_t W = 8;
-  static V load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static V min(V a, V b) { return _mm256_min_ps(a, b); }
-  static V max(V a, V b) { return _mm256_max_ps(a, b); }
-  static V half_sum(V a, V b) { const V h = _mm256_set1_ps(0.5f); return _mm256_add_ps(_mm256_mul_ps(a, h), _mm256_mul_ps(b, h)); }
-  // NaN and +-Inf -> +inf: |x| <= FLT_MAX is false exactly for those.
-  static V ranked(V x) {
-    const V mag = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-    const V ok = _mm256_cmp_ps(mag, _mm256_set1_ps(std::numeric_limits<float>::max()), _CMP_LE_OQ);
-    return _mm256_blendv_ps(_mm256_set1_ps(std::numeric_limits<float>::infinity()), x, ok);
-  }
-};
-template <> struct Lanes<double> {
-  using V = __m256d;
-  static constexpr std::int64_t W = 4;
-  static V load(const double* p) { return _mm256_loadu_pd(p); }
-  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
-  static V min(V a, V b) { return _mm256_min_pd(a, b); }
-  static V max(V a, V b) { return _mm256_max_pd(a, b); }
-  static V half_sum(V a, V b) { const V h = _mm256_set1_pd(0.5); return _mm256_add_pd(_mm256_mul_pd(a, h), _mm256_mul_pd(b, h)); }
-  static V ranked(V x) {
-    const V mag = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
-    const V ok = _mm256_cmp_pd(mag, _mm256_set1_pd(std::numeric_limits<double>::max()), _CMP_LE_OQ);
-    return _mm256_blendv_pd(_mm256_set1_pd(std::numeric_limits<double>::infinity()), x, ok);
-  }
-};
-#else
-template <> struct Lanes<float> {
-  using V = __m128;
-  static constexpr std::int64_t W = 4;
-  static V load(const float* p) { return _mm_loadu_ps(p); }
-  static void store(float* p, V v) { _mm_storeu_ps(p, v); }
-  static V min(V a, V b) { return _mm_min_ps(a, b); }
-  static V max(V a, V b) { return _mm_max_ps(a, b); }
-  static V half_sum(V a, V b) { const V h = _mm_set1_ps(0.5f); return _mm_add_ps(_mm_mul_ps(a, h), _mm_mul_ps(b, h)); }
-  static V ranked(V x) {
-    const V mag = _mm_andnot_ps(_mm_set1_ps(-0.0f), x);
-    const V ok = _mm_cmple_ps(mag, _mm_set1_ps(std::numeric_limits<float>::max()));
-    return _mm_or_ps(_mm_and_ps(ok, x), _mm_andnot_ps(ok, _mm_set1_ps(std::numeric_limits<float>::infinity())));
-  }
-};
-template <> struct Lanes<double> {
-  using V = __m128d;
-  static constexpr std::int64_t W = 2;
-  static V load(const double* p) { return _mm_loadu_pd(p); }
-  static void store(double* p, V v) { _mm_storeu_pd(p, v); }
-  static V min(V a, V b) { return _mm_min_pd(a, b); }
-  static V max(V a, V b) { return _mm_max_pd(a, b); }
-  static V half_sum(V a, V b) { const V h = _mm_set1_pd(0.5); return _mm_add_pd(_mm_mul_pd(a, h), _mm_mul_pd(b, h)); }
-  static V ranked(V x) {
-    const V mag = _mm_andnot_pd(_mm_set1_pd(-0.0), x);
-    const V ok = _mm_cmple_pd(mag, _mm_set1_pd(std::numeric_limits<double>::max()));
-    return _mm_or_pd(_mm_and_pd(ok, x), _mm_andnot_pd(ok, _mm_set1_pd(std::numeric_limits<double>::infinity())));
-  }
-};
-#endif
-
-// The network of rank_network() as a constexpr table for a compile-time n, pruned to the
-// median ranks (n-1)/2 and n/2. (The trimmed mean, whose f is known only at run time, and
-// larger n use the runtime network: past ~24 wires the registers spill and it wins.)
-constexpr int kMaxStaticComparators = 256;  // Batcher on 32 wires has 191
-struct StaticNet {
-  std::int8_t a[kMaxStaticComparators] = {};
-  std::int8_t b[kMaxStaticComparators] = {};
-  int m = 0;
-};
-constexpr StaticNet make_static_net(int n, int lo, int hi) {
-  StaticNet net{};
-  int p2 = 1;
-  while (p2 < n) p2 <<= 1;
-  for (int p = 1; p < p2; p <<= 1)
-    for (int k = p; k >= 1; k >>= 1)
-      for (int j = k % p; j + k < p2; j += 2 * k)
-        for (int i = 0; i < k && i + j + k < p2; ++i)
-          if ((i + j) / (2 * p) == (i + j + k) / (2 * p) && i + j + k < n) {
-            net.a[net.m] = static_cast<std::int8_t>(i + j);
-            net.b[net.m] = static_cast<std::int8_t>(i + j + k);
-            ++net.m;
-          }
-  bool terminal[kRegisterMaxN] = {}, kept[kRegisterMaxN] = {}, keep[kMaxStaticComparators] = {};
-  for (int w = 0; w < n; ++w) {
-    terminal[w] = true;
-    kept[w] = w >= lo && w <= hi;
-  }
-  for (int c = net.m - 1; c >= 0; --c) {
-    const int a = net.a[c], b = net.b[c];
-    if (terminal[a] && terminal[b] && kept[a] == kept[b]) continue;
-    keep[c] = true;
-    terminal[a] = terminal[b] = false;
-  }
-  StaticNet out{};
-  for (int c = 0; c < net.m; ++c)
-    if (keep[c]) {
-      out.a[out.m] = net.a[c];
-      out.b[out.m] = net.b[c];
-      ++out.m;
-    }
-  return out;
-}
-template <int N>
-struct NetFor {
-  static constexpr StaticNet net = make_static_net(N, (N - 1) / 2, N / 2);
-};
-
-template <class L, int N, std::size_t... I>
-inline void apply_static(typename L::V* v, std::index_sequence<I...>) {
-  constexpr const StaticNet& net = NetFor<N>::net;
-  ((void)(void)([&] {
-     const auto x = v[net.a[I]], y = v[net.b[I]];
-     v[net.a[I]] = L::min(x, y);
-     v[net.b[I]] = L::max(x, y);
-   }()), ...);
-}
-
+#if defined(BYZCORE_RANK_REGISTERS)
+// ------------------------------------------------------------------ median, n <= 32
+// The whole pruned median network in registers: one vector per message holds L::W
+// coordinates, and with compile-time comparator indices the compiler keeps the n vectors
+// in registers (spilling a few past 16), so a comparator is one vmin + one vmax.
 // rows[i] points at W coordinates of message i; dst gets their W medians.
 template <class T, int N>
 inline void median_tile(const T* const* rows, T* dst) {
   using L = Lanes<T>;
   typename L::V v[N];
   for (int i = 0; i < N; ++i) v[i] = L::ranked(L::load(rows[i]));
-  apply_static<L, N>(v, std::make_index_sequence<NetFor<N>::net.m>{});
+  apply_static<L, N, true>(v, std::make_index_sequence<NetFor<N, true>::net.m>{});
   L::store(dst, N % 2 ? v[N / 2] : L::half_sum(v[(N - 1) / 2], v[N / 2]));
 }
 
@@ -349,14 +413,14 @@ void median_registers(const Messages& X, T* out) {
         std::copy(res, res + len, out + j0);
       }
     }
-  });
+  }, tile_for(d, W));
 }
 
 template <class T, int... Ns>
 void median_small(const Messages& X, T* out, std::integer_sequence<int, Ns...>) {
   ((void)(X.n == Ns + 1 ? (median_registers<T, Ns + 1>(X, out), 0) : 0), ...);
 }
-#endif  // __SSE2__
+#endif  // BYZCORE_RANK_REGISTERS
 
 template <class T>
 void rank_mean(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {

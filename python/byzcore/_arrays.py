@@ -45,7 +45,16 @@ def _from_foreign(op: str, x: Any, kind: str) -> tuple[Any, str]:
     if kind == "dlpack":
         dev_type = x.__dlpack_device__()[0] if hasattr(x, "__dlpack_device__") else 1
         if dev_type in (1, 3):  # kDLCPU, kDLCUDAHost
-            return np.from_dlpack(x), "numpy"
+            try:
+                return np.from_dlpack(x), "numpy"
+            except (RuntimeError, TypeError, ValueError, BufferError) as exc:
+                # NumPy has no bfloat16: such a producer is read (and answered) through torch.
+                try:
+                    import torch
+                except ImportError:
+                    raise TypeError(f"[{op}] NumPy cannot read this __dlpack__ object ({exc}); "
+                                    "install PyTorch for bfloat16 inputs") from None
+                return torch.from_dlpack(x), "torch"
         if dev_type == 2:  # kDLCUDA
             try:
                 import cupy
@@ -315,28 +324,31 @@ class Batch:
         return x, self._ptr(x)
 
 
-def as_index(op: str, name: str, value: Any) -> int:
+def as_index(op: str, name: str, value: Any, *, unsigned: bool = False) -> int:
     """An integer argument (f, m, k, s, seed, iters): bools and floats are refused."""
     if isinstance(value, bool):
         raise TypeError(f"[{op}] {name} must be an integer, got bool")
     try:
-        return operator.index(value)
+        v = operator.index(value)
     except TypeError:
         raise TypeError(f"[{op}] {name} must be an integer, got {type(value).__name__} {value!r}") from None
+    if not unsigned and not -2**63 <= v < 2**63:  # the core takes int64
+        raise ValueError(f"[{op}] {name} = {v} is out of the 64-bit integer range")
+    return v
 
 
 def as_seed(op: str, seed: Any) -> int:
     if seed is None:
         raise TypeError(f"[{op}] seed is required (an integer in 0..2**64-1) so the draw is reproducible")
-    s = as_index(op, "seed", seed)
+    s = as_index(op, "seed", seed, unsigned=True)
     if not 0 <= s < 2**64:
         raise ValueError(f"[{op}] seed must be in 0..2**64-1, got {s}")
     return s
 
 
 def as_number(op: str, name: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise TypeError(f"[{op}] {name} must be a number, got bool")
+    if isinstance(value, (bool, str, bytes)):  # float("1") would accept a string
+        raise TypeError(f"[{op}] {name} must be a number, got {type(value).__name__}")
     try:
         return float(value)
     except (TypeError, ValueError):

@@ -113,7 +113,7 @@ def geometric_median(X: ArrayLike, *, nu: float = 1e-6, max_iter: int = 100, tol
     tol = as_number(op, "tol", tol)
     max_iter = as_index(op, "max_iter", max_iter)
     w = [] if weights is None else [as_number(op, "weights", v) for v in np.asarray(
-        weights.detach().cpu() if hasattr(weights, "detach") else weights, dtype=np.float64).reshape(-1)]
+        weights.detach().cpu() if hasattr(weights, "detach") else weights, dtype=object).reshape(-1)]
     return _reduce(op, X, lambda b, out: core.geometric_median(b.messages, w, nu, max_iter, tol, out))
 
 
@@ -221,7 +221,9 @@ def bucketing(X: ArrayLike, s: int, aggregator: Callable[[Any], Any], *, seed: i
     perm = core.random_permutation(b.n, seed)
     means, ptr = b.empty((nb, b.d))
     core.bucket_means(b.messages, perm, s, ptr)
-    return b.result(aggregator(means).reshape(b.item_shape))
+    # The means as (nb, *shape) messages: a rule returns one message, a pre-aggregator
+    # (Bucketing without a rule) the nb means themselves.
+    return b.result(aggregator(means.reshape((nb, *b.item_shape))))
 
 
 def nnm(X: ArrayLike, f: int) -> Any:

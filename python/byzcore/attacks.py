@@ -48,8 +48,22 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["AttackContext", "Attack", "NoAttack", "ShiftBack", "SignFlip", "IPM", "ALIE", "Gaussian",
-           "LabelFlip", "NonFinite", "Mimic", "make_attack", "available_attacks", "alie_z"]
+__all__ = [
+    "ALIE",
+    "IPM",
+    "Attack",
+    "AttackContext",
+    "Gaussian",
+    "LabelFlip",
+    "Mimic",
+    "NoAttack",
+    "NonFinite",
+    "ShiftBack",
+    "SignFlip",
+    "alie_z",
+    "available_attacks",
+    "make_attack",
+]
 
 
 @dataclass
@@ -240,7 +254,7 @@ def available_attacks() -> list[str]:
     return sorted(_ATTACKS)
 
 
-def make_attack(spec: "str | Attack | None") -> Attack:
+def make_attack(spec: str | Attack | None) -> Attack:
     """Build an attack from ``name`` or ``name:key=value,...`` (e.g. ``"ipm:eps=0.5"``)."""
     if spec is None:
         return NoAttack()

@@ -497,8 +497,15 @@ def gm_iterations(X: Any, max_iter: int) -> int:
     return int(core.geometric_median(b.messages, [], 1e-6, max_iter, 0.0, ptr))
 
 
-def _gm_bz(c: Case) -> Callable[[], Any]:
-    return lambda: _bz().geometric_median(c.bz_X(), max_iter=c.gm_iters, tol=0.0)
+def _call(fn: Callable[..., Any], *getters: Callable[[Case], Any]) -> Callable[[Case], Callable[[], Any]]:
+    """``case -> thunk``: the arguments are taken from the case before timing starts (a
+    threshold, a tensor view), so the thunk times ``fn`` alone."""
+
+    def make(c: Case) -> Callable[[], Any]:
+        args = [g(c) for g in getters]
+        return lambda: fn(*args)
+
+    return make
 
 
 def _gm_start(c: Case) -> np.ndarray:
@@ -508,67 +515,95 @@ def _gm_start(c: Case) -> np.ndarray:
     return c._cache["z0"]
 
 
-def _gm_torch(c: Case) -> Callable[[], Any]:
-    T = c.torch_X()
-    z0 = _t().from_numpy(_gm_start(c)).to(T.device)
-    return lambda: _torch_weiszfeld(T, z0, c.gm_iters)
+def _gm_start_torch(c: Case) -> Any:
+    return _t().from_numpy(_gm_start(c)).to(c.torch_X().device)
+
+
+# What each library is called with: byzcore's input, the NumPy array, the torch tensor.
+BZ, NP, TO = Case.bz_X, (lambda c: c.X), Case.torch_X
+F, K, SEED, THR, GMI = (lambda c: c.f), (lambda c: c.k), (lambda c: c.seed), Case.threshold, (lambda c: c.gm_iters)
+
+
+def _np_trimmed(X: np.ndarray, f: int) -> np.ndarray:
+    return np.sort(X, axis=0)[f: X.shape[0] - f].mean(axis=0)
+
+
+def _torch_trimmed(T: Any, f: int) -> Any:
+    return _t().sort(T, dim=0).values[f: T.shape[0] - f].mean(0)
+
+
+def _np_krum(X: np.ndarray, f: int) -> np.ndarray:
+    return X[int(np.argmin(_np_krum_scores(X, f)))].copy()
+
+
+def _np_multi_krum(X: np.ndarray, f: int) -> np.ndarray:
+    return X[np.argsort(_np_krum_scores(X, f))[: X.shape[0] - f]].mean(axis=0)
+
+
+def _torch_krum(T: Any, f: int) -> Any:
+    return T[_torch_krum_scores(T, f).argmin()].clone()
+
+
+def _torch_multi_krum(T: Any, f: int) -> Any:
+    return T[_torch_krum_scores(T, f).argsort()[: T.shape[0] - f]].mean(0)
 
 
 KERNELS: dict[str, Kernel] = {k.name: k for k in [
     Kernel("median",
-           lambda c: lambda: _bz().median(c.bz_X()),
-           lambda c: lambda: np.median(c.X, axis=0),
-           lambda c: (lambda T: lambda: _t().median(T, dim=0).values)(c.torch_X()),
+           _call(lambda X: _bz().median(X), BZ),
+           _call(lambda X: np.median(X, axis=0), NP),
+           _call(lambda T: _t().median(T, dim=0).values, TO),
            check_median),
     Kernel("trimmed_mean",
-           lambda c: lambda: _bz().trimmed_mean(c.bz_X(), c.f),
-           lambda c: lambda: np.sort(c.X, axis=0)[c.f: c.n - c.f].mean(axis=0),
-           lambda c: (lambda T: lambda: _t().sort(T, dim=0).values[c.f: c.n - c.f].mean(0))(c.torch_X()),
+           _call(lambda X, f: _bz().trimmed_mean(X, f), BZ, F),
+           _call(_np_trimmed, NP, F),
+           _call(_torch_trimmed, TO, F),
            check_trimmed_mean),
     Kernel("mean",
-           lambda c: lambda: _bz().mean(c.bz_X()),
-           lambda c: lambda: c.X.mean(axis=0),
-           lambda c: (lambda T: lambda: T.mean(0))(c.torch_X()),
+           _call(lambda X: _bz().mean(X), BZ),
+           _call(lambda X: X.mean(axis=0), NP),
+           _call(lambda T: T.mean(0), TO),
            check_mean),
     Kernel("pairwise_distances",
-           lambda c: lambda: _bz().pairwise_distances(c.bz_X(), squared=False),
-           lambda c: lambda: np.sqrt(_np_gram_dist2(c.X)),
-           lambda c: (lambda T: lambda: _t().cdist(T, T))(c.torch_X()),
+           _call(lambda X: _bz().pairwise_distances(X, squared=False), BZ),
+           _call(lambda X: np.sqrt(_np_gram_dist2(X)), NP),
+           _call(lambda T: _t().cdist(T, T), TO),
            check_pairwise_distances, n_power=2),
     Kernel("krum",
-           lambda c: lambda: _bz().krum(c.bz_X(), c.f),
-           lambda c: lambda: c.X[int(np.argmin(_np_krum_scores(c.X, c.f)))].copy(),
-           lambda c: (lambda T: lambda: T[_torch_krum_scores(T, c.f).argmin()].clone())(c.torch_X()),
+           _call(lambda X, f: _bz().krum(X, f), BZ, F),
+           _call(_np_krum, NP, F),
+           _call(_torch_krum, TO, F),
            check_krum, n_power=2),
     Kernel("multi_krum",
-           lambda c: lambda: _bz().multi_krum(c.bz_X(), c.f),
-           lambda c: lambda: c.X[np.argsort(_np_krum_scores(c.X, c.f))[: c.m]].mean(axis=0),
-           lambda c: (lambda T: lambda: T[_torch_krum_scores(T, c.f).argsort()[: c.m]].mean(0))(c.torch_X()),
+           _call(lambda X, f: _bz().multi_krum(X, f), BZ, F),
+           _call(_np_multi_krum, NP, F),
+           _call(_torch_multi_krum, TO, F),
            check_multi_krum, n_power=2),
-    Kernel("geometric_median", _gm_bz,
-           lambda c: (lambda z0: lambda: _np_weiszfeld(c.X, z0, c.gm_iters))(_gm_start(c)),
-           _gm_torch,
+    Kernel("geometric_median",
+           _call(lambda X, it: _bz().geometric_median(X, max_iter=it, tol=0.0), BZ, GMI),
+           _call(_np_weiszfeld, NP, _gm_start, GMI),
+           _call(_torch_weiszfeld, TO, _gm_start_torch, GMI),
            check_geometric_median, per_iteration=True,
            check_call=lambda c: _bz().geometric_median(c.bz_X(), max_iter=GM_CHECK_ITERS, tol=0.0)),
     Kernel("clip",
-           lambda c: (lambda thr: lambda: _bz().clip(c.bz_X(), thr))(c.threshold()),
-           lambda c: (lambda thr: lambda: _np_clip(c.X, thr))(c.threshold()),
-           lambda c: (lambda T, thr: lambda: _torch_clip(T, thr))(c.torch_X(), c.threshold()),
+           _call(lambda X, thr: _bz().clip(X, thr), BZ, THR),
+           _call(_np_clip, NP, THR),
+           _call(_torch_clip, TO, THR),
            check_clip),
     Kernel("centered_clipping",
-           lambda c: (lambda tau: lambda: _bz().centered_clipping(c.bz_X(), tau))(c.threshold()),
-           lambda c: (lambda tau: lambda: _np_clip(c.X, tau).mean(axis=0))(c.threshold()),
-           lambda c: (lambda T, tau: lambda: _torch_clip(T, tau).mean(0))(c.torch_X(), c.threshold()),
+           _call(lambda X, tau: _bz().centered_clipping(X, tau), BZ, THR),
+           _call(lambda X, tau: _np_clip(X, tau).mean(axis=0), NP, THR),
+           _call(lambda T, tau: _torch_clip(T, tau).mean(0), TO, THR),
            check_centered_clipping),
     Kernel("nnm",
-           lambda c: lambda: _bz().nnm(c.bz_X(), c.f),
-           lambda c: lambda: _np_nnm(c.X, c.f),
-           lambda c: (lambda T: lambda: _torch_nnm(T, c.f))(c.torch_X()),
+           _call(lambda X, f: _bz().nnm(X, f), BZ, F),
+           _call(_np_nnm, NP, F),
+           _call(_torch_nnm, TO, F),
            check_nnm, n_power=2),
     Kernel("rand_k",
-           lambda c: lambda: _bz().rand_k(c.bz_X(), c.k, seed=c.seed),
-           lambda c: lambda: _np_rand_k(c.X, c.k, c.seed),
-           lambda c: (lambda T: lambda: _torch_rand_k(T, c.k))(c.torch_X()),
+           _call(lambda X, k, seed: _bz().rand_k(X, k, seed=seed), BZ, K, SEED),
+           _call(_np_rand_k, NP, K, SEED),
+           _call(_torch_rand_k, TO, K),
            check_rand_k),
 ]}
 
@@ -625,7 +660,6 @@ def measure_read_bandwidth(nbytes: int, device: str = "cpu") -> dict:
         a = torch.ones(nbytes // 8, dtype=torch.float64, device="cuda")
         t = time_call(lambda: a.sum(), repeat=5, budget=2.0, sync=torch.cuda.synchronize)
         gbps = nbytes / t / 1e9
-        del a
         return {"bytes": nbytes, "torch_sum_gbps": gbps, "best_gbps": gbps}
     from concurrent.futures import ThreadPoolExecutor
 
@@ -635,7 +669,6 @@ def measure_read_bandwidth(nbytes: int, device: str = "cpu") -> dict:
     parts = np.array_split(a, workers)
     with ThreadPoolExecutor(workers) as pool:
         tn = time_call(lambda: list(pool.map(np.sum, parts)), repeat=3, budget=2.0, sync=lambda: None)
-    del a, parts
     one, alln = nbytes / t1 / 1e9, nbytes / tn / 1e9
     return {"bytes": nbytes, "numpy_sum_1thread_gbps": one, "numpy_sum_all_cores_gbps": alln,
             "threads": workers, "best_gbps": max(one, alln)}
@@ -714,8 +747,9 @@ def _cpu_model() -> str:
 
 def _header(env: dict, bw: dict) -> list[str]:
     bz = env["byzcore"]
-    lines = [f"byzcore {bz['version']} ({bz['simd']}, {bz['threads']} threads, cuda={bz['cuda']}) | "
-             f"{env['cpu']}, {env['cores']} cores | numpy {env['numpy']} | torch {env['torch'] or 'not installed'}"]
+    first = (f"byzcore {bz['version']} ({bz['simd']}, {bz['threads']} threads, cuda={bz['cuda']}) | "
+             f"{env['cpu']}, {env['cores']} cores | numpy {env['numpy']} | torch {env['torch'] or 'not installed'}")
+    lines = [first]
     if env.get("blas"):
         lines.append("numpy BLAS: " + ", ".join(f"{b['internal_api']} {b['version']} {b['architecture']} "
                                                 f"({b['num_threads']} threads)" for b in env["blas"]))
@@ -963,6 +997,8 @@ def _bench_cell(k: Kernel, case: Case, row: dict, args: argparse.Namespace, use_
     try:
         out = k.checked_result(case)
         sync()
+        ratio = k.check(case, out)
+        del out
     except Exception as exc:  # noqa: BLE001 - reported per cell, the run goes on
         reason = unavailable_reason(exc)
         if reason:
@@ -972,8 +1008,6 @@ def _bench_cell(k: Kernel, case: Case, row: dict, args: argparse.Namespace, use_
         else:
             row.update(status="error", note=f"{type(exc).__name__}: {exc}")
         return
-    ratio = k.check(case, out)
-    del out
     row["check_ratio"] = ratio  # max |error| / tolerance; <= 1 passes
     if not ratio <= 1:
         row.update(status="mismatch", note=f"differs from the NumPy reference: max error / tolerance = {ratio:.3g}")

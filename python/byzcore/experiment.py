@@ -72,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a.add_argument("--max-delay", type=int, default=d.max_delay, help="zeno_pp: staleness drawn uniformly in 0..max_delay")
     a.add_argument("--mode", default=d.mode, choices=["simulated", "threads"],
                    help="zeno_pp: seeded staleness model, or real concurrent worker threads")
+    from .distributed.runtime import add_arguments as add_distributed_arguments
+
+    add_distributed_arguments(parser)  # --backend, --nprocs, --timeout
     parser.set_defaults(func=main)
 
 
@@ -105,8 +108,13 @@ def main(args: argparse.Namespace) -> int:
     out = args.out or os.path.join(
         "runs", f"{cfg.algorithm}_{cfg.problem.replace(':', '-').replace(os.sep, '-')}_{cfg.attack.split(':')[0]}_s{cfg.seed}")
     try:
-        result = run(cfg, progress=not args.no_progress)
-    except (ValueError, TypeError, ImportError) as exc:
+        if getattr(args, "backend", "simulation") == "torch-distributed":
+            from .distributed.runtime import run_distributed
+
+            result = run_distributed(cfg, nprocs=args.nprocs, timeout_s=args.timeout, progress=not args.no_progress)
+        else:
+            result = run(cfg, progress=not args.no_progress)
+    except (ValueError, TypeError, ImportError, RuntimeError) as exc:
         print(f"byzcore run: {exc}", file=sys.stderr)
         return 2
     paths = result.save(out, plot=not args.no_plot)

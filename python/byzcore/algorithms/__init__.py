@@ -46,13 +46,38 @@ from __future__ import annotations
 from .base import Algorithm, Plan, apply_attack, parse_compressor
 from .byz_vr_marina_pp import ByzVRMarina, ByzVRMarinaPP
 from .resam import RESAM
-from .runner import ALGORITHMS, Result, RunConfig, byzantine_ids, make_algorithm, plot_curves, run, simulate
+from .runner import (
+    ALGORITHMS,
+    Result,
+    RunConfig,
+    byzantine_ids,
+    make_algorithm,
+    plot_curves,
+    run,
+    simulate,
+)
 from .sgd import RobustSGD
 from .zeno import Zeno
 from .zeno_pp import ZenoPP, run_concurrent
 
 __all__ = [
-    "ALGORITHMS", "Algorithm", "ByzVRMarina", "ByzVRMarinaPP", "Plan", "RESAM", "Result", "RobustSGD", "RunConfig",
-    "Zeno", "ZenoPP", "apply_attack", "byzantine_ids", "make_algorithm", "parse_compressor", "plot_curves", "run",
-    "run_concurrent", "simulate",
+    "ALGORITHMS",
+    "RESAM",
+    "Algorithm",
+    "ByzVRMarina",
+    "ByzVRMarinaPP",
+    "Plan",
+    "Result",
+    "RobustSGD",
+    "RunConfig",
+    "Zeno",
+    "ZenoPP",
+    "apply_attack",
+    "byzantine_ids",
+    "make_algorithm",
+    "parse_compressor",
+    "plot_curves",
+    "run",
+    "run_concurrent",
+    "simulate",
 ]

@@ -21,8 +21,9 @@ in the same order reproduces the simulation exactly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -81,7 +82,7 @@ class Algorithm:
     name = "algorithm"
     uses_aggregator = True
 
-    def __init__(self, problem: Problem, *, lr: float = 0.5, aggregator: "str | Aggregator" = "bucketing:2+median",
+    def __init__(self, problem: Problem, *, lr: float = 0.5, aggregator: str | Aggregator = "bucketing:2+median",
                  f: int = 0, batch: int = 32, compressor: str | None = "none", seed: int = 0):
         if not lr > 0:
             raise ValueError(f"[{self.name}] lr must be > 0, got {lr}")

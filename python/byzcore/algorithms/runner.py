@@ -60,7 +60,7 @@ class RunConfig:
     attack: str = "shift-back"
     aggregator: str = "bucketing:2+median"
     clients_per_round: int | None = None
-    rounds: int = 1000
+    rounds: int = 500
     lr: float = 0.5
     alpha: float = 1.0
     p: float = 0.1
@@ -82,7 +82,7 @@ class RunConfig:
     mode: str = "simulated"
 
     @classmethod
-    def from_dict(cls, d: dict | "RunConfig" | None) -> "RunConfig":
+    def from_dict(cls, d: dict | RunConfig | None) -> RunConfig:
         if d is None:
             return cls()
         if isinstance(d, RunConfig):
@@ -126,8 +126,7 @@ class Result:
         os.makedirs(out, exist_ok=True)
         paths = [os.path.join(out, "metrics.jsonl"), os.path.join(out, "summary.json")]
         with open(paths[0], "w", encoding="utf-8") as fh:
-            for m in self.metrics:
-                fh.write(json.dumps({k: _jsonable(v) for k, v in m.items()}, allow_nan=False) + "\n")
+            fh.writelines(json.dumps({k: _jsonable(v) for k, v in m.items()}, allow_nan=False) + "\n" for m in self.metrics)
         with open(paths[1], "w", encoding="utf-8") as fh:
             json.dump(self.summary(), fh, indent=2, allow_nan=False)
             fh.write("\n")
@@ -139,7 +138,9 @@ class Result:
 
     def label(self) -> str:
         c = self.config
-        extra = f", alpha={c['alpha']}" if c.get("algorithm", "").startswith("byz_vr_marina_pp") else ""
+        extra = ""
+        if c.get("algorithm") == "byz_vr_marina_pp":
+            extra = ", no clipping" if c.get("alpha") is None else f", alpha={c['alpha']}"
         return f"{c.get('algorithm')} ({c.get('aggregator')}, {c.get('attack')}{extra})"
 
 
@@ -277,7 +278,8 @@ def simulate(alg: Algorithm, problem: Problem, attack: Attack, byzantine: np.nda
             msgs = np.empty((len(clients), alg.d))
             if (~rows_bad).any():
                 msgs[~rows_bad] = alg.worker_messages(problem, plan, clients[~rows_bad], state)
-            msgs[rows_bad] = alg.worker_messages(flipped, plan, clients[rows_bad], state)
+            if rows_bad.any():
+                msgs[rows_bad] = alg.worker_messages(flipped, plan, clients[rows_bad], state)
         msgs = apply_attack(attack, alg, plan, msgs, rows_bad, alg.seed)
         alg.server_step(plan, msgs)
         totals["time"] += time.perf_counter() - t0
@@ -309,7 +311,7 @@ def simulate(alg: Algorithm, problem: Problem, attack: Attack, byzantine: np.nda
     return metrics, diverged
 
 
-def run(config: "RunConfig | dict | None" = None, *, progress: bool = False, **overrides: Any) -> Result:
+def run(config: RunConfig | dict | None = None, *, progress: bool = False, **overrides: Any) -> Result:
     """Run one experiment and return its :class:`Result`.
 
     ``config`` is a :class:`RunConfig` or a dict of its fields; keyword ``overrides`` replace

@@ -18,6 +18,9 @@ Two modes:
 * ``mode="threads"`` (:func:`run_concurrent`): one thread per worker pulls the current model,
   computes (NumPy releases the GIL in its BLAS calls) and pushes; the server thread
   processes arrivals as they come. Staleness is then real and runs are not bit-reproducible.
+
+An asynchronous round holds one message, so an attack's "honest messages" are the arriving
+Byzantine worker's own honest gradient (ALIE then sends it unchanged: its spread is zero).
 """
 
 from __future__ import annotations
@@ -144,7 +147,7 @@ def run_concurrent(alg: ZenoPP, problem, attack, byzantine: np.ndarray, rounds: 
                         break
                     except queue.Full:
                         continue
-        except BaseException as exc:  # surfaced by the server thread
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the server thread
             errors.append(exc)
             stop.set()
 

@@ -1,0 +1,134 @@
+// Krum, Multi-Krum and nearest-neighbour mixing: rules that rank messages by their squared
+// distances (from squared_distances, exact to a float64 reference) and average chosen rows in
+// double.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "byzcore/backends.h"
+#include "cpu/cpu_common.h"
+#include "cpu/distance_cpu.h"
+
+namespace byzcore {
+namespace cpu {
+
+namespace {
+
+using i64 = std::int64_t;
+
+// score(i): sum of the n-f-2 smallest distances to the others, added smallest first so that
+// equal messages get bit-identical scores (and the tie goes to the lower index).
+std::vector<double> scores_of(const Messages& X, i64 f) {
+  const i64 n = X.n, k = n - f - 2;
+  std::vector<double> D(static_cast<std::size_t>(n * n));
+  squared_distances(X, D.data());
+  std::vector<double> s(static_cast<std::size_t>(n)), row;
+  for (i64 i = 0; i < n; ++i) {
+    row.clear();
+    for (i64 j = 0; j < n; ++j)
+      if (j != i) row.push_back(D[i * n + j]);
+    std::partial_sort(row.begin(), row.begin() + k, row.end());
+    double acc = 0;
+    for (i64 q = 0; q < k; ++q) acc += row[q];
+    s[i] = acc;
+  }
+  return s;
+}
+
+// out = mean of the listed rows (listed in ascending order), accumulated in double.
+template <class T>
+void mean_of_rows(const Messages& X, const std::vector<i64>& rows, T* out) {
+  const double inv = 1.0 / static_cast<double>(rows.size());
+  parallel_tiles(X.d, static_cast<i64>(rows.size()), [&](i64 b, i64 e) {
+    double acc[kTile];
+    const i64 len = e - b;
+    std::fill(acc, acc + len, 0.0);
+    for (i64 i : rows) {
+      const T* r = X.row<T>(i) + b;
+      for (i64 j = 0; j < len; ++j) acc[j] += static_cast<double>(r[j]);
+    }
+    for (i64 j = 0; j < len; ++j) out[b + j] = static_cast<T>(acc[j] * inv);
+  });
+}
+
+}  // namespace
+
+void krum_scores(const Messages& X, std::int64_t f, void* out) {
+  const std::vector<double> s = scores_of(X, f);
+  dispatch_float(X.dtype, [&](auto tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    T* o = static_cast<T*>(out);
+    for (i64 i = 0; i < X.n; ++i) o[i] = static_cast<T>(s[i]);
+  });
+}
+
+void krum(const Messages& X, std::int64_t f, void* out) {
+  const std::vector<double> s = scores_of(X, f);
+  i64 best = 0;
+  for (i64 i = 1; i < X.n; ++i)
+    if (s[i] < s[best]) best = i;  // strict: ties keep the lowest index
+  dispatch_float(X.dtype, [&](auto tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    mean_of_rows<T>(X, {best}, static_cast<T*>(out));
+  });
+}
+
+void multi_krum(const Messages& X, std::int64_t f, std::int64_t m, void* out) {
+  const std::vector<double> s = scores_of(X, f);
+  std::vector<i64> order(static_cast<std::size_t>(X.n));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](i64 a, i64 b) { return s[a] < s[b]; });
+  order.resize(static_cast<std::size_t>(m));
+  std::sort(order.begin(), order.end());
+  dispatch_float(X.dtype, [&](auto tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    mean_of_rows<T>(X, order, static_cast<T*>(out));
+  });
+}
+
+void nnm(const Messages& X, std::int64_t f, void* out) {
+  const i64 n = X.n, d = X.d, keep = n - f;
+  std::vector<double> D(static_cast<std::size_t>(n * n));
+  std::vector<char> finite;
+  squared_distances(X, D.data(), &finite);
+  // sel[i]: the keep nearest messages of i by (distance, index), in ascending index order. A
+  // non-finite message is infinitely far from all, so its neighbours are the finite ones
+  // (lowest indices first), and the non-finite ones only if fewer than keep are finite.
+  std::vector<i64> sel(static_cast<std::size_t>(n * keep)), idx(static_cast<std::size_t>(n));
+  for (i64 i = 0; i < n; ++i) {
+    if (finite[i]) {
+      sorted_neighbours(D.data() + i * n, n, -1, idx.data());
+    } else {
+      i64 q = 0;
+      for (i64 j = 0; j < n; ++j)
+        if (finite[j]) idx[q++] = j;
+      for (i64 j = 0; j < n; ++j)
+        if (!finite[j]) idx[q++] = j;
+    }
+    std::sort(idx.begin(), idx.begin() + keep);
+    std::copy(idx.begin(), idx.begin() + keep, sel.begin() + i * keep);
+  }
+  const double inv = 1.0 / static_cast<double>(keep);
+  dispatch_float(X.dtype, [&](auto tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    T* o = static_cast<T*>(out);
+    parallel_tiles(d, n * keep, [&](i64 b, i64 e) {
+      double acc[kTile];
+      const i64 len = e - b;
+      for (i64 i = 0; i < n; ++i) {
+        std::fill(acc, acc + len, 0.0);
+        for (i64 q = 0; q < keep; ++q) {
+          const T* r = X.row<T>(sel[i * keep + q]) + b;
+          for (i64 j = 0; j < len; ++j) acc[j] += static_cast<double>(r[j]);
+        }
+        T* oi = o + i * d + b;
+        for (i64 j = 0; j < len; ++j) oi[j] = static_cast<T>(acc[j] * inv);
+      }
+    });
+  });
+}
+
+}  // namespace cpu
+}  // namespace byzcore

@@ -1,0 +1,217 @@
+"""A Byzantine-robust communication hook for PyTorch ``DistributedDataParallel``.
+
+``ddp.register_comm_hook(None, robust_hook("median", f=1))`` replaces DDP's all-reduce of
+each gradient bucket by an all-gather of the ``world_size`` bucket copies followed by a
+robust rule, computed by byzcore on every rank. Every rank sees the same ``world_size x
+numel`` matrix and runs the same deterministic kernel with the same seed, so every rank
+gets the same aggregate and the replicas stay identical without a second collective.
+
+Cost: an all-gather moves ``world_size`` times the bytes of a ring all-reduce's output and
+every rank runs the rule; ``bench/ddp_hook_cost.py`` measures it (docs/distributed.md).
+
+Byzantine ranks can be simulated for experiments: ranks listed in ``byzantine_ranks``
+replace their bucket by ``attack(...)`` before it is gathered. Attacks that need the honest
+messages (ALIE, IPM, sign flip of the honest mean) get them from an extra all-gather that
+only runs when Byzantine ranks are simulated: the adversary is omniscient, as in the papers.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Callable, Iterable
+
+from ..aggregators import Aggregator, make_aggregator
+
+__all__ = ["RobustHook", "robust_hook", "hook_attack"]
+
+
+# ---------------------------------------------------------------- simulated attacks
+# Each takes (own, honest, generator, n, f): own is this rank's honest bucket (1-D), honest the
+# (h, numel) matrix of the honest ranks' buckets; returns the bucket to send.
+
+def _sign_flip(own, honest, gen, n, f, scale: float = 1.0):
+    return -scale * honest.mean(0)
+
+
+def _ipm(own, honest, gen, n, f, eps: float = 0.1):
+    return -eps * honest.mean(0)
+
+
+def _alie(own, honest, gen, n, f):
+    from statistics import NormalDist
+
+    s = math.floor(n / 2 + 1) - f
+    z = NormalDist().inv_cdf((n - s) / n)
+    std = honest.std(0, unbiased=False) if honest.shape[0] > 1 else honest.new_zeros(honest.shape[1])
+    return honest.mean(0) - z * std
+
+
+def _gaussian(own, honest, gen, n, f, sigma: float = 200.0):
+    import torch
+
+    return torch.randn(own.shape, generator=gen, dtype=own.dtype, device="cpu").to(own.device) * sigma
+
+
+def _nan(own, honest, gen, n, f):
+    return own.new_full(own.shape, math.nan)
+
+
+def _inf(own, honest, gen, n, f):
+    return own.new_full(own.shape, math.inf)
+
+
+def _scale(own, honest, gen, n, f, factor: float = -100.0):
+    return factor * own
+
+
+_HOOK_ATTACKS: dict[str, Callable[..., Any]] = {
+    "sign_flip": _sign_flip, "ipm": _ipm, "alie": _alie, "gaussian": _gaussian,
+    "nan": _nan, "inf": _inf, "scale": _scale,
+}
+
+
+def hook_attack(spec: str | Callable[..., Any]) -> Callable[..., Any]:
+    """An attack for :func:`robust_hook` from a name (``sign_flip``, ``ipm``, ``alie``,
+    ``gaussian``, ``nan``, ``inf``, ``scale``; options as ``name:key=value``) or a callable
+    ``attack(own, honest, generator, n, f) -> tensor`` returned as it is."""
+    if callable(spec):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"[robust_hook] attack must be a name or a callable, got {type(spec).__name__}")
+    name, _, rest = spec.partition(":")
+    name = name.strip().lower().replace("-", "_")
+    if name not in _HOOK_ATTACKS:
+        raise ValueError(f"[robust_hook] unknown attack {name!r}; known: {', '.join(sorted(_HOOK_ATTACKS))}")
+    opts = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ValueError(f"[robust_hook] cannot read attack option {item!r}; write key=value")
+        opts[key.strip()] = float(value)
+    fn = _HOOK_ATTACKS[name]
+    return lambda own, honest, gen, n, f: fn(own, honest, gen, n, f, **opts)
+
+
+# ---------------------------------------------------------------- the hook
+class RobustHook:
+    """The callable DDP calls once per gradient bucket; build it with :func:`robust_hook`.
+
+    ``state`` (the first argument of ``register_comm_hook``) may be a process group, or
+    ``None`` for the group given here (default: the world group).
+    """
+
+    def __init__(self, aggregator: str | Aggregator, f: int, *, seed: int = 0, process_group: Any = None,
+                 byzantine_ranks: Iterable[int] = (), attack: str | Callable[..., Any] | None = None):
+        if not isinstance(f, int) or isinstance(f, bool) or f < 0:
+            raise ValueError(f"[robust_hook] f must be an integer >= 0, got {f!r}")
+        if not isinstance(aggregator, (str, Aggregator)):
+            raise TypeError("[robust_hook] aggregator must be a spec string like 'bucketing:2+median' or a "
+                            f"byzcore Aggregator, got {type(aggregator).__name__}")
+        make_aggregator(aggregator, f=f, seed=seed)  # fail here, not inside backward, on a bad spec
+        self.spec, self.f, self.seed, self.group = aggregator, f, int(seed), process_group
+        self.byzantine_ranks = frozenset(int(r) for r in byzantine_ranks)
+        if self.byzantine_ranks and attack is None:
+            raise ValueError("[robust_hook] byzantine_ranks given without an attack; pass attack='sign_flip' or another")
+        self.attack = hook_attack(attack) if attack is not None else None
+        self._aggregators: dict[tuple[int, int], Aggregator] = {}
+        self.calls = 0
+        self.__name__ = self.__qualname__ = f"robust_hook[{self.spec}]"  # DDP logs hooks by name
+
+    def _aggregator_for(self, key: tuple[int, int]) -> Aggregator:
+        # One aggregator per bucket: stateful rules (centered clipping's previous aggregate,
+        # bucketing's shuffle counter) must not mix buckets of different sizes; the key holds
+        # the size because DDP rebuilds its buckets after the first iteration.
+        agg = self._aggregators.get(key)
+        if agg is None:
+            if isinstance(self.spec, Aggregator):
+                agg = copy.deepcopy(self.spec)
+            else:
+                agg = make_aggregator(self.spec, f=self.f, seed=(self.seed * 1_000_003 + key[0]) % 2**63)
+            self._aggregators[key] = agg
+        return agg
+
+    def __call__(self, state, bucket):  # no annotations: DDP compares them with its own types
+        import torch
+        import torch.distributed as dist
+
+        group = state if state is not None and hasattr(state, "size") else self.group
+        if group is None:
+            group = dist.group.WORLD
+        world, rank = dist.get_world_size(group), dist.get_rank(group)
+        buf = bucket.buffer()
+        self.calls += 1
+        if world < 2:
+            fut = torch.futures.Future()
+            fut.set_result(buf)
+            return fut
+        send = self._byzantine_message(buf, group, world, rank, bucket.index()) if self.byzantine_ranks else buf
+        gathered = buf.new_empty((world, buf.numel()))
+        work = _all_gather(gathered, send, group, async_op=True)
+        agg = self._aggregator_for((bucket.index(), buf.numel()))
+
+        def finish(fut):
+            fut.wait()  # re-raises a communication error here rather than aggregating garbage
+            out = agg(gathered)
+            buf.copy_(out.reshape(buf.shape))
+            return buf
+
+        return work.get_future().then(finish)
+
+    def _byzantine_message(self, buf, group, world: int, rank: int, index: int):
+        import torch
+        import torch.distributed as dist
+
+        honest_all = buf.new_empty((world, buf.numel()))
+        _all_gather(honest_all, buf, group, async_op=False)
+        if rank not in self.byzantine_ranks:
+            return buf
+        good = [r for r in range(world) if r not in self.byzantine_ranks]
+        honest = honest_all[good] if good else honest_all[:0]
+        gen = torch.Generator().manual_seed((self.seed * 7919 + rank * 104729 + index * 31 + self.calls) % 2**63)
+        return self.attack(buf.view(-1), honest, gen, world, len(self.byzantine_ranks)).to(buf.dtype).view(buf.shape)
+
+
+def _all_gather(out, x, group, async_op: bool):
+    """All-gather ``x`` (any shape) into the rows of ``out`` (world, numel). Gloo accepts only
+    the concatenated output form, so gather into the flat view."""
+    import torch.distributed as dist
+
+    gather = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor  # renamed in torch 2.12
+    return gather(out.view(-1), x.contiguous().view(-1), group=group, async_op=async_op)
+
+
+def robust_hook(aggregator: str | Aggregator = "bucketing:2+median", f: int = 0, *, seed: int = 0,
+                process_group: Any = None, byzantine_ranks: Iterable[int] = (),
+                attack: str | Callable[..., Any] | None = None) -> RobustHook:
+    """A DDP communication hook that makes gradient averaging Byzantine-robust.
+
+    Each gradient bucket is all-gathered (``world_size x numel``) and reduced with the robust
+    ``aggregator`` (a spec string such as ``"bucketing:2+median"`` or ``"nnm+krum"``, or a
+    byzcore :class:`~byzcore.Aggregator`) tolerating ``f`` Byzantine ranks, identically on
+    every rank::
+
+        ddp = DistributedDataParallel(model)
+        ddp.register_comm_hook(None, byzcore.torch.robust_hook("bucketing:2+median", f=1))
+
+    Parameters
+    ----------
+    aggregator, f, seed
+        The rule, the number of Byzantine ranks it tolerates, and the seed of randomised
+        rules (bucketing); spec strings are built once per bucket with a seed derived from
+        ``seed`` and the bucket index, so every rank draws the same shuffles.
+    process_group
+        The group to gather over when ``register_comm_hook`` is given ``state=None``.
+    byzantine_ranks, attack
+        Simulation only: these ranks send ``attack(own, honest, generator, n, f)`` instead of
+        their gradient (see :func:`hook_attack` for the named attacks). Costs one extra
+        all-gather per bucket.
+
+    Notes
+    -----
+    Replicas stay identical because every rank computes the same kernel on the same matrix:
+    run every rank with the same byzcore build and instruction set (``BYZCORE_ISA``) when
+    bitwise equality across machines matters.
+    """
+    return RobustHook(aggregator, f, seed=seed, process_group=process_group,
+                      byzantine_ranks=byzantine_ranks, attack=attack)

@@ -1,0 +1,65 @@
+"""Functions run inside the processes the distributed tests spawn (module level, so they pickle)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+D, M = 5, 16  # features, samples per rank
+
+
+def rank_data(rank: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed * 1000 + rank)
+    X = rng.normal(size=(M, D))
+    y = X @ np.arange(1.0, D + 1) + 1.0 + 0.1 * rng.normal(size=M)
+    return X, y
+
+
+def ddp_train(rank: int, world: int, spec, f: int, byzantine: list[int], attack, steps: int, lr: float,
+              bucket_cap_mb: float | None = None) -> dict:
+    """Linear regression (weight + bias, float64) trained with DDP, optionally with the robust hook."""
+    import torch
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from byzcore.torch import robust_hook
+
+    model = torch.nn.Linear(D, 1).double()
+    with torch.no_grad():
+        model.weight.zero_()
+        model.bias.zero_()
+    kwargs = {} if bucket_cap_mb is None else {"bucket_cap_mb": bucket_cap_mb}
+    ddp = DDP(model, **kwargs)
+    if spec is not None:
+        ddp.register_comm_hook(None, robust_hook(spec, f, byzantine_ranks=byzantine, attack=attack, seed=3))
+    X, y = (torch.from_numpy(a) for a in rank_data(rank))
+    opt = torch.optim.SGD(ddp.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = ((ddp(X).squeeze(1) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+    return {"weight": model.weight.detach().numpy().ravel().copy(), "bias": float(model.bias.item())}
+
+
+def ddp_train_many(rank: int, world: int, configs: list[tuple]) -> list[dict]:
+    """Several trainings in one process group (spawning is the slow part of these tests)."""
+    import traceback
+
+    out = []
+    for cfg in configs:
+        try:  # every rank fails alike (same kernel, same data), so the group stays in step
+            out.append(ddp_train(rank, world, *cfg))
+        except Exception:
+            out.append({"error": traceback.format_exc()})
+    return out
+
+
+def sleep_forever(rank: int, world: int) -> None:
+    import time
+
+    time.sleep(3600)
+
+
+def fail_on_rank1(rank: int, world: int) -> int:
+    if rank == 1:
+        raise RuntimeError("rank 1 fails on purpose")
+    return rank * 10

@@ -1,0 +1,149 @@
+"""rand_k: the documented draw, exactly k nonzeros, reproducibility, unbiasedness (a statistical
+test over a fixed set of seeds with a stated tolerance), and the sparse form."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import byzcore as bz
+import reference as ref
+
+
+@pytest.mark.parametrize("d,k,seed", [(1, 1, 0), (10, 3, 0), (10, 10, 5), (37, 5, 123), (100, 1, 2**64 - 1),
+                                      (1000, 999, 42), (4096, 17, 7)])
+def test_indices_are_the_documented_draw(d, k, seed):
+    idx = bz.rand_k_indices(d, k, seed=seed)
+    assert isinstance(idx, np.ndarray) and idx.dtype == np.int64 and idx.shape == (k,)
+    np.testing.assert_array_equal(idx, ref.rand_k_indices(d, k, seed))
+
+
+@pytest.mark.parametrize("d,k", [(50, 7), (8, 1), (8, 8), (3000, 1500)])
+def test_indices_sorted_unique_in_range(d, k):
+    for seed in range(20):
+        idx = bz.rand_k_indices(d, k, seed=seed)
+        assert np.all(np.diff(idx) > 0)
+        assert idx[0] >= 0 and idx[-1] < d
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_exactly_k_nonzeros_scaled(dtype):
+    rng = np.random.default_rng(0)
+    d, k = 40, 9
+    x = (rng.random(d) + 0.5).astype(dtype)  # no zero entries
+    for seed in range(10):
+        y = bz.rand_k(x, k, seed=seed)
+        assert y.dtype == x.dtype and y.shape == x.shape
+        nz = np.flatnonzero(y)
+        assert len(nz) == k
+        np.testing.assert_array_equal(nz, bz.rand_k_indices(d, k, seed=seed))
+        np.testing.assert_allclose(y[nz], x[nz].astype(np.float64) * d / k, rtol=1e-6)
+
+
+def test_k_equals_d_is_identity():
+    x = np.arange(1.0, 8.0)
+    np.testing.assert_array_equal(bz.rand_k(x, 7, seed=3), x)
+
+
+def test_same_seed_same_draw_different_seeds_differ():
+    x = np.arange(1.0, 201.0)
+    a, b = bz.rand_k(x, 10, seed=99), bz.rand_k(x, 10, seed=99)
+    np.testing.assert_array_equal(a, b)
+    draws = {tuple(bz.rand_k_indices(200, 10, seed=s)) for s in range(50)}
+    assert len(draws) == 50  # C(200, 10) ~ 2e16 draws: repeats would mean a broken generator
+
+
+def test_rows_share_one_draw():
+    X = np.arange(1.0, 31.0).reshape(3, 10)
+    Y = bz.rand_k(X, 4, seed=11)
+    masks = Y != 0
+    assert np.all(masks == masks[0]) and masks[0].sum() == 4
+
+
+def test_same_draw_for_every_dtype_and_framework():
+    x = np.arange(1.0, 65.0)
+    want = np.flatnonzero(bz.rand_k(x, 8, seed=5))
+    assert np.array_equal(np.flatnonzero(bz.rand_k(x.astype(np.float32), 8, seed=5)), want)
+    torch = pytest.importorskip("torch")
+    for dt in (torch.float64, torch.float32, torch.float16, torch.bfloat16):
+        y = bz.rand_k(torch.tensor(x, dtype=dt), 8, seed=5)
+        assert isinstance(y, torch.Tensor) and y.dtype == dt
+        assert np.array_equal(np.flatnonzero(y.to(torch.float64).numpy()), want)
+    idx = bz.rand_k_indices(64, 8, seed=5, like=torch.zeros(64))
+    assert isinstance(idx, torch.Tensor) and idx.dtype == torch.int64
+    np.testing.assert_array_equal(idx.numpy(), want)
+
+
+def test_unbiased():
+    """E[rand_k(x)] = x. Over N = 4000 fixed seeds each coordinate's average has standard
+    deviation |x_j| * sqrt(omega / N), omega = d/k - 1 = 3 here (about 0.027 |x_j|); we allow
+    5 standard deviations per coordinate. With 20 coordinates a correct generator fails this
+    with probability about 20 * 6e-7, and the seed set is fixed, so the test is deterministic."""
+    d, k, N = 20, 5, 4000
+    x = np.linspace(-2.0, 3.0, d)
+    x[x == 0] = 0.5
+    total = np.zeros(d)
+    for seed in range(N):
+        total += bz.rand_k(x, k, seed=seed)
+    avg = total / N
+    omega = d / k - 1
+    sd = np.abs(x) * math.sqrt(omega / N)
+    assert np.all(np.abs(avg - x) <= 5 * sd), np.max(np.abs(avg - x) / sd)
+
+
+def test_draw_is_uniform_without_replacement():
+    """Inclusion frequencies: P(j kept) = k/d and P(i and j kept) = k(k-1)/(d(d-1)). Over N fixed
+    seeds the counts are binomial; we allow 5 sd for the d singles and 6 sd for the d(d-1)/2
+    pairs (family-wise false alarm probability below 1e-5 for a uniform draw)."""
+    d, k, N = 16, 4, 4000
+    counts = np.zeros(d)
+    pairs = np.zeros((d, d))
+    for seed in range(N):
+        idx = bz.rand_k_indices(d, k, seed=seed)
+        counts[idx] += 1
+        pairs[np.ix_(idx, idx)] += 1
+    p1 = k / d
+    assert np.all(np.abs(counts - N * p1) <= 5 * math.sqrt(N * p1 * (1 - p1))), counts
+    p2 = k * (k - 1) / (d * (d - 1))
+    off = pairs[~np.eye(d, dtype=bool)]
+    assert np.all(np.abs(off - N * p2) <= 6 * math.sqrt(N * p2 * (1 - p2))), (off.min(), off.max(), N * p2)
+
+
+def test_nearby_seeds_uncorrelated():
+    """Seeds s and s+1 keep overlapping sets no more often than independent draws would."""
+    d, k, N = 100, 10, 2000
+    overlap = [len(np.intersect1d(bz.rand_k_indices(d, k, seed=s), bz.rand_k_indices(d, k, seed=s + 1)))
+               for s in range(N)]
+    # Hypergeometric overlap: mean k^2/d = 1, variance ~ 0.83; the mean of N has sd ~0.02.
+    assert abs(np.mean(overlap) - k * k / d) < 0.15
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_sparse_roundtrip_numpy(dtype):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(50).astype(dtype)
+    idx, values = bz.rand_k_sparse(x, 6, seed=8)
+    np.testing.assert_array_equal(idx, bz.rand_k_indices(50, 6, seed=8))
+    assert values.shape == (6,)
+    dense = bz.rand_k_dense(idx, values, 50)
+    assert dense.dtype == x.dtype
+    np.testing.assert_allclose(dense, bz.rand_k(x, 6, seed=8), rtol=1e-6)
+
+
+def test_sparse_roundtrip_torch():
+    torch = pytest.importorskip("torch")
+    x = torch.randn(30, generator=torch.Generator().manual_seed(0))
+    idx, values = bz.rand_k_sparse(x, 4, seed=2)
+    assert isinstance(idx, torch.Tensor) and isinstance(values, torch.Tensor)
+    dense = bz.rand_k_dense(idx, values, 30)
+    assert isinstance(dense, torch.Tensor)
+    np.testing.assert_allclose(dense.numpy(), bz.rand_k(x, 4, seed=2).numpy(), rtol=1e-6)
+
+
+def test_sparse_of_shaped_message():
+    # The sparse form is of one message, flattened (rand_k of a 2-D array is one draw per row).
+    x = np.arange(1.0, 13.0).reshape(3, 4)
+    idx, values = bz.rand_k_sparse(x, 3, seed=4)
+    np.testing.assert_allclose(bz.rand_k_dense(idx, values, 12), bz.rand_k(x.reshape(-1), 3, seed=4))

@@ -1,0 +1,152 @@
+"""The robust DDP communication hook, on 4 gloo processes over loopback, against a float64
+NumPy re-computation of the same training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+dist = pytest.importorskip("torch.distributed")
+if not dist.is_available():  # pragma: no cover
+    pytest.skip("torch.distributed is not available", allow_module_level=True)
+
+import _dist_workers as W  # noqa: E402
+from byzcore.distributed import spawn  # noqa: E402
+
+WORLD, STEPS, LR = 4, 30, 0.05
+
+
+def reference(rule, byzantine, attack=None, steps=STEPS, lr=LR):
+    """The same training written plainly: per-rank MSE gradients, attack, rule, SGD step."""
+    data = [W.rank_data(r) for r in range(WORLD)]
+    w = np.zeros(W.D + 1)  # weight..., bias
+    for _ in range(steps):
+        grads = []
+        for X, y in data:
+            A = np.hstack([X, np.ones((len(y), 1))])
+            grads.append(2.0 / len(y) * A.T @ (A @ w - y))
+        G = np.array(grads)
+        honest = G[[r for r in range(WORLD) if r not in byzantine]]
+        for r in byzantine:
+            G[r] = attack(G[r], honest)
+        w = w - lr * rule(G)
+    return w
+
+
+CONFIGS = {  # name: (spec, f, byzantine ranks, attack, bucket_cap_mb)
+    "plain": (None, 0, [], None, None),
+    "mean": ("mean", 0, [], None, None),
+    "median": ("median", 1, [3], "scale:factor=-100", None),
+    "median_small_buckets": ("median", 1, [3], "scale:factor=-100", 1e-6),  # one bucket per parameter
+    "trimmed_nan": ("trimmed_mean", 1, [1], "nan", None),
+    "bucketing_sign_flip": ("bucketing:2+median", 1, [2], "sign_flip", None),
+    "krum_sign_flip": ("krum", 1, [0], "sign_flip", None),  # a whole-vector rule: one bucket
+}
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """All configurations trained by 4 gloo processes spawned once; {name: [params of each rank]}."""
+    configs = [cfg + (STEPS, LR) for cfg in CONFIGS.values()]
+    configs = [(spec, f, byz, attack, steps, lr, cap) for (spec, f, byz, attack, cap, steps, lr) in configs]
+    res = spawn(W.ddp_train_many, WORLD, (configs,), timeout_s=300)
+    assert not res.errors, res.errors
+    assert sorted(res.results) == list(range(WORLD)), res
+    return {name: [res.results[r][i] for r in range(WORLD)] for i, name in enumerate(CONFIGS)}
+
+
+def _params(trained, name):
+    per_rank = trained[name]
+    if "error" in per_rank[0]:
+        pytest.fail(f"training {name!r} failed on rank 0:\n{per_rank[0]['error']}")
+    return [np.append(p["weight"], p["bias"]) for p in per_rank]
+
+
+def _honest_loss(w, byzantine):
+    losses = []
+    for r in range(WORLD):
+        if r not in byzantine:
+            X, y = W.rank_data(r)
+            losses.append(np.mean((X @ w[:-1] + w[-1] - y) ** 2))
+    return float(np.mean(losses))
+
+
+def _median(G):
+    return np.median(G, axis=0)
+
+
+def _trimmed_mean(G, f=1):
+    S = np.sort(G, axis=0)
+    return S[f:len(G) - f].mean(axis=0)
+
+
+def test_mean_hook_equals_plain_ddp(trained):
+    plain, hooked = _params(trained, "plain"), _params(trained, "mean")
+    np.testing.assert_allclose(hooked[0], plain[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(plain[0], reference(lambda G: G.mean(0), ()), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["median", "median_small_buckets"])
+def test_median_hook_one_byzantine_rank(trained, name):
+    ranks = _params(trained, name)
+    for r in range(1, WORLD):  # every replica holds exactly the same model
+        np.testing.assert_array_equal(ranks[r], ranks[0])
+    expected = reference(_median, [3], lambda own, honest: -100.0 * own)
+    np.testing.assert_allclose(ranks[0], expected, rtol=1e-9, atol=1e-12)
+    # the same attack ruins plain averaging
+    ruined = reference(lambda G: G.mean(0), [3], lambda own, honest: -100.0 * own)
+    assert not np.all(np.isfinite(ruined)) or np.abs(ruined).max() > 1e6
+    assert _honest_loss(ranks[0], [3]) < 0.2 * _honest_loss(np.zeros(W.D + 1), [3])
+
+
+def test_trimmed_mean_hook_nan_rank_stays_finite(trained):
+    ranks = _params(trained, "trimmed_nan")
+    assert np.all(np.isfinite(ranks[0]))
+    for r in range(1, WORLD):
+        np.testing.assert_array_equal(ranks[r], ranks[0])
+    honest_ref = reference(_trimmed_mean, [1], lambda own, honest: np.full_like(own, np.inf))
+    np.testing.assert_allclose(ranks[0], honest_ref, rtol=1e-9, atol=1e-12)
+
+
+def test_bucketing_hook_sign_flip(trained):
+    ranks = _params(trained, "bucketing_sign_flip")
+    for r in range(1, WORLD):
+        np.testing.assert_array_equal(ranks[r], ranks[0])
+    assert np.all(np.isfinite(ranks[0]))
+
+
+def test_hook_rejects_bad_arguments():
+    from byzcore.torch import robust_hook
+
+    with pytest.raises(ValueError, match=r"^\[make_aggregator\]"):
+        robust_hook("no_such_rule", f=1)
+    with pytest.raises(ValueError, match=r"^\[robust_hook\]"):
+        robust_hook("median", f=-1)
+    with pytest.raises(ValueError, match=r"^\[robust_hook\]"):
+        robust_hook("median", f=1, byzantine_ranks=[0])
+    with pytest.raises(ValueError, match=r"^\[robust_hook\] unknown attack"):
+        robust_hook("median", f=1, byzantine_ranks=[0], attack="nope")
+
+
+def test_spawn_reports_errors_and_kills_stragglers():
+    res = spawn(W.fail_on_rank1, 3, backend=None, timeout_s=30)
+    assert res.results == {0: 0, 2: 20}
+    assert "rank 1 fails on purpose" in res.errors[1]
+    res = spawn(W.sleep_forever, 2, backend=None, timeout_s=2)
+    assert res.results == {} and all(code is not None and code != 0 for code in res.exitcodes.values())
+
+
+def _krum(G, f=1):
+    n = len(G)
+    D = ((G[:, None, :] - G[None, :, :]) ** 2).sum(-1)
+    scores = [np.sort(np.delete(D[i], i))[: n - f - 2].sum() for i in range(n)]
+    return G[int(np.argmin(scores))]
+
+
+def test_krum_hook_sign_flip(trained):
+    ranks = _params(trained, "krum_sign_flip")
+    for r in range(1, WORLD):
+        np.testing.assert_array_equal(ranks[r], ranks[0])
+    expected = reference(_krum, [0], lambda own, honest: -honest.mean(0))
+    np.testing.assert_allclose(ranks[0], expected, rtol=1e-9, atol=1e-12)
