@@ -2,7 +2,7 @@
 centered_clipping and bucketing, against plain float64 NumPy references written here.
 
 The sizes are chosen to reach every code path of the order-statistics kernel: the median for
-n <= 24 (the network held in SIMD registers), the network run over L1/L2 tiles after
+n <= 32 (the network held in SIMD registers), the network run over L1/L2 tiles after
 sorting blocks of 16 in registers (any n up to 4096, whole or partial blocks), above 4096
 (transposed tiles + selection), and d that is not a multiple of any SIMD width (tails).
 Run under BYZCORE_ISA=generic and BYZCORE_ISA=avx2 to cover both compiled modules.

@@ -15,7 +15,7 @@
 // the guard the relative error is at most 2 g / (tau s) ~ 2 (64 + 3) u / tau: with tau = 2^-5
 // that is 2.6e-4 in the worst case for float32 (rounding errors of independent chunks
 // average out, so on real data it is orders of magnitude smaller: ~1e-7 in the tests), and
-// tau = 2^-10 gives 3e-11 for float64 (32 + 3 terms). A larger tau would tighten the bound
+// tau = 2^-10 gives 1.5e-11 for float64 (64 + 3 terms). A larger tau would tighten the bound
 // but send more pairs to the slower direct path; 2^-5 keeps honest gradients (whose
 // distances are of the order of their centred norms) on the fast path while catching every
 // near-duplicate (mimic attacks, D ~ 0). kChunk = 512 rather than 256 costs a factor 2 in
@@ -51,9 +51,14 @@ typedef double v4d __attribute__((vector_size(32)));
 
 template <class S>
 struct Gram;
+typedef std::int32_t v8i __attribute__((vector_size(32)));
+typedef std::int64_t v4i __attribute__((vector_size(32)));
+
 template <>
 struct Gram<float> {
   using V = v8f;
+  using VI = v8i;
+  using I = std::int32_t;
   static constexpr int kLanes = 8;
   static constexpr i64 kChunk = 512;          // coordinates summed in float before going to double
   static constexpr double kTau = 1.0 / 32;    // cancellation guard (see the error bound above)
@@ -63,6 +68,8 @@ struct Gram<float> {
 template <>
 struct Gram<double> {
   using V = v4d;
+  using VI = v4i;
+  using I = std::int64_t;
   static constexpr int kLanes = 4;
   static constexpr i64 kChunk = 256;
   static constexpr double kTau = 1.0 / 1024;
@@ -198,17 +205,20 @@ void pack_rows(const Messages& X, const T* center, i64 k0, i64 len, i64 lp, i64 
     const T* x = X.row<T>(i) + k0;
     const T* c = center ? center + k0 : nullptr;
     T* p = P + i * ld;
-    V vbad{}, vmax{};
+    using VI = typename Gram<T>::VI;
+    VI vbad{};
+    V vmax{};
     const V vbig = V{} + big;
+    const VI absmask = VI{} + std::numeric_limits<typename Gram<T>::I>::max();  // all bits but the sign
     i64 k = 0;
     for (; k + L <= len; k += L) {
-      V v = load<V>(x + k);
-      V y = c ? v - load<V>(c + k) : v;
+      const V v = load<V>(x + k);
+      const V y = c ? v - load<V>(c + k) : v;
       std::memcpy(p + k, &y, sizeof(V));
-      V av = v < 0 ? -v : v;
-      V ay = y < 0 ? -y : y;
-      vbad = (av <= vbig) ? vbad : vbig;  // NaN and +-Inf fail the comparison
-      vmax = (ay > vmax) ? ay : vmax;
+      const V av = (V)((VI)v & absmask);
+      const V ay = (V)((VI)y & absmask);
+      vbad |= ~(av <= vbig);              // NaN and +-Inf fail the comparison
+      vmax = (ay > vmax) ? ay : vmax;     // maxps: a NaN in y leaves vmax as it was
     }
     bool bad = false;
     T m = 0;

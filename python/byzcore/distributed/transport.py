@@ -187,9 +187,18 @@ class StoreChannel:
 
     # ------------------------------------------------------------------ worker side
     def next_plan(self, seq: int, idle_timeout_s: float) -> bytes | None:
-        """The plan of round ``seq`` (or of the latest round, if ``seq``'s is gone because this
-        worker fell behind); ``None`` when the server said stop or went quiet."""
+        """The plan of round ``seq``, or of the latest round if the server is already past
+        ``seq``; ``None`` when the server said stop or went quiet.
+
+        Skipping to the latest plan is safe: the server publishes round ``s + 1`` only once
+        every client sampled in round ``s`` answered or its deadline passed, so a worker that
+        finds the server ahead was not sampled in the rounds it skips, or missed them anyway
+        (a stalled worker thus rejoins at once instead of replaying stale rounds)."""
         deadline = time.monotonic() + idle_timeout_s
+        if self.has("latest"):
+            latest = int(self.get("latest"))
+            if latest > seq and self.has(f"plan/{latest}"):
+                return self.get(f"plan/{latest}")
         while True:
             key = self.wait_any([f"plan/{seq}", "stop"], min(deadline, time.monotonic() + 0.5))
             if key == "stop":
