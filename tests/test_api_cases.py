@@ -164,11 +164,10 @@ def test_geometric_median_max_iter_0_is_coordinate_median(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_geometric_median_one_step_hand(dtype):
-    # Median start z = (1, 1) of (0,0) (2,0) (1,3); distances sqrt2, sqrt2, 2
-    # -> weights 1/sqrt2, 1/sqrt2, 1/2 -> z = ((2/sqrt2 + 1/2), (3/2)) / (2/sqrt2 + 1/2).
+    # Median start z = (1, 0) of (0,0) (2,0) (1,3); distances 1, 1, 3 -> weights 1, 1, 1/3
+    # -> z = (0 + 2 + 1/3, 0 + 0 + 1) / (7/3) = (1, 3/7).
     X = arr([[0, 0], [2, 0], [1, 3]], dtype)
-    s = 2 / math.sqrt(2) + 0.5
-    close(bz.geometric_median(X, max_iter=1, tol=0.0), [1.0, 1.5 / s], dtype)
+    close(bz.geometric_median(X, max_iter=1, tol=0.0), [1.0, 3 / 7], dtype)
 
 
 # ---------------------------------------------------------------- clipping

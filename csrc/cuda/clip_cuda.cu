@@ -11,12 +11,12 @@ namespace cuda {
 
 namespace {
 
-// scale[i] = min(1, threshold / ||x_i||): 1 for a zero row, 0 for a non-finite one.
-__global__ void clip_scale_kernel(const double* norm2, std::int64_t n, double threshold, double* scale) {
+// scale[i] = min(1, threshold / ||x_i||): 0 for a non-finite row and for threshold 0 (as on
+// the CPU, even when the norm underflowed to zero).
+__global__ void clip_scale_kernel(const double* norm, std::int64_t n, double threshold, double* scale) {
   for (std::int64_t i = dev::global_thread(); i < n; i += dev::grid_threads()) {
-    const double s2 = norm2[i];
-    const double norm = sqrt(s2);
-    scale[i] = !dev::is_finite(s2) ? 0.0 : (norm <= threshold ? 1.0 : threshold / norm);
+    const double v = norm[i];
+    scale[i] = (!dev::is_finite(v) || threshold == 0.0) ? 0.0 : (v <= threshold ? 1.0 : threshold / v);
   }
 }
 
@@ -36,10 +36,10 @@ __global__ void scale_rows_kernel(const T* const* rows, const double* scale, std
 void clip(const Messages& X, double threshold, void* out) {
   detail::Context ctx("clip", X.place);
   const void* const* rows = ctx.rows<void>(X);
-  double* norm2 = ctx.alloc<double>(static_cast<std::size_t>(X.n));
+  double* norm = ctx.alloc<double>(static_cast<std::size_t>(X.n));
   double* scale = ctx.alloc<double>(static_cast<std::size_t>(X.n));
-  detail::row_sq_dists(ctx, X, rows, nullptr, norm2);
-  clip_scale_kernel<<<ctx.blocks(X.n, 256), 256, 0, ctx.stream()>>>(norm2, X.n, threshold, scale);
+  detail::row_norms(ctx, X, rows, nullptr, norm);
+  clip_scale_kernel<<<ctx.blocks(X.n, 256), 256, 0, ctx.stream()>>>(norm, X.n, threshold, scale);
   ctx.launched("clip_scale_kernel");
   dispatch_float(X.dtype, [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;

@@ -1,7 +1,7 @@
 // Krum family: scores from the squared-distance matrix (pairwise_distances_cuda.cu), then the
 // selection, all on the device. score(i) = sum of the n - f - 2 smallest distances from x_i
 // to the others, found per row by block radix selection; krum copies the best row (ties: lowest
-// index); multi_krum averages the m best (ranked by (score, index)).
+// index); multi_krum averages the m best (ranked by (score, index)), added in index order.
 #include "byzcore/backends.h"
 #include "cuda/device/context.cuh"
 #include "cuda/device/internal.cuh"
@@ -48,8 +48,8 @@ __global__ void __launch_bounds__(kThreads) scores_kernel(const double* D, int n
   }
 }
 
-// rank(i) = #{j : (score_j, j) < (score_i, i)}; the m best go to best[rank] in score order.
-__global__ void rank_kernel(const double* scores, int n, int m, int* best) {
+// chosen[i] = 1 if (score_i, i) is among the m smallest pairs (score, index).
+__global__ void rank_kernel(const double* scores, int n, int m, int* chosen) {
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
     const double si = scores[i];
     int rank = 0;
@@ -57,7 +57,22 @@ __global__ void rank_kernel(const double* scores, int n, int m, int* best) {
       const double sj = scores[j];
       rank += (sj < si) || (sj == si && j < i);
     }
-    if (rank < m) best[rank] = i;
+    chosen[i] = rank < m;
+  }
+}
+
+// The chosen indices in ascending order (the CPU adds the rows in that order). One block.
+constexpr int kListThreads = 1024;
+__global__ void __launch_bounds__(kListThreads) list_kernel(const int* chosen, int n, int* best) {
+  __shared__ int sh[kListThreads / dev::kWarp];
+  int base = 0;
+  for (int i0 = 0; i0 < n; i0 += blockDim.x) {
+    const int i = i0 + threadIdx.x;
+    const int c = i < n ? chosen[i] : 0;
+    int total;
+    const int pos = dev::block_exclusive_scan(c, sh, &total);
+    if (c) best[base + pos] = i;
+    base += total;
   }
 }
 
@@ -95,9 +110,12 @@ void select_mean(Context& ctx, const Messages& X, std::int64_t f, std::int64_t m
   const void* const* rows = ctx.rows<void>(X);
   const double* scores = compute_scores(ctx, X, rows, f);
   const int n = static_cast<int>(X.n);
+  int* chosen = ctx.alloc<int>(static_cast<std::size_t>(n));
   int* best = ctx.alloc<int>(static_cast<std::size_t>(m));
-  rank_kernel<<<ctx.blocks(n, 128), 128, 0, ctx.stream()>>>(scores, n, static_cast<int>(m), best);
+  rank_kernel<<<ctx.blocks(n, 128), 128, 0, ctx.stream()>>>(scores, n, static_cast<int>(m), chosen);
   ctx.launched("rank_kernel");
+  list_kernel<<<1, kListThreads, 0, ctx.stream()>>>(chosen, n, best);
+  ctx.launched("list_kernel");
   dispatch_float(X.dtype, [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     mean_of_rows_kernel<T><<<ctx.blocks(X.d, 256), 256, 0, ctx.stream()>>>(

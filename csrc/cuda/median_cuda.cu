@@ -56,7 +56,7 @@ rank_mean_small(const T* const* rows, int n, std::int64_t d, int lo, int hi, T* 
   __shared__ const T* srow[N];
   for (int i = threadIdx.x; i < N; i += blockDim.x) srow[i] = i < n ? rows[i] : nullptr;
   __syncthreads();
-  const double inv = 1.0 / (hi - lo + 1);
+  const double count = static_cast<double>(hi - lo + 1);
   for (std::int64_t j = dev::global_thread(); j < d; j += dev::grid_threads()) {
     T v[N];
 #pragma unroll
@@ -65,8 +65,8 @@ rank_mean_small(const T* const* rows, int n, std::int64_t d, int lo, int hi, T* 
     double acc = 0;
 #pragma unroll
     for (int i = 0; i < N; ++i)
-      if (i >= lo && i <= hi) acc += static_cast<double>(v[i]);
-    out[j] = static_cast<T>(acc * inv);
+      if (i >= lo && i <= hi) acc += (hi == lo + 1 ? 0.5 : 1.0) * static_cast<double>(v[i]);
+    out[j] = static_cast<T>(hi <= lo + 1 ? acc : acc / count);
   }
 }
 
@@ -91,7 +91,7 @@ rank_mean_radix(const T* const* rows, std::int64_t n, std::int64_t d, std::int64
   const int c = threadIdx.x % kCols, g = threadIdx.x / kCols;
   const int lane = threadIdx.x % dev::kWarp, warp = threadIdx.x / dev::kWarp;
   const int nsel = lo == hi ? 1 : 2;
-  const double inv = 1.0 / static_cast<double>(hi - lo + 1);
+  const double count = static_cast<double>(hi - lo + 1);
 
   for (std::int64_t j0 = static_cast<std::int64_t>(blockIdx.x) * kCols; j0 < d;
        j0 += static_cast<std::int64_t>(gridDim.x) * kCols) {
@@ -153,7 +153,7 @@ rank_mean_radix(const T* const* rows, std::int64_t n, std::int64_t d, std::int64
     const Key ka = prefix[0][c], kb = prefix[nsel - 1][c];
     double sum = 0;
     long long le = 0, lt = 0;
-    if (valid && ka != kb) {
+    if (valid && ka != kb && hi > lo + 1) {
       for (std::int64_t i = g; i < n; i += kGroups) {
         const T v = rows[i][j];
         const Key k = KT::key(v);
@@ -167,9 +167,12 @@ rank_mean_radix(const T* const* rows, std::int64_t n, std::int64_t d, std::int64
     red_lt[g][c] = lt;
     __syncthreads();
     if (g == 0 && valid) {
+      // Combined as on the CPU: one value; 0.5 a + 0.5 b for two; else sum / count.
       const double a = static_cast<double>(KT::value(ka));
       double r = a;
-      if (ka != kb) {
+      if (hi == lo + 1) {
+        r = 0.5 * a + 0.5 * static_cast<double>(KT::value(kb));
+      } else if (ka != kb) {
         const double b = static_cast<double>(KT::value(kb));
         double s = 0;
         long long cle = 0, clt = 0;
@@ -181,7 +184,7 @@ rank_mean_radix(const T* const* rows, std::int64_t n, std::int64_t d, std::int64
         // ranks lo..hi = the copies of a from rank lo on, everything strictly between, and
         // the copies of b up to rank hi.
         s += static_cast<double>(cle - lo) * a + static_cast<double>(hi + 1 - clt) * b;
-        r = s * inv;
+        r = s / count;
       }
       out[j] = static_cast<T>(r);
     }

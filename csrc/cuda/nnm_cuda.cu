@@ -1,5 +1,7 @@
 // Nearest-neighbour mixing: row i of the result is the mean of the m = n - f messages nearest
-// to x_i (itself included), nearest by (squared distance, index). Per row, a block radix-selects
+// to x_i (itself included), nearest by (squared distance, index). As on the CPU, a message
+// holding a non-finite entry is infinitely far from all: its neighbours are the finite
+// messages, lowest indices first (then the non-finite ones if too few are finite). Per row, a block radix-selects
 // the m-th smallest distance and lists the chosen indices in index order; a second kernel
 // averages the listed rows, a block reading each coordinate tile once into L1 for all rows.
 #include "byzcore/backends.h"
@@ -17,21 +19,26 @@ using detail::Context;
 
 constexpr int kThreads = 256;
 
-__global__ void __launch_bounds__(kThreads) neighbours_kernel(const double* D, int n, int m, int* nb) {
+__global__ void __launch_bounds__(kThreads)
+neighbours_kernel(const double* D, const int* finite, int n, int m, int* nb) {
   __shared__ dev::SelectShared sel;
   __shared__ int scan_sh[kThreads / dev::kWarp];
   __shared__ int base_less, base_tie;
   for (int i = blockIdx.x; i < n; i += gridDim.x) {
     const double* row = D + static_cast<std::int64_t>(i) * n;
+    const bool self_finite = finite[i] != 0;
+    auto key_of = [&](std::int64_t j) {
+      return self_finite ? dev::distance_key(row[j]) : dev::distance_key(finite[j] ? 0.0 : INFINITY);
+    };
     auto get = [&](std::int64_t j, unsigned long long* key) {
-      *key = dev::distance_key(row[j]);
+      *key = key_of(j);
       return true;
     };
     const unsigned long long tk = dev::block_select(n, m - 1, get, sel);
     // Chosen: every j below the threshold, and the lowest-indexed copies of it. Count those
     // below first, then walk j in order, so ties go to the lowest indices.
     int below = 0;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) below += dev::distance_key(row[j]) < tk;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) below += key_of(j) < tk;
     below = dev::block_sum(below, scan_sh);
     const int ties_wanted = m - below;
     if (threadIdx.x == 0) {
@@ -42,7 +49,7 @@ __global__ void __launch_bounds__(kThreads) neighbours_kernel(const double* D, i
     int* out = nb + static_cast<std::int64_t>(i) * m;
     for (int j0 = 0; j0 < n; j0 += blockDim.x) {
       const int j = j0 + threadIdx.x;
-      const unsigned long long key = j < n ? dev::distance_key(row[j]) : ~0ull;
+      const unsigned long long key = j < n ? key_of(j) : ~0ull;
       const int is_less = j < n && key < tk, is_tie = j < n && key == tk;
       int tot_less, tot_tie;
       const int ex_less = dev::block_exclusive_scan(is_less, scan_sh, &tot_less);
@@ -83,9 +90,10 @@ void nnm(const Messages& X, std::int64_t f, void* out) {
   const int n = static_cast<int>(X.n), m = static_cast<int>(X.n - f);
   const void* const* rows = ctx.rows<void>(X);
   double* D = ctx.alloc<double>(static_cast<std::size_t>(X.n * X.n));
-  detail::squared_distances(ctx, X, rows, D);
+  int* finite = ctx.alloc<int>(static_cast<std::size_t>(n));
+  detail::squared_distances(ctx, X, rows, D, finite);
   int* nb = ctx.alloc<int>(static_cast<std::size_t>(X.n * m));
-  neighbours_kernel<<<static_cast<unsigned>(std::min(n, 65535)), kThreads, 0, ctx.stream()>>>(D, n, m, nb);
+  neighbours_kernel<<<static_cast<unsigned>(std::min(n, 65535)), kThreads, 0, ctx.stream()>>>(D, finite, n, m, nb);
   ctx.launched("neighbours_kernel");
   dispatch_float(X.dtype, [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;

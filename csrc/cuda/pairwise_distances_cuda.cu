@@ -3,8 +3,11 @@
 // each thread 4 x 4, inputs staged in shared memory as double so every product is exact for
 // float32), split along d so that small n still fills the GPU; each split writes its own
 // partial Gram matrix and a finishing kernel adds them in a fixed order (reproducible).
-// Cancellation guard (as on the CPU): where the Gram formula leaves less than kGuard of
-// ||x_i||^2 + ||x_j||^2, the pair is recomputed directly as sum (x_i - x_j)^2.
+// Like the CPU kernel, the rows are first centred on one finite message c (the first finite
+// one among the first four; none: no centring), so the norms are at the scale of the
+// distances rather than of the messages. Cancellation guard: where the Gram formula leaves
+// less than kGuard of ||x_i - c||^2 + ||x_j - c||^2, the pair is recomputed directly as
+// sum (x_i - x_j)^2 in double.
 #include "byzcore/backends.h"
 #include "cuda/device/context.cuh"
 #include "cuda/device/internal.cuh"
@@ -22,9 +25,25 @@ constexpr int kK = 32;        // depth of one staged slice
 constexpr int kThreads = 256; // 16 x 16 threads, 4 x 4 outputs each
 constexpr double kGuard = 1.0 / 1024;
 
+// center = the first of rows 0..3 whose entries are all finite, or -1. One block.
+constexpr int kCenterThreads = 256;
+template <class T>
+__global__ void __launch_bounds__(kCenterThreads)
+pick_center_kernel(const T* const* rows, int n, std::int64_t d, int* center) {
+  __shared__ int sh[kCenterThreads / dev::kWarp];
+  int pick = -1;
+  for (int i = 0; i < min(n, 4) && pick < 0; ++i) {
+    int bad = 0;
+    for (std::int64_t k = threadIdx.x; k < d; k += blockDim.x) bad |= !dev::is_finite(rows[i][k]);
+    if (dev::block_sum(bad, sh) == 0) pick = i;
+  }
+  if (threadIdx.x == 0) *center = pick;
+}
+
 template <class T>
 __global__ void __launch_bounds__(kThreads)
-gram_kernel(const T* const* rows, int n, std::int64_t d, int tiles, std::int64_t chunk, double* partial) {
+gram_kernel(const T* const* rows, int n, std::int64_t d, int tiles, std::int64_t chunk, const int* center,
+            double* partial) {
   __shared__ double As[kK][kTile + 1];
   __shared__ double Bs[kK][kTile + 1];
   // Block -> tile pair (I, J), I <= J, in row-major order of the upper triangle.
@@ -39,15 +58,18 @@ gram_kernel(const T* const* rows, int n, std::int64_t d, int tiles, std::int64_t
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   // Loader mapping: a warp reads 32 consecutive elements of one row (coalesced).
   const int lk = threadIdx.x % kK, lr = threadIdx.x / kK;  // lr in 0..7
+  const int ci = *center;
+  const T* crow = ci >= 0 ? rows[ci] : nullptr;
   double acc[4][4] = {};
   for (std::int64_t k0 = k_begin; k0 < k_end; k0 += kK) {
     const std::int64_t k = k0 + lk;
     const bool kin = k < k_end;
+    const double c = (kin && crow) ? static_cast<double>(crow[k]) : 0.0;
 #pragma unroll
     for (int r = lr; r < kTile; r += kThreads / kK) {
       const int ra = I * kTile + r, rb = J * kTile + r;
-      As[lk][r] = (kin && ra < n) ? static_cast<double>(rows[ra][k]) : 0.0;
-      Bs[lk][r] = (kin && rb < n) ? static_cast<double>(rows[rb][k]) : 0.0;
+      As[lk][r] = (kin && ra < n) ? static_cast<double>(rows[ra][k]) - c : 0.0;
+      Bs[lk][r] = (kin && rb < n) ? static_cast<double>(rows[rb][k]) - c : 0.0;
     }
     __syncthreads();
 #pragma unroll 8
@@ -78,12 +100,14 @@ gram_kernel(const T* const* rows, int n, std::int64_t d, int tiles, std::int64_t
   }
 }
 
-// Squared norms from the diagonal of the partial Gram matrices.
-__global__ void norms_kernel(const double* partial, int n, int splits, double* norms) {
+// Squared norms from the diagonal of the partial Gram matrices; finite[i] (if given) = 1 for
+// a message whose entries are all finite.
+__global__ void norms_kernel(const double* partial, int n, int splits, double* norms, int* finite) {
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
     double s = 0;
     for (int q = 0; q < splits; ++q) s += partial[(static_cast<std::int64_t>(q) * n + i) * n + i];
     norms[i] = s;
+    if (finite) finite[i] = dev::is_finite(s);
   }
 }
 
@@ -147,7 +171,7 @@ __global__ void output_kernel(const double* D, std::int64_t total, bool squared,
 }
 
 template <class T>
-void squared_distances_impl(Context& ctx, const Messages& X, const T* const* rows, double* D) {
+void squared_distances_impl(Context& ctx, const Messages& X, const T* const* rows, double* D, int* finite) {
   if (X.n > (1 << 30) / kTile) throw std::invalid_argument(std::string("[") + ctx.op() + "] too many messages for the CUDA distance kernel");
   const int n = static_cast<int>(X.n);
   const int tiles = (n + kTile - 1) / kTile;
@@ -168,11 +192,14 @@ void squared_distances_impl(Context& ctx, const Messages& X, const T* const* row
   int2* redo = ctx.alloc<int2>(static_cast<std::size_t>(std::max<std::int64_t>(1, nn / 2)));
   unsigned int* redo_count = ctx.alloc<unsigned int>(1);
   ctx.memset(redo_count, sizeof(unsigned int));
+  int* center = ctx.alloc<int>(1);
+  pick_center_kernel<T><<<1, kCenterThreads, 0, ctx.stream()>>>(rows, n, X.d, center);
+  ctx.launched("pick_center_kernel");
 
   gram_kernel<T><<<dim3(static_cast<unsigned>(pairs), static_cast<unsigned>(splits)), kThreads, 0, ctx.stream()>>>(
-      rows, n, X.d, tiles, chunk, partial);
+      rows, n, X.d, tiles, chunk, center, partial);
   ctx.launched("gram_kernel");
-  norms_kernel<<<ctx.blocks(n, 256), 256, 0, ctx.stream()>>>(partial, n, static_cast<int>(splits), norms);
+  norms_kernel<<<ctx.blocks(n, 256), 256, 0, ctx.stream()>>>(partial, n, static_cast<int>(splits), norms, finite);
   ctx.launched("norms_kernel");
   finish_kernel<<<ctx.blocks(nn, 256), 256, 0, ctx.stream()>>>(partial, norms, n, static_cast<int>(splits), D,
                                                                  redo, redo_count);
@@ -186,10 +213,10 @@ void squared_distances_impl(Context& ctx, const Messages& X, const T* const* row
 }  // namespace
 
 namespace detail {
-void squared_distances(Context& ctx, const Messages& X, const void* const* rows, double* D) {
+void squared_distances(Context& ctx, const Messages& X, const void* const* rows, double* D, int* finite) {
   dispatch_float(X.dtype, [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    squared_distances_impl<T>(ctx, X, reinterpret_cast<const T* const*>(rows), D);
+    squared_distances_impl<T>(ctx, X, reinterpret_cast<const T* const*>(rows), D, finite);
   });
 }
 }  // namespace detail

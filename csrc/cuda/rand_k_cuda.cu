@@ -191,13 +191,13 @@ void draw_indices(Context& ctx, std::int64_t d, std::int64_t k, std::uint64_t se
 
 template <class T>
 __global__ void scatter_kernel(const T* const* rows, const std::int64_t* idx, std::int64_t n, std::int64_t d,
-                               std::int64_t k, double scale, T* out) {
+                               std::int64_t k, T scale, T* out) {
   for (std::int64_t i = blockIdx.y; i < n; i += gridDim.y) {
     const T* x = rows[i];
     T* o = out + i * d;
     for (std::int64_t t = dev::global_thread(); t < k; t += dev::grid_threads()) {
       const std::int64_t j = idx[t];
-      o[j] = static_cast<T>(static_cast<double>(x[j]) * scale);
+      o[j] = x[j] * scale;  // in the messages' precision, as on the CPU and in rand_k_sparse
     }
   }
 }
@@ -216,9 +216,9 @@ void rand_k(const Messages& X, std::int64_t k, std::uint64_t seed, void* out) {
   std::int64_t* idx = ctx.alloc<std::int64_t>(static_cast<std::size_t>(k));
   draw_indices(ctx, X.d, k, seed, idx);
   ctx.memset(out, static_cast<std::size_t>(X.n * X.d) * dtype_size(X.dtype));
-  const double scale = static_cast<double>(X.d) / static_cast<double>(k);
   dispatch_float(X.dtype, [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
+    const T scale = static_cast<T>(static_cast<double>(X.d) / static_cast<double>(k));
     const std::int64_t xblocks = std::min<std::int64_t>((k + 255) / 256, 4096);
     const dim3 grid(static_cast<unsigned>(xblocks), detail::grid_rows(X.n));
     scatter_kernel<T><<<grid, 256, 0, ctx.stream()>>>(reinterpret_cast<const T* const*>(rows), idx, X.n, X.d, k, scale,

@@ -69,12 +69,48 @@ row_dist_kernel(const T* const* rows, std::int64_t n, std::int64_t d, const doub
   }
 }
 
-// dist2[i] = sum over blocks of part; a non-finite total (a non-finite entry) becomes +inf.
-__global__ void row_dist_finish(const double* part, int blocks, std::int64_t n, double* dist2) {
+// norm[i] = sqrt(sum over blocks of part). A non-finite sum means a non-finite entry, or for
+// float64 possibly squares that overflowed: those rows get -1 and norm_rescue_kernel decides.
+__global__ void row_norm_finish(const double* part, int blocks, std::int64_t n, bool rescue, double* norm) {
   for (std::int64_t i = dev::global_thread(); i < n; i += dev::grid_threads()) {
     double s = 0;
     for (int b = 0; b < blocks; ++b) s += part[b * n + i];
-    dist2[i] = dev::is_finite(s) ? s : INFINITY;
+    norm[i] = dev::is_finite(s) ? sqrt(s) : (rescue ? -1.0 : INFINITY);
+  }
+}
+
+// For the rows marked -1 (as on the CPU): +inf if the message holds a non-finite entry, else
+// the norm with every term divided by the largest |x_ij - z_j|. One block per row.
+constexpr int kRescueThreads = 256;
+template <class T>
+__global__ void __launch_bounds__(kRescueThreads)
+norm_rescue_kernel(const T* const* rows, std::int64_t n, std::int64_t d, const double* z, double* norm) {
+  __shared__ double red[kRescueThreads / dev::kWarp];
+  __shared__ double red_max[kRescueThreads / dev::kWarp];
+  for (std::int64_t i = blockIdx.x; i < n; i += gridDim.x) {
+    if (norm[i] >= 0) continue;  // the same for the whole block
+    const T* x = rows[i];
+    double m = 0, bad = 0;
+    for (std::int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+      if (!dev::is_finite(x[j])) bad = 1;
+      else m = fmax(m, fabs(static_cast<double>(x[j]) - (z ? z[j] : 0.0)));
+    }
+    bad = dev::block_sum(bad, red);
+    // block maximum through the same fixed-order pattern
+    for (int o = dev::kWarp / 2; o > 0; o >>= 1) m = fmax(m, __shfl_xor_sync(0xffffffffu, m, o));
+    __syncthreads();
+    if (threadIdx.x % dev::kWarp == 0) red_max[threadIdx.x / dev::kWarp] = m;
+    __syncthreads();
+    for (int w = 0; w < kRescueThreads / dev::kWarp; ++w) m = fmax(m, red_max[w]);
+    double s = 0;
+    if (bad == 0 && m > 0 && dev::is_finite(m)) {
+      for (std::int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+        const double v = (static_cast<double>(x[j]) - (z ? z[j] : 0.0)) / m;
+        s = fma(v, v, s);
+      }
+    }
+    s = dev::block_sum(s, red);
+    if (threadIdx.x == 0) norm[i] = bad != 0 ? INFINITY : (m > 0 && dev::is_finite(m) ? m * sqrt(s) : m);
   }
 }
 
@@ -141,26 +177,25 @@ step_kernel(const T* const* rows, std::int64_t n, std::int64_t d, const double* 
 // scal is given) ||z_new - z||^2, ||z_new||^2 of the step just taken into stats. One block.
 constexpr int kCoefThreads = 256;
 __global__ void __launch_bounds__(kCoefThreads)
-coef_kernel(const double* part, int blocks, std::int64_t n, Recenter rule, double nu, const double* a,
-            double tau, double* coef, StepParams* params, const double2* scal, double* stats) {
+coef_kernel(const double* norm, std::int64_t n, Recenter rule, double nu, const double* a, double tau,
+            double* coef, StepParams* params, const double2* scal, int blocks, double* stats) {
   __shared__ double red[kCoefThreads / dev::kWarp];
   double total = 0;
   for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    double d2 = 0;
-    for (int b = 0; b < blocks; ++b) d2 += part[b * n + i];
-    const double dist = sqrt(d2);
+    const double dist = norm[i];
     double c = 0;  // a non-finite message is infinitely far: weight zero
-    if (dev::is_finite(d2)) {
+    if (dev::is_finite(dist)) {
       if (rule == Recenter::weiszfeld) c = (a ? a[i] : 1.0) / fmax(nu, dist);
-      else c = dist <= tau ? 1.0 : tau / dist;  // min(1, tau / ||x_i - v||), 1 at distance 0
+      else if (tau > 0) c = dist <= tau ? 1.0 : tau / dist;  // min(1, tau / ||x_i - v||)
     }
     coef[i] = c;
     total += c;
   }
   total = dev::block_sum(total, red);
   if (threadIdx.x == 0) {
+    stats[2] = total;
     if (rule == Recenter::weiszfeld) {
-      // All weights zero (every message non-finite): the centre stays where it is.
+      // All weights zero (every message non-finite): the host stops before the next step.
       *params = total > 0 ? StepParams{0.0, 1.0 / total} : StepParams{1.0, 0.0};
     } else {
       *params = StepParams{1.0, 1.0 / static_cast<double>(n)};
@@ -194,14 +229,26 @@ unsigned tile_blocks(const Context& ctx, std::int64_t d, std::int64_t n) {
   return static_cast<unsigned>(blocks);
 }
 
+// norm[i] = ||x_i - z|| from the per-block partials in part (see row_norm_finish).
 template <class T>
-void row_sq_dists_impl(Context& ctx, const Messages& X, const T* const* rows, const double* z, double* out) {
+void finish_norms(Context& ctx, const Messages& X, const T* const* rows, const double* part, unsigned blocks,
+                  const double* z, bool allow_rescue, double* norm) {
+  const bool rescue = allow_rescue && sizeof(T) == 8;  // float32 squares cannot overflow a double sum
+  row_norm_finish<<<ctx.blocks(X.n, 256), 256, 0, ctx.stream()>>>(part, static_cast<int>(blocks), X.n, rescue, norm);
+  ctx.launched("row_norm_finish");
+  if (rescue) {
+    norm_rescue_kernel<T><<<detail::grid_rows(X.n), kRescueThreads, 0, ctx.stream()>>>(rows, X.n, X.d, z, norm);
+    ctx.launched("norm_rescue_kernel");
+  }
+}
+
+template <class T>
+void row_norms_impl(Context& ctx, const Messages& X, const T* const* rows, const double* z, double* out) {
   const unsigned blocks = tile_blocks(ctx, X.d, X.n);
   double* part = ctx.alloc<double>(static_cast<std::size_t>(blocks * X.n));
   row_dist_kernel<T><<<blocks, kThreads, 0, ctx.stream()>>>(rows, X.n, X.d, z, part);
   ctx.launched("row_dist_kernel");
-  row_dist_finish<<<ctx.blocks(X.n, 256), 256, 0, ctx.stream()>>>(part, static_cast<int>(blocks), X.n, out);
-  ctx.launched("row_dist_finish");
+  finish_norms(ctx, X, rows, part, blocks, z, true, out);
 }
 
 template <class T>
@@ -212,39 +259,53 @@ std::int64_t recenter_impl(Context& ctx, const Messages& X, const T* const* rows
   double* part = ctx.alloc<double>(static_cast<std::size_t>(blocks * n));
   double2* scal = ctx.alloc<double2>(blocks);
   double* coef = ctx.alloc<double>(static_cast<std::size_t>(n));
+  double* norm = ctx.alloc<double>(static_cast<std::size_t>(n));
   StepParams* params = ctx.alloc<StepParams>(1);
-  double* stats = ctx.alloc<double>(2);
+  double* stats = ctx.alloc<double>(3);
   double* other = ctx.alloc<double>(static_cast<std::size_t>(d));
   double* cur = z;
 
-  auto coefficients = [&](const double2* with_stats) {
-    coef_kernel<<<1, kCoefThreads, 0, ctx.stream()>>>(part, static_cast<int>(blocks), n, p.rule, p.nu, p.a, p.tau,
-                                                       coef, params, with_stats, stats);
+  // Norms to the current centre (from the partials of the last pass), then the coefficients.
+  auto coefficients = [&](const double2* with_stats, bool fresh_norms) {
+    // Weiszfeld, as on the CPU, gives weight zero to a distance that overflows; centered
+    // clipping, like clip, rescales it.
+    if (fresh_norms) finish_norms(ctx, X, rows, part, blocks, cur, p.rule == Recenter::centered_clipping, norm);
+    coef_kernel<<<1, kCoefThreads, 0, ctx.stream()>>>(norm, n, p.rule, p.nu, p.a, p.tau, coef, params, with_stats,
+                                                       static_cast<int>(blocks), stats);
     ctx.launched("coef_kernel");
   };
+
+  // Weiszfeld reads back ||z_new - z||^2, ||z_new||^2 and the next weight total: one
+  // synchronisation per step (and one before the first), as the convergence test needs.
+  double host[3] = {0, 0, 1};
+  auto read_stats = [&]() {
+    ctx.check(cudaMemcpyAsync(host, stats, sizeof(host), cudaMemcpyDeviceToHost, ctx.stream()),
+              "cudaMemcpyAsync (convergence test)");
+    ctx.check(cudaStreamSynchronize(ctx.stream()), "cudaStreamSynchronize");
+  };
+  // No finite message at a finite distance (all weights zero): stop, as the CPU does.
+  auto no_weight = [&]() { return !(host[2] > 0) || !std::isfinite(host[2]); };
 
   std::int64_t steps = 0;
   if (p.max_iter > 0) {
     row_dist_kernel<T><<<blocks, kThreads, 0, ctx.stream()>>>(rows, n, d, cur, part);
     ctx.launched("row_dist_kernel");
-    coefficients(nullptr);
+    coefficients(nullptr, true);
+    if (p.tol >= 0) read_stats();
   }
   for (std::int64_t it = 0; it < p.max_iter; ++it) {
+    if (p.tol >= 0 && no_weight()) break;
     const bool last = it + 1 == p.max_iter;
     step_kernel<T><<<blocks, kThreads, 0, ctx.stream()>>>(rows, n, d, cur, other, coef, params, !last, part, scal);
     ctx.launched("step_kernel");
     std::swap(cur, other);
     ++steps;
     if (p.tol < 0) {
-      if (!last) coefficients(nullptr);
+      if (!last) coefficients(nullptr, true);
       continue;
     }
-    coefficients(scal);
-    // The one synchronisation per step: the host decides whether to go on.
-    double host[2];
-    ctx.check(cudaMemcpyAsync(host, stats, sizeof(host), cudaMemcpyDeviceToHost, ctx.stream()),
-              "cudaMemcpyAsync (convergence test)");
-    ctx.check(cudaStreamSynchronize(ctx.stream()), "cudaStreamSynchronize");
+    coefficients(scal, !last);
+    read_stats();
     if (std::sqrt(host[0]) <= p.tol * std::sqrt(host[1])) break;
   }
   if (cur != z)
@@ -258,10 +319,10 @@ std::int64_t recenter_impl(Context& ctx, const Messages& X, const T* const* rows
 
 namespace detail {
 
-void row_sq_dists(Context& ctx, const Messages& X, const void* const* rows, const double* z, double* out_n) {
+void row_norms(Context& ctx, const Messages& X, const void* const* rows, const double* z, double* out_n) {
   dispatch_float(X.dtype, [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    row_sq_dists_impl<T>(ctx, X, reinterpret_cast<const T* const*>(rows), z, out_n);
+    row_norms_impl<T>(ctx, X, reinterpret_cast<const T* const*>(rows), z, out_n);
   });
 }
 

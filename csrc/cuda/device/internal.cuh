@@ -18,8 +18,9 @@ void rank_mean(Context& ctx, const Messages& X, const void* const* rows, std::in
 
 // D[n*n] (double, device): squared distances, zero diagonal, symmetric, exact for near-identical
 // messages (cancellation guard), +inf to and from a message holding a non-finite entry.
+// finite (optional, n ints) gets 1 for messages whose entries are all finite.
 // pairwise_distances_cuda.cu.
-void squared_distances(Context& ctx, const Messages& X, const void* const* rows, double* D);
+void squared_distances(Context& ctx, const Messages& X, const void* const* rows, double* D, int* finite = nullptr);
 
 // The centre iterations shared by geometric_median and centered_clipping (recenter_cuda.cu):
 // starting from z (double[d], device), each step computes per message a coefficient from its
@@ -38,10 +39,10 @@ struct RecenterParams {
 std::int64_t recenter(Context& ctx, const Messages& X, const void* const* rows, const RecenterParams& p,
                       double* z);
 
-// Row i of out (X's dtype, n*d) = x_i * scale[i], or zero where scale[i] == 0 (clip_cuda.cu).
-// row_sq_norms: per-message squared distance to z (double[d] or nullptr for zero), non-finite
-// messages give +inf.
-void row_sq_dists(Context& ctx, const Messages& X, const void* const* rows, const double* z, double* out_n);
+// out_n[i] = ||x_i - z|| (z: double[d] on the device, or nullptr for zero), +inf for a message
+// holding a non-finite entry; float64 squares that overflow are rescaled as on the CPU
+// (recenter_cuda.cu).
+void row_norms(Context& ctx, const Messages& X, const void* const* rows, const double* z, double* out_n);
 
 // z (double, device) -> out (X's dtype) and back.
 void to_double(Context& ctx, DType t, const void* in, std::int64_t count, double* out);
