@@ -119,8 +119,21 @@ void nnm(const Messages& X, std::int64_t f, void* out) {
       const i64 len = e - b;
       for (i64 i = 0; i < n; ++i) {
         std::fill(acc, acc + len, 0.0);
-        for (i64 q = 0; q < keep; ++q) {
-          const T* r = X.row<T>(sel[i * keep + q]) + b;
+        const i64* nb = sel.data() + i * keep;
+        i64 q = 0;
+        // Four neighbours per pass: the accumulator tile is loaded and stored a quarter as
+        // often, which is what bounds this loop.
+        for (; q + 4 <= keep; q += 4) {
+          const T* r0 = X.row<T>(nb[q]) + b;
+          const T* r1 = X.row<T>(nb[q + 1]) + b;
+          const T* r2 = X.row<T>(nb[q + 2]) + b;
+          const T* r3 = X.row<T>(nb[q + 3]) + b;
+          for (i64 j = 0; j < len; ++j)
+            acc[j] += (static_cast<double>(r0[j]) + static_cast<double>(r1[j])) +
+                      (static_cast<double>(r2[j]) + static_cast<double>(r3[j]));
+        }
+        for (; q < keep; ++q) {
+          const T* r = X.row<T>(nb[q]) + b;
           for (i64 j = 0; j < len; ++j) acc[j] += static_cast<double>(r[j]);
         }
         T* oi = o + i * d + b;
