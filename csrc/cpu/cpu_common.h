@@ -36,6 +36,24 @@ void parallel_tiles(std::int64_t d, std::int64_t work_per_coord, Body&& body, st
   for (std::int64_t t = 0; t < tiles; ++t) body(t * tile, std::min(d, (t + 1) * tile));
 }
 
+// This thread's index and the team size inside a parallel region (0 and 1 without OpenMP),
+// so kernels that split work by hand need no #if of their own.
+inline int thread_index() {
+#if defined(_OPENMP)
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+inline int thread_count() {
+#if defined(_OPENMP)
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
 template <class T>
 inline bool is_finite(T v) {
   // |v| <= max is false for NaN and +-Inf, and vectorises (unlike std::isfinite under -ffast-math).

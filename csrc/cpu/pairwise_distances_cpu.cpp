@@ -300,11 +300,7 @@ void direct_pairs(const Messages& X, const std::vector<std::pair<i64, i64>>& pai
 #pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
   {
-#if defined(_OPENMP)
-    const int t = omp_get_thread_num();
-#else
-    const int t = 0;
-#endif
+    const int t = thread_index();
     const i64 c0 = nch * t / nt, c1 = nch * (t + 1) / nt;
     double* acc = part.data() + t * np;
     for (i64 c = c0; c < c1; ++c) {
@@ -338,11 +334,7 @@ void centred_gram(const Messages& X, const T* center, i64 np, std::vector<double
 #pragma omp parallel num_threads(threads) if (threads > 1)
 #endif
     {
-#if defined(_OPENMP)
-      const int t = omp_get_thread_num();
-#else
-      const int t = 0;
-#endif
+      const int t = thread_index();
       std::vector<double>& g = t == 0 ? G : Gt[static_cast<std::size_t>(t)];
       if (t != 0) g.assign(static_cast<std::size_t>(np * np), 0.0);
       std::vector<V> P(buf, V{});
@@ -377,11 +369,7 @@ void centred_gram(const Messages& X, const T* center, i64 np, std::vector<double
 #pragma omp parallel num_threads(threads)
 #endif
     {
-#if defined(_OPENMP)
-      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-      const int t = 0, nt = 1;
-#endif
+      const int t = thread_index(), nt = thread_count();
       pack_rows<T>(X, center, k0, len, lp, n * t / nt, n * (t + 1) / nt, p, C, st);
 #if defined(_OPENMP)
 #pragma omp barrier
