@@ -54,6 +54,7 @@ __device__ unsigned long long block_select(std::int64_t count, std::int64_t rank
       }
       const long long want = sh.want;
       const long long ex = static_cast<long long>(incl) - s;
+      __syncwarp();  // every lane has read sh.want before the one lane that owns the bin rewrites it
       if (ex <= want && want < static_cast<long long>(incl)) {
         long long cum = ex;
 #pragma unroll
