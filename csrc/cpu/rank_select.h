@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -32,6 +33,7 @@
 #endif
 
 #include "byzcore/backends.h"
+#include "byzcore/rank_network.h"
 #include "cpu/cpu_common.h"
 
 namespace byzcore {
@@ -109,6 +111,7 @@ inline T load_ranked(T v) {
 #define BYZCORE_RANK_REGMAX 32
 #endif
 constexpr int kRegisterMaxN = BYZCORE_RANK_REGMAX;
+static_assert(kRegisterMaxN <= rank_net::kMaxWires, "register networks are generated for up to 32 wires");
 
 template <class T> struct Lanes;
 #if defined(__AVX__)
@@ -176,57 +179,14 @@ template <> struct Lanes<double> {
 };
 #endif
 
-// The network of rank_network() as a constexpr table for a compile-time n, pruned to the
-// median ranks (n-1)/2 and n/2. (The trimmed mean, whose f is known only at run time, and
-// larger n use the runtime network below, after sorting blocks of 16 in registers.)
-constexpr int kMaxStaticComparators = 256;  // Batcher on 32 wires has 191
-struct StaticNet {
-  std::int8_t a[kMaxStaticComparators] = {};
-  std::int8_t b[kMaxStaticComparators] = {};
-  int m = 0;
-};
-constexpr StaticNet make_static_net(int n, int lo, int hi) {  // lo < 0: no pruning
-  StaticNet net{};
-  int p2 = 1;
-  while (p2 < n) p2 <<= 1;
-  for (int p = 1; p < p2; p <<= 1)
-    for (int k = p; k >= 1; k >>= 1)
-      for (int j = k % p; j + k < p2; j += 2 * k)
-        for (int i = 0; i < k && i + j + k < p2; ++i)
-          if ((i + j) / (2 * p) == (i + j + k) / (2 * p) && i + j + k < n) {
-            net.a[net.m] = static_cast<std::int8_t>(i + j);
-            net.b[net.m] = static_cast<std::int8_t>(i + j + k);
-            ++net.m;
-          }
-  if (lo < 0) return net;
-  bool terminal[kRegisterMaxN] = {}, kept[kRegisterMaxN] = {}, keep[kMaxStaticComparators] = {};
-  for (int w = 0; w < n; ++w) {
-    terminal[w] = true;
-    kept[w] = w >= lo && w <= hi;
-  }
-  for (int c = net.m - 1; c >= 0; --c) {
-    const int a = net.a[c], b = net.b[c];
-    if (terminal[a] && terminal[b] && kept[a] == kept[b]) continue;
-    keep[c] = true;
-    terminal[a] = terminal[b] = false;
-  }
-  StaticNet out{};
-  for (int c = 0; c < net.m; ++c)
-    if (keep[c]) {
-      out.a[out.m] = net.a[c];
-      out.b[out.m] = net.b[c];
-      ++out.m;
-    }
-  return out;
-}
+// The network of rank_network() as a constexpr table for a compile-time n (shared with the
+// CUDA twin, byzcore/rank_network.h): sorting (kMedian = false) or pruned to the median ranks.
 template <int N, bool kMedian>
-struct NetFor {
-  static constexpr StaticNet net = make_static_net(N, kMedian ? (N - 1) / 2 : -1, N / 2);
-};
+using NetFor = std::conditional_t<kMedian, rank_net::MedianNet<N>, rank_net::SortNet<N>>;
 
 template <class L, int N, bool kMedian, std::size_t... I>
 inline void apply_static(typename L::V* v, std::index_sequence<I...>) {
-  constexpr const StaticNet& net = NetFor<N, kMedian>::net;
+  constexpr const rank_net::Net& net = NetFor<N, kMedian>::net;
   (void)v;  // n = 1: no comparator
   ((void)([&] {
      const auto x = v[net.a[I]], y = v[net.b[I]];
