@@ -1,13 +1,15 @@
 // Pairwise squared distances through the Gram matrix: ||x_i||^2 + ||x_j||^2 - 2 <x_i, x_j>.
-// A tiled kernel computes the upper triangle of G = X X^T in double (64 x 64 output tiles,
-// each thread 4 x 4, inputs staged in shared memory as double so every product is exact for
-// float32), split along d so that small n still fills the GPU; each split writes its own
+// A tiled kernel computes the upper triangle of G = X X^T in double on the FP64 tensor cores
+// (64 x 64 output tiles, inputs staged in shared memory as double so every product is exact
+// for float32), split along d so that small n still fills the GPU; each split writes its own
 // partial Gram matrix and a finishing kernel adds them in a fixed order (reproducible).
 // Like the CPU kernel, the rows are first centred on one finite message c (the first finite
 // one among the first four; none: no centring), so the norms are at the scale of the
 // distances rather than of the messages. Cancellation guard: where the Gram formula leaves
 // less than kGuard of ||x_i - c||^2 + ||x_j - c||^2, the pair is recomputed directly as
 // sum (x_i - x_j)^2 in double.
+#include <mma.h>
+
 #include "byzcore/backends.h"
 #include "cuda/device/context.cuh"
 #include "cuda/device/internal.cuh"
@@ -22,7 +24,8 @@ using detail::Context;
 
 constexpr int kTile = 64;     // output rows/cols per block
 constexpr int kK = 32;        // depth of one staged slice
-constexpr int kThreads = 256; // 16 x 16 threads, 4 x 4 outputs each
+constexpr int kLd = kK + 4;   // staged row stride in doubles: rows stay 32-byte aligned for WMMA
+constexpr int kThreads = 128; // 4 warps, a 32 x 32 quarter of the tile each
 constexpr double kGuard = 1.0 / 1024;
 
 // center = the first of rows 0..3 whose entries are all finite, or -1. One block.
@@ -40,12 +43,20 @@ pick_center_kernel(const T* const* rows, int n, std::int64_t d, int* center) {
   if (threadIdx.x == 0) *center = pick;
 }
 
+// One block: the 64 x 64 tile (I, J), I <= J, of the Gram matrix over one chunk of d. Slices of
+// kK columns of the centred rows are staged in shared memory as double (exact for float32
+// input), while the next slice's raw values are already on their way into registers; each of
+// the 4 warps multiplies its 32 x 32 quarter on the FP64 tensor cores (WMMA m8n8k4, double
+// accumulate: the same exact products and double sums as an FMA loop, at the DMMA rate).
 template <class T>
 __global__ void __launch_bounds__(kThreads)
 gram_kernel(const T* const* rows, int n, std::int64_t d, int tiles, std::int64_t chunk, const int* center,
             double* partial) {
-  __shared__ double As[kK][kTile + 1];
-  __shared__ double Bs[kK][kTile + 1];
+  using namespace nvcuda;
+  // Two staged slices [row][k] (A: tile I, B: tile J), later reused for the 64 x 64 result.
+  __shared__ __align__(32) double smem[2 * kTile * kLd];
+  double* As = smem;
+  double* Bs = smem + kTile * kLd;
   // Block -> tile pair (I, J), I <= J, in row-major order of the upper triangle.
   int t = blockIdx.x, I = 0;
   while (t >= tiles - I) {
@@ -53,50 +64,84 @@ gram_kernel(const T* const* rows, int n, std::int64_t d, int tiles, std::int64_t
     ++I;
   }
   const int J = I + t;
+  const bool diagonal = I == J;  // B = A: load once
+  const double* Bsrc = diagonal ? As : Bs;
   const std::int64_t k_begin = static_cast<std::int64_t>(blockIdx.y) * chunk;
   const std::int64_t k_end = min(d, k_begin + chunk);
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-  // Loader mapping: a warp reads 32 consecutive elements of one row (coalesced).
-  const int lk = threadIdx.x % kK, lr = threadIdx.x / kK;  // lr in 0..7
+  // Loader mapping: a warp reads 32 consecutive elements of one row (coalesced); thread
+  // (lr, lk) stages rows lr, lr + 4, ... of both tiles.
+  const int lk = threadIdx.x % kK, lr = threadIdx.x / kK;
+  constexpr int kRowsPerThread = kTile / (kThreads / kK);
+  __shared__ const T* tile_row[2][kTile];  // nullptr past n (and for B on the diagonal)
+  for (int r = threadIdx.x; r < kTile; r += kThreads) {
+    tile_row[0][r] = I * kTile + r < n ? rows[I * kTile + r] : nullptr;
+    tile_row[1][r] = (!diagonal && J * kTile + r < n) ? rows[J * kTile + r] : nullptr;
+  }
+  __syncthreads();
   const int ci = *center;
   const T* crow = ci >= 0 ? rows[ci] : nullptr;
-  double acc[4][4] = {};
-  for (std::int64_t k0 = k_begin; k0 < k_end; k0 += kK) {
+  T ra[kRowsPerThread], rb[kRowsPerThread], rc;
+  auto fetch = [&](std::int64_t k0) {
     const std::int64_t k = k0 + lk;
     const bool kin = k < k_end;
-    const double c = (kin && crow) ? static_cast<double>(crow[k]) : 0.0;
+    rc = (kin && crow) ? crow[k] : T(0);
 #pragma unroll
-    for (int r = lr; r < kTile; r += kThreads / kK) {
-      const int ra = I * kTile + r, rb = J * kTile + r;
-      As[lk][r] = (kin && ra < n) ? static_cast<double>(rows[ra][k]) - c : 0.0;
-      Bs[lk][r] = (kin && rb < n) ? static_cast<double>(rows[rb][k]) - c : 0.0;
+    for (int q = 0; q < kRowsPerThread; ++q) {
+      const T* a = tile_row[0][lr + q * (kThreads / kK)];
+      const T* b = tile_row[1][lr + q * (kThreads / kK)];
+      ra[q] = (kin && a) ? a[k] : T(0);
+      rb[q] = (kin && b) ? b[k] : T(0);
+    }
+  };
+  const int warp = threadIdx.x / dev::kWarp;
+  const int wy = warp / 2, wx = warp % 2;  // this warp's 32 x 32 quarter
+  wmma::fragment<wmma::accumulator, 8, 8, 4, double> acc[4][4];
+#pragma unroll
+  for (int p = 0; p < 4; ++p)
+#pragma unroll
+    for (int q = 0; q < 4; ++q) wmma::fill_fragment(acc[p][q], 0.0);
+
+  if (k_begin < k_end) fetch(k_begin);
+  for (std::int64_t k0 = k_begin; k0 < k_end; k0 += kK) {
+    __syncthreads();  // the previous slice has been multiplied
+    const bool kin = k0 + lk < k_end;
+    const double c = static_cast<double>(rc);
+#pragma unroll
+    for (int q = 0; q < kRowsPerThread; ++q) {
+      const int r = lr + q * (kThreads / kK);
+      // Zero rows past n and columns past the chunk: they add nothing to any product.
+      As[r * kLd + lk] = (kin && tile_row[0][r]) ? static_cast<double>(ra[q]) - c : 0.0;
+      if (!diagonal) Bs[r * kLd + lk] = (kin && tile_row[1][r]) ? static_cast<double>(rb[q]) - c : 0.0;
     }
     __syncthreads();
-#pragma unroll 8
-    for (int kk = 0; kk < kK; ++kk) {
-      double a[4], b[4];
+    if (k0 + kK < k_end) fetch(k0 + kK);  // in flight while the tensor cores work
 #pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        a[q] = As[kk][ty * 4 + q];
-        b[q] = Bs[kk][tx * 4 + q];
+    for (int kk = 0; kk < kK; kk += 4) {
+      wmma::fragment<wmma::matrix_a, 8, 8, 4, double, wmma::row_major> a[4];
+      wmma::fragment<wmma::matrix_b, 8, 8, 4, double, wmma::col_major> b[4];
+#pragma unroll
+      for (int p = 0; p < 4; ++p) {
+        wmma::load_matrix_sync(a[p], As + (wy * 32 + p * 8) * kLd + kk, kLd);
+        wmma::load_matrix_sync(b[p], Bsrc + (wx * 32 + p * 8) * kLd + kk, kLd);  // B(k, j) = row j, col k
       }
 #pragma unroll
       for (int p = 0; p < 4; ++p)
 #pragma unroll
-        for (int q = 0; q < 4; ++q) acc[p][q] = fma(a[p], b[q], acc[p][q]);
+        for (int q = 0; q < 4; ++q) wmma::mma_sync(acc[p][q], a[p], b[q], acc[p][q]);
     }
-    __syncthreads();
   }
+  __syncthreads();
+  double* C = smem;  // 64 x 64, row-major
+#pragma unroll
+  for (int p = 0; p < 4; ++p)
+#pragma unroll
+    for (int q = 0; q < 4; ++q)
+      wmma::store_matrix_sync(C + (wy * 32 + p * 8) * kTile + wx * 32 + q * 8, acc[p][q], kTile, wmma::mem_row_major);
+  __syncthreads();
   double* P = partial + static_cast<std::int64_t>(blockIdx.y) * n * n;
-#pragma unroll
-  for (int p = 0; p < 4; ++p) {
-    const int i = I * kTile + ty * 4 + p;
-    if (i >= n) continue;
-#pragma unroll
-    for (int q = 0; q < 4; ++q) {
-      const int j = J * kTile + tx * 4 + q;
-      if (j < n) P[static_cast<std::int64_t>(i) * n + j] = acc[p][q];
-    }
+  for (int e = threadIdx.x; e < kTile * kTile; e += kThreads) {
+    const int i = I * kTile + e / kTile, j = J * kTile + e % kTile;
+    if (i < n && j < n) P[static_cast<std::int64_t>(i) * n + j] = C[e];
   }
 }
 

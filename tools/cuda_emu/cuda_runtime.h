@@ -25,6 +25,7 @@
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
 #define CUDART_VERSION 13000
 
 struct uint3 { unsigned x, y, z; };
