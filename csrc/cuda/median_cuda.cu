@@ -10,6 +10,7 @@
 //    selection on order-preserving keys (8 bits per pass, shared histograms), then one last
 //    pass sums the values between them.
 #include <array>
+#include <type_traits>
 #include <utility>
 
 #include "byzcore/backends.h"
@@ -50,28 +51,40 @@ rank_mean_network(const T* const* rows, int n, int pad, std::int64_t d, T* out) 
   __shared__ const T* wire_row[N];
   for (int i = threadIdx.x; i < N; i += blockDim.x) wire_row[i] = (i >= pad && i < pad + n) ? rows[i - pad] : nullptr;
   __syncthreads();
-  for (std::int64_t j = dev::global_thread(); j < d; j += dev::grid_threads()) {
-    T v[N];
+  // Two copies of the loop: with no pad wire (n = N, the common sizes) the loads carry no
+  // per-wire test, which the memory-bound loop notices (3.5 vs 5.4 ms on 32 x 1e8, H200).
+  auto body = [&](auto padded) {
+    for (std::int64_t j = dev::global_thread(); j < d; j += dev::grid_threads()) {
+      T v[N];
 #pragma unroll
-    for (int i = 0; i < N; ++i) {
-      const T* r = wire_row[i];
-      v[i] = r ? dev::finite_or_inf(__ldg(r + j)) : (i < pad ? T(-INFINITY) : T(INFINITY));
-    }
-    run_window_net<T, N, W>(v, std::make_index_sequence<Net::net.m>{});
-    // Combined as on the CPU: one value; 0.5 a + 0.5 b for two; else the sum over the count.
-    double r;
-    if (W == 1) {
-      r = static_cast<double>(v[Net::lo]);
-    } else if (W == 2) {
-      r = 0.5 * static_cast<double>(v[Net::lo]) + 0.5 * static_cast<double>(v[Net::hi]);
-    } else {
-      double acc = 0;
+      for (int i = 0; i < N; ++i) {
+        if (decltype(padded)::value) {
+          const T* r = wire_row[i];
+          v[i] = r ? dev::finite_or_inf(__ldg(r + j)) : (i < pad ? T(-INFINITY) : T(INFINITY));
+        } else {
+          v[i] = dev::finite_or_inf(__ldg(wire_row[i] + j));
+        }
+      }
+      run_window_net<T, N, W>(v, std::make_index_sequence<Net::net.m>{});
+      // Combined as on the CPU: one value; 0.5 a + 0.5 b for two; else the sum over the count.
+      double r;
+      if (W == 1) {
+        r = static_cast<double>(v[Net::lo]);
+      } else if (W == 2) {
+        r = 0.5 * static_cast<double>(v[Net::lo]) + 0.5 * static_cast<double>(v[Net::hi]);
+      } else {
+        double acc = 0;
 #pragma unroll
-      for (int i = Net::lo; i <= Net::hi; ++i) acc += static_cast<double>(v[i]);
-      r = acc / W;
+        for (int i = Net::lo; i <= Net::hi; ++i) acc += static_cast<double>(v[i]);
+        r = acc / W;
+      }
+      out[j] = static_cast<T>(r);
     }
-    out[j] = static_cast<T>(r);
-  }
+  };
+  if (n == N)
+    body(std::false_type{});
+  else
+    body(std::true_type{});
 }
 
 template <class T>

@@ -28,29 +28,27 @@ constexpr int kLd = kK + 4;   // staged row stride in doubles: rows stay 32-byte
 constexpr int kThreads = 128; // 4 warps, a 32 x 32 quarter of the tile each
 constexpr double kGuard = 1.0 / 1024;
 
-// center = the first of rows 0..3 whose entries are all finite, or -1. One block.
-constexpr int kCenterThreads = 256;
+// The centre is the first of rows 0..3 whose entries are all finite (none: no centring).
+// non_finite[i] (zeroed first) becomes 1 where row i holds a NaN or Inf; the whole grid scans
+// the four rows (one block alone would crawl through them at a fraction of the bandwidth).
+constexpr int kCenterRows = 4;
 template <class T>
-__global__ void __launch_bounds__(kCenterThreads)
-pick_center_kernel(const T* const* rows, int n, std::int64_t d, int* center) {
-  __shared__ int sh[kCenterThreads / dev::kWarp];
-  int pick = -1;
-  for (int i = 0; i < min(n, 4) && pick < 0; ++i) {
-    int bad = 0;
-    for (std::int64_t k = threadIdx.x; k < d; k += blockDim.x) bad |= !dev::is_finite(rows[i][k]);
-    if (dev::block_sum(bad, sh) == 0) pick = i;
+__global__ void flag_non_finite_kernel(const T* const* rows, int n, std::int64_t d, int* non_finite) {
+  const int m = min(n, kCenterRows);
+  for (std::int64_t e = dev::global_thread(); e < m * d; e += dev::grid_threads()) {
+    const int i = static_cast<int>(e / d);
+    if (!dev::is_finite(rows[i][e - i * d])) non_finite[i] = 1;  // every writer stores the same 1
   }
-  if (threadIdx.x == 0) *center = pick;
+}
+__device__ __forceinline__ int pick_center(const int* non_finite, int n) {
+  for (int i = 0; i < min(n, kCenterRows); ++i)
+    if (!non_finite[i]) return i;
+  return -1;
 }
 
-// One block: the 64 x 64 tile (I, J), I <= J, of the Gram matrix over one chunk of d. Slices of
-// kK columns of the centred rows are staged in shared memory as double (exact for float32
-// input), while the next slice's raw values are already on their way into registers; each of
-// the 4 warps multiplies its 32 x 32 quarter on the FP64 tensor cores (WMMA m8n8k4, double
-// accumulate: the same exact products and double sums as an FMA loop, at the DMMA rate).
 template <class T>
 __global__ void __launch_bounds__(kThreads)
-gram_kernel(const T* const* rows, int n, std::int64_t d, int tiles, std::int64_t chunk, const int* center,
+gram_kernel(const T* const* rows, int n, std::int64_t d, int tiles, std::int64_t chunk, const int* non_finite,
             double* partial) {
   using namespace nvcuda;
   // Two staged slices [row][k] (A: tile I, B: tile J), later reused for the 64 x 64 result.
@@ -78,7 +76,7 @@ gram_kernel(const T* const* rows, int n, std::int64_t d, int tiles, std::int64_t
     tile_row[1][r] = (!diagonal && J * kTile + r < n) ? rows[J * kTile + r] : nullptr;
   }
   __syncthreads();
-  const int ci = *center;
+  const int ci = pick_center(non_finite, n);
   const T* crow = ci >= 0 ? rows[ci] : nullptr;
   T ra[kRowsPerThread], rb[kRowsPerThread], rc;
   auto fetch = [&](std::int64_t k0) {
@@ -221,13 +219,28 @@ void squared_distances_impl(Context& ctx, const Messages& X, const T* const* row
   const int n = static_cast<int>(X.n);
   const int tiles = (n + kTile - 1) / kTile;
   const std::int64_t pairs = static_cast<std::int64_t>(tiles) * (tiles + 1) / 2;
-  // Split d so that about 4 blocks per SM run, each over at least 64 slices, and the
-  // partial Gram matrices stay under 512 MiB.
+  // Split d so the blocks fill whole waves of the GPU (pairs * splits close to a multiple of
+  // the resident blocks: a last, mostly idle wave costs as much as a full one), each split over
+  // at least 64 slices, the partial Gram matrices under 512 MiB.
   const std::int64_t nn = static_cast<std::int64_t>(n) * n;
-  std::int64_t splits = (std::int64_t(ctx.sm_count()) * 4 + pairs - 1) / pairs;
-  splits = std::min<std::int64_t>(splits, (X.d + 64 * kK - 1) / (64 * kK));
-  splits = std::min<std::int64_t>(splits, std::max<std::int64_t>(1, (std::int64_t(512) << 20) / (nn * 8)));
-  splits = std::max<std::int64_t>(1, std::min<std::int64_t>(splits, 65535));
+  int resident = 1;
+  ctx.check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, gram_kernel<T>, kThreads, 0),
+            "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+  const std::int64_t wave = std::int64_t(ctx.sm_count()) * std::max(1, resident);
+  std::int64_t max_splits = (X.d + 64 * kK - 1) / (64 * kK);
+  max_splits = std::min<std::int64_t>(max_splits, std::max<std::int64_t>(1, (std::int64_t(512) << 20) / (nn * 8)));
+  max_splits = std::max<std::int64_t>(1, std::min<std::int64_t>({max_splits, 65535, 4 * wave}));
+  std::int64_t splits = 1;
+  double best = -1;
+  for (std::int64_t s = 1; s <= max_splits; ++s) {
+    const std::int64_t blocks = pairs * s, waves = (blocks + wave - 1) / wave;
+    const double use = static_cast<double>(blocks) / static_cast<double>(waves * wave);
+    if (use > best + 0.02) {  // a clearly fuller last wave; otherwise fewer partial matrices
+      best = use;
+      splits = s;
+    }
+    if (blocks >= 4 * wave) break;
+  }
   std::int64_t chunk = (X.d + splits - 1) / splits;
   chunk = (chunk + kK - 1) / kK * kK;
   splits = (X.d + chunk - 1) / chunk;
@@ -237,12 +250,13 @@ void squared_distances_impl(Context& ctx, const Messages& X, const T* const* row
   int2* redo = ctx.alloc<int2>(static_cast<std::size_t>(std::max<std::int64_t>(1, nn / 2)));
   unsigned int* redo_count = ctx.alloc<unsigned int>(1);
   ctx.memset(redo_count, sizeof(unsigned int));
-  int* center = ctx.alloc<int>(1);
-  pick_center_kernel<T><<<1, kCenterThreads, 0, ctx.stream()>>>(rows, n, X.d, center);
-  ctx.launched("pick_center_kernel");
+  int* non_finite = ctx.alloc<int>(kCenterRows);
+  ctx.memset(non_finite, kCenterRows * sizeof(int));
+  flag_non_finite_kernel<T><<<ctx.blocks(std::min(n, kCenterRows) * X.d, 256), 256, 0, ctx.stream()>>>(rows, n, X.d, non_finite);
+  ctx.launched("flag_non_finite_kernel");
 
   gram_kernel<T><<<dim3(static_cast<unsigned>(pairs), static_cast<unsigned>(splits)), kThreads, 0, ctx.stream()>>>(
-      rows, n, X.d, tiles, chunk, center, partial);
+      rows, n, X.d, tiles, chunk, non_finite, partial);
   ctx.launched("gram_kernel");
   norms_kernel<<<ctx.blocks(n, 256), 256, 0, ctx.stream()>>>(partial, n, static_cast<int>(splits), norms, finite);
   ctx.launched("norms_kernel");

@@ -229,6 +229,11 @@ inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr, int) {
   *v = s ? std::atoi(s) : 2;
   return cudaSuccess;
 }
+template <class F>
+inline cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, F, int, std::size_t) {
+  *blocks = 2;
+  return cudaSuccess;
+}
 inline cudaError_t cudaMallocAsync(void** p, std::size_t bytes, cudaStream_t) {
   *p = std::malloc(bytes);
   // Scratch starts as garbage, as on a GPU: kernels must not rely on zeroed memory.
