@@ -5,9 +5,12 @@
 // Non-finite entries (NaN, +-Inf) are mapped to +inf on load, so they rank above every finite
 // value: with at most f of them and n > 2f the kept ranks are all finite.
 //
-// Three paths:
+// Four paths:
 // - median, n <= 32 (x86): the pruned median network entirely in SIMD registers, one
 //   vector of coordinates per message, comparator indices fixed at compile time.
+// - trimmed mean (any symmetric window), n <= 32 (x86): likewise, on 8, 16 or 32 wires with
+//   -inf / +inf pad wires that put the kept ranks on a compile-time window
+//   (byzcore/rank_network.h).
 // - n <= kNetworkMaxN (4096): a tile of the input, columns j..j+W, is n short row segments.
 //   Blocks of 16 segments are sorted in registers as they are loaded (x86), then the rest
 //   of a sorting network runs across the n segments held in an L1/L2 buffer, with
@@ -130,6 +133,18 @@ template <> struct Lanes<float> {
     const V ok = _mm256_cmp_ps(mag, _mm256_set1_ps(std::numeric_limits<float>::max()), _CMP_LE_OQ);
     return _mm256_blendv_ps(_mm256_set1_ps(std::numeric_limits<float>::infinity()), x, ok);
   }
+  static V neg_infinity() { return _mm256_set1_ps(-std::numeric_limits<float>::infinity()); }
+  // Sums in double, lane by lane, for the trimmed mean's kept ranks.
+  struct Acc { __m256d lo, hi; };
+  static Acc acc_zero() { return {_mm256_setzero_pd(), _mm256_setzero_pd()}; }
+  static void acc_add(Acc& a, V v) {
+    a.lo = _mm256_add_pd(a.lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    a.hi = _mm256_add_pd(a.hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+  }
+  static void store_mean(float* p, const Acc& a, double count) {
+    const __m256d c = _mm256_set1_pd(count);
+    _mm256_storeu_ps(p, _mm256_set_m128(_mm256_cvtpd_ps(_mm256_div_pd(a.hi, c)), _mm256_cvtpd_ps(_mm256_div_pd(a.lo, c))));
+  }
 };
 template <> struct Lanes<double> {
   using V = __m256d;
@@ -145,6 +160,11 @@ template <> struct Lanes<double> {
     const V ok = _mm256_cmp_pd(mag, _mm256_set1_pd(std::numeric_limits<double>::max()), _CMP_LE_OQ);
     return _mm256_blendv_pd(_mm256_set1_pd(std::numeric_limits<double>::infinity()), x, ok);
   }
+  static V neg_infinity() { return _mm256_set1_pd(-std::numeric_limits<double>::infinity()); }
+  using Acc = __m256d;
+  static Acc acc_zero() { return _mm256_setzero_pd(); }
+  static void acc_add(Acc& a, V v) { a = _mm256_add_pd(a, v); }
+  static void store_mean(double* p, const Acc& a, double count) { _mm256_storeu_pd(p, _mm256_div_pd(a, _mm256_set1_pd(count))); }
 };
 #else
 template <> struct Lanes<float> {
@@ -161,6 +181,17 @@ template <> struct Lanes<float> {
     const V ok = _mm_cmple_ps(mag, _mm_set1_ps(std::numeric_limits<float>::max()));
     return _mm_or_ps(_mm_and_ps(ok, x), _mm_andnot_ps(ok, _mm_set1_ps(std::numeric_limits<float>::infinity())));
   }
+  static V neg_infinity() { return _mm_set1_ps(-std::numeric_limits<float>::infinity()); }
+  struct Acc { __m128d lo, hi; };
+  static Acc acc_zero() { return {_mm_setzero_pd(), _mm_setzero_pd()}; }
+  static void acc_add(Acc& a, V v) {
+    a.lo = _mm_add_pd(a.lo, _mm_cvtps_pd(v));
+    a.hi = _mm_add_pd(a.hi, _mm_cvtps_pd(_mm_movehl_ps(v, v)));
+  }
+  static void store_mean(float* p, const Acc& a, double count) {
+    const __m128d c = _mm_set1_pd(count);
+    _mm_storeu_ps(p, _mm_movelh_ps(_mm_cvtpd_ps(_mm_div_pd(a.lo, c)), _mm_cvtpd_ps(_mm_div_pd(a.hi, c))));
+  }
 };
 template <> struct Lanes<double> {
   using V = __m128d;
@@ -176,6 +207,11 @@ template <> struct Lanes<double> {
     const V ok = _mm_cmple_pd(mag, _mm_set1_pd(std::numeric_limits<double>::max()));
     return _mm_or_pd(_mm_and_pd(ok, x), _mm_andnot_pd(ok, _mm_set1_pd(std::numeric_limits<double>::infinity())));
   }
+  static V neg_infinity() { return _mm_set1_pd(-std::numeric_limits<double>::infinity()); }
+  using Acc = __m128d;
+  static Acc acc_zero() { return _mm_setzero_pd(); }
+  static void acc_add(Acc& a, V v) { a = _mm_add_pd(a, v); }
+  static void store_mean(double* p, const Acc& a, double count) { _mm_storeu_pd(p, _mm_div_pd(a, _mm_set1_pd(count))); }
 };
 #endif
 
@@ -184,9 +220,10 @@ template <> struct Lanes<double> {
 template <int N, bool kMedian>
 using NetFor = std::conditional_t<kMedian, rank_net::MedianNet<N>, rank_net::SortNet<N>>;
 
-template <class L, int N, bool kMedian, std::size_t... I>
-inline void apply_static(typename L::V* v, std::index_sequence<I...>) {
-  constexpr const rank_net::Net& net = NetFor<N, kMedian>::net;
+// Runs Net::net (a constexpr rank_net::Net) over v, one vmin + one vmax per comparator.
+template <class L, class Net, std::size_t... I>
+inline void apply_net(typename L::V* v, std::index_sequence<I...>) {
+  constexpr const rank_net::Net& net = Net::net;
   (void)v;  // n = 1: no comparator
   ((void)([&] {
      const auto x = v[net.a[I]], y = v[net.b[I]];
@@ -213,7 +250,7 @@ inline void load_tile_sorted(const T* const* src, std::int64_t n, T* buf) {
       typename L::V x[B];
       for (int r = 0; r < B; ++r)
         x[r] = r < rows ? L::ranked(L::load(src[blk + r] + v)) : L::infinity();
-      apply_static<L, B, false>(x, std::make_index_sequence<NetFor<B, false>::net.m>{});
+      apply_net<L, NetFor<B, false>>(x, std::make_index_sequence<NetFor<B, false>::net.m>{});
       for (int r = 0; r < rows; ++r) L::store(buf + (blk + r) * W + v, x[r]);
     }
   }
@@ -348,7 +385,7 @@ inline void median_tile(const T* const* rows, T* dst) {
   using L = Lanes<T>;
   typename L::V v[N];
   for (int i = 0; i < N; ++i) v[i] = L::ranked(L::load(rows[i]));
-  apply_static<L, N, true>(v, std::make_index_sequence<NetFor<N, true>::net.m>{});
+  apply_net<L, NetFor<N, true>>(v, std::make_index_sequence<NetFor<N, true>::net.m>{});
   L::store(dst, N % 2 ? v[N / 2] : L::half_sum(v[(N - 1) / 2], v[N / 2]));
 }
 
@@ -384,6 +421,77 @@ template <class T, int... Ns>
 void median_small(const Messages& X, T* out, std::integer_sequence<int, Ns...>) {
   ((void)(X.n == Ns + 1 ? (median_registers<T, Ns + 1>(X, out), 0) : 0), ...);
 }
+
+// ------------------------------------------------------------------ trimmed mean, n <= 32
+// The network of the window of width Wd on N wires (byzcore/rank_network.h, shared with the
+// CUDA twin): the n messages sit between `pad` wires of -inf and N - n - pad wires of +inf, so
+// ranks lo..hi land on the network's compile-time window and everything stays in registers
+// as for the median. The kept values are summed in double in rank order, as on every path.
+template <class T, int N, int Wd>
+void window_registers(const Messages& X, std::int64_t pad, T* out) {
+  using L = Lanes<T>;
+  using Net = rank_net::WindowNet<N, Wd>;
+  constexpr std::int64_t W = L::W;
+  const std::int64_t d = X.d, n = X.n;
+  parallel_tiles(d, N, [&](std::int64_t b, std::int64_t e) {
+    alignas(64) T tail[N * W];
+    alignas(64) T res[W];
+    for (std::int64_t j0 = b; j0 < e; j0 += W) {
+      const std::int64_t len = std::min(W, e - j0);
+      typename L::V v[N];
+#pragma GCC unroll 32
+      for (int i = 0; i < N; ++i) {
+        if (i < pad) {
+          v[i] = L::neg_infinity();
+        } else if (i >= pad + n) {
+          v[i] = L::infinity();
+        } else if (len == W) {
+          v[i] = L::ranked(L::load(X.row<T>(i - pad) + j0));
+        } else {  // the last few coordinates: through a zero-padded copy
+          T* t = tail + i * W;
+          std::fill(t, t + W, T(0));
+          std::copy(X.row<T>(i - pad) + j0, X.row<T>(i - pad) + j0 + len, t);
+          v[i] = L::ranked(L::load(t));
+        }
+      }
+      apply_net<L, Net>(v, std::make_index_sequence<Net::net.m>{});
+      T* dst = len == W ? out + j0 : res;
+      if (Wd == 1) {
+        L::store(dst, v[Net::lo]);
+      } else if (Wd == 2) {
+        L::store(dst, L::half_sum(v[Net::lo], v[Net::hi]));
+      } else {
+        auto acc = L::acc_zero();
+        for (int i = Net::lo; i <= Net::hi; ++i) L::acc_add(acc, v[i]);
+        L::store_mean(dst, acc, static_cast<double>(Wd));
+      }
+      if (len < W) std::copy(res, res + len, out + j0);
+    }
+  }, tile_for(d, W));
+}
+
+template <class T, int N, int... Ws>
+void window_small(const Messages& X, std::int64_t lo, std::int64_t hi, T* out, std::integer_sequence<int, Ws...>) {
+  const std::int64_t pad = rank_net::pad_below(N, lo, hi);
+  ((void)(hi - lo + 1 == Ws + 1 ? (window_registers<T, N, Ws + 1>(X, pad, out), 0) : 0), ...);
+}
+
+// Ranks lo..hi through a window network when n <= 32 and the window is symmetric (the
+// trimmed mean always is): 8, 16 or 32 wires.
+template <class T>
+bool window_path(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {
+  if (X.n > kRegisterMaxN) return false;
+  if (X.n <= 8 && rank_net::window_fits(8, X.n, lo, hi)) {
+    window_small<T, 8>(X, lo, hi, out, std::make_integer_sequence<int, 8>{});
+  } else if (X.n <= 16 && rank_net::window_fits(16, X.n, lo, hi)) {
+    window_small<T, 16>(X, lo, hi, out, std::make_integer_sequence<int, 16>{});
+  } else if (kRegisterMaxN == 32 && rank_net::window_fits(32, X.n, lo, hi)) {
+    window_small<T, 32>(X, lo, hi, out, std::make_integer_sequence<int, 32>{});
+  } else {
+    return false;
+  }
+  return true;
+}
 #endif  // BYZCORE_RANK_REGISTERS
 
 template <class T>
@@ -393,6 +501,7 @@ void rank_mean(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {
     median_small<T>(X, out, std::make_integer_sequence<int, kRegisterMaxN>{});
     return;
   }
+  if (window_path<T>(X, lo, hi, out)) return;
 #endif
   if (X.n <= kNetworkMaxN)
     rank_mean_network<T>(X, lo, hi, out);
