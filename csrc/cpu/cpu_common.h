@@ -36,6 +36,40 @@ void parallel_tiles(std::int64_t d, std::int64_t work_per_coord, Body&& body, st
   for (std::int64_t t = 0; t < tiles; ++t) body(t * tile, std::min(d, (t + 1) * tile));
 }
 
+// Prefetches the row segments of the next tile, [begin, end), one row after another while the
+// current tile is computed. Kernels that read n rows in lockstep present n concurrent streams
+// to the hardware prefetchers, which give up well before n = 32 (on the 2-core CI machine a
+// plain sum over 32 rows of 1e6 floats reads at 12 GB/s against 27 GB/s for one stream); one
+// sequential stream at a time, a tile ahead, runs at full speed. Call step() once per vector
+// step of the current tile with the cache lines that step should request.
+template <class T>
+class NextTilePrefetcher {
+ public:
+  NextTilePrefetcher(const Messages& X, std::int64_t begin, std::int64_t end)
+      : X_(X), begin_(begin), len_(end - begin) {}
+  void step(std::int64_t lines) {
+    for (std::int64_t q = 0; q < lines && row_ < X_.n && len_ > 0; ++q) {
+      __builtin_prefetch(X_.row<T>(row_) + begin_ + col_, 0, 3);
+      col_ += kLine;
+      if (col_ >= len_) {
+        col_ = 0;
+        ++row_;
+      }
+    }
+  }
+  // Lines per step so that a tile of `tile` coordinates, walked `step` at a time, requests all
+  // n rows of the next one (rounded up: it finishes a little early).
+  static std::int64_t lines_per_step(std::int64_t n, std::int64_t tile, std::int64_t step) {
+    const std::int64_t lines = n * ((tile + kLine - 1) / kLine), steps = std::max<std::int64_t>(1, tile / step);
+    return (lines + steps - 1) / steps;
+  }
+
+ private:
+  static constexpr std::int64_t kLine = 64 / sizeof(T);  // elements per cache line
+  const Messages& X_;
+  std::int64_t begin_, len_, row_ = 0, col_ = 0;
+};
+
 // This thread's index and the team size inside a parallel region (0 and 1 without OpenMP),
 // so kernels that split work by hand need no #if of their own.
 inline int thread_index() {

@@ -394,11 +394,15 @@ void median_registers(const Messages& X, T* out) {
   using L = Lanes<T>;
   constexpr std::int64_t W = L::W;
   const std::int64_t d = X.d;
+  const std::int64_t tile = tile_for(d, W);
+  const std::int64_t lines = NextTilePrefetcher<T>::lines_per_step(N, tile, W);
   parallel_tiles(d, N, [&](std::int64_t b, std::int64_t e) {
     const T* rows[N];
     alignas(64) T pad[N * W];
     const T* pad_rows[N];
+    NextTilePrefetcher<T> next(X, e, std::min(d, e + (e - b)));
     for (std::int64_t j0 = b; j0 < e; j0 += W) {
+      next.step(lines);
       const std::int64_t len = std::min(W, e - j0);
       if (len == W) {
         for (int i = 0; i < N; ++i) rows[i] = X.row<T>(i) + j0;
@@ -414,7 +418,7 @@ void median_registers(const Messages& X, T* out) {
         std::copy(res, res + len, out + j0);
       }
     }
-  }, tile_for(d, W));
+  }, tile);
 }
 
 template <class T, int... Ns>
@@ -433,10 +437,14 @@ void window_registers(const Messages& X, std::int64_t pad, T* out) {
   using Net = rank_net::WindowNet<N, Wd>;
   constexpr std::int64_t W = L::W;
   const std::int64_t d = X.d, n = X.n;
+  const std::int64_t tile = tile_for(d, W);
+  const std::int64_t lines = NextTilePrefetcher<T>::lines_per_step(n, tile, W);
   parallel_tiles(d, N, [&](std::int64_t b, std::int64_t e) {
     alignas(64) T tail[N * W];
     alignas(64) T res[W];
+    NextTilePrefetcher<T> next(X, e, std::min(d, e + (e - b)));
     for (std::int64_t j0 = b; j0 < e; j0 += W) {
+      next.step(lines);
       const std::int64_t len = std::min(W, e - j0);
       typename L::V v[N];
 #pragma GCC unroll 32
@@ -467,7 +475,7 @@ void window_registers(const Messages& X, std::int64_t pad, T* out) {
       }
       if (len < W) std::copy(res, res + len, out + j0);
     }
-  }, tile_for(d, W));
+  }, tile);
 }
 
 template <class T, int N, int... Ws>
