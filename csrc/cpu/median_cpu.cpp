@@ -8,7 +8,7 @@ namespace cpu {
 void median(const Messages& X, void* out) {
   dispatch_float(X.dtype, [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    rank_detail::rank_mean<T>(X, (X.n - 1) / 2, X.n / 2, static_cast<T*>(out));
+    rank_detail::rank_mean<T, true>(X, (X.n - 1) / 2, X.n / 2, static_cast<T*>(out));
   });
 }
 

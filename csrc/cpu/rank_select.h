@@ -8,9 +8,9 @@
 // Four paths:
 // - median, n <= 32 (x86): the pruned median network entirely in SIMD registers, one
 //   vector of coordinates per message, comparator indices fixed at compile time.
-// - trimmed mean (any symmetric window), n <= 32 (x86): likewise, on 8, 16 or 32 wires with
-//   -inf / +inf pad wires that put the kept ranks on a compile-time window
-//   (byzcore/rank_network.h).
+// - trimmed mean, n <= 32 (x86): likewise; the whole sorting network on 8 or 16 wires, and
+//   for 17 <= n <= 32 the 32-wire network pruned for the window, -inf / +inf pad wires
+//   putting the kept ranks on a compile-time window (byzcore/rank_network.h).
 // - n <= kNetworkMaxN (4096): a tile of the input, columns j..j+W, is n short row segments.
 //   Blocks of 16 segments are sorted in registers as they are loaded (x86), then the rest
 //   of a sorting network runs across the n segments held in an L1/L2 buffer, with
@@ -221,15 +221,16 @@ template <int N, bool kMedian>
 using NetFor = std::conditional_t<kMedian, rank_net::MedianNet<N>, rank_net::SortNet<N>>;
 
 // Runs Net::net (a constexpr rank_net::Net) over v, one vmin + one vmax per comparator.
+template <class L>
+inline void compare_swap(typename L::V& a, typename L::V& b) {
+  const typename L::V lo = L::min(a, b);
+  b = L::max(a, b);
+  a = lo;
+}
 template <class L, class Net, std::size_t... I>
 inline void apply_net(typename L::V* v, std::index_sequence<I...>) {
-  constexpr const rank_net::Net& net = Net::net;
   (void)v;  // n = 1: no comparator
-  ((void)([&] {
-     const auto x = v[net.a[I]], y = v[net.b[I]];
-     v[net.a[I]] = L::min(x, y);
-     v[net.b[I]] = L::max(x, y);
-   }()), ...);
+  (compare_swap<L>(v[Net::net.a[I]], v[Net::net.b[I]]), ...);
 }
 
 
@@ -427,18 +428,21 @@ void median_small(const Messages& X, T* out, std::integer_sequence<int, Ns...>) 
 }
 
 // ------------------------------------------------------------------ trimmed mean, n <= 32
-// The network of the window of width Wd on N wires (byzcore/rank_network.h, shared with the
-// CUDA twin): the n messages sit between `pad` wires of -inf and N - n - pad wires of +inf, so
-// ranks lo..hi land on the network's compile-time window and everything stays in registers
-// as for the median. The kept values are summed in double in rank order, as on every path.
-template <class T, int N, int Wd>
-void window_registers(const Messages& X, std::int64_t pad, T* out) {
+// The full sorting network on N = 8, 16 or 32 wires in registers (wires past n hold +inf and
+// never move), then the kept ranks lo..hi summed in double in rank order, as on every path.
+// One network per N, not one per window: pruned per-window networks (what the CUDA twin
+// runs, where registers cannot be indexed at run time) cost 112 instantiations per module
+// and minutes of compile time, for a loop that is bound by memory once the next tile is
+// prefetched.
+template <class T, int N>
+void sorted_registers(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {
   using L = Lanes<T>;
-  using Net = rank_net::WindowNet<N, Wd>;
+  using Net = rank_net::SortNet<N>;
   constexpr std::int64_t W = L::W;
   const std::int64_t d = X.d, n = X.n;
   const std::int64_t tile = tile_for(d, W);
   const std::int64_t lines = NextTilePrefetcher<T>::lines_per_step(n, tile, W);
+  const double count = static_cast<double>(hi - lo + 1);
   parallel_tiles(d, N, [&](std::int64_t b, std::int64_t e) {
     alignas(64) T tail[N * W];
     alignas(64) T res[W];
@@ -447,32 +451,85 @@ void window_registers(const Messages& X, std::int64_t pad, T* out) {
       next.step(lines);
       const std::int64_t len = std::min(W, e - j0);
       typename L::V v[N];
-#pragma GCC unroll 32
       for (int i = 0; i < N; ++i) {
-        if (i < pad) {
-          v[i] = L::neg_infinity();
-        } else if (i >= pad + n) {
+        if (i >= n) {
           v[i] = L::infinity();
         } else if (len == W) {
-          v[i] = L::ranked(L::load(X.row<T>(i - pad) + j0));
+          v[i] = L::ranked(L::load(X.row<T>(i) + j0));
         } else {  // the last few coordinates: through a zero-padded copy
           T* t = tail + i * W;
           std::fill(t, t + W, T(0));
-          std::copy(X.row<T>(i - pad) + j0, X.row<T>(i - pad) + j0 + len, t);
+          std::copy(X.row<T>(i) + j0, X.row<T>(i) + j0 + len, t);
           v[i] = L::ranked(L::load(t));
         }
       }
       apply_net<L, Net>(v, std::make_index_sequence<Net::net.m>{});
       T* dst = len == W ? out + j0 : res;
-      if (Wd == 1) {
-        L::store(dst, v[Net::lo]);
-      } else if (Wd == 2) {
-        L::store(dst, L::half_sum(v[Net::lo], v[Net::hi]));
+      if (hi == lo) {
+        L::store(dst, v[lo]);
+      } else if (hi == lo + 1) {
+        L::store(dst, L::half_sum(v[lo], v[hi]));
       } else {
         auto acc = L::acc_zero();
-        for (int i = Net::lo; i <= Net::hi; ++i) L::acc_add(acc, v[i]);
-        L::store_mean(dst, acc, static_cast<double>(Wd));
+        for (std::int64_t i = lo; i <= hi; ++i) L::acc_add(acc, v[i]);
+        L::store_mean(dst, acc, count);
       }
+      if (len < W) std::copy(res, res + len, out + j0);
+    }
+  }, tile);
+}
+
+// 17 <= n <= 32: the network on 32 wires pruned for the trimmed mean's window of width Wd
+// (byzcore/rank_network.h, shared with the CUDA twin): the n messages sit between `pad` wires
+// of -inf and 32 - n - pad wires of +inf, so ranks lo..hi land on the network's compile-time
+// window. Pruning drops 15-50% of the comparators, which the compute-bound loop feels (f = 1:
+// 6.3 ms against 17 ms for the full sort above); one instantiation per width (32) is the
+// compile-time budget, so smaller n take the full sort.
+template <class T, int N, int Wd>
+inline void window_tile(const T* const* src, std::int64_t pad, std::int64_t n, T* dst) {
+  using L = Lanes<T>;
+  using Net = rank_net::WindowNet<N, Wd>;
+  typename L::V v[N];
+  for (int i = 0; i < N; ++i)
+    v[i] = i < pad ? L::neg_infinity() : i < pad + n ? L::ranked(L::load(src[i - pad])) : L::infinity();
+  apply_net<L, Net>(v, std::make_index_sequence<Net::net.m>{});
+  if (Wd == 1) {
+    L::store(dst, v[Net::lo]);
+  } else if (Wd == 2) {
+    L::store(dst, L::half_sum(v[Net::lo], v[Net::hi]));
+  } else {
+    auto acc = L::acc_zero();
+    for (int i = Net::lo; i <= Net::hi; ++i) L::acc_add(acc, v[i]);
+    L::store_mean(dst, acc, static_cast<double>(Wd));
+  }
+}
+
+template <class T, int N, int Wd>
+void window_registers(const Messages& X, std::int64_t pad, T* out) {
+  using L = Lanes<T>;
+  constexpr std::int64_t W = L::W;
+  const std::int64_t d = X.d, n = X.n;
+  const std::int64_t tile = tile_for(d, W);
+  const std::int64_t lines = NextTilePrefetcher<T>::lines_per_step(n, tile, W);
+  parallel_tiles(d, N, [&](std::int64_t b, std::int64_t e) {
+    const T* rows[N];
+    const T* tail_rows[N];
+    alignas(64) T tail[N * W];
+    alignas(64) T res[W];
+    NextTilePrefetcher<T> next(X, e, std::min(d, e + (e - b)));
+    for (std::int64_t j0 = b; j0 < e; j0 += W) {
+      next.step(lines);
+      const std::int64_t len = std::min(W, e - j0);
+      if (len == W) {
+        for (std::int64_t i = 0; i < n; ++i) rows[i] = X.row<T>(i) + j0;
+      } else {  // the last few coordinates: through a zero-padded copy
+        for (std::int64_t i = 0; i < n; ++i) {
+          std::fill(tail + i * W, tail + (i + 1) * W, T(0));
+          std::copy(X.row<T>(i) + j0, X.row<T>(i) + j0 + len, tail + i * W);
+          tail_rows[i] = tail + i * W;
+        }
+      }
+      window_tile<T, N, Wd>(len == W ? rows : tail_rows, pad, n, len == W ? out + j0 : res);
       if (len < W) std::copy(res, res + len, out + j0);
     }
   }, tile);
@@ -484,32 +541,37 @@ void window_small(const Messages& X, std::int64_t lo, std::int64_t hi, T* out, s
   ((void)(hi - lo + 1 == Ws + 1 ? (window_registers<T, N, Ws + 1>(X, pad, out), 0) : 0), ...);
 }
 
-// Ranks lo..hi through a window network when n <= 32 and the window is symmetric (the
-// trimmed mean always is): 8, 16 or 32 wires.
+// Ranks lo..hi through a sorting network in registers when n <= 32.
 template <class T>
-bool window_path(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {
-  if (X.n > kRegisterMaxN) return false;
-  if (X.n <= 8 && rank_net::window_fits(8, X.n, lo, hi)) {
-    window_small<T, 8>(X, lo, hi, out, std::make_integer_sequence<int, 8>{});
-  } else if (X.n <= 16 && rank_net::window_fits(16, X.n, lo, hi)) {
-    window_small<T, 16>(X, lo, hi, out, std::make_integer_sequence<int, 16>{});
-  } else if (kRegisterMaxN == 32 && rank_net::window_fits(32, X.n, lo, hi)) {
+bool sorted_registers_path(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {
+  if (X.n <= 8)
+    sorted_registers<T, 8>(X, lo, hi, out);
+  else if (X.n <= 16)
+    sorted_registers<T, 16>(X, lo, hi, out);
+  else if (X.n <= 32 && kRegisterMaxN >= 32 && rank_net::window_fits(32, X.n, lo, hi))
     window_small<T, 32>(X, lo, hi, out, std::make_integer_sequence<int, 32>{});
-  } else {
+  else if (X.n <= 32 && kRegisterMaxN >= 32)
+    sorted_registers<T, 32>(X, lo, hi, out);
+  else
     return false;
-  }
   return true;
 }
 #endif  // BYZCORE_RANK_REGISTERS
 
-template <class T>
+// kMedian: lo, hi are the median's ranks. Each caller instantiates only its own register
+// path (the median's per-n networks, or the trimmed mean's per-N sorting networks): they are the
+// bulk of the compile time.
+template <class T, bool kMedian>
 void rank_mean(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {
 #if defined(BYZCORE_RANK_REGISTERS)
-  if (X.n <= kRegisterMaxN && lo == (X.n - 1) / 2 && hi == X.n / 2) {
-    median_small<T>(X, out, std::make_integer_sequence<int, kRegisterMaxN>{});
-    return;
+  if constexpr (kMedian) {
+    if (X.n <= kRegisterMaxN) {
+      median_small<T>(X, out, std::make_integer_sequence<int, kRegisterMaxN>{});
+      return;
+    }
+  } else {
+    if (sorted_registers_path<T>(X, lo, hi, out)) return;
   }
-  if (window_path<T>(X, lo, hi, out)) return;
 #endif
   if (X.n <= kNetworkMaxN)
     rank_mean_network<T>(X, lo, hi, out);

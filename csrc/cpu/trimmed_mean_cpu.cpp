@@ -9,7 +9,7 @@ namespace cpu {
 void trimmed_mean(const Messages& X, std::int64_t f, void* out) {
   dispatch_float(X.dtype, [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    rank_detail::rank_mean<T>(X, f, X.n - f - 1, static_cast<T*>(out));
+    rank_detail::rank_mean<T, false>(X, f, X.n - f - 1, static_cast<T*>(out));
   });
 }
 
