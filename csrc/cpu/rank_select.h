@@ -390,36 +390,44 @@ inline void median_tile(const T* const* rows, T* dst) {
   L::store(dst, N % 2 ? v[N / 2] : L::half_sum(v[(N - 1) / 2], v[N / 2]));
 }
 
-template <class T, int N>
-void median_registers(const Messages& X, T* out) {
+// The walk shared by the register kernels: tiles of coordinates across threads, the next
+// tile's rows prefetched one row after another, and per vector step `tile_fn(src, dst)` with
+// src[i] pointing at W coordinates of message i (i < n) and dst at W results. The last few
+// coordinates go through a zero-padded copy.
+template <class T, int N, class TileFn>
+void register_tiles(const Messages& X, T* out, TileFn&& tile_fn) {
   using L = Lanes<T>;
   constexpr std::int64_t W = L::W;
-  const std::int64_t d = X.d;
+  const std::int64_t d = X.d, n = X.n;
   const std::int64_t tile = tile_for(d, W);
-  const std::int64_t lines = NextTilePrefetcher<T>::lines_per_step(N, tile, W);
+  const std::int64_t lines = NextTilePrefetcher<T>::lines_per_step(n, tile, W);
   parallel_tiles(d, N, [&](std::int64_t b, std::int64_t e) {
     const T* rows[N];
-    alignas(64) T pad[N * W];
-    const T* pad_rows[N];
+    const T* tail_rows[N];
+    alignas(64) T tail[N * W];
+    alignas(64) T res[W];
     NextTilePrefetcher<T> next(X, e, std::min(d, e + (e - b)));
     for (std::int64_t j0 = b; j0 < e; j0 += W) {
       next.step(lines);
       const std::int64_t len = std::min(W, e - j0);
       if (len == W) {
-        for (int i = 0; i < N; ++i) rows[i] = X.row<T>(i) + j0;
-        median_tile<T, N>(rows, out + j0);
-      } else {  // the last few coordinates: through a zero-padded copy
-        for (int i = 0; i < N; ++i) {
-          std::fill(pad + i * W, pad + (i + 1) * W, T(0));
-          std::copy(X.row<T>(i) + j0, X.row<T>(i) + j0 + len, pad + i * W);
-          pad_rows[i] = pad + i * W;
+        for (std::int64_t i = 0; i < n; ++i) rows[i] = X.row<T>(i) + j0;
+      } else {
+        for (std::int64_t i = 0; i < n; ++i) {
+          std::fill(tail + i * W, tail + (i + 1) * W, T(0));
+          std::copy(X.row<T>(i) + j0, X.row<T>(i) + j0 + len, tail + i * W);
+          tail_rows[i] = tail + i * W;
         }
-        alignas(64) T res[W];
-        median_tile<T, N>(pad_rows, res);
-        std::copy(res, res + len, out + j0);
       }
+      tile_fn(len == W ? rows : tail_rows, len == W ? out + j0 : res);
+      if (len < W) std::copy(res, res + len, out + j0);
     }
   }, tile);
+}
+
+template <class T, int N>
+void median_registers(const Messages& X, T* out) {
+  register_tiles<T, N>(X, out, [](const T* const* src, T* dst) { median_tile<T, N>(src, dst); });
 }
 
 template <class T, int... Ns>
@@ -438,45 +446,22 @@ template <class T, int N>
 void sorted_registers(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {
   using L = Lanes<T>;
   using Net = rank_net::SortNet<N>;
-  constexpr std::int64_t W = L::W;
-  const std::int64_t d = X.d, n = X.n;
-  const std::int64_t tile = tile_for(d, W);
-  const std::int64_t lines = NextTilePrefetcher<T>::lines_per_step(n, tile, W);
+  const std::int64_t n = X.n;
   const double count = static_cast<double>(hi - lo + 1);
-  parallel_tiles(d, N, [&](std::int64_t b, std::int64_t e) {
-    alignas(64) T tail[N * W];
-    alignas(64) T res[W];
-    NextTilePrefetcher<T> next(X, e, std::min(d, e + (e - b)));
-    for (std::int64_t j0 = b; j0 < e; j0 += W) {
-      next.step(lines);
-      const std::int64_t len = std::min(W, e - j0);
-      typename L::V v[N];
-      for (int i = 0; i < N; ++i) {
-        if (i >= n) {
-          v[i] = L::infinity();
-        } else if (len == W) {
-          v[i] = L::ranked(L::load(X.row<T>(i) + j0));
-        } else {  // the last few coordinates: through a zero-padded copy
-          T* t = tail + i * W;
-          std::fill(t, t + W, T(0));
-          std::copy(X.row<T>(i) + j0, X.row<T>(i) + j0 + len, t);
-          v[i] = L::ranked(L::load(t));
-        }
-      }
-      apply_net<L, Net>(v, std::make_index_sequence<Net::net.m>{});
-      T* dst = len == W ? out + j0 : res;
-      if (hi == lo) {
-        L::store(dst, v[lo]);
-      } else if (hi == lo + 1) {
-        L::store(dst, L::half_sum(v[lo], v[hi]));
-      } else {
-        auto acc = L::acc_zero();
-        for (std::int64_t i = lo; i <= hi; ++i) L::acc_add(acc, v[i]);
-        L::store_mean(dst, acc, count);
-      }
-      if (len < W) std::copy(res, res + len, out + j0);
+  register_tiles<T, N>(X, out, [&](const T* const* src, T* dst) {
+    typename L::V v[N];
+    for (int i = 0; i < N; ++i) v[i] = i < n ? L::ranked(L::load(src[i])) : L::infinity();
+    apply_net<L, Net>(v, std::make_index_sequence<Net::net.m>{});
+    if (hi == lo) {
+      L::store(dst, v[lo]);
+    } else if (hi == lo + 1) {
+      L::store(dst, L::half_sum(v[lo], v[hi]));
+    } else {
+      auto acc = L::acc_zero();
+      for (std::int64_t i = lo; i <= hi; ++i) L::acc_add(acc, v[i]);
+      L::store_mean(dst, acc, count);
     }
-  }, tile);
+  });
 }
 
 // 17 <= n <= 32: the network on 32 wires pruned for the trimmed mean's window of width Wd
@@ -506,33 +491,8 @@ inline void window_tile(const T* const* src, std::int64_t pad, std::int64_t n, T
 
 template <class T, int N, int Wd>
 void window_registers(const Messages& X, std::int64_t pad, T* out) {
-  using L = Lanes<T>;
-  constexpr std::int64_t W = L::W;
-  const std::int64_t d = X.d, n = X.n;
-  const std::int64_t tile = tile_for(d, W);
-  const std::int64_t lines = NextTilePrefetcher<T>::lines_per_step(n, tile, W);
-  parallel_tiles(d, N, [&](std::int64_t b, std::int64_t e) {
-    const T* rows[N];
-    const T* tail_rows[N];
-    alignas(64) T tail[N * W];
-    alignas(64) T res[W];
-    NextTilePrefetcher<T> next(X, e, std::min(d, e + (e - b)));
-    for (std::int64_t j0 = b; j0 < e; j0 += W) {
-      next.step(lines);
-      const std::int64_t len = std::min(W, e - j0);
-      if (len == W) {
-        for (std::int64_t i = 0; i < n; ++i) rows[i] = X.row<T>(i) + j0;
-      } else {  // the last few coordinates: through a zero-padded copy
-        for (std::int64_t i = 0; i < n; ++i) {
-          std::fill(tail + i * W, tail + (i + 1) * W, T(0));
-          std::copy(X.row<T>(i) + j0, X.row<T>(i) + j0 + len, tail + i * W);
-          tail_rows[i] = tail + i * W;
-        }
-      }
-      window_tile<T, N, Wd>(len == W ? rows : tail_rows, pad, n, len == W ? out + j0 : res);
-      if (len < W) std::copy(res, res + len, out + j0);
-    }
-  }, tile);
+  const std::int64_t n = X.n;
+  register_tiles<T, N>(X, out, [&](const T* const* src, T* dst) { window_tile<T, N, Wd>(src, pad, n, dst); });
 }
 
 template <class T, int N, int... Ws>
