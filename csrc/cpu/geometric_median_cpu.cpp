@@ -13,6 +13,7 @@
 
 #include "byzcore/backends.h"
 #include "cpu/cpu_common.h"
+#include "cpu/simd_vectors.h"
 
 namespace byzcore {
 namespace cpu {
@@ -20,20 +21,6 @@ namespace cpu {
 namespace {
 
 using i64 = std::int64_t;
-typedef double v4d __attribute__((vector_size(32)));
-typedef float v4f __attribute__((vector_size(16)));
-
-inline v4d load4(const float* p) {
-  v4f v;
-  std::memcpy(&v, p, sizeof v);
-  return __builtin_convertvector(v, v4d);
-}
-inline v4d load4(const double* p) {
-  v4d v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline double lane_sum(v4d v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 
 // out[rows[r]] += sum_k (x_k - z_k)^2 over coordinates [b, b+len) for m <= 4 rows, in double.
 template <class T>

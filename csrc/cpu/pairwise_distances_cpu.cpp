@@ -31,6 +31,7 @@
 
 #include "byzcore/backends.h"
 #include "cpu/cpu_common.h"
+#include "cpu/simd_vectors.h"
 #include "cpu/distance_cpu.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -45,14 +46,8 @@ namespace {
 
 using i64 = std::int64_t;
 
-typedef float v8f __attribute__((vector_size(32)));
-typedef float v4f __attribute__((vector_size(16)));
-typedef double v4d __attribute__((vector_size(32)));
-
 template <class S>
 struct Gram;
-typedef std::int32_t v8i __attribute__((vector_size(32)));
-typedef std::int64_t v4i __attribute__((vector_size(32)));
 
 template <>
 struct Gram<float> {
@@ -83,8 +78,6 @@ inline V load(const void* p) {
   std::memcpy(&v, p, sizeof(V));
   return v;
 }
-
-inline double lane_sum(v4d v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 
 // The 12 accumulators of a 4x3 tile added into G (rows i0..i0+3, columns j0..j0+2).
 inline void flush(const v8f (&c)[4][3], double* G, i64 ldg) {
