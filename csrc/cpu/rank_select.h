@@ -233,6 +233,20 @@ inline void apply_net(typename L::V* v, std::index_sequence<I...>) {
   (compare_swap<L>(v[Net::net.a[I]], v[Net::net.b[I]]), ...);
 }
 
+// dst = the mean of the ranked vectors v[lo..hi], combined as on every path: one value;
+// 0.5 a + 0.5 b for two; else the sum in double, in rank order, over the count.
+template <class L, class T>
+inline void store_rank_mean(const typename L::V* v, std::int64_t lo, std::int64_t hi, T* dst) {
+  if (hi == lo) {
+    L::store(dst, v[lo]);
+  } else if (hi == lo + 1) {
+    L::store(dst, L::half_sum(v[lo], v[hi]));
+  } else {
+    auto acc = L::acc_zero();
+    for (std::int64_t i = lo; i <= hi; ++i) L::acc_add(acc, v[i]);
+    L::store_mean(dst, acc, static_cast<double>(hi - lo + 1));
+  }
+}
 
 // Sorts each aligned block of B messages in registers while loading a tile: the first
 // phases of Batcher's network (the comparators inside B-wire blocks) never touch memory.
@@ -387,7 +401,7 @@ inline void median_tile(const T* const* rows, T* dst) {
   typename L::V v[N];
   for (int i = 0; i < N; ++i) v[i] = L::ranked(L::load(rows[i]));
   apply_net<L, NetFor<N, true>>(v, std::make_index_sequence<NetFor<N, true>::net.m>{});
-  L::store(dst, N % 2 ? v[N / 2] : L::half_sum(v[(N - 1) / 2], v[N / 2]));
+  store_rank_mean<L>(v, (N - 1) / 2, N / 2, dst);
 }
 
 // The walk shared by the register kernels: tiles of coordinates across threads, the next
@@ -436,31 +450,19 @@ void median_small(const Messages& X, T* out, std::integer_sequence<int, Ns...>) 
 }
 
 // ------------------------------------------------------------------ trimmed mean, n <= 32
-// The full sorting network on N = 8, 16 or 32 wires in registers (wires past n hold +inf and
-// never move), then the kept ranks lo..hi summed in double in rank order, as on every path.
-// One network per N, not one per window: pruned per-window networks (what the CUDA twin
-// runs, where registers cannot be indexed at run time) cost 112 instantiations per module
-// and minutes of compile time, for a loop that is bound by memory once the next tile is
-// prefetched.
+// n <= 16: the full sorting network on 8 or 16 wires in registers (wires past n hold +inf
+// and never move), then the kept ranks. One network per wire count rather than one per
+// window keeps the instantiations (and the compile time) small where the network is short.
 template <class T, int N>
 void sorted_registers(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {
   using L = Lanes<T>;
   using Net = rank_net::SortNet<N>;
   const std::int64_t n = X.n;
-  const double count = static_cast<double>(hi - lo + 1);
   register_tiles<T, N>(X, out, [&](const T* const* src, T* dst) {
     typename L::V v[N];
     for (int i = 0; i < N; ++i) v[i] = i < n ? L::ranked(L::load(src[i])) : L::infinity();
     apply_net<L, Net>(v, std::make_index_sequence<Net::net.m>{});
-    if (hi == lo) {
-      L::store(dst, v[lo]);
-    } else if (hi == lo + 1) {
-      L::store(dst, L::half_sum(v[lo], v[hi]));
-    } else {
-      auto acc = L::acc_zero();
-      for (std::int64_t i = lo; i <= hi; ++i) L::acc_add(acc, v[i]);
-      L::store_mean(dst, acc, count);
-    }
+    store_rank_mean<L>(v, lo, hi, dst);
   });
 }
 
@@ -468,7 +470,7 @@ void sorted_registers(const Messages& X, std::int64_t lo, std::int64_t hi, T* ou
 // (byzcore/rank_network.h, shared with the CUDA twin): the n messages sit between `pad` wires
 // of -inf and 32 - n - pad wires of +inf, so ranks lo..hi land on the network's compile-time
 // window. Pruning drops 15-50% of the comparators, which the compute-bound loop feels (f = 1:
-// 6.3 ms against 17 ms for the full sort above); one instantiation per width (32) is the
+// 6.3 ms against 17 ms for the full 32-wire sort); one instantiation per width (32) is the
 // compile-time budget, so smaller n take the full sort.
 template <class T, int N, int Wd>
 inline void window_tile(const T* const* src, std::int64_t pad, std::int64_t n, T* dst) {
@@ -478,15 +480,7 @@ inline void window_tile(const T* const* src, std::int64_t pad, std::int64_t n, T
   for (int i = 0; i < N; ++i)
     v[i] = i < pad ? L::neg_infinity() : i < pad + n ? L::ranked(L::load(src[i - pad])) : L::infinity();
   apply_net<L, Net>(v, std::make_index_sequence<Net::net.m>{});
-  if (Wd == 1) {
-    L::store(dst, v[Net::lo]);
-  } else if (Wd == 2) {
-    L::store(dst, L::half_sum(v[Net::lo], v[Net::hi]));
-  } else {
-    auto acc = L::acc_zero();
-    for (int i = Net::lo; i <= Net::hi; ++i) L::acc_add(acc, v[i]);
-    L::store_mean(dst, acc, static_cast<double>(Wd));
-  }
+  store_rank_mean<L>(v, Net::lo, Net::hi, dst);
 }
 
 template <class T, int N, int Wd>
@@ -510,17 +504,15 @@ bool sorted_registers_path(const Messages& X, std::int64_t lo, std::int64_t hi, 
     sorted_registers<T, 16>(X, lo, hi, out);
   else if (X.n <= 32 && kRegisterMaxN >= 32 && rank_net::window_fits(32, X.n, lo, hi))
     window_small<T, 32>(X, lo, hi, out, std::make_integer_sequence<int, 32>{});
-  else if (X.n <= 32 && kRegisterMaxN >= 32)
-    sorted_registers<T, 32>(X, lo, hi, out);
-  else
+  else  // larger n, or a window that is not symmetric: the runtime network serves any ranks
     return false;
   return true;
 }
 #endif  // BYZCORE_RANK_REGISTERS
 
 // kMedian: lo, hi are the median's ranks. Each caller instantiates only its own register
-// path (the median's per-n networks, or the trimmed mean's per-N sorting networks): they are the
-// bulk of the compile time.
+// path (the median's per-n networks, or the trimmed mean's sorting and window networks):
+// they are the bulk of the compile time.
 template <class T, bool kMedian>
 void rank_mean(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {
 #if defined(BYZCORE_RANK_REGISTERS)
