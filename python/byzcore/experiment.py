@@ -26,7 +26,7 @@ def _float(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``byzcore run`` options to ``parser`` and set ``func``."""
-    from .algorithms.runner import ALGORITHMS, RunConfig
+    from .algorithms import ALGORITHMS, RunConfig
     from .attacks import available_attacks
     from .problems import available_problems
 
@@ -79,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from .algorithms.runner import RunConfig
+    from .algorithms import RunConfig
 
     return RunConfig(
         algorithm=args.algorithm, problem=args.problem, split=args.split, workers=args.workers,
@@ -97,7 +97,7 @@ def _fmt(v) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .algorithms.runner import algorithm_name, run
+    from .algorithms import algorithm_name, run
 
     cfg = config_from_args(args)
     try:
@@ -117,7 +117,9 @@ def main(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, ImportError, RuntimeError) as exc:
         print(f"byzcore run: {exc}", file=sys.stderr)
         return 2
-    paths = result.save(out, plot=not args.no_plot)
+    from .experiments import save_result
+
+    paths = save_result(result, out, plot=not args.no_plot)
     c, f = result.config, result.final
     alpha = "" if c["algorithm"] != "byz_vr_marina_pp" else (
         ", no clipping" if c["alpha"] is None or (isinstance(c["alpha"], float) and math.isinf(c["alpha"]))

@@ -48,7 +48,7 @@ BYZ_WAIT_FRACTION = 0.5  # Byzantine workers wait this share of the round's dead
 
 
 def _setup(cfg_dict: dict) -> tuple[Any, Any, Any, Any, np.ndarray]:
-    from ..algorithms.runner import RunConfig, algorithm_name, byzantine_ids, make_algorithm
+    from ..algorithms.config import RunConfig, algorithm_name, byzantine_ids, make_algorithm
     from ..attacks import make_attack
     from ..problems import make_problem
 
@@ -70,7 +70,9 @@ def _workers_of(rank: int, nprocs: int, n: int) -> list[int]:
 # ---------------------------------------------------------------------------- server
 def serve(chan: StoreChannel, cfg_dict: dict, nprocs: int, *, timeout_s: float, startup_timeout_s: float,
           progress: bool = False, faults: dict | None = None):
-    from ..algorithms.runner import Result, _jsonable, _Progress
+    from .._progress import Progress
+    from ..algorithms.results import Result
+    from ..algorithms.results import jsonable as _jsonable
 
     t_start = time.perf_counter()
     cfg, problem, alg, attack, byz = _setup(cfg_dict)
@@ -87,7 +89,7 @@ def serve(chan: StoreChannel, cfg_dict: dict, nprocs: int, *, timeout_s: float, 
 
     metrics: list = []
     totals = {"bytes": 0, "time": 0.0}
-    bar = _Progress(cfg.rounds, progress, alg.name + " (torch-distributed)")
+    bar = Progress(cfg.rounds, alg.name + " (torch-distributed)", unit="round", enabled=progress)
     seq = 0
 
     def one_round(plan) -> dict:
@@ -126,7 +128,7 @@ def serve(chan: StoreChannel, cfg_dict: dict, nprocs: int, *, timeout_s: float, 
         row = {"round": k, **{key: _jsonable(v) for key, v in ev.items()}, "bytes_sent": totals["bytes"],
                "time": round(totals["time"], 6), **alg.round_stats(), **info}
         metrics.append(row)
-        bar.update(k, row.get("loss"))
+        bar.update_to(k)
         return finite
 
     try:
@@ -248,7 +250,7 @@ def run_distributed(config: Any = None, *, nprocs: int | None = None, timeout_s:
     the whole run (default: generous for the number of rounds); ``faults`` injects failures
     (see the module docstring). Every process is gone when this returns.
     """
-    from ..algorithms.runner import RunConfig
+    from ..algorithms.config import RunConfig
     from .launch import spawn
 
     cfg = RunConfig.from_dict(config)
@@ -294,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     result = rank_main(rank, world, cfg.to_dict(), {"timeout_s": args.timeout, "progress": rank == 0 and not args.no_progress})
     if rank == 0:
         if args.out:
-            result.save(args.out, plot=not args.no_plot)
+            from ..experiments import save_result
+
+            save_result(result, args.out, plot=not args.no_plot)
         print(json.dumps({"final": result.summary()["final"], "rounds": len(result.metrics) - 1,
                           "seconds": round(result.seconds, 3)}))
     return 0
