@@ -29,11 +29,9 @@ server SIGKILLs that worker process when round ``seq`` starts), ``{"hang": {rank
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import signal
-import sys
 import time
 import types
 from typing import Any
@@ -42,7 +40,7 @@ import numpy as np
 
 from .transport import MALFORMED, OK, StoreChannel, connect_store, decode_plan, decode_vector, encode_plan
 
-__all__ = ["run_distributed", "rank_main", "main", "add_arguments"]
+__all__ = ["run_distributed", "rank_main"]
 
 BYZ_WAIT_FRACTION = 0.5  # Byzantine workers wait this share of the round's deadline for honest messages
 
@@ -268,37 +266,3 @@ def run_distributed(config: Any = None, *, nprocs: int | None = None, timeout_s:
         why = res.errors.get(0) or f"the server did not finish within {run_timeout_s:.0f} s (exit codes {res.exitcodes})"
         raise RuntimeError(f"[run] torch-distributed run failed on the server (rank 0):\n{why}")
     return res.results[0]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options ``byzcore run`` gains for this backend."""
-    g = parser.add_argument_group("distributed backend")
-    g.add_argument("--backend", choices=["simulation", "torch-distributed"], default="simulation",
-                   help="simulation: one process; torch-distributed: rank 0 server + worker processes on loopback")
-    g.add_argument("--nprocs", type=int, default=None,
-                   help="processes for --backend torch-distributed (default: workers + 1)")
-    g.add_argument("--timeout", type=float, default=30.0,
-                   help="seconds the server waits for a round's messages before treating a worker as absent")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """torchrun entry point: ``torchrun --nproc-per-node P -m byzcore.distributed.launch [run options]``.
-    Every rank parses the same ``byzcore run`` options; rank 0 writes ``--out`` and prints the
-    final metrics as JSON."""
-    import json
-
-    from ..cli import build_parser
-    from ..experiment import config_from_args
-
-    args = build_parser().parse_args(["run", *(sys.argv[1:] if argv is None else argv)])
-    cfg = config_from_args(args)
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    result = rank_main(rank, world, cfg.to_dict(), {"timeout_s": args.timeout, "progress": rank == 0 and not args.no_progress})
-    if rank == 0:
-        if args.out:
-            from ..experiments import save_result
-
-            save_result(result, args.out, plot=not args.no_plot)
-        print(json.dumps({"final": result.summary()["final"], "rounds": len(result.metrics) - 1,
-                          "seconds": round(result.seconds, 3)}))
-    return 0
