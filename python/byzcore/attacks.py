@@ -10,7 +10,7 @@ name           Byzantine message                                                
 =============  ====================================================================  =========
 none           the honest message (a control run)
 shift-back     if Byzantines are >= half of the sampled clients: the message that    [MRHG23]
-               steers the aggregate so that the next iterate is ``x^0``; else honest
+               steers the aggregate so the next iterate is ``x^0``; else honest
 sign-flip      ``-s * mean(honest)`` (``s=1``)                                       [AKL20]
 ipm            ``-eps * mean(honest)`` (``eps=0.1``)                                 [XKG20]
 alie           ``mean - z * std`` per coordinate, ``z = PhiInverse((n - s) / n)``,   [BBG19]
