@@ -1,4 +1,4 @@
-"""Byzantine attacks of SPEC.md section 3.
+"""Byzantine attacks of docs/spec.md#attacks.
 
 An attack turns the round's context into the messages of the Byzantine clients. It is
 *omniscient* (as in the papers): it sees the honest messages of the round. Every attack works
@@ -208,7 +208,7 @@ class LabelFlip(Attack):
 
 class NonFinite(Attack):
     """Messages full of NaN (``nan``) or +Inf (``inf``): every robust rule must ignore them
-    (SPEC.md section 1, non-finite messages)."""
+    (docs/spec.md#nonfinite)."""
 
     def __init__(self, value: float = float("nan")):
         self.value = float(value)
