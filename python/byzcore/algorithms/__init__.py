@@ -1,4 +1,4 @@
-"""Byzantine-robust training algorithms (SPEC.md section 2) on the byzcore kernels.
+"""Byzantine-robust training algorithms (docs/spec.md#algorithms) on the byzcore kernels.
 
 Quick use::
 

@@ -107,7 +107,10 @@ def spawn(fn: Callable[..., Any], nprocs: int, args: Sequence[Any] = (), *, time
         Ranks whose end ends the run (default: all). The runtime passes ``[0]``: once the
         server is done, workers left waiting are killed instead of awaited.
 
-    Returns a :class:`SpawnResult`; it never leaves a child process behind.
+    Returns
+    -------
+    SpawnResult
+        What each rank returned or how it ended; no child process is left behind.
     """
     import multiprocessing
 
