@@ -38,7 +38,7 @@ minsum         the same with ``sum_i ||m - h_i||^2 <= max_i sum_j ||h_i - h_j||^
 =============  ====================================================================  =========
 
 The line search (:func:`~byzcore.attacks.search.line_search`) calls the server's aggregator
-(the byzcore kernel) at most ``points + 1 + refine`` times (30 by default: a geometric grid
+(the byzcore kernel) at most ``points + 1 + refine`` times (29 by default: a geometric grid
 up to ``hi=1024`` with the fixed attack's default scale among its points, then a
 golden-section refinement), on copies so that stateful rules are not advanced.
 

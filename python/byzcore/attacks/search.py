@@ -28,6 +28,14 @@ __all__ = ["MinMax", "MinSum", "OptimalALIE", "OptimalIPM", "line_search"]
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
 
+def _check_budget(op: str, hi: float, points: int, refine: int) -> None:
+    if not (math.isfinite(hi) and hi > 0):
+        raise ValueError(f"[{op}] hi must be a finite number > 0, got {hi}")
+    if not 2 <= points <= 64 or not (refine == 0 or 2 <= refine <= 100):
+        raise ValueError(f"[{op}] points must be in 2..64 and refine 0 or in 2..100 (the search's budget of "
+                         f"objective calls), got points={points}, refine={refine}")
+
+
 def line_search(objective: Callable[[float], float], *, hi: float = 1024.0, points: int = 16,
                 refine: int = 12, extra: tuple[float, ...] = ()) -> tuple[float, float]:
     """Maximise ``objective(s)`` over ``0 <= s <= hi`` with a bounded number of calls.
@@ -44,8 +52,8 @@ def line_search(objective: Callable[[float], float], *, hi: float = 1024.0, poin
     objective
         ``s -> float`` to maximise.
     hi, points, refine
-        Grid top, grid size and refinement calls: at most ``points + len(extra) + refine``
-        objective calls (30 by default).
+        Grid top, grid size (2..64) and refinement calls (0 or 2..100): at most ``points +
+        len(extra) + refine`` objective calls (28, plus the extra points, by default).
     extra
         More grid points in ``[0, hi]``.
 
@@ -53,11 +61,13 @@ def line_search(objective: Callable[[float], float], *, hi: float = 1024.0, poin
     -------
     (s, value)
         The best scale found and its objective value.
+
+    Raises
+    ------
+    ValueError
+        ``hi``, ``points`` or ``refine`` out of range.
     """
-    if not (math.isfinite(hi) and hi > 0):
-        raise ValueError(f"[line_search] hi must be a finite number > 0, got {hi}")
-    if points < 2 or not (refine == 0 or refine >= 2):
-        raise ValueError(f"[line_search] points must be >= 2 and refine 0 or >= 2, got {points}, {refine}")
+    _check_budget("line_search", hi, points, refine)
     grid = sorted({0.0, *(hi * 2.0 ** -k for k in range(points - 1)), *(min(max(float(e), 0.0), hi) for e in extra)})
     seen: dict[float, float] = {}
 
@@ -93,14 +103,10 @@ class _Searched(Attack):
     def __init__(self, agg: Any = None, hi: float = 1024.0, points: int = 16, refine: int = 12):
         self.agg = agg  # a spec string is built per call, with the round's f
         self.hi, self.points, self.refine = float(hi), int(points), int(refine)
-        if not (math.isfinite(self.hi) and self.hi > 0):
-            raise ValueError(f"[{self.name}] hi must be a finite number > 0, got {hi}")
-        if not 2 <= self.points <= 64 or not (self.refine == 0 or 2 <= self.refine <= 100):
-            raise ValueError(f"[{self.name}] points must be in 2..64 and refine 0 or in 2..100 (the search's "
-                             f"budget of aggregator calls), got points={points}, refine={refine}")
+        _check_budget(self.name, self.hi, self.points, self.refine)
         self.last_scale: float | None = None  # the scale chosen in the latest call (for reports)
 
-    def message(self, ops: ArrayOps, mean: Any, ref: Any, s: float) -> Any:  # pragma: no cover
+    def message(self, ops: ArrayOps, mean: Any, stats: Any, s: float) -> Any:  # pragma: no cover
         raise NotImplementedError
 
     def default_scale(self, ctx: AttackContext) -> float:  # pragma: no cover
