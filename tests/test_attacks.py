@@ -198,7 +198,7 @@ def test_line_search_finds_a_smooth_maximum_within_its_budget():
     assert s == 8.0
     s, _ = A.line_search(lambda s: math.nan if s > 1 else s)   # NaN is worse than anything
     assert s == 1.0
-    for bad in (dict(points=2**40), dict(refine=1), dict(hi=math.inf), dict(hi=0.0)):
+    for bad in ({"points": 2**40}, {"refine": 1}, {"hi": math.inf}, {"hi": 0.0}):
         with pytest.raises(ValueError, match=r"^\[line_search\] "):
             A.line_search(lambda s: s, **bad)
 

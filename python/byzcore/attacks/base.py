@@ -10,6 +10,7 @@ to the caller's framework, so both give the same message for the same seed.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -50,14 +51,18 @@ class ArrayOps:
     def sign(self, x: Any) -> Any:
         return self._t.sign(x) if self.torch else np.sign(x)
 
+    # Sums of products rather than BLAS dot/norm: a threaded BLAS on a busy machine can take
+    # a thousand times longer for one vector, and both frameworks then add in the same way.
     def norm(self, x: Any) -> float:
         """Euclidean norm of the flattened array, as a Python float."""
-        if self.torch:
-            return float(self._t.linalg.vector_norm(x.reshape(-1)))
-        return float(np.linalg.norm(x.reshape(-1)))
+        return math.sqrt(float((x * x).sum()))
 
     def row_sq_norms(self, X: Any) -> Any:
         return (X * X).sum(1)
+
+    def row_dots(self, X: Any, v: Any) -> Any:
+        """``<x_i, v>`` for every row of ``X``."""
+        return (X * v.reshape(1, -1)).sum(1)
 
     def to_float_list(self, x: Any) -> list[float]:
         return [float(v) for v in (x.detach().cpu().numpy() if self.torch else np.asarray(x))]

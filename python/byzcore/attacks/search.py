@@ -240,7 +240,7 @@ class MinMax(_Bounded):
         D = float(_ops.pairwise_distances(ref, squared=True).max())
         R = mean.reshape(1, -1) - ref
         c = ops.to_float_list(ops.row_sq_norms(R))
-        b = ops.to_float_list(2.0 * (R @ p.reshape(-1)))
+        b = ops.to_float_list(2.0 * ops.row_dots(R, p))
         best = math.inf
         for ci, bi in zip(c, b):
             slack = max(D - ci, 0.0)
