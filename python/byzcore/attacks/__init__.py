@@ -1,4 +1,4 @@
-"""Byzantine attacks (docs/spec.md section 3): one implementation for the simulation, the
+"""Byzantine attacks (docs/spec.md#attacks): one implementation for the simulation, the
 distributed runtime and the DDP hook.
 
 An attack turns the round's :class:`AttackContext` into the messages of the Byzantine
