@@ -266,7 +266,7 @@ def permutation(n: int, seed: int) -> np.ndarray:
     return np.array(sorted(range(n), key=lambda i: (counter_key(seed, i), i)), dtype=np.int64)
 
 
-# ---------------------------------------------------------------- attacks (docs/spec.md section 3)
+# ---------------------------------------------------------------- attacks (docs/spec.md#attacks)
 def largest_feasible_scale(ok, hi: float = 1.0, iters: int = 200) -> float:
     """The largest ``g >= 0`` with ``ok(g)`` for a feasible set ``[0, g*]``: double ``hi``
     until infeasible, then bisect (the search Shejwalkar & Houmansadr describe)."""

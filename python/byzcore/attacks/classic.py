@@ -1,4 +1,4 @@
-"""The fixed attacks of docs/spec.md section 3 (sources and defaults in :mod:`byzcore.attacks`)."""
+"""The fixed attacks of docs/spec.md#attacks (sources and defaults in :mod:`byzcore.attacks`)."""
 
 from __future__ import annotations
 
