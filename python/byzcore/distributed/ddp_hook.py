@@ -21,9 +21,10 @@ import copy
 import math
 from typing import Any, Callable, Iterable
 
-from ..aggregators import Aggregator, make_aggregator
+from ..aggregators import (NNM, Aggregator, Bucketing, CenteredClipping, Chain, GeometricMedian, Krum, Median,
+                           MultiKrum, TrimmedMean, make_aggregator)
 
-__all__ = ["RobustHook", "robust_hook", "hook_attack"]
+__all__ = ["RobustHook", "robust_hook", "hook_attack", "min_processes"]
 
 
 # ---------------------------------------------------------------- simulated attacks
@@ -93,6 +94,66 @@ def hook_attack(spec: str | Callable[..., Any]) -> Callable[..., Any]:
     return lambda own, honest, gen, n, f: fn(own, honest, gen, n, f, **opts)
 
 
+# ---------------------------------------------------------------- how many ranks a rule needs
+def min_processes(aggregator: Aggregator) -> tuple[int, str]:
+    """The smallest number of messages ``n`` for which ``aggregator`` tolerates its ``f``.
+
+    Parameters
+    ----------
+    aggregator
+        A byzcore :class:`~byzcore.Aggregator` (as :func:`~byzcore.make_aggregator` builds it).
+
+    Returns
+    -------
+    (n, bound)
+        ``n`` and the bound it comes from, as text (``"n >= f + 3"``), for error messages.
+        An aggregator byzcore does not know gives ``(1, "n >= 1")``: it is not checked.
+
+    Notes
+    -----
+    The bounds of docs/spec.md: the coordinate-wise median, trimmed mean, geometric median,
+    centered clipping and NNM need an honest majority, ``n >= 2f + 1``; Krum and Multi-Krum
+    ``n >= f + 3`` (and ``n >= m``); bucketing with buckets of ``s`` hands ``ceil(n / s)``
+    bucket means, up to ``f`` of them Byzantine, to its rule, so it needs
+    ``ceil(n / s) >= `` the rule's bound.
+    """
+    if isinstance(aggregator, Chain):
+        n1, why1 = min_processes(aggregator.first)
+        n2, why2 = _min_after(aggregator.first, aggregator.second)
+        return (n1, why1) if n1 >= n2 else (n2, why2)
+    if isinstance(aggregator, Bucketing):
+        if aggregator.inner is None:
+            return 1, "n >= 1"
+        return _min_after(aggregator, aggregator.inner)
+    f = int(aggregator.f)
+    if isinstance(aggregator, (Krum, MultiKrum)):
+        m = getattr(aggregator, "m", None)
+        if m is not None and m > f + 3:
+            return int(m), f"n >= m = {m}"
+        return f + 3, f"n >= f + 3 = {f + 3}"
+    if isinstance(aggregator, (Median, TrimmedMean, GeometricMedian, CenteredClipping, NNM)):
+        return 2 * f + 1, f"n >= 2f + 1 = {2 * f + 1}"
+    return 1, "n >= 1"  # the mean (f = 0) and rules byzcore does not know
+
+
+def _min_after(first: Aggregator, rule: Aggregator) -> tuple[int, str]:
+    """Messages ``first`` needs so that ``rule``, applied to what it returns, meets its bound."""
+    need, why = min_processes(rule)
+    if isinstance(first, Bucketing):  # ceil(n / s) >= need  <=>  n >= s * (need - 1) + 1
+        s = int(first.s)
+        return s * (need - 1) + 1, f"ceil(n / {s}) bucket means >= {need} for {rule.name} ({why})"
+    return need, why  # NNM returns n messages
+
+
+def _check_world(aggregator: Aggregator, world: int) -> None:
+    need, why = min_processes(aggregator)
+    if world < need:
+        raise ValueError(
+            f"[robust_hook] {aggregator.name} with f={aggregator.f} needs at least {need} processes ({why}), "
+            f"the process group has {world}; lower f, choose another rule or add processes "
+            "(byzcore.distributed.ddp_hook.min_processes tells what a rule needs)")
+
+
 # ---------------------------------------------------------------- the hook
 class RobustHook:
     """The callable DDP calls once per gradient bucket; build it with :func:`robust_hook`.
@@ -108,15 +169,33 @@ class RobustHook:
         if not isinstance(aggregator, (str, Aggregator)):
             raise TypeError("[robust_hook] aggregator must be a spec string like 'bucketing:2+median' or a "
                             f"byzcore Aggregator, got {type(aggregator).__name__}")
-        make_aggregator(aggregator, f=f, seed=seed)  # fail here, not inside backward, on a bad spec
+        # Fail here, not inside backward, on a bad spec or too few processes.
+        self._rule = make_aggregator(aggregator, f=f, seed=seed)
         self.spec, self.f, self.seed, self.group = aggregator, f, int(seed), process_group
         self.byzantine_ranks = frozenset(int(r) for r in byzantine_ranks)
         if self.byzantine_ranks and attack is None:
             raise ValueError("[robust_hook] byzantine_ranks given without an attack; pass attack='sign_flip' or another")
         self.attack = hook_attack(attack) if attack is not None else None
         self._aggregators: dict[tuple[int, int], Aggregator] = {}
+        self._gathered: dict[tuple, Any] = {}  # (bucket, numel, dtype, device, world) -> (world, numel) buffer
+        self._checked_worlds: set[int] = set()
         self.calls = 0
         self.__name__ = self.__qualname__ = f"robust_hook[{self.spec}]"  # DDP logs hooks by name
+        world = _initialized_world(process_group)
+        if world is not None:
+            self.check_world(world)
+
+    def check_world(self, world: int) -> None:
+        """Refuse a process group too small for the rule to tolerate ``f`` Byzantine ranks.
+
+        Raises
+        ------
+        ValueError
+            ``world`` is below :func:`min_processes` of the rule.
+        """
+        if world not in self._checked_worlds:
+            _check_world(self._rule, world)
+            self._checked_worlds.add(world)
 
     def _aggregator_for(self, key: tuple[int, int]) -> Aggregator:
         # One aggregator per bucket: stateful rules (centered clipping's previous aggregate,
@@ -138,23 +217,31 @@ class RobustHook:
         group = state if state is not None and hasattr(state, "size") else self.group
         if group is None:
             group = dist.group.WORLD
-        world, rank = dist.get_world_size(group), dist.get_rank(group)
+        world = dist.get_world_size(group)
+        self.check_world(world)  # state may be a group robust_hook(...) did not see
         buf = bucket.buffer()
         self.calls += 1
         if world < 2:
             fut = torch.futures.Future()
             fut.set_result(buf)
             return fut
-        send = self._byzantine_message(buf, group, world, rank, bucket.index()) if self.byzantine_ranks else buf
-        gathered = buf.new_empty((world, buf.numel()))
+        index, numel = bucket.index(), buf.numel()
+        send = self._byzantine_message(buf, group, world, dist.get_rank(group), index) if self.byzantine_ranks else buf
+        # One (world, numel) buffer per bucket, reused every step: a fresh one costs page
+        # faults on every step. DDP waits for this bucket's future before the next backward.
+        key = (index, numel, buf.dtype, buf.device, world)
+        gathered = self._gathered.get(key)
+        if gathered is None:
+            gathered = self._gathered[key] = buf.new_empty((world, numel))
         work = _all_gather(gathered, send, group, async_op=True)
-        agg = self._aggregator_for((bucket.index(), buf.numel()))
+        agg = self._aggregator_for((index, numel))
+        shape = buf.shape
 
         def finish(fut):
             fut.wait()  # re-raises a communication error here rather than aggregating garbage
-            out = agg(gathered)
-            buf.copy_(out.reshape(buf.shape))
-            return buf
+            # The rule reads the gathered rows in place; DDP copies the returned tensor into
+            # the gradients, so it need not be the bucket's own buffer.
+            return agg(gathered).reshape(shape)
 
         return work.get_future().then(finish)
 
@@ -181,6 +268,17 @@ def _all_gather(out, x, group, async_op: bool):
     return gather(out.view(-1), x.contiguous().view(-1), group=group, async_op=async_op)
 
 
+def _initialized_world(group: Any) -> int | None:
+    """The size of ``group`` (default: the world) when a process group is up, else None."""
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return None
+    if not dist.is_available() or not dist.is_initialized():
+        return None
+    return dist.get_world_size(group if group is not None else dist.group.WORLD)
+
+
 def robust_hook(aggregator: str | Aggregator = "bucketing:2+median", f: int = 0, *, seed: int = 0,
                 process_group: Any = None, byzantine_ranks: Iterable[int] = (),
                 attack: str | Callable[..., Any] | None = None) -> RobustHook:
@@ -202,10 +300,18 @@ def robust_hook(aggregator: str | Aggregator = "bucketing:2+median", f: int = 0,
         ``seed`` and the bucket index, so every rank draws the same shuffles.
     process_group
         The group to gather over when ``register_comm_hook`` is given ``state=None``.
+        When a process group is already initialised, its size is checked here against what
+        the rule needs (:func:`min_processes`); otherwise on the first bucket.
     byzantine_ranks, attack
         Simulation only: these ranks send ``attack(own, honest, generator, n, f)`` instead of
         their gradient (see :func:`hook_attack` for the named attacks). Costs one extra
         all-gather per bucket.
+
+    Raises
+    ------
+    ValueError
+        A bad spec or ``f``, or a process group smaller than the rule needs to tolerate ``f``
+        Byzantine ranks (e.g. Krum with ``f = 1`` needs 4 processes: ``n >= f + 3``).
 
     Notes
     -----
