@@ -1,13 +1,20 @@
 """A Byzantine-robust communication hook for PyTorch ``DistributedDataParallel``.
 
 ``ddp.register_comm_hook(None, robust_hook("median", f=1))`` replaces DDP's all-reduce of
-each gradient bucket by an all-gather of the ``world_size`` bucket copies followed by a
-robust rule, computed by byzcore on every rank. Every rank sees the same ``world_size x
-numel`` matrix and runs the same deterministic kernel with the same seed, so every rank
-gets the same aggregate and the replicas stay identical without a second collective.
+each gradient bucket by a robust rule over the ``world_size`` bucket copies, computed by
+byzcore:
 
-Cost: an all-gather moves ``world_size`` times the bytes of a ring all-reduce's output and
-every rank runs the rule; ``bench/ddp_hook_cost.py`` measures it (docs/distributed.md).
+- coordinate-wise rules (mean, median, trimmed mean, bucketing of those) split the
+  coordinates: rank ``r`` receives slice ``r`` of every rank's bucket (all-to-all), applies
+  the rule to it, and the aggregated slices are all-gathered. Each rank moves as many bytes as
+  a ring all-reduce and computes ``1 / world_size`` of the rule;
+- whole-vector rules (Krum, geometric median, NNM, centered clipping) all-gather the
+  ``world_size x numel`` matrix and every rank runs the same deterministic kernel with the
+  same seed, so every rank gets the same aggregate without a second collective.
+
+Both assume every rank runs the collectives as written (a rank's *gradient* may be anything):
+the ring all-gather relays other ranks' data as the split relays aggregated slices.
+``bench/ddp_hook_cost.py`` measures the cost against plain all-reduce (docs/distributed.md).
 
 Byzantine ranks can be simulated for experiments: ranks listed in ``byzantine_ranks``
 replace their bucket by ``attack(...)`` before it is gathered. Attacks that need the honest
@@ -21,8 +28,8 @@ import copy
 import math
 from typing import Any, Callable, Iterable
 
-from ..aggregators import (NNM, Aggregator, Bucketing, CenteredClipping, Chain, GeometricMedian, Krum, Median,
-                           MultiKrum, TrimmedMean, make_aggregator)
+from ..aggregators import (NNM, Aggregator, Bucketing, CenteredClipping, Chain, GeometricMedian, Krum, Mean,
+                           Median, MultiKrum, TrimmedMean, make_aggregator)
 
 __all__ = ["RobustHook", "robust_hook", "hook_attack", "min_processes"]
 
@@ -177,7 +184,8 @@ class RobustHook:
             raise ValueError("[robust_hook] byzantine_ranks given without an attack; pass attack='sign_flip' or another")
         self.attack = hook_attack(attack) if attack is not None else None
         self._aggregators: dict[tuple[int, int], Aggregator] = {}
-        self._gathered: dict[tuple, Any] = {}  # (bucket, numel, dtype, device, world) -> (world, numel) buffer
+        self._buffers: dict[tuple, Any] = {}  # work buffers, reused every step (see _buffer)
+        self._split = _coordinate_wise(self._rule)
         self._checked_worlds: set[int] = set()
         self.calls = 0
         self.__name__ = self.__qualname__ = f"robust_hook[{self.spec}]"  # DDP logs hooks by name
@@ -227,14 +235,14 @@ class RobustHook:
             return fut
         index, numel = bucket.index(), buf.numel()
         send = self._byzantine_message(buf, group, world, dist.get_rank(group), index) if self.byzantine_ranks else buf
-        # One (world, numel) buffer per bucket, reused every step: a fresh one costs page
-        # faults on every step. DDP waits for this bucket's future before the next backward.
-        key = (index, numel, buf.dtype, buf.device, world)
-        gathered = self._gathered.get(key)
-        if gathered is None:
-            gathered = self._gathered[key] = buf.new_empty((world, numel))
-        work = _all_gather(gathered, send, group, async_op=True)
         agg = self._aggregator_for((index, numel))
+        if self._split:
+            return self._split_coordinates(agg, send.reshape(-1), buf, group, world, index)
+        # Whole-vector rules: every rank gathers every message. One (world, numel) buffer per
+        # bucket, reused every step (a fresh one costs page faults on every step); DDP waits
+        # for this bucket's future before the next backward writes into it again.
+        gathered = self._buffer(("gathered", index, world), (world, numel), buf)
+        work = _all_gather(gathered, send, group, async_op=True)
         shape = buf.shape
 
         def finish(fut):
@@ -244,6 +252,47 @@ class RobustHook:
             return agg(gathered).reshape(shape)
 
         return work.get_future().then(finish)
+
+    def _split_coordinates(self, agg, send, buf, group, world: int, index: int):
+        """A coordinate-wise rule as a robust reduce-scatter then an all-gather: rank ``r``
+        receives slice ``r`` of every rank's bucket (all_to_all), applies the rule to those
+        ``world`` slices and all-gathers the aggregated slices. Each rank moves ``2 (w-1)/w``
+        bucket sizes, as a ring all-reduce does, instead of the ``w - 1`` of gathering every
+        bucket, and computes ``1/w`` of the rule. The result is the same per coordinate.
+
+        All collectives are issued here, on the thread DDP calls the hook from and in bucket
+        order, so every rank issues them in the same order; only the final all-gather runs
+        asynchronously."""
+        import torch.distributed as dist
+
+        numel = send.numel()
+        c = -(-numel // world)  # slice length; the bucket is padded to world * c
+        if numel == world * c:
+            flat = send
+        else:
+            flat = self._buffer(("padded", index, world), (world * c,), buf)
+            flat[:numel].copy_(send)
+            flat[numel:].zero_()
+        slices = self._buffer(("slices", index, world), (world, c), buf)
+        dist.all_to_all_single(slices.view(-1), flat, group=group)
+        mine = agg(slices)
+        out = self._buffer(("out", index, world), (world * c,), buf)
+        work = _all_gather(out, mine, group, async_op=True)
+        shape = buf.shape
+
+        def finish(fut):
+            fut.wait()  # re-raises a communication error here rather than returning garbage
+            return out[:numel].view(shape)
+
+        return work.get_future().then(finish)
+
+    def _buffer(self, key: tuple, shape: tuple, like):
+        """A work buffer of this bucket's dtype and device, allocated once and reused."""
+        key = (*key, like.dtype, like.device)
+        b = self._buffers.get(key)
+        if b is None or tuple(b.shape) != tuple(shape):
+            b = self._buffers[key] = like.new_empty(shape)
+        return b
 
     def _byzantine_message(self, buf, group, world: int, rank: int, index: int):
         import torch
@@ -266,6 +315,16 @@ def _all_gather(out, x, group, async_op: bool):
 
     gather = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor  # renamed in torch 2.12
     return gather(out.view(-1), x.contiguous().view(-1), group=group, async_op=async_op)
+
+
+def _coordinate_wise(aggregator: Aggregator) -> bool:
+    """True when each coordinate of the result depends only on that coordinate of the
+    messages (bucketing shuffles whole messages, with one permutation for every coordinate)."""
+    if isinstance(aggregator, Bucketing):
+        return aggregator.inner is None or _coordinate_wise(aggregator.inner)
+    if isinstance(aggregator, Chain):
+        return _coordinate_wise(aggregator.first) and _coordinate_wise(aggregator.second)
+    return type(aggregator) in (Mean, Median, TrimmedMean)
 
 
 def _initialized_world(group: Any) -> int | None:
