@@ -186,6 +186,7 @@ class RobustHook:
         self._aggregators: dict[tuple[int, int], Aggregator] = {}
         self._buffers: dict[tuple, Any] = {}  # work buffers, reused every step (see _buffer)
         self._split = _coordinate_wise(self._rule)
+        self._pending: tuple | None = None  # the bucket whose all-to-all is in flight (_flush)
         self._checked_worlds: set[int] = set()
         self.calls = 0
         self.__name__ = self.__qualname__ = f"robust_hook[{self.spec}]"  # DDP logs hooks by name
@@ -237,7 +238,7 @@ class RobustHook:
         send = self._byzantine_message(buf, group, world, dist.get_rank(group), index) if self.byzantine_ranks else buf
         agg = self._aggregator_for((index, numel))
         if self._split:
-            return self._split_coordinates(agg, send.reshape(-1), buf, group, world, index)
+            return self._split_coordinates(agg, send.reshape(-1), buf, bucket, group, world, index)
         # Whole-vector rules: every rank gathers every message. One (world, numel) buffer per
         # bucket, reused every step (a fresh one costs page faults on every step); DDP waits
         # for this bucket's future before the next backward writes into it again.
@@ -253,18 +254,21 @@ class RobustHook:
 
         return work.get_future().then(finish)
 
-    def _split_coordinates(self, agg, send, buf, group, world: int, index: int):
+    def _split_coordinates(self, agg, send, buf, bucket, group, world: int, index: int):
         """A coordinate-wise rule as a robust reduce-scatter then an all-gather: rank ``r``
         receives slice ``r`` of every rank's bucket (all_to_all), applies the rule to those
         ``world`` slices and all-gathers the aggregated slices. Each rank moves ``2 (w-1)/w``
         bucket sizes, as a ring all-reduce does, instead of the ``w - 1`` of gathering every
         bucket, and computes ``1/w`` of the rule. The result is the same per coordinate.
 
-        All collectives are issued here, on the thread DDP calls the hook from and in bucket
-        order, so every rank issues them in the same order; only the final all-gather runs
-        asynchronously."""
+        Every collective is issued from this call, on the thread DDP calls the hook from, in
+        bucket order, so all ranks issue them in one order: bucket k's all-to-all runs while
+        backward goes on, and its rule and all-gather are issued when bucket k+1 arrives, or at
+        once for the last bucket of the step."""
+        import torch
         import torch.distributed as dist
 
+        self._flush()
         numel = send.numel()
         c = -(-numel // world)  # slice length; the bucket is padded to world * c
         if numel == world * c:
@@ -274,17 +278,37 @@ class RobustHook:
             flat[:numel].copy_(send)
             flat[numel:].zero_()
         slices = self._buffer(("slices", index, world), (world, c), buf)
-        dist.all_to_all_single(slices.view(-1), flat, group=group)
-        mine = agg(slices)
+        work = dist.all_to_all_single(slices.view(-1), flat, group=group, async_op=True)
         out = self._buffer(("out", index, world), (world * c,), buf)
-        work = _all_gather(out, mine, group, async_op=True)
-        shape = buf.shape
+        result = torch.futures.Future()
+        self._pending = (work, agg, slices, out, numel, buf.shape, group, result)
+        is_last = getattr(bucket, "is_last", None)
+        if is_last is None or is_last():
+            self._flush()
+        return result
+
+    def _flush(self) -> None:
+        """Rule and all-gather of the bucket whose all-to-all is in flight, if any."""
+        if self._pending is None:
+            return
+        work, agg, slices, out, numel, shape, group, result = self._pending
+        self._pending = None
+        try:
+            work.wait()
+            mine = agg(slices)
+            gathered = _all_gather(out, mine, group, async_op=True).get_future()
+        except Exception as exc:  # every rank fails alike; DDP's wait re-raises it
+            result.set_exception(exc)
+            return
 
         def finish(fut):
-            fut.wait()  # re-raises a communication error here rather than returning garbage
-            return out[:numel].view(shape)
+            try:
+                fut.wait()  # re-raises a communication error rather than returning garbage
+                result.set_result(out[:numel].view(shape))
+            except Exception as exc:
+                result.set_exception(exc)
 
-        return work.get_future().then(finish)
+        gathered.add_done_callback(finish)
 
     def _buffer(self, key: tuple, shape: tuple, like):
         """A work buffer of this bucket's dtype and device, allocated once and reused."""
