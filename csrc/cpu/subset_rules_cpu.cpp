@@ -18,22 +18,26 @@ namespace {
 
 using i64 = std::int64_t;
 
-// out = sum_i w_i x_i over the rows with w_i != 0, added in index order.
+// out = sum_i w_i x_i over the rows with w_i != 0, added in index order; equal weights (a
+// subset's plain mean) as the sum divided by the count, as a mean is.
 template <class T>
 void weighted_rows_mean(const Messages& X, const subset::Weights& w, T* out) {
   std::vector<i64> rows;
   for (i64 i = 0; i < X.n; ++i)
     if (w[i] != 0) rows.push_back(i);
+  bool uniform = true;
+  for (i64 i : rows) uniform = uniform && w[i] == w[rows[0]];
+  const double count = static_cast<double>(rows.size());
   parallel_tiles(X.d, static_cast<i64>(rows.size()), [&](i64 b, i64 e) {
     double acc[kTile];
     const i64 len = e - b;
     std::fill(acc, acc + len, 0.0);
     for (i64 i : rows) {
       const T* r = X.row<T>(i) + b;
-      const double wi = w[i];
+      const double wi = uniform ? 1.0 : w[i];
       for (i64 j = 0; j < len; ++j) acc[j] += wi * static_cast<double>(r[j]);
     }
-    for (i64 j = 0; j < len; ++j) out[b + j] = static_cast<T>(acc[j]);
+    for (i64 j = 0; j < len; ++j) out[b + j] = static_cast<T>(uniform ? acc[j] / count : acc[j]);
   });
 }
 
