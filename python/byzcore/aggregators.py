@@ -264,7 +264,19 @@ def make_aggregator(spec: str | Aggregator, f: int = 0, seed: int = 0) -> Aggreg
 # f is passed as given: the rule raises below its bound (n > 2f), never tolerating fewer silently.
 
 
-class MDA(Aggregator):
+class _RuleOfF(Aggregator):
+    """A rule whose only parameter is ``f``: calls ``rule(X, f)`` with ``f`` as given."""
+
+    rule: Callable[[Any, int], Any]
+
+    def __init__(self, f: int):
+        self.f = f
+
+    def __call__(self, X: Any) -> Any:
+        return type(self).rule(X, self.f)
+
+
+class MDA(_RuleOfF):
     """Minimum-diameter averaging (:func:`byzcore.mda`) with ``f`` Byzantine messages.
 
     Parameters
@@ -274,48 +286,21 @@ class MDA(Aggregator):
     """
 
     name = "mda"
-
-    def __init__(self, f: int):
-        self.f = f
-
-    def __call__(self, X: Any) -> Any:
-        return _ops.mda(X, self.f)
+    rule = staticmethod(_ops.mda)
 
 
-class SMEA(Aggregator):
-    """Smallest maximum eigenvalue averaging (:func:`byzcore.smea`).
-
-    Parameters
-    ----------
-    f : int
-        Byzantine messages tolerated; a call on ``n <= 2f`` messages raises ``ValueError``.
-    """
+class SMEA(_RuleOfF):
+    """Smallest maximum eigenvalue averaging (:func:`byzcore.smea`); ``f`` as in :class:`MDA`."""
 
     name = "smea"
-
-    def __init__(self, f: int):
-        self.f = f
-
-    def __call__(self, X: Any) -> Any:
-        return _ops.smea(X, self.f)
+    rule = staticmethod(_ops.smea)
 
 
-class CAF(Aggregator):
-    """Covariance-bound agnostic filter (:func:`byzcore.caf`).
-
-    Parameters
-    ----------
-    f : int
-        Byzantine messages tolerated; a call on ``n <= 2f`` messages raises ``ValueError``.
-    """
+class CAF(_RuleOfF):
+    """Covariance-bound agnostic filter (:func:`byzcore.caf`); ``f`` as in :class:`MDA`."""
 
     name = "caf"
-
-    def __init__(self, f: int):
-        self.f = f
-
-    def __call__(self, X: Any) -> Any:
-        return _ops.caf(X, self.f)
+    rule = staticmethod(_ops.caf)
 
 
 class DnC(Aggregator):
