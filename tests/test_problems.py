@@ -259,3 +259,89 @@ def test_torch_mlp_gradients():
     flipped = prob.with_flipped_labels([0])
     assert not np.array_equal(flipped.full_gradients(x, [0]), prob.full_gradients(x, [0]))
     assert torch.get_default_dtype() == torch.float32                  # global state untouched
+
+
+def _tiny_torch_problem(torch, n_workers=4, threads=1):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 5)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    module = torch.nn.Linear(5, 2)
+    return module, P.TorchProblem(module, torch.nn.functional.cross_entropy, X, y, n_workers, threads=threads)
+
+
+def test_torch_problem_leaves_the_callers_module_alone():
+    torch = pytest.importorskip("torch")
+    module = torch.nn.Linear(5, 2)
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    prob = P.TorchProblem(module, torch.nn.functional.cross_entropy, X, (X[:, 0] > 0).astype(np.int64), 2)
+    x = prob.x0() + 0.5
+    prob.full_gradients(x, [0, 1])
+    prob.evaluate(x)
+    assert all(p.dtype == torch.float32 for p in module.parameters())          # not converted in place
+    for k, v in module.state_dict().items():
+        assert torch.equal(v, before[k])                                        # nor moved
+    np.testing.assert_array_equal(prob.x0(), torch.cat([before["weight"].reshape(-1), before["bias"]]).double())
+    assert prob.module is not module
+
+
+def test_torch_threads_are_restored_under_concurrent_calls():
+    """Many threads computing at once (no scope held by the caller) leave torch's thread count
+    as it was; during the computations it is the problem's."""
+    import threading
+
+    torch = pytest.importorskip("torch")
+    start = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        _, prob = _tiny_torch_problem(torch, threads=1)
+        seen, errors = set(), []
+        real = prob._loss_grad_impl
+
+        def spy(*a, **k):
+            seen.add(torch.get_num_threads())
+            return real(*a, **k)
+
+        prob._loss_grad_impl = spy
+
+        def work(w):
+            try:
+                for _ in range(30):
+                    prob.full_gradients(prob.x0(), [w % prob.n_workers])
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert seen == {1}
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(start)
+
+
+def test_zeno_pp_worker_threads_never_set_torch_threads(monkeypatch):
+    """Zeno++'s threads mode: only the calling thread sets torch's (process-wide) thread count."""
+    import threading
+
+    import byzcore.algorithms as A
+
+    torch = pytest.importorskip("torch")
+    start = torch.get_num_threads()
+    torch.set_num_threads(2)
+    calls = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(threading.current_thread()), real(n)))
+    try:
+        _, prob = _tiny_torch_problem(torch, n_workers=4, threads=1)
+        res = A.run(algorithm="zeno_pp", mode="threads", problem=prob, byzantine=1, attack="sign-flip", rounds=30,
+                    aggregator="mean", batch=8, eval_every=10)
+        assert len(res.metrics) >= 2 and not res.diverged
+        assert calls and all(t is threading.main_thread() for t in calls)
+        assert torch.get_num_threads() == 2
+    finally:
+        real(start)
