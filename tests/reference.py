@@ -1,8 +1,8 @@
-"""Plain float64 NumPy reference implementations of SPEC.md section 1.
+"""Plain float64 NumPy reference implementations of docs/spec.md#rules.
 
 Written for clarity, not speed (loops where they read better), and independent of byzcore:
 nothing here imports it. Every function takes an ``(n, d)`` array (anything ``np.asarray``
-reads) and returns float64. The non-finite conventions of SPEC.md are followed literally:
+reads) and returns float64. The non-finite conventions of docs/spec.md#nonfinite are followed literally:
 
 - order statistics (median, trimmed mean): a non-finite entry (NaN, +Inf, -Inf) ranks above
   every finite value and counts as +inf where it is selected;
@@ -49,7 +49,7 @@ def _ranked_columns(X) -> np.ndarray:
 def mean(X) -> np.ndarray:
     X = _rows(X)
     total = np.zeros(X.shape[1])
-    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as SPEC's mean says
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as docs/spec.md#rule-mean says
         for row in X:
             total = total + row
     return total / X.shape[0]
@@ -144,7 +144,7 @@ def nnm(X, f: int) -> np.ndarray:
 # ---------------------------------------------------------------- geometric median
 def geometric_median(X, *, nu: float = 1e-6, max_iter: int = 100, tol: float = 1e-7,
                      weights=None, return_iterations: bool = False):
-    """Smoothed Weiszfeld (RFA) from the coordinate-wise median, as SPEC.md states.
+    """Smoothed Weiszfeld (RFA) from the coordinate-wise median (docs/spec.md#rule-geometric-median).
 
     Stops when ||z_new - z|| <= tol * ||z|| (the relative change), after max_iter updates, or
     when no message has weight left (every one non-finite or weighted zero). A message with a
@@ -248,6 +248,15 @@ def bucket_means(X, s: int, perm) -> np.ndarray:
     return np.stack([mean(ordered[b:b + s]) for b in range(0, len(ordered), s)])
 
 
+# ---------------------------------------------------------------- training problems
+def logistic_loss(X, y, x, lam: float) -> float:
+    """Mean logistic loss ``log(1 + exp(-y_j a_j^T x))`` over the rows ``a_j`` of ``X``
+    (labels ``y`` in {-1, +1}) plus the non-convex regulariser ``lam * sum x_k^2 / (1 + x_k^2)``."""
+    X, x = _rows(X), np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    return float(np.mean(np.log1p(np.exp(-y * (X @ x)))) + lam * np.sum(x**2 / (1 + x**2)))
+
+
 # ---------------------------------------------------------------- the documented draw
 def counter_key(seed: int, i: int) -> int:
     """SplitMix64 finaliser, two rounds, over a Weyl sequence keyed by the seed (as in
@@ -272,11 +281,3 @@ def permutation(n: int, seed: int) -> np.ndarray:
     """0..n-1 sorted by key (ties: lower index): the shuffle bucketing uses."""
     return np.array(sorted(range(n), key=lambda i: (counter_key(seed, i), i)), dtype=np.int64)
 
-
-# ---------------------------------------------------------------- training problems
-def logistic_loss(X, y, x, lam: float) -> float:
-    """Mean logistic loss ``log(1 + exp(-y_j a_j^T x))`` over the rows ``a_j`` of ``X``
-    (labels ``y`` in {-1, +1}) plus the non-convex regulariser ``lam * sum x_k^2 / (1 + x_k^2)``."""
-    X, x = _rows(X), np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    return float(np.mean(np.log1p(np.exp(-y * (X @ x)))) + lam * np.sum(x**2 / (1 + x**2)))
