@@ -143,13 +143,20 @@ def nnm(X, f: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- geometric median
 def geometric_median(X, *, nu: float = 1e-6, max_iter: int = 100, tol: float = 1e-7,
-                     weights=None, return_iterations: bool = False):
+                     weights=None) -> np.ndarray:
     """Smoothed Weiszfeld (RFA) from the coordinate-wise median (docs/spec.md#rule-geometric-median).
 
-    Stops when ||z_new - z|| <= tol * ||z|| (the relative change), after max_iter updates, or
-    when no message has weight left (every one non-finite or weighted zero). A message with a
-    non-finite entry has weight zero. With ``return_iterations``: ``(z, updates made)``.
+    Stops when ||z_new - z|| <= tol * ||z|| (the relative change) or after max_iter updates.
+    A message with a non-finite entry has weight zero.
     """
+    return weiszfeld(X, nu=nu, max_iter=max_iter, tol=tol, weights=weights)[0]
+
+
+def weiszfeld(X, *, nu: float = 1e-6, max_iter: int = 100, tol: float = 1e-7,
+              weights=None) -> tuple[np.ndarray, int]:
+    """:func:`geometric_median` and the number of updates it made: it stops when the
+    relative change ||z_new - z|| <= tol * ||z_new||, after max_iter updates, or when no
+    message has weight left (every one non-finite or weighted zero)."""
     X = _rows(X)
     n = X.shape[0]
     a = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
@@ -173,7 +180,7 @@ def geometric_median(X, *, nu: float = 1e-6, max_iter: int = 100, tol: float = 1
         z = z_new
         if change <= tol * float(np.linalg.norm(z)):
             break
-    return (z, updates) if return_iterations else z
+    return z, updates
 
 
 def smoothed_objective(X, z, nu: float = 1e-6, weights=None) -> float:
@@ -280,4 +287,3 @@ def rand_k_indices(d: int, k: int, seed: int) -> np.ndarray:
 def permutation(n: int, seed: int) -> np.ndarray:
     """0..n-1 sorted by key (ties: lower index): the shuffle bucketing uses."""
     return np.array(sorted(range(n), key=lambda i: (counter_key(seed, i), i)), dtype=np.int64)
-
