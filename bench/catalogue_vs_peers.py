@@ -11,8 +11,11 @@ import; otherwise (e.g. they live in a venv with another NumPy) they run in a su
 ``--peers-python`` on the same input, saved once to a .npy file, and send their results back
 the same way. Every result is checked against the NumPy reference (and each peer whose
 definition agrees with byzcore's) before its time is printed; times are the best of a few runs.
-Effective GB/s = n*d*4 bytes read / time; the machine's read bandwidth is the faster of a
-NumPy and a multi-threaded PyTorch sum over a 1 GiB float32 array.
+Effective GB/s = the least traffic the rule needs / time: n*d*4 bytes read for the rules that
+return one vector, twice that (read the input, write the n results) for the pre-aggregators
+(ARC, clipping); the machine's read bandwidth is the faster of a NumPy and a multi-threaded
+PyTorch sum over a 1 GiB float32 array. Under a loaded machine OpenMP waits badly: run with
+OMP_NUM_THREADS=1 (it applies to the peers' torch too) for comparable single-thread figures.
 
 Adding a rule: append a ``Rule`` to ROWS (byzcore call, NumPy reference, and the peer calls
 as source text for the runner, keyed ``"lib"``, with ``same`` naming the peers whose result
@@ -27,7 +30,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -35,19 +37,9 @@ from typing import Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import byzcore  # noqa: E402
-
-
-def best(fn: Callable[[], object], reps: int, budget: float = 20.0) -> float:
-    times = []
-    t_end = time.perf_counter() + budget
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-        if time.perf_counter() > t_end:
-            break
-    return min(times)
+from quick_order import best  # noqa: E402  (best of a few runs within a time budget)
 
 
 # ---------------------------------------------------------------- NumPy references (vectorised)
@@ -109,7 +101,9 @@ class Rule:
     numpy: Callable[[np.ndarray, int], np.ndarray]
     peers: dict[str, str] = field(default_factory=dict)  # lib -> expression of X (numpy/torch), f
     same: set[str] = field(default_factory=set)          # peers whose definition equals byzcore's
-    bytes_factor: int = 1                                 # passes over the input counted in GB/s
+    # n*d*4-byte passes of the least traffic the rule needs: 1 (read the input) for the rules
+    # that return one vector, 2 (read, write the n clipped messages) for the pre-aggregators
+    passes: int = 1
 
 
 TAU = 1.0  # clipping radius, relative to sqrt(d) below
@@ -127,11 +121,11 @@ ROWS: list[Rule] = [
          {"byzpy": "ComparativeGradientElimination(f).aggregate(list(T))"}, same={"byzpy"}),
     Rule("arc", lambda X, f: byzcore.arc(X, f), np_arc,
          {"byzfl": "torch.stack(list(byzfl.ARC(f=f)(T.clone())))",
-          "byzpy": "torch.stack(list(ARC(f).pre_aggregate(list(T))))"}, same={"byzfl", "byzpy"}),
+          "byzpy": "torch.stack(list(ARC(f).pre_aggregate(list(T))))"}, same={"byzfl", "byzpy"}, passes=2),
     Rule("clipping", lambda X, f: byzcore.clip(X, TAU * X.shape[1] ** 0.5),
          lambda X, f: np_clip(X, TAU * X.shape[1] ** 0.5),
          {"byzfl": "torch.stack(list(byzfl.Clipping(c=tau)(T.clone())))",
-          "byzpy": "torch.stack(list(Clipping(tau).pre_aggregate(list(T))))"}, same={"byzfl", "byzpy"}),
+          "byzpy": "torch.stack(list(Clipping(tau).pre_aggregate(list(T))))"}, same={"byzfl", "byzpy"}, passes=2),
 ]
 
 # The peer runner: imports what it can, times each requested call on the saved input, saves
@@ -202,16 +196,26 @@ def peers_importable() -> bool:
 
 
 def run_peers(python: str, X: np.ndarray, f: int, rules: list[Rule], tmp: str, reps: int, budget: float) -> dict:
+    """Each peer call in its own subprocess, killed after `budget` seconds plus start-up, so one
+    slow peer cannot hold up the others; a killed call is reported as a timeout."""
     path = os.path.join(tmp, "input.npy")
     np.save(path, X)
-    calls = {f"{r.name}:{lib}": (lib, expr) for r in rules for lib, expr in r.peers.items()}
-    req = dict(input=path, f=f, tau=TAU * X.shape[1] ** 0.5, calls=calls, reps=reps, budget=budget)
-    proc = subprocess.run([python, "-c", RUNNER, json.dumps(req)], capture_output=True, text=True,
-                          timeout=budget * (len(calls) + 2) + 120)
-    if proc.returncode != 0:
-        print(f"  peers failed under {python}: {proc.stderr.strip()[-300:]}")
-        return {}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    out = {}
+    for r in rules:
+        for lib, expr in r.peers.items():
+            key = f"{r.name}:{lib}"
+            req = dict(input=path, f=f, tau=TAU * X.shape[1] ** 0.5, calls={key: (lib, expr)}, reps=reps, budget=budget)
+            try:
+                proc = subprocess.run([python, "-c", RUNNER, json.dumps(req)], capture_output=True, text=True,
+                                      timeout=budget + 60)
+            except subprocess.TimeoutExpired:
+                out[key] = {"error": f"did not finish in {budget:.0f} s"}
+                continue
+            if proc.returncode != 0:
+                out[key] = {"error": proc.stderr.strip()[-120:]}
+                continue
+            out.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return out
 
 
 def read_bandwidth(reps: int) -> float:
@@ -270,7 +274,7 @@ def main() -> None:
                         raise SystemExit(f"{r.name} n={n} d={d}: byzcore differs from the NumPy reference")
                     t_b = best(lambda: r.byzcore(X, f), args.reps)
                     t_n = best(lambda: r.numpy(X, f), max(1, args.reps // 2))
-                    gbs = n * d * 4 / t_b / 1e9
+                    gbs = r.passes * n * d * 4 / t_b / 1e9
                     row = dict(rule=r.name, n=n, d=d, f=f, byzcore_ms=t_b * 1e3, gbs=gbs, bw_frac=gbs / bw,
                                numpy_ms=t_n * 1e3, peers={})
                     cells = []

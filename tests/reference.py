@@ -345,13 +345,17 @@ def monna(X, f: int, pivot: int = 0) -> np.ndarray:
     return _nearest_mean(X, dist, n - f)
 
 
+def _norms(X: np.ndarray) -> list[float]:
+    """Euclidean norm of each message, +inf for one holding a non-finite entry."""
+    ok = _row_finite(X)
+    return [math.sqrt(sum(v * v for v in X[i])) if ok[i] else math.inf for i in range(X.shape[0])]
+
+
 def cge(X, f: int) -> np.ndarray:
     X = _rows(X)
     n = X.shape[0]
     assert n > 2 * f
-    ok = _row_finite(X)
-    norms = [math.sqrt(sum(v * v for v in X[i])) if ok[i] else math.inf for i in range(n)]
-    return _nearest_mean(X, norms, n - f)
+    return _nearest_mean(X, _norms(X), n - f)
 
 
 def arc(X, f: int) -> np.ndarray:
@@ -359,8 +363,7 @@ def arc(X, f: int) -> np.ndarray:
     X = _rows(X)
     n = X.shape[0]
     assert n > 2 * f
-    ok = _row_finite(X)
-    norms = [math.sqrt(sum(v * v for v in X[i])) if ok[i] else math.inf for i in range(n)]
+    norms = _norms(X)
     clipped = (2 * f * (n - f)) // n
     threshold = sorted(norms)[n - clipped - 1]
     return np.stack([clip_one(X[i], threshold) for i in range(n)])

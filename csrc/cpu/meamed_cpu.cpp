@@ -14,6 +14,7 @@
 
 #include "byzcore/backends.h"
 #include "cpu/rank_select.h"
+#include "cpu/simd_vectors.h"
 
 namespace byzcore {
 namespace cpu {
@@ -23,25 +24,52 @@ namespace {
 using i64 = std::int64_t;
 using namespace rank_detail;
 
-// dst[l] = MeaMed of lane l of the ascending rows s[i * W + l] (i < n), for l < len. The
-// comparisons and the sum are in double: the midpoint of two floats is exact there.
+// dst[l] = MeaMed of lane l of the ascending rows s[i * W + l] (i < n), for l < len. Four
+// lanes at a time in double vectors (the midpoint of two floats is exact there): the window
+// start is a count kept as a double, the window a mask, so the loops are branch-free SIMD.
 template <class T, i64 W>
 inline void meamed_lanes(const T* s, i64 n, i64 f, i64 len, T* dst) {
+  static_assert(W % 4 == 0 || W < 4, "lanes are processed four at a time");
+  constexpr i64 C = W < 4 ? 1 : W / 4;  // independent 4-lane chains, interleaved
   const i64 k = n - f, lo = (n - 1) / 2, hi = n / 2;
-  double m[W], acc[W];
-  i64 start[W];
-  for (i64 l = 0; l < W; ++l) {
-    m[l] = 0.5 * static_cast<double>(s[lo * W + l]) + 0.5 * static_cast<double>(s[hi * W + l]);
-    start[l] = 0;
-    acc[l] = 0;
+  const v4d half = v4d{} + 0.5, zero = v4d{}, kd = v4d{} + static_cast<double>(k);
+  auto at = [&](i64 i, i64 c) {
+    if constexpr (W < 4) {  // 1 or 2 lanes (SSE2 doubles, the sorted-column path): the rest unused
+      v4d v = zero;
+      for (i64 l = 0; l < W; ++l) v[l] = static_cast<double>(s[i * W + l]);
+      return v;
+    } else {
+      return load4(s + i * W + 4 * c);
+    }
+  };
+  v4d m[C], start[C], acc[C];
+  for (i64 c = 0; c < C; ++c) {
+    m[c] = half * at(lo, c) + half * at(hi, c);
+    start[c] = acc[c] = zero;
   }
   for (i64 q = 0; q < f; ++q)
-    for (i64 l = 0; l < W; ++l)
-      start[l] += (0.5 * static_cast<double>(s[q * W + l]) + 0.5 * static_cast<double>(s[(q + k) * W + l])) < m[l];
-  for (i64 i = 0; i < n; ++i)
-    for (i64 l = 0; l < W; ++l)  // a select, not a product: an unused +inf must not reach the sum
-      acc[l] += (i >= start[l] && i < start[l] + k) ? static_cast<double>(s[i * W + l]) : 0.0;
-  for (i64 l = 0; l < len; ++l) dst[l] = static_cast<T>(acc[l] / static_cast<double>(k));
+    for (i64 c = 0; c < C; ++c) {
+      const v4i step = (half * at(q, c) + half * at(q + k, c)) < m[c];  // -1 where the window moves up
+      start[c] -= __builtin_convertvector(step, v4d);
+    }
+  // Every window [start, start + k) with start <= f holds the ranks f..k-1: only the 2f ranks
+  // outside them need the mask (all n when k <= f, as in Bulyan's second stage).
+  for (i64 i = 0; i < n; ++i) {
+    if (i >= f && i < k) {
+      for (i64 c = 0; c < C; ++c) acc[c] += at(i, c);
+      continue;
+    }
+    for (i64 c = 0; c < C; ++c) {
+      const v4d x = static_cast<double>(i) - start[c];
+      const v4i in = (x >= zero) & (x < kd);
+      // A mask, not a product: an unused +inf must not reach the sum.
+      acc[c] += reinterpret_cast<v4d>(reinterpret_cast<v4i>(at(i, c)) & in);
+    }
+  }
+  for (i64 c = 0; c < C; ++c) {
+    const v4d r = acc[c] / kd;
+    for (i64 l = 0; l < 4 && 4 * c + l < len; ++l) dst[4 * c + l] = static_cast<T>(r[l]);
+  }
 }
 
 #if defined(BYZCORE_RANK_REGISTERS)
