@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "byzcore/messages.h"
 
@@ -26,6 +27,20 @@ inline void check_bound(const char* op, bool ok, const char* needs, std::int64_t
   if (!ok)
     fail(op, std::string("needs ") + needs + ", got n = " + std::to_string(n) + ", f = " +
                  std::to_string(f) + "; lower f or aggregate more messages");
+}
+
+// Per-message weights (example counts, RFA's a_i): one per message, finite, >= 0, a finite
+// positive sum.
+inline void check_weights(const char* op, const Messages& X, const std::vector<double>& weights) {
+  if (static_cast<std::int64_t>(weights.size()) != X.n)
+    fail(op, "weights must have one entry per message (n = " + std::to_string(X.n) + "), got " +
+                 std::to_string(weights.size()));
+  double total = 0;
+  for (double w : weights) {
+    if (!(w >= 0) || !std::isfinite(w)) fail(op, "weights must be finite and >= 0");
+    total += w;
+  }
+  if (!(total > 0) || !std::isfinite(total)) fail(op, "weights must not all be zero and must sum to a finite number");
 }
 
 inline void check_positive(const char* op, const char* name, double v) {

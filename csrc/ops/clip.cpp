@@ -1,4 +1,4 @@
-// Norm clipping and centered clipping.
+// Norm clipping, adaptive robust clipping (ARC) and centered clipping.
 #include <cmath>
 
 #include "byzcore/backends.h"
@@ -11,6 +11,13 @@ void clip(const Messages& X, double threshold, void* out) {
   check_messages("clip", X);
   if (!(threshold >= 0)) fail("clip", "threshold must be >= 0 (inf disables clipping), got " + std::to_string(threshold));
   BYZCORE_DEVICE_SWITCH(X, clip(X, threshold, out));
+}
+
+void arc(const Messages& X, std::int64_t f, void* out) {
+  check_messages("arc", X);
+  check_f("arc", f);
+  check_bound("arc", f <= (X.n - 1) / 2, "n > 2f", X.n, f);  // no arithmetic on f: it could wrap
+  BYZCORE_DEVICE_SWITCH(X, arc(X, f, out));
 }
 
 void centered_clipping(const Messages& X, double tau, const void* center, std::int64_t iters,

@@ -260,6 +260,208 @@ def make_aggregator(spec: str | Aggregator, f: int = 0, seed: int = 0) -> Aggreg
     return agg
 
 
+# ---------------------------------------------------------------- catalogue rules (issue 9)
+# These objects never lower f on their own: below a rule's bound on n the call raises, so a
+# user who asked for f Byzantine messages never silently gets less protection.
+class MeaMed(Aggregator):
+    """Mean around the median, :func:`byzcore.meamed`; needs ``n > 2f``.
+
+    Parameters
+    ----------
+    f : int
+        Number of Byzantine messages tolerated.
+
+    Raises
+    ------
+    ValueError
+        On a call with ``n <= 2f``.
+
+    References
+    ----------
+    Xie, Koyejo, Gupta 2018; see ``docs/rules.md``.
+    """
+
+    name = "meamed"
+
+    def __init__(self, f: int):
+        self.f = f
+
+    def __call__(self, X: Any) -> Any:
+        return _ops.meamed(X, self.f)
+
+
+class Bulyan(Aggregator):
+    """Bulyan, :func:`byzcore.bulyan`; needs ``n >= 4f + 3``.
+
+    Parameters
+    ----------
+    f : int
+        Number of Byzantine messages tolerated.
+
+    Raises
+    ------
+    ValueError
+        On a call with ``n < 4f + 3``.
+
+    References
+    ----------
+    El Mhamdi, Guerraoui, Rouault, ICML 2018; see ``docs/rules.md``.
+    """
+
+    name = "bulyan"
+
+    def __init__(self, f: int):
+        self.f = f
+
+    def __call__(self, X: Any) -> Any:
+        return _ops.bulyan(X, self.f)
+
+
+class MoNNA(Aggregator):
+    """MoNNA, :func:`byzcore.monna`: mean of the ``n - f`` messages nearest to ``pivot``.
+
+    Parameters
+    ----------
+    f : int
+        Number of Byzantine messages tolerated; calls need ``n > 2f``.
+    pivot : int
+        Index of the trusted message (default 0).
+
+    Raises
+    ------
+    ValueError
+        On a call with ``n <= 2f`` or a pivot outside ``0..n-1``.
+
+    References
+    ----------
+    Farhadkhani et al., ICML 2023; see ``docs/rules.md``.
+    """
+
+    name = "monna"
+
+    def __init__(self, f: int, pivot: int = 0):
+        self.f, self.pivot = f, pivot
+
+    def __call__(self, X: Any) -> Any:
+        return _ops.monna(X, self.f, self.pivot)
+
+
+class CGE(Aggregator):
+    """Comparative gradient elimination, :func:`byzcore.cge`; needs ``n > 2f``.
+
+    Parameters
+    ----------
+    f : int
+        Number of Byzantine messages tolerated (the ``f`` largest norms are dropped).
+
+    Raises
+    ------
+    ValueError
+        On a call with ``n <= 2f``.
+
+    References
+    ----------
+    Gupta, Liu, Vaidya 2021; see ``docs/rules.md``.
+    """
+
+    name = "cge"
+
+    def __init__(self, f: int):
+        self.f = f
+
+    def __call__(self, X: Any) -> Any:
+        return _ops.cge(X, self.f)
+
+
+class FedTrimmedAvg(Aggregator):
+    """Trimmed mean by fraction, as Flower's ``FedTrimmedAvg``: ``trimmed_mean(X, beta=beta)``,
+    which trims ``int(beta * n)`` values at each end.
+
+    Parameters
+    ----------
+    beta : float
+        Fraction trimmed at each end, in ``[0, 0.5)``.
+
+    Raises
+    ------
+    ValueError
+        On a ``beta`` outside ``[0, 0.5)`` (at construction).
+    """
+
+    name = "fed_trimmed_avg"
+
+    def __init__(self, beta: float):
+        if not 0.0 <= float(beta) < 0.5:
+            raise ValueError(f"[fed_trimmed_avg] beta must be in [0, 0.5), got {beta}")
+        self.beta = float(beta)
+
+    def __call__(self, X: Any) -> Any:
+        return _ops.trimmed_mean(X, beta=self.beta)
+
+
+class Clipping(Aggregator):
+    """Static norm clipping of every message, a pre-aggregator: ``Clipping(tau) >> rule``.
+
+    Parameters
+    ----------
+    tau : float
+        Clipping radius: each ``x_i`` becomes ``min(1, tau / ||x_i||) x_i`` (:func:`byzcore.clip`).
+
+    Raises
+    ------
+    ValueError
+        On a negative ``tau`` (at the call, from the kernel).
+    """
+
+    name = "clipping"
+    reduces = False
+
+    def __init__(self, tau: float, f: int = 0):
+        self.tau, self.f = float(tau), f
+
+    def __call__(self, X: Any) -> Any:
+        return _ops.clip(X, self.tau)
+
+
+class ARC(Aggregator):
+    """Adaptive robust clipping, a pre-aggregator: ``ARC(f) >> rule`` (:func:`byzcore.arc`).
+
+    Parameters
+    ----------
+    f : int
+        Number of Byzantine messages tolerated; calls need ``n > 2f``.
+
+    Raises
+    ------
+    ValueError
+        On a call with ``n <= 2f``.
+
+    References
+    ----------
+    Allouah et al., NeurIPS 2024; see ``docs/rules.md``.
+    """
+
+    name = "arc"
+    reduces = False
+
+    def __init__(self, f: int):
+        self.f = f
+
+    def __call__(self, X: Any) -> Any:
+        return _ops.arc(X, self.f)
+
+
+register("meamed")(lambda f, seed: MeaMed(f))
+register("bulyan")(lambda f, seed: Bulyan(f))
+register("monna")(lambda f, seed, pivot=0: MoNNA(f, int(pivot)))
+register("cge")(lambda f, seed: CGE(f))
+register("fed_trimmed_avg", "trimmed_mean_fraction")(lambda f, seed, beta=0.2: FedTrimmedAvg(float(beta)))
+register("clipping", "clip")(lambda f, seed, tau=1.0: Clipping(float(tau), f))
+register("arc")(lambda f, seed: ARC(f))
+_POSITIONAL.update({"monna": "pivot", "fed_trimmed_avg": "beta", "trimmed_mean_fraction": "beta",
+                    "clipping": "tau", "clip": "tau"})
+
+
 # ---------------------------------------------------------------- subset rules (docs/rules-subset.md)
 # f is passed as given: the rule raises below its bound (n > 2f), never tolerating fewer silently.
 
