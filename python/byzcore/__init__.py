@@ -54,7 +54,7 @@ from .aggregators import (
     TrimmedMean,
     make_aggregator,
 )
-from ._ops import caf, dnc, mda, smea  # the subset rules (docs/rules-subset.md)
+from ._ops import caf, dnc, mda, smea  # the subset rules (docs/rules.md#subset-rules-mda-smea-caf-dnc)
 from .aggregators import CAF, MDA, SMEA, DnC
 
 try:

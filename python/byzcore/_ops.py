@@ -530,7 +530,7 @@ def arc(X: ArrayLike, f: int) -> Any:
     return b.result(out, (b.n, *b.item_shape))
 
 
-# ---- subset rules: MDA, SMEA, CAF, DnC (docs/rules-subset.md) ------------------------------
+# ---- subset rules: MDA, SMEA, CAF, DnC (docs/rules.md#subset-rules-mda-smea-caf-dnc) ------------------------------
 
 
 def mda(X: ArrayLike, f: int) -> Any:

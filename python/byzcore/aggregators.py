@@ -462,7 +462,7 @@ _POSITIONAL.update({"monna": "pivot", "fed_trimmed_avg": "beta", "trimmed_mean_f
                     "clipping": "tau", "clip": "tau"})
 
 
-# ---------------------------------------------------------------- subset rules (docs/rules-subset.md)
+# ---------------------------------------------------------------- subset rules (docs/rules.md#subset-rules-mda-smea-caf-dnc)
 # f is passed as given: the rule raises below its bound (n > 2f), never tolerating fewer silently.
 
 

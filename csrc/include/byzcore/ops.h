@@ -47,7 +47,7 @@ void bucket_means(const Messages& X, const std::vector<std::int64_t>& perm, std:
                   void* out);
 // out[n*d]: row i replaced by the mean of its n-f nearest messages (itself included).
 void nnm(const Messages& X, std::int64_t f, void* out);
-// out[d]: the subset rules (docs/rules-subset.md), each the (weighted) mean of the messages it
+// out[d]: the subset rules (docs/rules.md#subset-rules-mda-smea-caf-dnc), each the (weighted) mean of the messages it
 // keeps. mda: the n-f subset of smallest diameter; smea: the n-f subset whose covariance has
 // the smallest largest eigenvalue; caf: the covariance filter; dnc: divide-and-conquer, which
 // drops floor(c f) messages per round for `iters` rounds on sub_dim random coordinates.
