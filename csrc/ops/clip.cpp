@@ -17,7 +17,7 @@ void centered_clipping(const Messages& X, double tau, const void* center, std::i
                        void* out) {
   check_messages("centered_clipping", X);
   if (!(tau >= 0)) fail("centered_clipping", "tau must be >= 0, got " + std::to_string(tau));
-  if (iters < 1) fail("centered_clipping", "iters must be >= 1, got " + std::to_string(iters));
+  check_iterations("centered_clipping", "iters", iters, 1);
   BYZCORE_DEVICE_SWITCH(X, centered_clipping(X, tau, center, iters, out));
 }
 
