@@ -48,7 +48,9 @@ void bucket_means(const Messages& X, const std::vector<std::int64_t>& perm, std:
 
 std::vector<std::int64_t> random_permutation(std::int64_t n, std::uint64_t seed) {
   // Sort 0..n-1 by counter keys: the same permutation on every platform for a seed.
-  if (n < 0 || n > kMaxCoordinates) fail("permutation", "n must be in 0..2**40, got " + std::to_string(n));
+  // n counts messages: 2**31 - 1 is beyond any aggregation, and a larger n would sort for minutes.
+  if (n < 0 || n > std::int64_t{0x7fffffff})
+    fail("permutation", "n must be in 0..2**31-1 (the number of messages), got " + std::to_string(n));
   std::vector<std::int64_t> perm;
   try {
     perm.resize(static_cast<std::size_t>(n));

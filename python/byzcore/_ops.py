@@ -141,12 +141,13 @@ def rand_k_indices(d: int, k: int, *, seed: int, like: ArrayLike | None = None) 
     """
     op = "rand_k_indices"
     d, k, seed = as_index(op, "d", d), as_index(op, "k", k), as_seed(op, seed)
+    size = max(0, min(k, d))  # k > d is the core's error to report, not a huge allocation
     if like is None:
-        out = np.empty((max(k, 0),), dtype=np.int64)
+        out = np.empty((size,), dtype=np.int64)
         core.rand_k_indices(d, k, seed, "cpu", 0, 0, out.__array_interface__["data"][0])
         return out
     b = Batch(op, like.reshape(1, -1) if getattr(like, "ndim", 2) == 1 else like)
-    out, ptr = b.empty((max(k, 0),), "int64")
+    out, ptr = b.empty((size,), "int64")
     core.rand_k_indices(d, k, seed, b.device, b.device_index, b.stream, ptr)
     return out
 
@@ -169,8 +170,7 @@ def rand_k(x: ArrayLike, k: int, *, seed: int) -> Any:
 
 def rand_k_sparse(x: ArrayLike, k: int, *, seed: int) -> tuple[Any, Any]:
     """The sparse form of :func:`rand_k` for sending: ``(indices, values)``, where ``values``
-    are ``x.reshape(-1)[indices] * d / k``. :func:`rand_k_dense` rebuilds the dense vector.
-    ``k`` and ``d`` are checked by :func:`rand_k_indices`, whose name its errors carry."""
+    are ``x.reshape(-1)[indices] * d / k``. :func:`rand_k_dense` rebuilds the dense vector."""
     op = "rand_k_sparse"
     k, seed = as_index(op, "k", k), as_seed(op, seed)
     if isinstance(x, (list, tuple)) or not hasattr(x, "reshape"):
@@ -178,6 +178,8 @@ def rand_k_sparse(x: ArrayLike, k: int, *, seed: int) -> tuple[Any, Any]:
                         "e.g. np.asarray(x, dtype=np.float32)")
     flat = x.reshape(-1)
     d = flat.shape[0]
+    if not 1 <= k <= d:  # checked here too so that the error names this function
+        raise ValueError(f"[{op}] k must be in 1..d (d = {d}), got {k}")
     idx = rand_k_indices(d, k, seed=seed, like=flat)
     values = flat[idx] * (d / k)
     return idx, values
