@@ -62,21 +62,24 @@ def pairwise_distances(X: ArrayLike, squared: bool = True) -> Any:
     """``n x n`` matrix of (squared) Euclidean distances: zero diagonal, symmetric, never negative.
 
     A message holding a non-finite entry is at distance ``inf`` from every other message.
+    float16/bfloat16 inputs give float32 distances: squared distances leave float16's range
+    (65504) already for coordinates 256 apart.
     """
     b = Batch("pairwise_distances", X)
     out, ptr = b.empty((b.n, b.n))
     core.pairwise_distances(b.messages, bool(squared), ptr)
-    return b.result(out)
+    return out  # the compute dtype (see above)
 
 
 def krum_scores(X: ArrayLike, f: int) -> Any:
     """Krum score of each message: the sum of its ``n - f - 2`` smallest squared distances
-    to the other messages (Blanchard et al., NeurIPS 2017). Needs ``n >= f + 3``."""
+    to the other messages (Blanchard et al., NeurIPS 2017). Needs ``n >= f + 3``. Like
+    :func:`pairwise_distances`, float16/bfloat16 inputs give float32 scores."""
     f = as_index("krum_scores", "f", f)
     b = Batch("krum_scores", X)
     out, ptr = b.empty((b.n,))
     core.krum_scores(b.messages, f, ptr)
-    return b.result(out)
+    return out
 
 
 def krum(X: ArrayLike, f: int) -> Any:
@@ -141,6 +144,10 @@ def rand_k_indices(d: int, k: int, *, seed: int, like: ArrayLike | None = None) 
     """
     op = "rand_k_indices"
     d, k, seed = as_index(op, "d", d), as_index(op, "k", k), as_seed(op, seed)
+    return _draw_indices(op, d, k, seed, like)
+
+
+def _draw_indices(op: str, d: int, k: int, seed: int, like: ArrayLike | None) -> Any:
     size = max(0, min(k, d))  # k > d is the core's error to report, not a huge allocation
     if like is None:
         out = np.empty((size,), dtype=np.int64)
@@ -180,7 +187,7 @@ def rand_k_sparse(x: ArrayLike, k: int, *, seed: int) -> tuple[Any, Any]:
     d = flat.shape[0]
     if not 1 <= k <= d:  # checked here too so that the error names this function
         raise ValueError(f"[{op}] k must be in 1..d (d = {d}), got {k}")
-    idx = rand_k_indices(d, k, seed=seed, like=flat)
+    idx = _draw_indices(op, d, k, seed, flat)
     values = flat[idx] * (d / k)
     return idx, values
 
