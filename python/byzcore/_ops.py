@@ -62,24 +62,21 @@ def pairwise_distances(X: ArrayLike, squared: bool = True) -> Any:
     """``n x n`` matrix of (squared) Euclidean distances: zero diagonal, symmetric, never negative.
 
     A message holding a non-finite entry is at distance ``inf`` from every other message.
-    float16/bfloat16 inputs give float32 distances: squared distances leave float16's range
-    (65504) already for coordinates 256 apart.
     """
     b = Batch("pairwise_distances", X)
     out, ptr = b.empty((b.n, b.n))
     core.pairwise_distances(b.messages, bool(squared), ptr)
-    return out  # the compute dtype (see above)
+    return b.result(out)
 
 
 def krum_scores(X: ArrayLike, f: int) -> Any:
     """Krum score of each message: the sum of its ``n - f - 2`` smallest squared distances
-    to the other messages (Blanchard et al., NeurIPS 2017). Needs ``n >= f + 3``. Like
-    :func:`pairwise_distances`, float16/bfloat16 inputs give float32 scores."""
+    to the other messages (Blanchard et al., NeurIPS 2017). Needs ``n >= f + 3``."""
     f = as_index("krum_scores", "f", f)
     b = Batch("krum_scores", X)
     out, ptr = b.empty((b.n,))
     core.krum_scores(b.messages, f, ptr)
-    return out
+    return b.result(out)
 
 
 def krum(X: ArrayLike, f: int) -> Any:
