@@ -126,21 +126,38 @@ def messages(draw, max_n: int = 12, max_d: int = 9):
     d_shape = (draw(st.integers(0, max_d)),) if shape == "flat" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     base = np.asarray(draw(st.lists(st.floats(-1e3, 1e3, width=32), min_size=1, max_size=8)))
     vals = np.resize(base, (n, *d_shape)).astype(np.float64) if n * math.prod(d_shape) else np.zeros((n, *d_shape))
-    bad_rows: set[int] = set()
     for _ in range(draw(st.integers(0, 3))):
         if vals.size:
             i = draw(st.integers(0, vals.size - 1))
             vals.reshape(-1)[i] = draw(st.sampled_from(SPECIALS))
-    for i in range(n):
-        if not np.all(np.isfinite(vals[i])):
-            bad_rows.add(i)
     dtype = draw(st.sampled_from(DTYPES))
     layout = draw(st.sampled_from(["contiguous", "reversed", "strided", "broadcast", "overlapping", "fortran",
                                    "list", "list_mixed", "nested", "ragged", "torch", "torch_list"]))
     X = _layout(draw, vals, dtype, layout)
     if X is None:
         assume(False)
+    # The rows holding a non-finite entry, read from X itself (a broadcast or overlapping view
+    # repeats entries; a cast to float16 overflows large ones).
+    host = _host(X)
+    bad_rows = set() if host is None else {i for i in range(n) if not np.all(np.isfinite(host[i]))}
     return X, n, int(math.prod(d_shape)), bad_rows, dtype
+
+
+def _host(X: Any) -> np.ndarray | None:
+    """X's values as float64 NumPy, or None where X is not one rectangular block (ragged)."""
+    if hasattr(X, "detach"):
+        return X.detach().double().cpu().numpy() if X.dtype.is_floating_point else None
+    if isinstance(X, (list, tuple)):
+        try:
+            parts = [_host(x) for x in X]
+            return np.stack(parts) if parts and all(p is not None for p in parts) else None
+        except (ValueError, TypeError):
+            return None
+    try:
+        a = np.asarray(X)
+    except (ValueError, TypeError):
+        return None
+    return a.astype(np.float64) if a.dtype.kind in "fiub" else None
 
 
 def _cast(vals: np.ndarray, dtype: str) -> Any:
