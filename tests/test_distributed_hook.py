@@ -40,7 +40,8 @@ CONFIGS = {  # name: (spec, f, byzantine ranks, attack, bucket_cap_mb)
     "median": ("median", 1, [3], "scale:factor=-100", None),
     "median_small_buckets": ("median", 1, [3], "scale:factor=-100", 1e-6),  # one bucket per parameter
     "trimmed_nan": ("trimmed_mean", 1, [1], "nan", None),
-    "bucketing_sign_flip": ("bucketing:2+median", 1, [2], "sign_flip", None),
+    # 2 bucket means cannot outvote 1 Byzantine one: the median claims f = 0 (else it raises)
+    "bucketing_sign_flip": ("bucketing:2+median:f=0", 1, [2], "sign_flip", None),
     "krum_sign_flip": ("krum", 1, [0], "sign_flip", None),  # a whole-vector rule: one bucket
 }
 
