@@ -237,7 +237,7 @@ def test_search_calls_are_bounded_and_leave_the_rule_unchanged():
 
 
 def test_bucketing_state_is_not_advanced_by_the_search():
-    ctx = _seeded(agg="bucketing:2+median")
+    ctx = _seeded(agg="bucketing:2+median:f=1")  # 5 bucket means tolerate 2, not 3
     before = ctx.aggregator.calls
     A.make_attack("opt-ipm")(ctx)
     assert ctx.aggregator.calls == before
