@@ -9,8 +9,9 @@ next iterate to ``x^0`` (Byz-VR-MARINA-PP, SGD, RESAM and Zeno do; Zeno++ does n
 name           Byzantine message                                                     source
 =============  ====================================================================  =========
 none           the honest message (a control run)
-shift-back     if Byzantines are >= half of the sampled clients: the message that    [MRHG23]
-               steers the aggregate so the next iterate is ``x^0``; else honest
+shift-back     if Byzantines are a strict majority of the sampled clients (or,       [MRHG23]
+               ``trigger=half``, at least half): the message that steers the
+               aggregate so the next iterate is ``x^0``; else honest
 sign-flip      ``-s * mean(honest)`` (``s=1``)                                       [AKL20]
 ipm            ``-eps * mean(honest)`` (``eps=0.1``)                                 [XKG20]
 alie           ``mean - z * std`` per coordinate, ``z = PhiInverse((n - s) / n)``,   [BBG19]
@@ -36,7 +37,8 @@ ICML 2019.
 [KHJ22] Karimireddy, He, Jaggi. Byzantine-robust learning on heterogeneous datasets via
 bucketing. ICLR 2022.
 
-Build one by name with :func:`make_attack` (``"alie"``, ``"alie:z=1.5"``, ``"sign-flip:s=4"``).
+Build one by name with :func:`make_attack` (``"alie"``, ``"alie:z=1.5"``, ``"sign-flip:s=4"``,
+``"shift-back:trigger=half"``).
 """
 
 from __future__ import annotations
@@ -119,18 +121,29 @@ class NoAttack(Attack):
 
 class ShiftBack(Attack):
     """Shift-back (Malinovsky et al., arXiv 2311.14127, section 4): in a round where the
-    Byzantine clients are at least half of the sampled set, each sends the message that makes
-    the aggregate return the next iterate to ``x^0``; otherwise they behave honestly, staying
-    hidden. It exploits partial participation: without clipping one such round undoes all
-    progress."""
+    Byzantine clients are a strict majority of the sampled set (``2f > n``, the paper's and its
+    authors' rule; ``trigger="half"``: ``2f >= n``, a stronger variant), each sends the message
+    that makes the aggregate return the next iterate to ``x^0``; otherwise they behave
+    honestly, staying hidden. It exploits partial participation: without clipping one such
+    round undoes all progress."""
 
     name = "shift-back"
+
+    def __init__(self, trigger: str = "strict"):
+        if trigger not in ("strict", "half"):
+            raise ValueError(f"[make_attack] shift-back trigger must be 'strict' (2f > n) or 'half' (2f >= n), "
+                             f"got {trigger!r}")
+        self.trigger = trigger
+
+    def fires(self, n: int, f: int) -> bool:
+        """Whether ``f`` Byzantine of ``n`` sampled clients attack."""
+        return f > 0 and (2 * f > n if self.trigger == "strict" else 2 * f >= n)
 
     def __call__(self, ctx):
         if ctx.target is None:
             raise ValueError("[shift-back] this algorithm defines no shift-back target; "
                              "use shift-back with byz_vr_marina_pp, sgd, resam or zeno")
-        if ctx.f > 0 and 2 * ctx.f >= ctx.n:
+        if self.fires(ctx.n, ctx.f):
             return self._tile(ctx.target(), ctx)
         return ctx.own.copy()
 
@@ -272,7 +285,8 @@ def make_attack(spec: str | Attack | None) -> Attack:
         k, eq, v = item.partition("=")
         if not eq:
             raise ValueError(f"[make_attack] cannot read option {item!r} in {spec!r}; write key=value")
-        opts[k.strip()] = float(v) if k.strip() != "target" else int(v)
+        key_ = k.strip()
+        opts[key_] = int(v) if key_ == "target" else v.strip() if key_ == "trigger" else float(v)
     try:
         return _ATTACKS[key](**opts)
     except TypeError as exc:

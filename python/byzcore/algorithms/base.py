@@ -21,6 +21,7 @@ in the same order reproduces the simulation exactly.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +125,11 @@ class Algorithm:
         self.compress_k = parse_compressor(compressor, self.d)
         self.compressor = "none" if self.compress_k is None else f"rand_k:{self.compress_k}"
         self.aggregator = make_aggregator(aggregator, f=self.f, seed=self.seed) if self.uses_aggregator else None
+        # One aggregator state per message kind (docs/spec.md#algorithms): a stateful rule such
+        # as centered clipping must not carry a full gradient's centre into a difference round.
+        self._aggregators = {"gradient": self.aggregator} if self.aggregator is not None else {}
+        self._aggregator_spec = aggregator
+        self.last_accepted: np.ndarray | None = None  # Zeno/Zeno++: which rows the server kept
         self.x0 = np.asarray(problem.x0(), dtype=np.float64).copy()
         self.x = self.x0.copy()
         self.round = 0
@@ -157,8 +163,32 @@ class Algorithm:
         """Algorithm-specific per-round values for the metrics (e.g. accepted messages)."""
         return {}
 
-    def aggregate(self, messages: np.ndarray) -> np.ndarray:
-        return np.asarray(self.aggregator(messages), dtype=np.float64).reshape(self.d)
+    def aggregate(self, messages: np.ndarray, kind: str = "gradient") -> np.ndarray:
+        """The robust aggregate of ``messages`` with the aggregator state of message ``kind``
+        (``"gradient"``, ``"full"``, ``"difference"``): each kind gets its own instance, made
+        from the same spec (a deep copy of a given object) the first time it is used."""
+        agg = self._aggregators.get(kind)
+        if agg is None:
+            spec = self._aggregator_spec
+            agg = (make_aggregator(spec, f=self.f, seed=self.seed) if isinstance(spec, str)
+                   else copy.deepcopy(self.aggregator))
+            self._aggregators[kind] = agg
+        return np.asarray(agg(messages), dtype=np.float64).reshape(self.d)
+
+    def attack_offset(self, plan: Plan) -> np.ndarray | None:
+        """A vector the Byzantine workers' messages are attacked *around*: the attack sees and
+        replaces ``message + offset`` and the server receives the result minus ``offset``
+        (Byz-VR-MARINA's ``attack_space="estimator"``: ``g^k + Delta_i``). ``None``: none."""
+        return None
+
+    def oracle_calls(self, plan: Plan) -> int:
+        """Sample gradients the clients of ``plan`` compute this round (the x-axis "epochs" is
+        their running sum over the problem's sample count)."""
+        return int(len(plan.clients) * self.batch) if self.batch > 0 else self._local_total(plan)
+
+    def _local_total(self, plan: Plan) -> int:
+        sizes = getattr(self.problem, "local_sizes", None)
+        return int(np.sum(sizes(plan.clients))) if sizes is not None else 0
 
     def _sample_clients(self, k: int, size: int) -> np.ndarray:
         if size >= self.n:
@@ -196,7 +226,9 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
     ``messages`` holds the rows every client of ``plan.clients`` computed honestly (the
     Byzantine rows on flipped labels when the attack flips labels); ``byzantine_rows`` is a
     boolean mask over those rows. The attack's random stream is keyed by ``(seed, ATTACK,
-    round)``. Shared by the simulation and the distributed runtime's server.
+    round)``. Where the algorithm gives an :meth:`Algorithm.attack_offset`, the attack acts
+    on ``messages + offset`` (and the shift-back target is moved with it). Shared by the
+    simulation and the distributed runtime's server.
     """
     from ..attacks import AttackContext
 
@@ -205,10 +237,16 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
     if nb == 0:
         return messages
     target = alg.shift_back_target(plan)
+    offset = alg.attack_offset(plan)
+    sent = messages
+    if offset is not None:  # attack the full estimator g^k + Delta_i, send back the difference
+        messages = messages + offset
+        target = None if target is None else target + offset
     ctx = AttackContext(honest=messages[~bad], own=messages[bad], n=len(messages), f=nb, round=plan.round,
                         rng=_streams.server_rng(seed, _streams.ATTACK, plan.round),
                         honest_ids=np.asarray(plan.clients)[~bad],
                         target=None if target is None else (lambda: target))
-    out = messages.copy()
-    out[bad] = np.asarray(attack(ctx), dtype=np.float64).reshape(nb, -1)
+    out = sent.copy()  # honest rows keep their exact bits
+    bad_rows = np.asarray(attack(ctx), dtype=np.float64).reshape(nb, -1)
+    out[bad] = bad_rows if offset is None else bad_rows - offset
     return out
