@@ -266,6 +266,37 @@ def permutation(n: int, seed: int) -> np.ndarray:
     return np.array(sorted(range(n), key=lambda i: (counter_key(seed, i), i)), dtype=np.int64)
 
 
+# ---------------------------------------------------------------- attacks (docs/spec.md#attacks)
+def largest_feasible_scale(ok, hi: float = 1.0, iters: int = 200) -> float:
+    """The largest ``g >= 0`` with ``ok(g)`` for a feasible set ``[0, g*]``: double ``hi``
+    until infeasible, then bisect (the search Shejwalkar & Houmansadr describe)."""
+    while ok(hi):
+        hi *= 2.0
+    lo = 0.0
+    for _ in range(iters):
+        mid = (lo + hi) / 2.0
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def minmax_message(H, p) -> np.ndarray:
+    """MinMax: mean + g p with max_i ||m - h_i||^2 <= max_ij ||h_i - h_j||^2, g largest."""
+    H, p = _rows(H), np.asarray(p, dtype=np.float64)
+    mu = H.mean(axis=0)
+    D = max(float(np.sum((a - b) ** 2)) for a in H for b in H)
+    g = largest_feasible_scale(lambda g: max(float(np.sum((mu + g * p - h) ** 2)) for h in H) <= D)
+    return mu + g * p
+
+
+def minsum_message(H, p) -> np.ndarray:
+    """MinSum: mean + g p with sum_i ||m - h_i||^2 <= max_i sum_j ||h_i - h_j||^2, g largest."""
+    H, p = _rows(H), np.asarray(p, dtype=np.float64)
+    mu = H.mean(axis=0)
+    T = max(sum(float(np.sum((a - b) ** 2)) for b in H) for a in H)
+    g = largest_feasible_scale(lambda g: sum(float(np.sum((mu + g * p - h) ** 2)) for h in H) <= T)
+    return mu + g * p
+
+
 # --- training settings of docs/spec.md#algorithms and #problems (issue 10) ---------------------
 
 def logistic_objective(X, y, x, lam: float, reg: str) -> float:

@@ -150,3 +150,57 @@ def test_krum_hook_sign_flip(trained):
         np.testing.assert_array_equal(ranks[r], ranks[0])
     expected = reference(_krum, [0], lambda own, honest: -honest.mean(0))
     np.testing.assert_allclose(ranks[0], expected, rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------- the hook runs the simulation's attacks
+ATTACK_CONFIGS = {  # name: (spec, f, byzantine ranks, attack, bucket_cap_mb); compared with byzcore.attacks
+    "median_alie": ("median", 1, [2], "alie", None),
+    "median_opt_alie": ("median", 1, [1], "opt-alie", None),
+    "trimmed_opt_ipm": ("trimmed_mean", 1, [3], "opt-ipm:hi=64", None),
+    "krum_minmax": ("krum", 1, [0], "minmax:direction=unit", None),
+    "trimmed_minsum": ("trimmed_mean", 1, [2], "minsum:sign", None),
+    "median_mimic": ("median", 1, [0], "mimic", 1e-6),
+}
+CONFIGS.update(ATTACK_CONFIGS)
+
+
+def _simulated_attack(spec, rule, f, byzantine):
+    """The row the simulation's attack gives a Byzantine rank, from the NumPy gradients."""
+    from byzcore.aggregators import make_aggregator
+    from byzcore.attacks import AttackContext, make_attack
+
+    attack = make_attack(spec)
+    bad = np.zeros(WORLD, dtype=bool)
+    bad[byzantine] = True
+
+    def run(own, honest):
+        ctx = AttackContext(honest=honest, own=own.reshape(1, -1), n=WORLD, f=1, round=0,
+                            rng=np.random.default_rng(0), honest_ids=np.flatnonzero(~bad),
+                            aggregator=make_aggregator(rule, f=f), byzantine_rows=bad)
+        return np.asarray(attack(ctx))[0]
+
+    return run
+
+
+@pytest.mark.parametrize("name", sorted(ATTACK_CONFIGS))
+def test_hook_attack_is_the_simulation_attack(trained, name):
+    spec, f, byzantine, attack, _ = ATTACK_CONFIGS[name]
+    ranks = _params(trained, name)
+    for r in range(1, WORLD):
+        np.testing.assert_array_equal(ranks[r], ranks[0])
+    rule = {"median": _median, "trimmed_mean": _trimmed_mean, "krum": _krum}[spec]
+    expected = reference(rule, byzantine, _simulated_attack(attack, spec, f, byzantine))
+    np.testing.assert_allclose(ranks[0], expected, rtol=1e-9, atol=1e-12)
+
+
+def test_hook_rejects_attacks_it_cannot_run():
+    from byzcore.torch import robust_hook
+
+    with pytest.raises(ValueError, match=r"^\[robust_hook\] label-flip changes the Byzantine ranks' data"):
+        robust_hook("median", f=1, byzantine_ranks=[0], attack="label-flip")
+    with pytest.raises(ValueError, match=r"^\[robust_hook\] shift-back needs"):
+        robust_hook("median", f=1, byzantine_ranks=[0], attack="shift-back")
+    with pytest.raises(ValueError, match=r"^\[robust_hook\] unknown option 'eps' for alie"):
+        robust_hook("median", f=1, byzantine_ranks=[0], attack="alie:eps=1")
+    with pytest.raises(TypeError, match=r"^\[robust_hook\] attack must be"):
+        robust_hook("median", f=1, byzantine_ranks=[0], attack=3)

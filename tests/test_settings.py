@@ -47,30 +47,12 @@ def test_regulariser_errors():
 
 
 # ------------------------------------------------------------------ shift-back trigger
-def _ctx(n, f, d=3):
-    return attacks.AttackContext(honest=np.ones((n - f, d)), own=np.ones((f, d)), n=n, f=f, round=1,
-                                 rng=np.random.default_rng(0), target=lambda: np.full(d, 7.0))
-
-
-@pytest.mark.parametrize("n,f,strict,half", [(4, 2, False, True), (4, 3, True, True), (3, 2, True, True),
-                                             (4, 1, False, False), (2, 1, False, True), (5, 0, False, False)])
-def test_shift_back_trigger(n, f, strict, half):
-    for spec, fires in (("shift-back", strict), ("shift-back:trigger=half", half)):
-        out = attacks.make_attack(spec)(_ctx(n, f))
-        assert out.shape == (f, 3)
-        assert np.all(out == 7.0) == fires if f else out.size == 0
-
-
-def test_shift_back_bad_trigger():
-    with pytest.raises(ValueError, match=r"^\[make_attack\] shift-back trigger"):
-        attacks.make_attack("shift-back:trigger=most")
-
-
 def test_shift_back_trigger_flips_a_run():
     """4 of 20 sampled, 5 Byzantine: a round with exactly 2 Byzantine among 4 attacks only with
-    trigger=half, so without clipping the two rules give different runs."""
+    when=half, so without clipping the two rules give different runs (the attack's own
+    trigger is tested in tests/test_attacks.py)."""
     kw = dict(workers=20, byzantine=5, clients_per_round=4, alpha=math.inf, rounds=60, **SMALL)
-    strict, half = A.run(attack="shift-back", **kw), A.run(attack="shift-back:trigger=half", **kw)
+    strict, half = A.run(attack="shift-back", **kw), A.run(attack="shift-back:when=half", **kw)
     assert not np.array_equal(strict.x, half.x)
 
 
@@ -266,10 +248,10 @@ def test_cli_maps_every_new_option():
     cli.add_arguments(parser)
     args = parser.parse_args(["--reg", "l2", "--declared-f", "4", "--optimality-gap", "--attack-space", "estimator",
                               "--clip-alpha", "10", "--local-steps", "3", "--zeno-penalty", "mean",
-                              "--split", "dirichlet:0.3", "--attack", "shift-back:trigger=half"])
+                              "--split", "dirichlet:0.3", "--attack", "shift-back:when=half"])
     cfg = cli.config_from_args(args)
     assert (cfg.reg, cfg.declared_f, cfg.optimality_gap, cfg.attack_space, cfg.clip_alpha, cfg.local_steps,
             cfg.zeno_penalty, cfg.split, cfg.attack) == ("l2", 4, True, "estimator", 10.0, 3, "mean",
-                                                         "dirichlet:0.3", "shift-back:trigger=half")
+                                                         "dirichlet:0.3", "shift-back:when=half")
     d = cli.config_from_args(parser.parse_args([]))
     assert d == A.RunConfig(clients_per_round=None)

@@ -226,7 +226,8 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
     ``messages`` holds the rows every client of ``plan.clients`` computed honestly (the
     Byzantine rows on flipped labels when the attack flips labels); ``byzantine_rows`` is a
     boolean mask over those rows. The attack's random stream is keyed by ``(seed, ATTACK,
-    round)``. Where the algorithm gives an :meth:`Algorithm.attack_offset`, the attack acts
+    round)``; the attack may query ``alg.aggregator`` (on a copy) and sees where the Byzantine
+    rows sit. Where the algorithm gives an :meth:`Algorithm.attack_offset`, the attack acts
     on ``messages + offset`` (and the shift-back target is moved with it). Shared by the
     simulation and the distributed runtime's server.
     """
@@ -245,7 +246,8 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
     ctx = AttackContext(honest=messages[~bad], own=messages[bad], n=len(messages), f=nb, round=plan.round,
                         rng=_streams.server_rng(seed, _streams.ATTACK, plan.round),
                         honest_ids=np.asarray(plan.clients)[~bad],
-                        target=None if target is None else (lambda: target))
+                        target=None if target is None else (lambda: target),
+                        aggregator=getattr(alg, "aggregator", None), byzantine_rows=bad)
     out = sent.copy()  # honest rows keep their exact bits
     bad_rows = np.asarray(attack(ctx), dtype=np.float64).reshape(nb, -1)
     out[bad] = bad_rows if offset is None else bad_rows - offset

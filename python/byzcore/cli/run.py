@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="the f the rule (and zeno's b) is told (default: --byzantine)")
     g.add_argument("--attack", default=d.attack,
                    help=f"one of: {', '.join(available_attacks())}; options as name:key=value (e.g. ipm:eps=0.5, "
-                        "shift-back:trigger=half to attack when Byzantines are at least half, not a strict majority)")
+                        "shift-back:when=half to attack when Byzantines are at least half, not a strict majority)")
     g.add_argument("--aggregator", default=d.aggregator, metavar="SPEC",
                    help="robust rule, composable: e.g. median, bucketing:2+median, nnm+krum, cc:tau=1")
     g.add_argument("--clients-per-round", type=int, default=None, metavar="C",

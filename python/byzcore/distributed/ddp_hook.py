@@ -10,87 +10,41 @@ Cost: an all-gather moves ``world_size`` times the bytes of a ring all-reduce's 
 every rank runs the rule; ``bench/ddp_hook_cost.py`` measures it (docs/distributed.md).
 
 Byzantine ranks can be simulated for experiments: ranks listed in ``byzantine_ranks``
-replace their bucket by ``attack(...)`` before it is gathered. Attacks that need the honest
-messages (ALIE, IPM, sign flip of the honest mean) get them from an extra all-gather that
-only runs when Byzantine ranks are simulated: the adversary is omniscient, as in the papers.
+replace their bucket by the attack's message before it is gathered. The attacks are the
+simulation's (:mod:`byzcore.attacks`, same spec strings, same defaults, run on the gradient
+tensors); those that need the honest messages get them from an extra all-gather that only
+runs when Byzantine ranks are simulated: the adversary is omniscient, as in the papers.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any, Callable, Iterable
 
 from ..aggregators import Aggregator, make_aggregator
+from ..attacks import Attack, AttackContext, make_attack
 
-__all__ = ["RobustHook", "robust_hook", "hook_attack"]
+__all__ = ["RobustHook", "robust_hook"]
 
 
 # ---------------------------------------------------------------- simulated attacks
-# Each takes (own, honest, generator, n, f): own is this rank's honest bucket (1-D), honest the
-# (h, numel) matrix of the honest ranks' buckets; returns the bucket to send.
-
-def _sign_flip(own, honest, gen, n, f, scale: float = 1.0):
-    return -scale * honest.mean(0)
-
-
-def _ipm(own, honest, gen, n, f, eps: float = 0.1):
-    return -eps * honest.mean(0)
-
-
-def _alie(own, honest, gen, n, f):
-    from statistics import NormalDist
-
-    s = math.floor(n / 2 + 1) - f
-    z = NormalDist().inv_cdf((n - s) / n)
-    std = honest.std(0, unbiased=False) if honest.shape[0] > 1 else honest.new_zeros(honest.shape[1])
-    return honest.mean(0) - z * std
-
-
-def _gaussian(own, honest, gen, n, f, sigma: float = 200.0):
-    import torch
-
-    return torch.randn(own.shape, generator=gen, dtype=own.dtype, device="cpu").to(own.device) * sigma
-
-
-def _nan(own, honest, gen, n, f):
-    return own.new_full(own.shape, math.nan)
-
-
-def _inf(own, honest, gen, n, f):
-    return own.new_full(own.shape, math.inf)
-
-
-def _scale(own, honest, gen, n, f, factor: float = -100.0):
-    return factor * own
-
-
-_HOOK_ATTACKS: dict[str, Callable[..., Any]] = {
-    "sign_flip": _sign_flip, "ipm": _ipm, "alie": _alie, "gaussian": _gaussian,
-    "nan": _nan, "inf": _inf, "scale": _scale,
-}
-
-
-def hook_attack(spec: str | Callable[..., Any]) -> Callable[..., Any]:
-    """An attack for :func:`robust_hook` from a name (``sign_flip``, ``ipm``, ``alie``,
-    ``gaussian``, ``nan``, ``inf``, ``scale``; options as ``name:key=value``) or a callable
-    ``attack(own, honest, generator, n, f) -> tensor`` returned as it is."""
-    if callable(spec):
-        return spec
-    if not isinstance(spec, str):
-        raise TypeError(f"[robust_hook] attack must be a name or a callable, got {type(spec).__name__}")
-    name, _, rest = spec.partition(":")
-    name = name.strip().lower().replace("-", "_")
-    if name not in _HOOK_ATTACKS:
-        raise ValueError(f"[robust_hook] unknown attack {name!r}; known: {', '.join(sorted(_HOOK_ATTACKS))}")
-    opts = {}
-    for item in filter(None, rest.split(",")):
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise ValueError(f"[robust_hook] cannot read attack option {item!r}; write key=value")
-        opts[key.strip()] = float(value)
-    fn = _HOOK_ATTACKS[name]
-    return lambda own, honest, gen, n, f: fn(own, honest, gen, n, f, **opts)
+def _hook_attack(attack: Any) -> Callable[..., Any]:
+    """The attack the Byzantine ranks run: a spec string or :class:`~byzcore.attacks.Attack`
+    (the simulation's own attacks, :mod:`byzcore.attacks`), or any callable ``attack(ctx) ->
+    (f, numel)`` taking an :class:`~byzcore.attacks.AttackContext` (the escape hatch)."""
+    if isinstance(attack, (str, Attack)):
+        attack = make_attack(attack, op="robust_hook")
+        if attack.flips_labels:
+            raise ValueError(f"[robust_hook] {attack.name} changes the Byzantine ranks' data, not their gradients; "
+                             "flip the labels in those ranks' data loader instead")
+        if attack.needs_target:
+            raise ValueError(f"[robust_hook] {attack.name} needs the training algorithm's target iterate, which a "
+                             "DDP hook does not know; use it with `byzcore run`")
+        return attack
+    if callable(attack):
+        return attack
+    raise TypeError("[robust_hook] attack must be a spec string like 'alie', a byzcore Attack, or a callable "
+                    f"attack(ctx) -> (f, numel), got {type(attack).__name__}")
 
 
 # ---------------------------------------------------------------- the hook
@@ -113,7 +67,7 @@ class RobustHook:
         self.byzantine_ranks = frozenset(int(r) for r in byzantine_ranks)
         if self.byzantine_ranks and attack is None:
             raise ValueError("[robust_hook] byzantine_ranks given without an attack; pass attack='sign_flip' or another")
-        self.attack = hook_attack(attack) if attack is not None else None
+        self.attack = _hook_attack(attack) if attack is not None else None
         self._aggregators: dict[tuple[int, int], Aggregator] = {}
         self.calls = 0
         self.__name__ = self.__qualname__ = f"robust_hook[{self.spec}]"  # DDP logs hooks by name
@@ -159,17 +113,24 @@ class RobustHook:
         return work.get_future().then(finish)
 
     def _byzantine_message(self, buf, group, world: int, rank: int, index: int):
+        import numpy as np
         import torch
-        import torch.distributed as dist
 
         honest_all = buf.new_empty((world, buf.numel()))
         _all_gather(honest_all, buf, group, async_op=False)
         if rank not in self.byzantine_ranks:
             return buf
-        good = [r for r in range(world) if r not in self.byzantine_ranks]
-        honest = honest_all[good] if good else honest_all[:0]
-        gen = torch.Generator().manual_seed((self.seed * 7919 + rank * 104729 + index * 31 + self.calls) % 2**63)
-        return self.attack(buf.view(-1), honest, gen, world, len(self.byzantine_ranks)).to(buf.dtype).view(buf.shape)
+        # Every Byzantine rank computes the messages of all of them from the same matrix and
+        # the same seed (as the simulation's server does), then sends its own row.
+        bad = np.zeros(world, dtype=bool)
+        bad[[r for r in self.byzantine_ranks if 0 <= r < world]] = True
+        mask = torch.from_numpy(bad).to(honest_all.device)
+        ctx = AttackContext(honest=honest_all[~mask], own=honest_all[mask], n=world, f=int(bad.sum()),
+                            round=self.calls, rng=np.random.default_rng([self.seed % 2**64, index, self.calls]),
+                            honest_ids=np.flatnonzero(~bad), aggregator=self._aggregator_for((index, buf.numel())),
+                            byzantine_rows=bad)
+        row = self.attack(ctx)[int(bad[:rank].sum())]
+        return torch.as_tensor(row, device=buf.device).to(buf.dtype).view(buf.shape)
 
 
 def _all_gather(out, x, group, async_op: bool):
@@ -203,9 +164,12 @@ def robust_hook(aggregator: str | Aggregator = "bucketing:2+median", f: int = 0,
     process_group
         The group to gather over when ``register_comm_hook`` is given ``state=None``.
     byzantine_ranks, attack
-        Simulation only: these ranks send ``attack(own, honest, generator, n, f)`` instead of
-        their gradient (see :func:`hook_attack` for the named attacks). Costs one extra
-        all-gather per bucket.
+        Simulation only: these ranks send an attack's message instead of their gradient.
+        ``attack`` is a spec string or :class:`~byzcore.attacks.Attack` of
+        :func:`byzcore.attacks.make_attack` (``"alie"``, ``"ipm:eps=0.5"``, ``"opt-alie"``,
+        which searches against this hook's rule), or a callable ``attack(ctx) -> (f, numel)``
+        taking an :class:`~byzcore.attacks.AttackContext` (rows: the Byzantine ranks in
+        ascending order). Costs one extra all-gather per bucket.
 
     Notes
     -----
