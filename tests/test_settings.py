@@ -255,3 +255,11 @@ def test_cli_maps_every_new_option():
                                                          "dirichlet:0.3", "shift-back:when=half")
     d = cli.config_from_args(parser.parse_args([]))
     assert d == A.RunConfig(clients_per_round=None)
+
+
+def test_distributed_backend_refuses_what_it_cannot_build_yet():
+    from byzcore.experiments import run_experiment
+
+    for cfg in (A.RunConfig(reg="l2"), A.RunConfig(optimality_gap=True)):
+        with pytest.raises(ValueError, match=r"^\[run\] --reg l2 and --optimality-gap"):
+            run_experiment(cfg, backend="torch-distributed")
