@@ -238,7 +238,8 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
     if nb == 0:
         return messages
     target = alg.shift_back_target(plan)
-    offset = alg.attack_offset(plan)
+    # the distributed runtime passes a stand-in with only shift_back_target: no offset there
+    offset = getattr(alg, "attack_offset", lambda _plan: None)(plan)
     sent = messages
     if offset is not None:  # attack the full estimator g^k + Delta_i, send back the difference
         messages = messages + offset
