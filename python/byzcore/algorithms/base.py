@@ -127,8 +127,7 @@ class Algorithm:
         self.aggregator = make_aggregator(aggregator, f=self.f, seed=self.seed) if self.uses_aggregator else None
         # One aggregator state per message kind (docs/spec.md#algorithms): a stateful rule such
         # as centered clipping must not carry a full gradient's centre into a difference round.
-        self._aggregators = {"gradient": self.aggregator} if self.aggregator is not None else {}
-        self._aggregator_spec = aggregator
+        self._aggregators: dict = {}
         self.last_accepted: np.ndarray | None = None  # Zeno/Zeno++: which rows the server kept
         self.x0 = np.asarray(problem.x0(), dtype=np.float64).copy()
         self.x = self.x0.copy()
@@ -163,15 +162,25 @@ class Algorithm:
         """Algorithm-specific per-round values for the metrics (e.g. accepted messages)."""
         return {}
 
+    def allow_small_rounds(self, clients: int) -> None:
+        """Partial participation: a round of ``clients < n`` messages may be below the rule's bound
+        on ``n``; the aggregator then tolerates fewer than ``f`` for that round (explicitly, see
+        :meth:`~byzcore.aggregators.Aggregator.with_clamp`), counted in ``describe()``."""
+        if self.aggregator is not None and clients < self.n:
+            self.aggregator = self.aggregator.with_clamp()
+
     def aggregate(self, messages: np.ndarray, kind: str = "gradient") -> np.ndarray:
         """The robust aggregate of ``messages`` with the aggregator state of message ``kind``
-        (``"gradient"``, ``"full"``, ``"difference"``): each kind gets its own instance, made
-        from the same spec (a deep copy of a given object) the first time it is used."""
+        (``"gradient"``, ``"full"``, ``"difference"``): the first kind used gets
+        ``self.aggregator``, each other kind a fresh copy of it (same spec and clamping,
+        state reset) on its first use."""
         agg = self._aggregators.get(kind)
         if agg is None:
-            spec = self._aggregator_spec
-            agg = (make_aggregator(spec, f=self.f, seed=self.seed) if isinstance(spec, str)
-                   else copy.deepcopy(self.aggregator))
+            if self._aggregators:
+                agg = copy.deepcopy(self.aggregator)
+                agg.reset()
+            else:
+                agg = self.aggregator
             self._aggregators[kind] = agg
         return np.asarray(agg(messages), dtype=np.float64).reshape(self.d)
 
@@ -216,7 +225,9 @@ class Algorithm:
 
     def describe(self) -> dict:
         return {"algorithm": self.name, "lr": self.lr, "batch": self.batch, "compressor": self.compressor,
-                "aggregator": None if self.aggregator is None else self.aggregator.name, "f": self.f}
+                "aggregator": None if self.aggregator is None else self.aggregator.name, "f": self.f,
+                "aggregator_clamped": None if self.aggregator is None else
+                max(self.aggregator.clamped, sum(a.clamped for a in self._aggregators.values()))}
 
 
 def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, byzantine_rows: np.ndarray,

@@ -54,6 +54,7 @@ class RobustSGD(Algorithm):
         self.clip_alpha = None if clip_alpha is None else float(clip_alpha)
         self.g: np.ndarray | None = None       # g^{k-1} of the clipping heuristic
         self.x_prev: np.ndarray | None = None
+        self.allow_small_rounds(self.C)
 
     def describe(self) -> dict:
         return {**super().describe(), "clients_per_round": self.C, "local_steps": self.local_steps,
