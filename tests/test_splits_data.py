@@ -120,5 +120,5 @@ def test_cnn_mnist_gradient_and_algorithms():
     for alg, extra in (("sgd", dict(clip_alpha=10.0, clients_per_round=2)), ("resam", {}),
                        ("byz_vr_marina_pp", dict(clients_per_round=2))):
         res = A.run(algorithm=alg, problem=prob, byzantine=1, attack="alie", rounds=2, eval_every=2, batch=8,
-                    lr=0.1, **extra)
+                    aggregator="median", lr=0.1, **extra)
         assert np.all(np.isfinite(res.x)) and res.metrics[-1]["accuracy"] is not None
