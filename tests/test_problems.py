@@ -227,7 +227,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"^\[LogisticRegression\]"):
         P.LogisticRegression(np.zeros((3, 2)), np.array([0, 1, 2]), 1)
     with pytest.raises(ValueError, match=r"^\[problem\] unknown problem"):
-        P.make_problem("mnist", 2)
+        P.make_problem("imagenet", 2)
 
 
 def test_torch_mlp_gradients():
