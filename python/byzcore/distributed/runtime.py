@@ -40,14 +40,14 @@ from typing import Any
 
 import numpy as np
 
-from .transport import MALFORMED, OK, StoreChannel, connect_store, decode_plan, decode_vector, encode_plan
+from .transport import ABSENT, MALFORMED, OK, ServerTransport, WorkerTransport, connect_store, decode_plan, wire_dtype
 
 __all__ = ["run_distributed", "rank_main", "main", "add_arguments"]
 
 BYZ_WAIT_FRACTION = 0.5  # Byzantine workers wait this share of the round's deadline for honest messages
 
 
-def _setup(cfg_dict: dict) -> tuple[Any, Any, Any, Any, np.ndarray]:
+def _setup(cfg_dict: dict, factory: Any = None) -> tuple[Any, Any, Any, Any, np.ndarray]:
     from ..algorithms.runner import RunConfig, algorithm_name, byzantine_ids, make_algorithm
     from ..attacks import make_attack
     from ..problems import make_problem
@@ -57,8 +57,15 @@ def _setup(cfg_dict: dict) -> tuple[Any, Any, Any, Any, np.ndarray]:
     if cfg.algorithm == "zeno_pp":
         raise ValueError("[run] zeno_pp is asynchronous; run it with --backend simulation (its 'threads' mode "
                          "has real concurrent workers); the torch-distributed runtime is synchronous")
-    problem = make_problem(cfg.problem, cfg.workers, split=cfg.split, seed=cfg.seed, lam=cfg.lam,
-                           n_samples=cfg.n_samples)
+    if factory is not None:  # every process builds its own copy (module-level callables pickle by name)
+        problem = factory(cfg.workers, split=cfg.split, seed=cfg.seed)
+        if problem.n_workers != cfg.workers:
+            raise ValueError(f"[run] the problem factory made {problem.n_workers} workers, the config asks for "
+                             f"{cfg.workers}")
+        cfg.problem = problem.name
+    else:
+        problem = make_problem(cfg.problem, cfg.workers, split=cfg.split, seed=cfg.seed, lam=cfg.lam,
+                               n_samples=cfg.n_samples)
     byz = byzantine_ids(cfg.workers, cfg.byzantine, cfg.seed)
     return cfg, problem, make_algorithm(cfg, problem), make_attack(cfg.attack), byz
 
@@ -68,22 +75,24 @@ def _workers_of(rank: int, nprocs: int, n: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------------- server
-def serve(chan: StoreChannel, cfg_dict: dict, nprocs: int, *, timeout_s: float, startup_timeout_s: float,
-          progress: bool = False, faults: dict | None = None):
+def serve(transport: ServerTransport, cfg_dict: dict, nprocs: int, *, timeout_s: float, startup_timeout_s: float,
+          progress: bool = False, faults: dict | None = None, factory: Any = None):
     from ..algorithms.runner import Result, _jsonable, _Progress
 
     t_start = time.perf_counter()
-    cfg, problem, alg, attack, byz = _setup(cfg_dict)
+    cfg, problem, alg, attack, byz = _setup(cfg_dict, factory)
     n = problem.n_workers
     bad = np.zeros(n, dtype=bool)
     bad[byz] = True
     honest = np.flatnonzero(~bad)
+    wire = wire_dtype(problem.itemsize)
     kill = {int(r): int(s) for r, s in (faults or {}).get("kill", {}).items()}
+    store = transport.store
 
-    # Wait for the worker processes to come up (the first round would otherwise time out
-    # while they import and load their shards); late ones just miss rounds.
+    # Wait for the worker processes to come up and open their links (the first round would
+    # otherwise time out while they import and load their shards); late ones join later.
     ranks = list(range(1, nprocs))
-    chan.collect({r: f"ready/{r}" for r in ranks}, time.monotonic() + startup_timeout_s)
+    transport.accept(ranks, time.monotonic() + startup_timeout_s)
 
     metrics: list = []
     totals = {"bytes": 0, "time": 0.0}
@@ -93,29 +102,46 @@ def serve(chan: StoreChannel, cfg_dict: dict, nprocs: int, *, timeout_s: float, 
     def one_round(plan) -> dict:
         nonlocal seq
         for r, s in kill.items():
-            if s == seq and chan.has(f"pid/{r}"):
-                os.kill(int(chan.get(f"pid/{r}")), signal.SIGKILL)
+            if s == seq and store.check([f"pid/{r}"]):
+                os.kill(int(store.get(f"pid/{r}")), signal.SIGKILL)
         t0 = time.perf_counter()
+        transport.accept(ranks)
         clients = np.asarray(plan.clients, dtype=np.int64)
-        target = alg.shift_back_target(plan) if bad[clients].any() else None
-        chan.publish(seq, encode_plan(seq, plan, target))
-        rows, status = chan.gather(seq, clients, alg.d, time.monotonic() + timeout_s)
+        rank_of = [1 + int(w) % (nprocs - 1) for w in clients]
+        evil = bad[clients]
+        target = alg.shift_back_target(plan) if evil.any() else None
+        transport.publish(seq, plan, target, sorted(set(rank_of)))
+        start = time.monotonic()
+        end = start + timeout_s
+        senders = list(zip(clients.tolist(), rank_of))
+        if not evil.any():
+            rows, status = transport.gather(seq, senders, alg.d, wire, end)
+        else:
+            # Phase 0: honest messages and the Byzantine clients' honest rows; the server
+            # relays them to the Byzantine processes (the omniscient adversary of the papers
+            # reads the wire), which answer with their attack in phase 1.
+            rows, status = transport.gather(seq, senders, alg.d, wire, start + BYZ_WAIT_FRACTION * timeout_s)
+            seen = np.array([s == OK for s in status], dtype=bool)
+            transport.send_view(seq, sorted({r for r, e, s in zip(rank_of, evil, seen) if e}),
+                                clients[seen], rows[seen])
+            late = [i for i in range(len(clients)) if evil[i] and seen[i]]
+            rows2, status2 = transport.gather(seq, [senders[i] for i in late], alg.d, wire, end, phase=1)
+            for j, i in enumerate(late):
+                rows[i], status[i] = rows2[j], status2[j]
+        transport.end_round(seq, max(end, time.monotonic() + 0.01))
         ok = np.array([s == OK for s in status], dtype=bool)
         info = {"participants": int(ok.sum()),
-                "absent": [int(w) for w, s in zip(clients, status) if s not in (OK, MALFORMED)],
+                "absent": [int(w) for w, s in zip(clients, status) if s == ABSENT],
                 "malformed": [int(w) for w, s in zip(clients, status) if s == MALFORMED]}
         if ok.any():
             try:
-                alg.server_step(dataclasses.replace(plan, clients=clients[ok]), np.ascontiguousarray(rows[ok]))
+                alg.server_step(dataclasses.replace(plan, clients=clients[ok]), rows[ok].astype(np.float64))
             except ValueError as exc:  # e.g. too few messages for the rule: keep the model, report it
                 info["skipped"] = str(exc)
         else:
             info["skipped"] = "no message arrived"
         totals["time"] += time.perf_counter() - t0
         totals["bytes"] += int(ok.sum()) * alg.message_bytes(plan)
-        chan.forget_round(seq, clients)
-        if seq >= 16:  # late workers jump to the latest plan; keep a margin for slow ones
-            chan.delete([f"plan/{seq - 16}"])
         seq += 1
         return info
 
@@ -140,7 +166,7 @@ def serve(chan: StoreChannel, cfg_dict: dict, nprocs: int, *, timeout_s: float, 
             if k % cfg.eval_every == 0 or k == cfg.rounds or not np.all(np.isfinite(alg.model())):
                 diverged = not record(k, info)
     finally:
-        chan.stop()
+        transport.stop(seq)
         bar.close()
     x = alg.model()
     final = dict(metrics[-1]) if metrics else {}
@@ -151,70 +177,80 @@ def serve(chan: StoreChannel, cfg_dict: dict, nprocs: int, *, timeout_s: float, 
 
 
 # ---------------------------------------------------------------------------- worker
-def work(chan: StoreChannel, rank: int, cfg_dict: dict, nprocs: int, *, timeout_s: float,
-         idle_timeout_s: float, faults: dict | None = None) -> int:
+def _faulty(row: np.ndarray, wire: np.dtype, fault: str | None) -> tuple[np.ndarray, int]:
+    """The message a faulty worker sends instead of ``row`` (tests): ``(values, seq offset)``."""
+    if fault == "malformed":  # the other float dtype
+        return row.astype(np.float32 if wire == np.float64 else np.float64), 0
+    if fault == "truncated":
+        return row[:-1], 0
+    if fault == "wrong_round":
+        return row, -1
+    return row, 0
+
+
+def work(transport: WorkerTransport, rank: int, cfg_dict: dict, nprocs: int, *, timeout_s: float,
+         idle_timeout_s: float, faults: dict | None = None, factory: Any = None) -> int:
     """Serve rounds until the server says stop; returns the number of rounds answered."""
     from ..algorithms.base import apply_attack
 
-    cfg, problem, alg, attack, byz = _setup(cfg_dict)
+    cfg, problem, alg, attack, byz = _setup(cfg_dict, factory)
     mine = set(_workers_of(rank, nprocs, problem.n_workers))
     byz_set = {int(b) for b in byz}
     flipped = problem.with_flipped_labels(sorted(byz_set)) if attack.flips_labels and byz_set else problem
     state = alg.init_worker_state()
-    hang = {int(r): int(s) for r, s in (faults or {}).get("hang", {}).items()}.get(rank)
-    malformed = {int(r): int(s) for r, s in (faults or {}).get("malformed", {}).items()}.get(rank)
-    truncated = {int(r): int(s) for r, s in (faults or {}).get("truncated", {}).items()}.get(rank)
-    chan.store.set(f"pid/{rank}", str(os.getpid()))
-    chan.store.set(f"ready/{rank}", "1")
+    wire = wire_dtype(problem.itemsize)
+    at = {kind: {int(r): int(s) for r, s in (faults or {}).get(kind, {}).items()}.get(rank)
+          for kind in ("hang", "malformed", "truncated", "wrong_round")}
+    d = alg.d
+    transport.store.set(f"pid/{rank}", str(os.getpid()))
+    transport.join()
     seq, answered = 0, 0
     while True:
-        raw = chan.next_plan(seq, idle_timeout_s)
-        if raw is None:
+        head = transport.next_plan(seq, idle_timeout_s)
+        if head is None:
             return answered
-        seq, plan, target = decode_plan(raw)
-        if hang is not None and seq >= hang:
+        seq = head["seq"]
+        if at["hang"] is not None and seq >= at["hang"]:
             time.sleep(idle_timeout_s)  # a stalled process: alive, silent
             return answered
-        deadline = time.monotonic() + BYZ_WAIT_FRACTION * timeout_s
-        clients = [int(c) for c in plan.clients]
+        clients = [int(c) for c in head["clients"]]
         good = np.array([c for c in clients if c in mine and c not in byz_set], dtype=np.int64)
         evil = np.array([c for c in clients if c in mine and c in byz_set], dtype=np.int64)
+        if not transport.linked(head):
+            transport.join()  # the server dropped this link (or never had it): a fresh one for the next rounds
+            seq += 1
+            continue
+        if not (good.size or evil.size):
+            seq += 1
+            continue
+        arrays = transport.recv_plan(head, timeout_s)
+        if arrays is None:
+            seq += 1
+            continue
+        _, plan, target = decode_plan(head, arrays)
+        fault = next((k for k in ("malformed", "truncated", "wrong_round") if at[k] == seq), None)
+        sent = True
         if good.size:
-            rows = alg.worker_messages(problem, plan, good, state)
-            for w, row in zip(good, rows):
-                if malformed is not None and seq == malformed:
-                    chan.send(seq, w, row.astype(np.float32))
-                elif truncated is not None and seq == truncated:
-                    chan.send(seq, w, row[:-1])
-                else:
-                    chan.send(seq, w, row)
-        if evil.size:
+            for w, row in zip(good, alg.worker_messages(problem, plan, good, state)):
+                vec, shift = _faulty(row.astype(wire, copy=False), wire, fault)
+                sent = sent and transport.send(seq + shift, w, vec, d, wire, timeout_s)
+        if evil.size and sent:
             own = alg.worker_messages(flipped, plan, evil, state)
             for w, row in zip(evil, own):
-                chan.send(seq, w, row, kind="own")
-            msgs = _adversary_view(chan, seq, clients, byz_set, alg.d, deadline)
-            present = np.array([c for c in clients if c in msgs], dtype=np.int64)
-            mat = np.array([msgs[c] for c in present]).reshape(len(present), alg.d)
-            mask = np.array([c in byz_set for c in present], dtype=bool)
-            oracle = types.SimpleNamespace(shift_back_target=lambda _plan: target)
-            sent = apply_attack(attack, oracle, dataclasses.replace(plan, clients=present), mat, mask, cfg.seed)
-            for w in evil:
-                chan.send(seq, w, sent[int(np.flatnonzero(present == w)[0])])
+                sent = sent and transport.send(seq, w, row.astype(wire, copy=False), d, wire, timeout_s)
+            view = transport.recv_view(seq, d, timeout_s) if sent else None
+            if view is not None:
+                present, mat = view
+                mask = np.array([c in byz_set for c in present], dtype=bool)
+                oracle = types.SimpleNamespace(shift_back_target=lambda _plan: target)
+                out = apply_attack(attack, oracle, dataclasses.replace(plan, clients=present), mat, mask, cfg.seed)
+                for w in evil:
+                    hit = np.flatnonzero(present == w)
+                    if hit.size and sent:
+                        sent = transport.send(seq, w, out[hit[0]].astype(wire, copy=False), d, wire, timeout_s,
+                                              phase=1)
         answered += 1
         seq += 1
-
-
-def _adversary_view(chan: StoreChannel, seq: int, clients: list[int], byz_set: set[int], d: int,
-                    deadline: float) -> dict[int, np.ndarray]:
-    """The round's honest messages and the colluders' honest rows, as far as they arrive by
-    ``deadline``: the omniscient adversary of the papers reads the wire."""
-    keys = {c: (f"own/{seq}/{c}" if c in byz_set else f"msg/{seq}/{c}") for c in clients}
-    out = {}
-    for c, raw in chan.collect(keys, deadline).items():
-        vec = decode_vector(raw, seq, c, d)
-        if vec is not None:
-            out[c] = vec
-    return out
 
 
 # ---------------------------------------------------------------------------- entry points
@@ -224,29 +260,58 @@ def rank_main(rank: int, world: int, cfg_dict: dict, options: dict) -> Any:
     store, r, w = connect_store(options.get("store_timeout_s", 300.0))
     if (r, w) != (rank, world):  # pragma: no cover - a launcher bug
         raise RuntimeError(f"[run] rank/world mismatch: launcher says {rank}/{world}, environment {r}/{w}")
-    chan = StoreChannel(store)
     timeout_s = float(options.get("timeout_s", 30.0))
+    store_timeout_s = float(options.get("store_timeout_s", 300.0))
     if world < 2:
         raise ValueError("[run] the torch-distributed backend needs --nprocs >= 2 (one server, one worker process)")
     if rank == 0:
-        return serve(chan, cfg_dict, world, timeout_s=timeout_s,
+        return serve(ServerTransport(store, link_timeout_s=min(timeout_s, 10.0), store_timeout_s=store_timeout_s),
+                     cfg_dict, world, timeout_s=timeout_s,
                      startup_timeout_s=float(options.get("startup_timeout_s", 120.0)),
-                     progress=bool(options.get("progress", False)), faults=options.get("faults"))
-    return work(chan, rank, cfg_dict, world, timeout_s=timeout_s,
+                     progress=bool(options.get("progress", False)), faults=options.get("faults"),
+                     factory=options.get("problem_factory"))
+    transport = WorkerTransport(store, rank, link_timeout_s=max(60.0, 4 * timeout_s), store_timeout_s=store_timeout_s)
+    return work(transport, rank, cfg_dict, world, timeout_s=timeout_s,
                 idle_timeout_s=float(options.get("idle_timeout_s", max(60.0, 4 * timeout_s))),
-                faults=options.get("faults"))
+                faults=options.get("faults"), factory=options.get("problem_factory"))
 
 
 def run_distributed(config: Any = None, *, nprocs: int | None = None, timeout_s: float = 30.0,
                     faults: dict | None = None, progress: bool = False, run_timeout_s: float | None = None,
-                    **overrides: Any):
+                    problem_factory: Any = None, **overrides: Any):
     """Run an experiment on ``nprocs`` processes on this machine (rank 0 the server, default one
     process per worker plus the server) and return the server's
     :class:`~byzcore.algorithms.Result`, like :func:`byzcore.algorithms.run`.
 
-    ``timeout_s`` is the per-round deadline for workers' messages; ``run_timeout_s`` bounds
-    the whole run (default: generous for the number of rounds); ``faults`` injects failures
-    (see the module docstring). Every process is gone when this returns.
+    Parameters
+    ----------
+    config, overrides
+        A :class:`~byzcore.algorithms.RunConfig` or dict of its fields, and fields to replace.
+    nprocs
+        Processes, the server included (default ``workers + 1``); workers are dealt
+        round-robin to the ``nprocs - 1`` worker processes.
+    timeout_s
+        Per-round deadline for the workers' messages.
+    faults
+        Injected failures (see the module docstring).
+    run_timeout_s
+        Bound on the whole run (default: generous for the number of rounds).
+    problem_factory
+        A module-level callable ``factory(workers, split=, seed=) -> Problem`` that every
+        process calls to build its copy of the problem (instead of ``config.problem`` by
+        name), for problems the registry does not name, e.g. a custom ``torch.nn.Module``.
+
+    Returns
+    -------
+    Result
+        The server's result; every process is gone when this returns.
+
+    Raises
+    ------
+    ValueError
+        ``nprocs < 2`` or a bad configuration.
+    RuntimeError
+        The server failed or did not finish within ``run_timeout_s``.
     """
     from ..algorithms.runner import RunConfig
     from .launch import spawn
@@ -257,7 +322,8 @@ def run_distributed(config: Any = None, *, nprocs: int | None = None, timeout_s:
     nprocs = cfg.workers + 1 if nprocs is None else int(nprocs)
     if nprocs < 2:
         raise ValueError(f"[run] --nprocs must be >= 2 (one server, at least one worker process), got {nprocs}")
-    options = {"timeout_s": timeout_s, "faults": faults or {}, "progress": progress}
+    options = {"timeout_s": timeout_s, "faults": faults or {}, "progress": progress,
+               "problem_factory": problem_factory}
     if run_timeout_s is None:
         run_timeout_s = 300.0 + cfg.rounds * (timeout_s + 1.0)
     res = spawn(rank_main, nprocs, (cfg.to_dict(), options), timeout_s=run_timeout_s, backend=None, wait_for=[0],
