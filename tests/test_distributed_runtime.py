@@ -103,3 +103,18 @@ def test_message_header_validation():
 def test_runtime_rejects_bad_process_counts():
     with pytest.raises(ValueError, match=r"^\[run\] --nprocs"):
         run_distributed(dict(workers=2, rounds=1), nprocs=1)
+
+
+def test_stalled_worker_rejoins_on_a_fresh_link():
+    # Worker 0 (rank 1) goes silent at plan 1 until the server has published plan 3: it misses
+    # round 2 (the server drops its link at the deadline), then opens a fresh link and answers
+    # again in every later round (the rounds it misses while rejoining depend on the machine).
+    cfg = dict(algorithm="sgd", aggregator="mean", attack="none", workers=2, byzantine=0, rounds=60,
+               n_samples=600, seed=2)
+    res = run_distributed(cfg, timeout_s=1.0, faults={"stall": {1: [1, 3]}}, run_timeout_s=150)
+    absent = [m["absent"] for m in res.metrics[1:]]
+    assert len(absent) == 60 and absent[0] == [] and absent[1] == [0]
+    back = next(k for k in range(2, 60) if absent[k] == [])
+    assert all(a == [0] for a in absent[1:back]) and all(a == [] for a in absent[back:])
+    assert all(m["malformed"] == [] for m in res.metrics[1:])
+    assert res.metrics[-1]["loss"] < res.metrics[0]["loss"]

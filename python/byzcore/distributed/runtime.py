@@ -188,6 +188,13 @@ def _faulty(row: np.ndarray, wire: np.dtype, fault: str | None) -> tuple[np.ndar
     return row, 0
 
 
+def _sleep_until_plan(store: Any, seq: int, limit_s: float) -> None:
+    """A stalled worker (tests): silent until the server has published plan ``seq``."""
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end and not (store.check(["latest"]) and int(store.get("latest")) >= seq):
+        time.sleep(0.01)
+
+
 def work(transport: WorkerTransport, rank: int, cfg_dict: dict, nprocs: int, *, timeout_s: float,
          idle_timeout_s: float, faults: dict | None = None, factory: Any = None) -> int:
     """Serve rounds until the server says stop; returns the number of rounds answered."""
@@ -201,6 +208,7 @@ def work(transport: WorkerTransport, rank: int, cfg_dict: dict, nprocs: int, *, 
     wire = wire_dtype(problem.itemsize)
     at = {kind: {int(r): int(s) for r, s in (faults or {}).get(kind, {}).items()}.get(rank)
           for kind in ("hang", "malformed", "truncated", "wrong_round")}
+    stall = (faults or {}).get("stall", {}).get(rank) or (faults or {}).get("stall", {}).get(str(rank))
     d = alg.d
     transport.store.set(f"pid/{rank}", str(os.getpid()))
     transport.join()
@@ -213,11 +221,15 @@ def work(transport: WorkerTransport, rank: int, cfg_dict: dict, nprocs: int, *, 
         if at["hang"] is not None and seq >= at["hang"]:
             time.sleep(idle_timeout_s)  # a stalled process: alive, silent
             return answered
+        if stall is not None and seq == stall[0]:
+            _sleep_until_plan(transport.store, stall[1], idle_timeout_s)  # then wakes and rejoins
+            continue
         clients = [int(c) for c in head["clients"]]
         good = np.array([c for c in clients if c in mine and c not in byz_set], dtype=np.int64)
         evil = np.array([c for c in clients if c in mine and c in byz_set], dtype=np.int64)
         if not transport.linked(head):
-            transport.join()  # the server dropped this link (or never had it): a fresh one for the next rounds
+            if transport.needs_join(head):
+                transport.join()  # the server dropped this link (or never had it): a fresh one for the next rounds
             seq += 1
             continue
         if not (good.size or evil.size):

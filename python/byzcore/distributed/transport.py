@@ -313,7 +313,7 @@ class WorkerTransport:
         self.store, self.rank, self.link_timeout_s = store, int(rank), float(link_timeout_s)
         self.store_timeout_s = float(store_timeout_s)
         self.link: Link | None = None
-        self.gen = -1
+        self.gen, self.joined_at = -1, -1
 
     def join(self) -> bool:
         """Ask for a fresh link and open it (blocks until the server accepts, at the start of
@@ -329,6 +329,9 @@ class WorkerTransport:
                 self.link = Link(self.store, self.rank, self.gen, server=False, timeout_s=self.link_timeout_s)
         except Exception:  # the server did not accept in time: retried at the next plan
             return False
+        # The server accepts at the start of a round, before it publishes that round's plan:
+        # plans up to the latest one now may predate this link and do not list it.
+        self.joined_at = int(self.store.get("latest")) if self.store.check(["latest"]) else -1
         return True
 
     def next_plan(self, seq: int, idle_timeout_s: float) -> dict | None:
@@ -355,6 +358,11 @@ class WorkerTransport:
     def linked(self, head: dict) -> bool:
         """Whether the server sends on this process's current link this round."""
         return self.link is not None and head["links"].get(str(self.rank)) == self.gen
+
+    def needs_join(self, head: dict) -> bool:
+        """Whether this process must ask for a fresh link: it has none, or the server
+        dropped it (a plan published after the link opened does not list it)."""
+        return self.link is None or (not self.linked(head) and head["seq"] > self.joined_at)
 
     def recv_plan(self, head: dict, timeout_s: float) -> list[np.ndarray] | None:
         """The plan's vectors from the server; ``None`` (and the link dropped) if they do
