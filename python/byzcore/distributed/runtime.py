@@ -2,29 +2,35 @@
 
 Rank 0 is the server, ranks ``1..P-1`` are worker processes; the run's ``N`` workers are dealt
 to them round-robin (worker ``i`` lives in rank ``1 + i % (P-1)``; with ``P = N + 1`` each
-process is one worker holding its own data shard). One round::
+process is one worker holding its own data shard). One round (transport: control on the
+c10d Store, vectors on one gloo link per worker process, see
+:mod:`byzcore.distributed.transport`)::
 
-    server   plan = alg.plan(k)  ->  publish plan/{seq}          (model, clients, kind, clip level)
-    worker   honest clients: row = alg.worker_messages(problem, plan, [i], state) -> msg/{seq}/{i}
-             Byzantine clients: their honest row (on flipped labels for label-flip) -> own/{seq}/{i};
-             read the round's honest messages and the colluders' rows (the omniscient adversary),
-             run the attack in this process, send the result -> msg/{seq}/{i}
-    server   gather msg/{seq}/* until the deadline; absent / malformed messages are left out;
+    server   plan = alg.plan(k); header -> plan/{seq} (Store); x, x_old, target -> the links
+             of the processes holding sampled clients
+    worker   honest clients: row = alg.worker_messages(problem, plan, [i], state) -> link
+             Byzantine clients: their honest row (on flipped labels for label-flip) -> link
+    server   receives until the deadline; if Byzantine clients were sampled, relays the
+             round's messages to their processes (the omniscient adversary of the papers),
+             which run the attack in their own process and send the result (phase 1)
+    server   absent / malformed messages are left out;
              alg.server_step(plan restricted to the clients that answered, their messages)
 
 The algorithm objects, random streams and attacks are those of :mod:`byzcore.algorithms`
 (the server calls ``plan`` / ``server_step``, each worker ``worker_messages`` on its own
-rows), so with no faults the run equals ``--backend simulation`` with the same seed. The
-transport and its fault model are described in :mod:`byzcore.distributed.transport`.
+rows), so with no faults the run equals ``--backend simulation`` with the same seed.
 
 Faults, per round: a worker that crashed or does not answer within ``timeout_s`` is absent
-(partial participation); a message of the wrong size or dtype is dropped and its sender
-counted as Byzantine for the round; if nobody answers the server keeps its model and moves
-on. Metrics gain ``participants``, ``absent`` and ``malformed`` (worker ids) per round.
-For tests and demonstrations ``faults`` injects failures: ``{"kill": {rank: seq}}`` (the
-server SIGKILLs that worker process when round ``seq`` starts), ``{"hang": {rank: seq}}``
-(the process stops answering), ``{"malformed": {rank: seq}}`` (it sends float32 values),
-``{"truncated": {rank: seq}}`` (it sends one value too few).
+(partial participation) and its link dropped; it opens a fresh link when it comes back. A
+message whose header names the wrong dtype, length, round or sender is dropped and its
+sender counted as Byzantine for the round; if nobody answers the server keeps its model and
+moves on. Metrics gain ``participants``, ``absent`` and ``malformed`` (worker ids) per
+round. For tests and demonstrations ``faults`` injects failures, each ``{rank: plan seq}``:
+``kill`` (the server SIGKILLs that worker process when the round starts), ``hang`` (the
+process stops answering for good), ``malformed`` (it sends the other float dtype),
+``truncated`` (one value too few), ``wrong_round`` (a header naming the previous round);
+and ``stall``: ``{rank: [seq, resume]}`` (silent from plan ``seq`` until the server has
+published plan ``resume``, then it rejoins).
 """
 
 from __future__ import annotations
@@ -188,10 +194,10 @@ def _faulty(row: np.ndarray, wire: np.dtype, fault: str | None) -> tuple[np.ndar
     return row, 0
 
 
-def _sleep_until_plan(store: Any, seq: int, limit_s: float) -> None:
+def _sleep_until_plan(transport: WorkerTransport, seq: int, limit_s: float) -> None:
     """A stalled worker (tests): silent until the server has published plan ``seq``."""
     end = time.monotonic() + limit_s
-    while time.monotonic() < end and not (store.check(["latest"]) and int(store.get("latest")) >= seq):
+    while time.monotonic() < end and transport.latest() < seq:
         time.sleep(0.01)
 
 
@@ -222,7 +228,7 @@ def work(transport: WorkerTransport, rank: int, cfg_dict: dict, nprocs: int, *, 
             time.sleep(idle_timeout_s)  # a stalled process: alive, silent
             return answered
         if stall is not None and seq == stall[0]:
-            _sleep_until_plan(transport.store, stall[1], idle_timeout_s)  # then wakes and rejoins
+            _sleep_until_plan(transport, stall[1], idle_timeout_s)  # then wakes and rejoins
             continue
         clients = [int(c) for c in head["clients"]]
         good = np.array([c for c in clients if c in mine and c not in byz_set], dtype=np.int64)

@@ -239,7 +239,7 @@ class ServerTransport:
         ranks = [r for r in ranks if r in self.links]
         head, vecs = encode_plan(seq, plan, target, {r: self.links[r].gen for r in self.links})
         self.store.set(f"plan/{seq}", head)
-        self.store.set("latest", str(seq))
+        self.store.add("published", 1)  # a counter: workers read it in one round trip
         for r in ranks:
             for i, v in enumerate(vecs):
                 self._pending.append((r, self.links[r].send(v, _PLAN_TAG + i), v))
@@ -331,7 +331,7 @@ class WorkerTransport:
             return False
         # The server accepts at the start of a round, before it publishes that round's plan:
         # plans up to the latest one now may predate this link and do not list it.
-        self.joined_at = int(self.store.get("latest")) if self.store.check(["latest"]) else -1
+        self.joined_at = self.latest()
         return True
 
     def next_plan(self, seq: int, idle_timeout_s: float) -> dict | None:
@@ -343,17 +343,18 @@ class WorkerTransport:
         finds the server ahead was not sampled in the rounds it skips, or missed them anyway."""
         deadline = time.monotonic() + idle_timeout_s
         while True:
-            if self.store.check(["latest"]):
-                latest = int(self.store.get("latest"))
-                if latest > seq and self.store.check([f"plan/{latest}"]):
-                    seq = latest
+            seq = max(seq, self.latest())
             try:
-                self.store.wait([f"plan/{seq}"], _td(min(2.0, deadline - time.monotonic())))
-                head = json.loads(bytes(self.store.get(f"plan/{seq}")).decode())
+                with _BoundedStore(self.store, min(2.0, deadline - time.monotonic()), self.store_timeout_s):
+                    head = json.loads(bytes(self.store.get(f"plan/{seq}")).decode())  # waits for the key
                 return None if head.get("stop") else head
             except Exception:  # not yet: check stop, the latest plan, the idle deadline
                 if self.store.check(["stop"]) or time.monotonic() >= deadline:
                     return None
+
+    def latest(self) -> int:
+        """The sequence number of the latest plan the server published (-1: none yet)."""
+        return int(self.store.add("published", 0)) - 1
 
     def linked(self, head: dict) -> bool:
         """Whether the server sends on this process's current link this round."""
