@@ -16,6 +16,7 @@ import math
 import os
 
 import byzcore.algorithms as A
+from byzcore.experiments import plot_curves
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,15 +41,14 @@ def main(argv: list[str] | None = None) -> None:
     runs = []
     for label, extra in variants:
         res = A.run(progress=not args.no_progress, **{**base, **extra})
-        res.save(os.path.join(args.out, label.replace(" ", "_").replace(",", "").replace("=", "").replace(":", "")),
-                 plot=False)
+        res.save(os.path.join(args.out, label.replace(" ", "_").replace(",", "").replace("=", "").replace(":", "")))
         runs.append((label, res))
         f = res.final
         print(f"{label:34s} final loss {f['loss'] if f['loss'] is not None else float('nan'):.5f}  "
               f"grad norm {f['grad_norm'] if f['grad_norm'] is not None else float('nan'):.3g}  "
               f"({res.seconds:.1f} s)")
     path = os.path.join(args.out, "curves.png")
-    if A.plot_curves(runs, path, title="Byz-VR-MARINA-PP under shift-back, 4 of 15 clients per round"):
+    if plot_curves(runs, path, title="Byz-VR-MARINA-PP under shift-back, 4 of 15 clients per round"):
         print(f"wrote {path}")
     else:
         print("matplotlib is not installed: metrics written, no figure")

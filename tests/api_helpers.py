@@ -1,4 +1,4 @@
-"""Shared helpers for the API tests: the input kinds SPEC.md section 1 accepts, conversion of
+"""Shared helpers for the API tests: the input kinds docs/spec.md#inputs accepts, conversion of
 any result back to float64 NumPy, and tolerances per dtype."""
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Plain float64 NumPy reference implementations of SPEC.md section 1.
+"""Plain float64 NumPy reference implementations of docs/spec.md#rules.
 
 Written for clarity, not speed (loops where they read better), and independent of byzcore:
 nothing here imports it. Every function takes an ``(n, d)`` array (anything ``np.asarray``
-reads) and returns float64. The non-finite conventions of SPEC.md are followed literally:
+reads) and returns float64. The non-finite conventions of docs/spec.md#nonfinite are followed literally:
 
 - order statistics (median, trimmed mean): a non-finite entry (NaN, +Inf, -Inf) ranks above
   every finite value;
@@ -47,7 +47,7 @@ def _sorted_column(col: np.ndarray) -> list[float]:
 def mean(X) -> np.ndarray:
     X = _rows(X)
     total = np.zeros(X.shape[1])
-    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as SPEC's mean says
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as docs/spec.md#rule-mean says
         for row in X:
             total = total + row
     return total / X.shape[0]
@@ -141,7 +141,7 @@ def nnm(X, f: int) -> np.ndarray:
 # ---------------------------------------------------------------- geometric median
 def geometric_median(X, *, nu: float = 1e-6, max_iter: int = 100, tol: float = 1e-7,
                      weights=None) -> np.ndarray:
-    """Smoothed Weiszfeld (RFA) from the coordinate-wise median, as SPEC.md states.
+    """Smoothed Weiszfeld (RFA) from the coordinate-wise median (docs/spec.md#rule-geometric-median).
 
     Stops when ||z_new - z|| <= tol * ||z|| (the relative change) or after max_iter updates.
     A message with a non-finite entry has weight zero.

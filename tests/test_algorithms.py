@@ -177,3 +177,21 @@ def test_config_errors():
         A.run(p=0.0, rounds=1, **SMALL)
     with pytest.raises(ValueError, match=r"^\[run\] mode"):
         A.run(mode="threads", rounds=1, **SMALL)
+
+
+def test_parse_compressor_reads_specs_with_the_one_parser():
+    from byzcore.algorithms import parse_compressor
+
+    assert parse_compressor(None, 10) is None and parse_compressor("none", 10) is None
+    assert parse_compressor(" Identity ", 10) is None
+    assert parse_compressor("rand_k:3", 10) == 3
+    assert parse_compressor("Rand-K:10", 10) == 10 == parse_compressor("rand_k:k=10", 10)
+    assert parse_compressor("randk:1", 10) == 1
+    for bad, why in [("top_k:3", "unknown compressor"), ("rand_k", "needs K"), ("rand_k:0", r"1\.\.d=10"),
+                     ("rand_k:11", r"1\.\.d=10"), ("rand_k:2**63", "must be a int"), ("rand_k:1.5", "must be a int"),
+                     ("rand_k:3,seed=1", "unknown option"), ("rand_k:3,k=3", "given twice"),
+                     ("rand_k:3+rand_k:2", "must be a int"), (f"rand_k:{2**64}", r"1\.\.d=10")]:
+        with pytest.raises(ValueError, match=rf"^\[compressor\] .*{why}"):
+            parse_compressor(bad, 10)
+    with pytest.raises(TypeError, match=r"^\[compressor\]"):
+        parse_compressor(3, 10)

@@ -1,4 +1,4 @@
-"""Every public function of SPEC.md section 1 against the float64 reference (tests/reference.py),
+"""Every public function of docs/spec.md#rules against the float64 reference (tests/reference.py),
 over every input kind (NumPy 2-D, (n, a, b) messages, lists, torch, generic DLPack objects,
 non-contiguous views) and dtype (float64, float32, float16, bfloat16): the values, the
 result's type / dtype / shape, and that the input is never modified."""

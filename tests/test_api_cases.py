@@ -1,5 +1,5 @@
 """Small cases worked out by hand (the expected numbers are written out, not computed by a
-reference), most with Byzantine outliers, and the edge cases of SPEC.md section 1:
+reference), most with Byzantine outliers, and the edge cases of docs/spec.md#rules:
 n = 1, n = 2f + 1, d = 1, ties, huge values."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every bad input SPEC.md section 1 names gives ValueError / TypeError whose message names the
+"""Every bad input docs/spec.md#errors names gives ValueError / TypeError whose message names the
 function in brackets ("[trimmed_mean] ...")."""
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def test_f_too_large_for_int64(name):
     raises(ValueError, name, F_OPS[name], GOOD, 2**70)
 
 
-# (function, n that violates its bound, f) - SPEC: trimmed mean n > 2f, Krum n >= f + 3, NNM n > f
+# (function, n that violates its bound, f) - docs/spec.md#rules: trimmed mean n > 2f, Krum n >= f + 3, NNM n > f
 TOO_SMALL = [
     ("trimmed_mean", 4, 2), ("trimmed_mean", 2, 1), ("trimmed_mean", 1, 1),
     ("krum_scores", 4, 2), ("krum_scores", 2, 0),

@@ -1,4 +1,4 @@
-"""The security property of SPEC.md: whenever at most f messages hold non-finite entries (NaN,
+"""The security property of docs/spec.md#nonfinite: whenever at most f messages hold non-finite entries (NaN,
 +Inf, -Inf) and the rule's bound on n holds, the result of every robust rule is finite.
 Hypothesis draws the honest data, n, f, which messages are Byzantine and where their
 non-finite entries sit; where the rule is not a fragile selection the result is also compared

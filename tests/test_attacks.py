@@ -1,4 +1,4 @@
-"""Attacks of SPEC.md section 3 against hand-computed messages."""
+"""Attacks of docs/spec.md#attacks against hand-computed messages."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""The CUDA kernels against the CPU kernels (SPEC.md section 1).
+"""The CUDA kernels against the CPU kernels (docs/spec.md#rules).
 
 Every operation on a GPU input (torch CUDA tensors, and CuPy arrays when CuPy is installed)
 must give the CPU result for the same data, come back as the caller's type on the caller's

@@ -50,7 +50,7 @@ def test_every_issue_option_is_accepted(tmp_path):
 def test_defaults_match_the_python_api():
     parser = cli.build_parser()
     args = parser.parse_args(["run"])
-    from byzcore.experiment import config_from_args
+    from byzcore.cli.run import config_from_args
 
     assert config_from_args(args) == RunConfig()
     assert RunConfig().algorithm == "byz_vr_marina_pp" and RunConfig().attack == "shift-back"

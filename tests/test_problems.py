@@ -212,7 +212,7 @@ def test_libsvm_errors(tmp_path):
     bad = tmp_path / "bad.libsvm"
     bad.write_text("+1 1:0.5 x\n")
     with pytest.raises(ValueError, match=r"^\[load_libsvm\]"):
-        P._parse_libsvm(str(bad), None)
+        P.data._parse_libsvm(str(bad), None)
 
 
 def test_sklearn_dataset():

@@ -1,6 +1,6 @@
 // Coordinate-wise median and trimmed mean. Both are, per coordinate, the mean of the values
 // whose ranks lie in [lo, hi] (median: the one or two middle ranks; trimmed mean: f..n-f-1),
-// with non-finite values ranked last as +inf (SPEC.md section 1).
+// with non-finite values ranked last as +inf (docs/spec.md#nonfinite).
 //  - n <= 32: one thread per coordinate holds the values in registers and runs Batcher's
 //    network pruned to the kept ranks, which are compile-time constants thanks to the padding
 //    of byzcore/rank_network.h (one kernel per wire count 8/16/32 and window width); a warp

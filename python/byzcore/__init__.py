@@ -1,6 +1,6 @@
 """byzcore: fast, exact Byzantine-robust aggregation for NumPy, PyTorch and CuPy.
 
-The aggregation functions (SPEC.md section 1) live at the top level; aggregator objects in
+The aggregation functions (docs/spec.md#rules) live at the top level; aggregator objects in
 :mod:`byzcore.aggregators`; training algorithms, attacks and problems in
 :mod:`byzcore.algorithms`, :mod:`byzcore.attacks` and :mod:`byzcore.problems`.
 """

@@ -1,6 +1,6 @@
 """Array interop: turns whatever the caller passed into a view the compiled core reads.
 
-Accepted inputs (SPEC.md section 1): a NumPy array, a PyTorch tensor (CPU or CUDA), a CuPy
+Accepted inputs (docs/spec.md#inputs): a NumPy array, a PyTorch tensor (CPU or CUDA), a CuPy
 array, any object with ``__dlpack__``, or a sequence of ``n`` such arrays of one shape. The
 core reads ``n`` row pointers, so a list of per-worker arrays is read in place; a copy is made
 only where an input is not contiguous within a message or needs a dtype conversion

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from typing import TYPE_CHECKING
 
 _LEVELS = ("avx512", "avx2", "generic")
 
@@ -38,4 +39,7 @@ def _load():
     return generic
 
 
-core = _load()
+if TYPE_CHECKING:  # the three builds share one interface, typed in _core_generic.pyi
+    from . import _core_generic as core
+else:
+    core = _load()

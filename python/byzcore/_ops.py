@@ -1,4 +1,4 @@
-"""The aggregation functions of SPEC.md section 1.
+"""The aggregation functions of docs/spec.md#rules.
 
 Every function takes ``X`` as an ``(n, d)`` array (or ``(n, *shape)``) or as a sequence of
 ``n`` arrays of one shape, from NumPy, PyTorch, CuPy or any ``__dlpack__`` producer; runs

@@ -1,4 +1,4 @@
-"""Byzantine attacks of SPEC.md section 3.
+"""Byzantine attacks of docs/spec.md#attacks.
 
 An attack turns the round's context into the messages of the Byzantine clients. It is
 *omniscient* (as in the papers): it sees the honest messages of the round. Every attack works
@@ -10,7 +10,7 @@ name           Byzantine message                                                
 =============  ====================================================================  =========
 none           the honest message (a control run)
 shift-back     if Byzantines are >= half of the sampled clients: the message that    [MRHG23]
-               steers the aggregate so that the next iterate is ``x^0``; else honest
+               steers the aggregate so the next iterate is ``x^0``; else honest
 sign-flip      ``-s * mean(honest)`` (``s=1``)                                       [AKL20]
 ipm            ``-eps * mean(honest)`` (``eps=0.1``)                                 [XKG20]
 alie           ``mean - z * std`` per coordinate, ``z = PhiInverse((n - s) / n)``,   [BBG19]
@@ -208,7 +208,7 @@ class LabelFlip(Attack):
 
 class NonFinite(Attack):
     """Messages full of NaN (``nan``) or +Inf (``inf``): every robust rule must ignore them
-    (SPEC.md section 1, non-finite messages)."""
+    (docs/spec.md#nonfinite)."""
 
     def __init__(self, value: float = float("nan")):
         self.value = float(value)

@@ -2,7 +2,7 @@
 
     python tools/cuda_emu/check.py OUTDIR
 
-Every op of SPEC.md section 1 on float32 and float64, sizes that reach both the small-n and the
+Every op of docs/spec.md#rules on float32 and float64, sizes that reach both the small-n and the
 large-n paths, ties, duplicates and non-finite messages. Prints one line per failure and exits
 non-zero if any.
 """

@@ -15,7 +15,7 @@ constexpr int kWarp = 32;
 __device__ __forceinline__ bool is_finite(float v) { return fabsf(v) <= 3.402823466e38f; }
 __device__ __forceinline__ bool is_finite(double v) { return fabs(v) <= 1.7976931348623157e308; }
 
-// SPEC section 1: a non-finite entry ranks above every finite value (NaN and -inf included).
+// docs/spec.md#nonfinite: a non-finite entry ranks above every finite value (NaN and -inf included).
 template <class T>
 __device__ __forceinline__ T finite_or_inf(T v) {
   return is_finite(v) ? v : T(INFINITY);

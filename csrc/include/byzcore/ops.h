@@ -1,4 +1,4 @@
-// The operations of SPEC.md section 1, as the bindings call them. Each one is defined in
+// The operations of docs/spec.md#rules, as the bindings call them. Each one is defined in
 // csrc/ops/<op>.cpp, which checks its arguments and holds the one device switch: CPU inputs
 // go to cpu::<op> (csrc/cpu/<op>_cpu.cpp), CUDA inputs to cuda::<op> (csrc/cuda/<op>_cuda.cu).
 // Output pointers live on the messages' device and have the messages' dtype unless stated.

@@ -1,11 +1,11 @@
-"""Byzantine-robust training algorithms (SPEC.md section 2) on the byzcore kernels.
+"""Byzantine-robust training algorithms (docs/spec.md#algorithms) on the byzcore kernels.
 
 Quick use::
 
     import byzcore.algorithms as A
     res = A.run(algorithm="byz_vr_marina_pp", attack="shift-back", rounds=500)
     res.final            # {'loss': ..., 'grad_norm': ..., 'accuracy': ...}
-    res.save("runs/demo")   # metrics.jsonl, summary.json, curves.png
+    res.save("runs/demo")   # metrics.jsonl, summary.json (byzcore.experiments.save_result adds curves.png)
 
 Algorithms (classes, all subclasses of :class:`Algorithm`): :class:`ByzVRMarinaPP` (and
 :func:`ByzVRMarina`, its special case), :class:`Zeno`, :class:`ZenoPP`, :class:`RESAM`,
@@ -13,8 +13,10 @@ Algorithms (classes, all subclasses of :class:`Algorithm`): :class:`ByzVRMarinaP
 
 Interface for a distributed runtime (``byzcore.distributed``)
 -------------------------------------------------------------
-The simulation (:func:`simulate`) is written in the three pieces a server-worker runtime
-needs, and a runtime that calls them in the same order reproduces it exactly::
+The simulation (:func:`simulate`) is the one round loop (:class:`RoundLoop`, in
+``loop.py``) driven by a *collect* callable that computes the clients' rows in-process; a
+server drives the same loop with a collect that gathers its workers' rows. Its pieces, in the
+order a server-worker runtime calls them (which reproduces the simulation exactly)::
 
     alg = make_algorithm(cfg, problem)             # same object on the server and on each worker
     byz = byzantine_ids(cfg.workers, cfg.byzantine, cfg.seed)
@@ -46,16 +48,9 @@ from __future__ import annotations
 from .base import Algorithm, Plan, apply_attack, parse_compressor
 from .byz_vr_marina_pp import ByzVRMarina, ByzVRMarinaPP
 from .resam import RESAM
-from .runner import (
-    ALGORITHMS,
-    Result,
-    RunConfig,
-    byzantine_ids,
-    make_algorithm,
-    plot_curves,
-    run,
-    simulate,
-)
+from .config import ALGORITHMS, RunConfig, algorithm_name, byzantine_ids, make_algorithm
+from .loop import Round, RoundLoop, run, simulate, simulated_collect
+from .results import Result, jsonable
 from .sgd import RobustSGD
 from .zeno import Zeno
 from .zeno_pp import ZenoPP, run_concurrent
@@ -68,16 +63,20 @@ __all__ = [
     "ByzVRMarinaPP",
     "Plan",
     "Result",
+    "Round",
+    "RoundLoop",
     "RobustSGD",
     "RunConfig",
     "Zeno",
     "ZenoPP",
+    "algorithm_name",
     "apply_attack",
     "byzantine_ids",
+    "jsonable",
     "make_algorithm",
     "parse_compressor",
-    "plot_curves",
     "run",
     "run_concurrent",
     "simulate",
+    "simulated_collect",
 ]

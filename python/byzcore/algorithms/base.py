@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .. import _ops, _streams
+from .._spec import option, parse_spec
 from ..aggregators import Aggregator, make_aggregator
 from ..problems import Problem
 
@@ -53,16 +54,41 @@ class Plan:
 
 
 def parse_compressor(spec: str | None, d: int) -> int | None:
-    """``"none"`` -> ``None``; ``"rand_k:K"`` -> ``K`` (checked against ``d``)."""
-    if spec is None or str(spec).lower() in ("none", "identity", ""):
+    """The ``K`` of a compressor spec, read by the one spec parser (:mod:`byzcore._spec`).
+
+    Parameters
+    ----------
+    spec
+        ``None``, ``"none"`` (or ``"identity"``): no compression; ``"rand_k:K"`` (also
+        ``"rand_k:k=K"``, ``"randk:K"``): keep ``K`` random coordinates.
+    d
+        The message dimension ``K`` is checked against.
+
+    Returns
+    -------
+    int or None
+        ``K``, or ``None`` for no compression.
+
+    Raises
+    ------
+    ValueError
+        ``[compressor] ...`` for an unknown compressor, a missing or non-integer ``K``, an
+        unknown option, or ``K`` outside ``1..d``.
+    """
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("none", "identity", "")):
         return None
-    name, _, arg = str(spec).partition(":")
-    if name.lower().replace("-", "_") not in ("rand_k", "randk") or not arg:
+    (part,) = parse_spec("compressor", spec, chain=False)
+    if part.name not in ("rand_k", "randk"):
         raise ValueError(f"[compressor] unknown compressor {spec!r}; use 'none' or 'rand_k:K'")
-    try:
-        k = int(arg)
-    except ValueError:
-        raise ValueError(f"[compressor] K in {spec!r} must be an integer") from None
+    unknown = sorted(set(part.options) - {"k"})
+    if unknown:
+        raise ValueError(f"[compressor] unknown option(s) {unknown} in {spec!r}; rand_k takes only K ('rand_k:K')")
+    if part.positional is not None and "k" in part.options:
+        raise ValueError(f"[compressor] K given twice in {spec!r}; write 'rand_k:K'")
+    text = part.options.get("k", part.positional)
+    if text is None:
+        raise ValueError(f"[compressor] rand_k needs K in {spec!r}; write 'rand_k:K'")
+    k = option("compressor", part, "k", text, int)
     if not 1 <= k <= d:
         raise ValueError(f"[compressor] K must be in 1..d={d}, got {k}")
     return k

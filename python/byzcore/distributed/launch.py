@@ -9,7 +9,8 @@ terminated, then killed, when the call returns, fails or times out, and dies wit
 launcher itself (``PR_SET_PDEATHSIG`` on Linux).
 
 ``python -m byzcore.distributed.launch ARGS`` is the torchrun entry point of the
-server-worker runtime (``ARGS`` are those of ``byzcore run``)::
+server-worker runtime (``ARGS`` are those of ``byzcore run``, parsed by
+:mod:`byzcore.cli.launch`)::
 
     torchrun --nproc-per-node 5 -m byzcore.distributed.launch --problem a9a-synthetic --rounds 100
 """
@@ -25,7 +26,7 @@ import time
 import traceback
 from typing import Any, Callable, Sequence
 
-__all__ = ["spawn", "SpawnResult", "init_from_env", "main"]
+__all__ = ["spawn", "SpawnResult", "init_from_env"]
 
 
 class SpawnResult:
@@ -106,7 +107,10 @@ def spawn(fn: Callable[..., Any], nprocs: int, args: Sequence[Any] = (), *, time
         Ranks whose end ends the run (default: all). The runtime passes ``[0]``: once the
         server is done, workers left waiting are killed instead of awaited.
 
-    Returns a :class:`SpawnResult`; it never leaves a child process behind.
+    Returns
+    -------
+    SpawnResult
+        What each rank returned or how it ended; no child process is left behind.
     """
     import multiprocessing
 
@@ -176,12 +180,9 @@ def _stop_all(procs) -> None:
             p.join(5.0)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """torchrun entry point: rank 0 serves, the other ranks work (see :mod:`byzcore.distributed.runtime`)."""
-    from .runtime import main as runtime_main
-
-    return runtime_main(argv)
-
-
 if __name__ == "__main__":
+    # Run as a program (torchrun -m byzcore.distributed.launch): the command line sits on top
+    # (byzcore.cli.launch parses the options), so only this entry block reaches up to it.
+    from byzcore.cli.launch import main
+
     sys.exit(main())

@@ -35,11 +35,9 @@ published plan ``resume``, then it rejoins).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import signal
-import sys
 import time
 import types
 from typing import Any
@@ -48,13 +46,13 @@ import numpy as np
 
 from .transport import ABSENT, MALFORMED, OK, ServerTransport, WorkerTransport, connect_store, decode_plan, wire_dtype
 
-__all__ = ["run_distributed", "rank_main", "main", "add_arguments"]
+__all__ = ["run_distributed", "rank_main"]
 
 BYZ_WAIT_FRACTION = 0.5  # Byzantine workers wait this share of the round's deadline for honest messages
 
 
 def _setup(cfg_dict: dict, factory: Any = None) -> tuple[Any, Any, Any, Any, np.ndarray]:
-    from ..algorithms.runner import RunConfig, algorithm_name, byzantine_ids, make_algorithm
+    from ..algorithms.config import RunConfig, algorithm_name, byzantine_ids, make_algorithm
     from ..attacks import make_attack
     from ..problems import make_problem
 
@@ -83,14 +81,16 @@ def _workers_of(rank: int, nprocs: int, n: int) -> list[int]:
 # ---------------------------------------------------------------------------- server
 def serve(transport: ServerTransport, cfg_dict: dict, nprocs: int, *, timeout_s: float, startup_timeout_s: float,
           progress: bool = False, faults: dict | None = None, factory: Any = None):
-    from ..algorithms.runner import Result, _jsonable, _Progress
+    """Rank 0: drive the one round loop (:class:`~byzcore.algorithms.loop.RoundLoop`, as the
+    simulation does) with a *collect* that publishes each plan and gathers the workers' rows."""
+    from .._progress import Timer
+    from ..algorithms.loop import Round, RoundLoop
+    from ..algorithms.results import Result, jsonable
 
-    t_start = time.perf_counter()
+    wall = Timer(started=True)
     cfg, problem, alg, attack, byz = _setup(cfg_dict, factory)
-    n = problem.n_workers
-    bad = np.zeros(n, dtype=bool)
+    bad = np.zeros(problem.n_workers, dtype=bool)
     bad[byz] = True
-    honest = np.flatnonzero(~bad)
     wire = wire_dtype(problem.itemsize)
     kill = {int(r): int(s) for r, s in (faults or {}).get("kill", {}).items()}
     store = transport.store
@@ -99,18 +99,13 @@ def serve(transport: ServerTransport, cfg_dict: dict, nprocs: int, *, timeout_s:
     # otherwise time out while they import and load their shards); late ones join later.
     ranks = list(range(1, nprocs))
     transport.accept(ranks, time.monotonic() + startup_timeout_s)
-
-    metrics: list = []
-    totals = {"bytes": 0, "time": 0.0}
-    bar = _Progress(cfg.rounds, progress, alg.name + " (torch-distributed)")
     seq = 0
 
-    def one_round(plan) -> dict:
+    def collect(plan) -> Round:
         nonlocal seq
         for r, s in kill.items():
             if s == seq and store.check([f"pid/{r}"]):
                 os.kill(int(store.get(f"pid/{r}")), signal.SIGKILL)
-        t0 = time.perf_counter()
         transport.accept(ranks)
         clients = np.asarray(plan.clients, dtype=np.int64)
         rank_of = [1 + int(w) % (nprocs - 1) for w in clients]
@@ -135,51 +130,25 @@ def serve(transport: ServerTransport, cfg_dict: dict, nprocs: int, *, timeout_s:
             for j, i in enumerate(late):
                 rows[i], status[i] = rows2[j], status2[j]
         transport.end_round(seq, max(end, time.monotonic() + 0.01))
+        seq += 1
         ok = np.array([s == OK for s in status], dtype=bool)
         info = {"participants": int(ok.sum()),
                 "absent": [int(w) for w, s in zip(clients, status) if s == ABSENT],
                 "malformed": [int(w) for w, s in zip(clients, status) if s == MALFORMED]}
-        if ok.any():
-            try:
-                alg.server_step(dataclasses.replace(plan, clients=clients[ok]), rows[ok].astype(np.float64))
-            except ValueError as exc:  # e.g. too few messages for the rule: keep the model, report it
-                info["skipped"] = str(exc)
-        else:
-            info["skipped"] = "no message arrived"
-        totals["time"] += time.perf_counter() - t0
-        totals["bytes"] += int(ok.sum()) * alg.message_bytes(plan)
-        seq += 1
-        return info
+        return Round(dataclasses.replace(plan, clients=clients[ok]), rows[ok].astype(np.float64), info)
 
-    def record(k: int, info: dict) -> bool:
-        x = alg.model()
-        finite = bool(np.all(np.isfinite(x)))
-        ev = problem.evaluate(x, honest) if finite else {"loss": None, "grad_norm": None}
-        row = {"round": k, **{key: _jsonable(v) for key, v in ev.items()}, "bytes_sent": totals["bytes"],
-               "time": round(totals["time"], 6), **alg.round_stats(), **info}
-        metrics.append(row)
-        bar.update(k, row.get("loss"))
-        return finite
-
+    loop = RoundLoop(alg, problem, np.flatnonzero(~bad), collect, eval_every=cfg.eval_every, partial=True,
+                     progress=progress, desc=alg.name + " (torch-distributed)")
     try:
-        first = alg.initial_plan()
-        info0 = one_round(first) if first is not None else {}
-        diverged = not record(0, info0)
-        for k in range(1, cfg.rounds + 1):
-            if diverged:
-                break
-            info = one_round(alg.plan(k))
-            if k % cfg.eval_every == 0 or k == cfg.rounds or not np.all(np.isfinite(alg.model())):
-                diverged = not record(k, info)
+        metrics, diverged = loop.run(cfg.rounds)
     finally:
         transport.stop(seq)
-        bar.close()
     x = alg.model()
     final = dict(metrics[-1]) if metrics else {}
     final = {k: final.get(k) for k in ("loss", "grad_norm", "accuracy") if k in final}
     config = {**cfg.to_dict(), "backend": "torch-distributed", "nprocs": nprocs, "timeout": timeout_s}
     return Result(config=config, metrics=metrics, final=final, x=np.array(x), byzantine=byz.tolist(),
-                  diverged=diverged, seconds=time.perf_counter() - t_start, algorithm=_jsonable(alg.describe()))
+                  diverged=diverged, seconds=wall.elapsed, algorithm=jsonable(alg.describe()))
 
 
 # ---------------------------------------------------------------------------- worker
@@ -331,7 +300,7 @@ def run_distributed(config: Any = None, *, nprocs: int | None = None, timeout_s:
     RuntimeError
         The server failed or did not finish within ``run_timeout_s``.
     """
-    from ..algorithms.runner import RunConfig
+    from ..algorithms.config import RunConfig
     from .launch import spawn
 
     cfg = RunConfig.from_dict(config)
@@ -350,35 +319,3 @@ def run_distributed(config: Any = None, *, nprocs: int | None = None, timeout_s:
         why = res.errors.get(0) or f"the server did not finish within {run_timeout_s:.0f} s (exit codes {res.exitcodes})"
         raise RuntimeError(f"[run] torch-distributed run failed on the server (rank 0):\n{why}")
     return res.results[0]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options ``byzcore run`` gains for this backend."""
-    g = parser.add_argument_group("distributed backend")
-    g.add_argument("--backend", choices=["simulation", "torch-distributed"], default="simulation",
-                   help="simulation: one process; torch-distributed: rank 0 server + worker processes on loopback")
-    g.add_argument("--nprocs", type=int, default=None,
-                   help="processes for --backend torch-distributed (default: workers + 1)")
-    g.add_argument("--timeout", type=float, default=30.0,
-                   help="seconds the server waits for a round's messages before treating a worker as absent")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """torchrun entry point: ``torchrun --nproc-per-node P -m byzcore.distributed.launch [run options]``.
-    Every rank parses the same ``byzcore run`` options; rank 0 writes ``--out`` and prints the
-    final metrics as JSON."""
-    import json
-
-    from ..cli import build_parser
-    from ..experiment import config_from_args
-
-    args = build_parser().parse_args(["run", *(sys.argv[1:] if argv is None else argv)])
-    cfg = config_from_args(args)
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    result = rank_main(rank, world, cfg.to_dict(), {"timeout_s": args.timeout, "progress": rank == 0 and not args.no_progress})
-    if rank == 0:
-        if args.out:
-            result.save(args.out, plot=not args.no_plot)
-        print(json.dumps({"final": result.summary()["final"], "rounds": len(result.metrics) - 1,
-                          "seconds": round(result.seconds, 3)}))
-    return 0

@@ -5,31 +5,28 @@ arguments, so this file stays a switchboard; heavy imports happen inside the sub
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-
-def _info(args: argparse.Namespace) -> int:
-    import byzcore
-
-    print(json.dumps(byzcore.build_info(), indent=2))
-    return 0
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``byzcore`` parser with its ``run``, ``bench`` and ``info`` subcommands."""
+    from . import bench, info, run
+
     parser = argparse.ArgumentParser(prog="byzcore", description="Byzantine-robust aggregation and training.")
     sub = parser.add_subparsers(dest="command")
-    from . import experiment, bench
-
-    experiment.add_arguments(sub.add_parser("run", help="run a robust training experiment",
-                                            formatter_class=argparse.ArgumentDefaultsHelpFormatter))
+    run.add_arguments(sub.add_parser("run", help="run a robust training experiment",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter))
     bench.add_arguments(sub.add_parser("bench", help="benchmark the kernels against NumPy and PyTorch",
                                        formatter_class=argparse.ArgumentDefaultsHelpFormatter))
-    sub.add_parser("info", help="print build information").set_defaults(func=_info)
+    info.add_arguments(sub.add_parser("info", help="print build information"))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``) and run the subcommand; returns its exit code
+    (2 and the help without a subcommand)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -6,15 +6,20 @@ per round), writes
 ``runs/<algorithm>_<problem>_<attack>_s<seed>/{metrics.jsonl, summary.json, curves.png}``
 and prints a short summary. Every option maps one to one onto
 :class:`byzcore.algorithms.RunConfig`, so ``byzcore.algorithms.run(...)`` does the same from
-Python.
+Python; the run itself is :func:`byzcore.experiments.run_experiment`.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import os
 import sys
+
+from ..algorithms import ALGORITHMS, RunConfig, algorithm_name
+from ..attacks import available_attacks
+from ..experiments import BACKENDS, default_out_dir, run_experiment, save_result, summary_lines
+from ..problems import available_problems
+
+__all__ = ["add_arguments", "add_distributed_arguments", "config_from_args", "main"]
 
 
 def _float(text: str) -> float:
@@ -25,10 +30,13 @@ def _float(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``byzcore run`` options to ``parser`` and set ``func``."""
-    from .algorithms.runner import ALGORITHMS, RunConfig
-    from .attacks import available_attacks
-    from .problems import available_problems
+    """Add the ``byzcore run`` options to ``parser`` and set ``func``.
+
+    Parameters
+    ----------
+    parser
+        The ``run`` subcommand's parser (or any parser: the torchrun entry point uses one).
+    """
 
     d = RunConfig()
     g = parser.add_argument_group("experiment")
@@ -72,15 +80,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a.add_argument("--max-delay", type=int, default=d.max_delay, help="zeno_pp: staleness drawn uniformly in 0..max_delay")
     a.add_argument("--mode", default=d.mode, choices=["simulated", "threads"],
                    help="zeno_pp: seeded staleness model, or real concurrent worker threads")
-    from .distributed.runtime import add_arguments as add_distributed_arguments
-
     add_distributed_arguments(parser)  # --backend, --nprocs, --timeout
     parser.set_defaults(func=main)
 
 
-def config_from_args(args: argparse.Namespace):
-    from .algorithms.runner import RunConfig
+def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options ``byzcore run`` gains for the torch-distributed backend."""
+    g = parser.add_argument_group("distributed backend")
+    g.add_argument("--backend", choices=list(BACKENDS), default="simulation",
+                   help="simulation: one process; torch-distributed: rank 0 server + worker processes on loopback")
+    g.add_argument("--nprocs", type=int, default=None,
+                   help="processes for --backend torch-distributed (default: workers + 1)")
+    g.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds the server waits for a round's messages before treating a worker as absent")
 
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The :class:`~byzcore.algorithms.RunConfig` the parsed ``byzcore run`` options describe."""
     return RunConfig(
         algorithm=args.algorithm, problem=args.problem, split=args.split, workers=args.workers,
         byzantine=args.byzantine, attack=args.attack, aggregator=args.aggregator,
@@ -90,45 +106,24 @@ def config_from_args(args: argparse.Namespace):
         n_r=args.n_r, eps=args.eps, k_v=args.k_v, max_delay=args.max_delay, mode=args.mode)
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return "n/a (diverged)"
-    return f"{v:.6g}" if isinstance(v, float) else str(v)
-
-
 def main(args: argparse.Namespace) -> int:
-    from .algorithms.runner import algorithm_name, run
-
+    """``byzcore run``: run, write the files, print the summary; 0, or 2 with the reason on
+    stderr when the configuration is refused or the run fails."""
     cfg = config_from_args(args)
     try:
         cfg.algorithm = algorithm_name(cfg.algorithm)
     except ValueError as exc:
         print(f"byzcore run: {exc}", file=sys.stderr)
         return 2
-    out = args.out or os.path.join(
-        "runs", f"{cfg.algorithm}_{cfg.problem.replace(':', '-').replace(os.sep, '-')}_{cfg.attack.split(':')[0]}_s{cfg.seed}")
+    out = args.out or default_out_dir(cfg)
     try:
-        if getattr(args, "backend", "simulation") == "torch-distributed":
-            from .distributed.runtime import run_distributed
-
-            result = run_distributed(cfg, nprocs=args.nprocs, timeout_s=args.timeout, progress=not args.no_progress)
-        else:
-            result = run(cfg, progress=not args.no_progress)
+        result = run_experiment(cfg, backend=args.backend, nprocs=args.nprocs, timeout_s=args.timeout,
+                                progress=not args.no_progress)
     except (ValueError, TypeError, ImportError, RuntimeError) as exc:
         print(f"byzcore run: {exc}", file=sys.stderr)
         return 2
-    paths = result.save(out, plot=not args.no_plot)
-    c, f = result.config, result.final
-    alpha = "" if c["algorithm"] != "byz_vr_marina_pp" else (
-        ", no clipping" if c["alpha"] is None or (isinstance(c["alpha"], float) and math.isinf(c["alpha"]))
-        else f", alpha={c['alpha']}")
-    print(f"{c['algorithm']} on {c['problem']} ({c['split']}): {c['workers']} workers, {c['byzantine']} Byzantine "
-          f"({c['attack']}), aggregator {result.algorithm.get('aggregator')}{alpha}")
-    first = result.metrics[0]
-    print(f"  rounds {c['rounds']}: loss {_fmt(first.get('loss'))} -> {_fmt(f.get('loss'))}, "
-          f"grad norm {_fmt(first.get('grad_norm'))} -> {_fmt(f.get('grad_norm'))}"
-          + (f", accuracy {_fmt(f.get('accuracy'))}" if f.get("accuracy") is not None else ""))
-    print(f"  {result.metrics[-1]['bytes_sent'] / 2**20:.2f} MiB sent by clients, {result.seconds:.1f} s"
-          + ("  [DIVERGED]" if result.diverged else ""))
+    paths = save_result(result, out, plot=not args.no_plot)
+    for line in summary_lines(result):
+        print(line)
     print(f"  wrote {', '.join(paths)}")
     return 0

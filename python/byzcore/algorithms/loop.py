@@ -1,0 +1,267 @@
+"""The one round loop (:class:`RoundLoop`), and :func:`run` / :func:`simulate` on top of it.
+
+One round: the server draws a ``plan``, a *collect* callable turns the plan into the round's
+messages (the Byzantine rows already replaced by the attack), the server steps, and metrics
+are recorded. The single-process simulation collects by computing every client's row in this
+process (:func:`simulated_collect`); a distributed server collects by publishing the plan and
+gathering its workers' rows, and drives the same :class:`RoundLoop`, so both record the same
+metrics in the same order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .._progress import Progress, Timer
+from ..attacks import Attack, make_attack
+from ..problems import Problem, make_problem
+from .base import Algorithm, Plan, apply_attack
+from .config import RunConfig, algorithm_name, byzantine_ids, make_algorithm
+from .results import Result, jsonable
+from .zeno_pp import ZenoPP, run_concurrent
+
+__all__ = ["Round", "RoundLoop", "run", "simulate", "simulated_collect"]
+
+
+@dataclass
+class Round:
+    """What a *collect* callable returns for one plan.
+
+    Parameters
+    ----------
+    plan
+        The plan restricted to the clients whose messages arrived (the plan itself in a
+        simulation).
+    messages
+        ``(len(plan.clients), d)``: one row per client of ``plan``, in its order, Byzantine
+        rows already attacked.
+    info
+        Extra metrics of the round, recorded with it (e.g. ``participants``, ``absent``).
+    """
+
+    plan: Plan
+    messages: np.ndarray
+    info: dict = field(default_factory=dict)
+
+
+def simulated_collect(alg: Algorithm, problem: Problem, attack: Attack,
+                      byzantine: np.ndarray) -> Callable[[Plan], Round]:
+    """The simulation's *collect*: every client's row computed in this process, the
+    Byzantine rows on flipped labels when the attack flips labels, then the attack applied
+    as the server would (:func:`~byzcore.algorithms.base.apply_attack`).
+
+    Parameters
+    ----------
+    alg, problem, attack
+        The run's algorithm, problem and attack.
+    byzantine
+        The Byzantine worker ids.
+
+    Returns
+    -------
+    callable
+        ``plan -> Round``; it holds the workers' state (``alg.init_worker_state()``).
+    """
+    bad = np.zeros(problem.n_workers, dtype=bool)
+    bad[np.asarray(byzantine, dtype=np.int64)] = True
+    flipped = problem.with_flipped_labels(np.flatnonzero(bad)) if attack.flips_labels and bad.any() else problem
+    state = alg.init_worker_state()
+
+    def collect(plan: Plan) -> Round:
+        clients = np.asarray(plan.clients, dtype=np.int64)
+        rows_bad = bad[clients]
+        if flipped is problem:
+            msgs = alg.worker_messages(problem, plan, clients, state)
+        else:
+            msgs = np.empty((len(clients), alg.d))
+            if (~rows_bad).any():
+                msgs[~rows_bad] = alg.worker_messages(problem, plan, clients[~rows_bad], state)
+            if rows_bad.any():
+                msgs[rows_bad] = alg.worker_messages(flipped, plan, clients[rows_bad], state)
+        return Round(plan, apply_attack(attack, alg, plan, msgs, rows_bad, alg.seed))
+
+    return collect
+
+
+class RoundLoop:
+    """``rounds`` rounds of ``alg``: plan, collect, server step, record.
+
+    Parameters
+    ----------
+    alg
+        The algorithm (the server's side: ``initial_plan``, ``plan``, ``server_step``).
+    problem
+        Where metrics are evaluated: ``problem.evaluate(alg.model(), honest)``.
+    honest
+        The honest worker ids.
+    collect
+        ``plan -> Round``: the round's messages (see :class:`Round`).
+    eval_every
+        Record metrics every this many rounds (and at the last round, and when the model
+        stops being finite).
+    partial
+        ``True`` (a distributed server): a round where no message arrived, or whose
+        messages the rule refuses (``ValueError``, e.g. too few for it), keeps the model and
+        is recorded with ``skipped``. ``False`` (the simulation): such errors propagate.
+    progress, desc
+        Show a progress bar named ``desc``.
+
+    Notes
+    -----
+    A recorded row holds ``round``, the evaluation (``loss``, ``grad_norm``, ``accuracy``;
+    ``None`` once the model is not finite), ``bytes_sent`` (the clients' messages so far),
+    ``time`` (seconds spent collecting and stepping, evaluation excluded),
+    ``alg.round_stats()`` and the round's ``info``. The run stops at the first record of a
+    non-finite model (``diverged``).
+    """
+
+    def __init__(self, alg: Algorithm, problem: Problem, honest: np.ndarray, collect: Callable[[Plan], Round], *,
+                 eval_every: int = 1, partial: bool = False, progress: bool = False, desc: str | None = None):
+        self.alg, self.problem, self.honest, self.collect = alg, problem, np.asarray(honest), collect
+        self.eval_every, self.partial = int(eval_every), bool(partial)
+        self.progress, self.desc = progress, desc or alg.name
+        self.metrics: list = []
+        self.bytes_sent = 0
+        self.timer = Timer()
+
+    def one_round(self, plan: Plan) -> dict:
+        """Collect ``plan``'s messages and step the server; returns the round's ``info``."""
+        with self.timer:
+            r = self.collect(plan)
+            info = dict(r.info)
+            if self.partial and len(r.plan.clients) == 0:
+                info["skipped"] = "no message arrived"
+            else:
+                try:
+                    self.alg.server_step(r.plan, r.messages)
+                except ValueError as exc:  # a distributed round the rule refuses: keep the model
+                    if not self.partial:
+                        raise
+                    info["skipped"] = str(exc)
+        self.bytes_sent += len(r.plan.clients) * self.alg.message_bytes(r.plan)
+        return info
+
+    def record(self, k: int, info: dict, bar: Progress) -> bool:
+        """Record the metrics after round ``k``; returns whether the model is finite."""
+        x = self.alg.model()
+        finite = bool(np.all(np.isfinite(x)))
+        ev = self.problem.evaluate(x, self.honest) if finite else {"loss": None, "grad_norm": None}
+        row = {"round": k, **{key: jsonable(v) for key, v in ev.items()}, "bytes_sent": self.bytes_sent,
+               "time": round(self.timer.seconds, 6), **self.alg.round_stats(), **info}
+        self.metrics.append(row)
+        if row.get("loss") is not None:
+            bar.show(loss=f"{row['loss']:.4g}")
+        bar.update_to(k)
+        return finite
+
+    def run(self, rounds: int) -> tuple[list, bool]:
+        """Run the initial plan (if any) and rounds ``1..rounds``.
+
+        Returns
+        -------
+        (list of dict, bool)
+            The recorded rows and whether the run diverged.
+        """
+        alg = self.alg
+        with Progress(rounds, self.desc, unit="round", enabled=self.progress) as bar:
+            first = alg.initial_plan()
+            info = self.one_round(first) if first is not None else {}
+            diverged = not self.record(0, info, bar)
+            for k in range(1, rounds + 1):
+                if diverged:
+                    break
+                info = self.one_round(alg.plan(k))
+                if k % self.eval_every == 0 or k == rounds or not np.all(np.isfinite(alg.model())):
+                    diverged = not self.record(k, info, bar)
+        return self.metrics, diverged
+
+
+def simulate(alg: Algorithm, problem: Problem, attack: Attack, byzantine: np.ndarray, rounds: int, *,
+             eval_every: int = 1, progress: bool = False) -> tuple[list, bool]:
+    """The reference single-process run: ``rounds`` rounds of ``alg`` with the Byzantine
+    workers ``byzantine`` replaced by ``attack``.
+
+    Returns
+    -------
+    (list of dict, bool)
+        ``(metrics, diverged)``, see :class:`RoundLoop`.
+    """
+    bad = np.zeros(problem.n_workers, dtype=bool)
+    bad[np.asarray(byzantine, dtype=np.int64)] = True
+    loop = RoundLoop(alg, problem, np.flatnonzero(~bad), simulated_collect(alg, problem, attack, byzantine),
+                     eval_every=eval_every, progress=progress)
+    return loop.run(rounds)
+
+
+def run(config: RunConfig | dict | None = None, *, progress: bool = False, **overrides: Any) -> Result:
+    """Run one experiment and return its :class:`Result`.
+
+    ``config`` is a :class:`RunConfig` or a dict of its fields; keyword ``overrides`` replace
+    fields (``run(algorithm="zeno", attack="sign-flip")``). ``problem`` may also be a ready
+    :class:`~byzcore.problems.Problem` object (its ``n_workers`` then sets ``workers``).
+    """
+    problem = None
+    if isinstance(overrides.get("problem"), Problem):
+        problem = overrides.pop("problem")
+        overrides["problem"], overrides["workers"] = problem.name, problem.n_workers
+    cfg = RunConfig.from_dict(config)
+    if overrides:
+        cfg = RunConfig.from_dict({**dataclasses.asdict(cfg), **overrides})
+    cfg.algorithm = algorithm_name(cfg.algorithm)
+    if cfg.rounds < 0 or cfg.eval_every < 1:
+        raise ValueError(f"[run] need rounds >= 0 and eval_every >= 1, got {cfg.rounds}, {cfg.eval_every}")
+    if cfg.mode not in ("simulated", "threads"):
+        raise ValueError(f"[run] mode must be 'simulated' or 'threads', got {cfg.mode!r}")
+    if cfg.mode == "threads" and cfg.algorithm != "zeno_pp":
+        raise ValueError("[run] mode='threads' (real concurrent workers) exists for zeno_pp only")
+    wall = Timer(started=True)
+    if problem is None:
+        problem = make_problem(cfg.problem, cfg.workers, split=cfg.split, seed=cfg.seed, lam=cfg.lam,
+                               n_samples=cfg.n_samples)
+    byz = byzantine_ids(cfg.workers, cfg.byzantine, cfg.seed)
+    attack = make_attack(cfg.attack)
+    alg = make_algorithm(cfg, problem)
+    if cfg.mode == "threads":
+        metrics, diverged = _run_threads(alg, problem, attack, byz, cfg, progress)
+    else:
+        metrics, diverged = simulate(alg, problem, attack, byz, cfg.rounds, eval_every=cfg.eval_every,
+                                     progress=progress)
+    x = alg.model()
+    final = dict(metrics[-1]) if metrics else {}
+    final = {k: final.get(k) for k in ("loss", "grad_norm", "accuracy") if k in final}
+    return Result(config=cfg.to_dict(), metrics=metrics, final=final, x=np.array(x), byzantine=byz.tolist(),
+                  diverged=diverged, seconds=wall.elapsed, algorithm=jsonable(alg.describe()))
+
+
+def _run_threads(alg: ZenoPP, problem: Problem, attack: Attack, byz: np.ndarray, cfg: RunConfig,
+                 progress: bool) -> tuple[list, bool]:
+    """Zeno++ with real concurrent worker threads (``mode="threads"``): metrics are recorded
+    on arrivals, ``time`` is the wall clock without the evaluations."""
+    bad = np.zeros(problem.n_workers, dtype=bool)
+    bad[byz] = True
+    honest = np.flatnonzero(~bad)
+    metrics: list = []
+    clock, evaluating = Timer(started=True), Timer()
+
+    def record(k: int, plan: Plan | None, bar: Progress) -> None:
+        seconds = clock.elapsed - evaluating.seconds
+        with evaluating:
+            ev = problem.evaluate(alg.model(), honest)
+        stats = alg.round_stats() if plan is not None else {"accepted": 0, "staleness": 0}
+        metrics.append({"round": k, **{key: jsonable(v) for key, v in ev.items()},
+                        "bytes_sent": k * alg.message_bytes(plan) if plan is not None else 0,
+                        "time": round(seconds, 6), **stats})
+        if metrics[-1].get("loss") is not None:
+            bar.show(loss=f"{metrics[-1]['loss']:.4g}")
+        bar.update_to(k)
+
+    with Progress(cfg.rounds, alg.name + " (threads)", unit="round", enabled=progress) as bar:
+        record(0, None, bar)
+        run_concurrent(alg, problem, attack, bad, cfg.rounds,
+                       on_arrival=lambda k, plan: record(k, plan, bar)
+                       if (k % cfg.eval_every == 0 or k == cfg.rounds) else None)
+    return metrics, not bool(np.all(np.isfinite(alg.model())))

@@ -1,0 +1,97 @@
+"""What the figures depend on: the machine, the build, the libraries, the read bandwidth,
+and whether the requested device can run at all."""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+import numpy as np
+
+from .timing import time_call
+
+__all__ = ["check_device", "environment", "measure_read_bandwidth"]
+
+
+def measure_read_bandwidth(nbytes: int, device: str = "cpu") -> dict:
+    """Read bandwidth in GB/s: a sum over an ``nbytes`` float64 array, best of 3.
+
+    On the CPU, NumPy's sum runs on one thread; the same sum split over every core in a
+    thread pool (NumPy releases the GIL in reductions) shows what all cores read, which is
+    what the multi-threaded kernels are compared to: ``best`` is the larger of the two."""
+    if device == "cuda":
+        import torch
+
+        a = torch.ones(nbytes // 8, dtype=torch.float64, device="cuda")
+        t = time_call(lambda: a.sum(), repeat=5, budget=2.0, sync=torch.cuda.synchronize)
+        gbps = nbytes / t / 1e9
+        return {"bytes": nbytes, "torch_sum_gbps": gbps, "best_gbps": gbps}
+    from concurrent.futures import ThreadPoolExecutor
+
+    a = np.ones(nbytes // 8)
+    t1 = time_call(a.sum, repeat=3, budget=2.0, sync=lambda: None)
+    workers = os.cpu_count() or 1
+    parts = np.array_split(a, workers)
+    with ThreadPoolExecutor(workers) as pool:
+        tn = time_call(lambda: list(pool.map(np.sum, parts)), repeat=3, budget=2.0, sync=lambda: None)
+    one, alln = nbytes / t1 / 1e9, nbytes / tn / 1e9
+    return {"bytes": nbytes, "numpy_sum_1thread_gbps": one, "numpy_sum_all_cores_gbps": alln,
+            "threads": workers, "best_gbps": max(one, alln)}
+
+
+def environment(device: str) -> dict:
+    """What the figures depend on: CPU, build, library versions, BLAS, threads."""
+    import byzcore
+
+    env: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine(),
+                           "cpu": _cpu_model(), "cores": os.cpu_count(), "device": device,
+                           "byzcore": byzcore.build_info(), "numpy": np.__version__}
+    env["load_average"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    env["openblas_env"] = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    try:
+        from threadpoolctl import threadpool_info
+
+        env["blas"] = [{k: i.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+                       for i in threadpool_info() if i.get("user_api") == "blas"]
+    except ImportError:
+        env["blas"] = None
+    try:
+        import torch
+
+        env["torch"] = torch.__version__
+        env["torch_threads"] = torch.get_num_threads()
+        if device == "cuda" and torch.cuda.is_available():
+            env["gpu"] = torch.cuda.get_device_name()
+    except ImportError:
+        env["torch"] = None
+    return env
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def check_device(device: str) -> None:
+    if device != "cuda":
+        return
+    try:
+        import torch
+    except ImportError:
+        raise SystemExit("byzcore bench --device cuda needs PyTorch with CUDA (it runs on torch CUDA tensors); "
+                         "install torch, or use --device cpu") from None
+    if not torch.cuda.is_available():
+        raise SystemExit("byzcore bench --device cuda: no CUDA GPU is visible to PyTorch "
+                         "(torch.cuda.is_available() is False); run it on a machine with a GPU, or use --device cpu")
+    import byzcore
+
+    if not byzcore.build_info()["cuda"]:
+        raise SystemExit("byzcore bench --device cuda: this byzcore was built without CUDA support; "
+                         "reinstall with `BYZCORE_CUDA=1 pip install .` on a machine with the CUDA toolkit")

@@ -1,0 +1,60 @@
+"""The printed table: columns, one line per cell, the header describing the machine."""
+
+from __future__ import annotations
+
+__all__ = ["COLUMNS", "fmt_time", "format_row", "header_lines", "table_line"]
+
+
+def fmt_time(t: float | None) -> str:
+    if t is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if t >= scale:
+            return f"{t / scale:.3g}{unit}"
+    return f"{t / 1e-9:.3g}ns"
+
+
+def fmt_x(x: float | None) -> str:
+    return "-" if x is None else (f"{x:.3g}x" if x < 100 else f"{x:.0f}x")
+
+
+COLUMNS = ("op", "n", "d", "time", "GB/s", "%BW", "numpy", "x-np", "torch", "x-torch", "note")
+_WIDTHS = (18, 5, 9, 8, 7, 5, 8, 7, 8, 7, 0)
+
+
+def table_line(values: tuple) -> str:
+    return " ".join(str(v).rjust(w) if i and w else str(v).ljust(w) for i, (v, w) in enumerate(zip(values, _WIDTHS))).rstrip()
+
+
+def format_row(r: dict) -> str:
+    if r["status"] != "ok":
+        return table_line((r["op"], r["n"], r["d"], "-", "-", "-", "-", "-", "-", "-", f"{r['status'].upper()}: {r.get('note', '')}"))
+    bw = r.get("bw_fraction")
+    return table_line((r["op"], r["n"], r["d"], fmt_time(r["time_s"]), f"{r['gbps']:.3g}",
+                  "-" if bw is None else f"{100 * bw:.0f}%",
+                  fmt_time(r.get("numpy_s")), fmt_x(r.get("speedup_numpy")),
+                  fmt_time(r.get("torch_s")), fmt_x(r.get("speedup_torch")), r.get("note", "")))
+
+
+def header_lines(env: dict, bw: dict) -> list[str]:
+    bz = env["byzcore"]
+    first = (f"byzcore {bz['version']} ({bz['simd']}, {bz['threads']} threads, cuda={bz['cuda']}) | "
+             f"{env['cpu']}, {env['cores']} cores | numpy {env['numpy']} | torch {env['torch'] or 'not installed'}")
+    lines = [first]
+    if env.get("blas"):
+        lines.append("numpy BLAS: " + ", ".join(f"{b['internal_api']} {b['version']} {b['architecture']} "
+                                                f"({b['num_threads']} threads)" for b in env["blas"]))
+    if env["openblas_env"]:
+        lines.append("note: " + " ".join(f"{k}={v}" for k, v in env["openblas_env"].items()) +
+                     " is set: it can slow NumPy's BLAS; see `byzcore bench --help`")
+    load = env.get("load_average")
+    if load and load[0] > 0.5 * (env["cores"] or 1):
+        lines.append(f"note: load average {load[0]:.1f} on {env['cores']} cores: other processes compete for the "
+                     "cores, so multi-threaded timings are pessimistic")
+    if "numpy_sum_1thread_gbps" in bw:
+        lines.append(f"read bandwidth: {bw['best_gbps']:.1f} GB/s (NumPy sum of {bw['bytes'] / 2**30:.2g} GiB: "
+                     f"{bw['numpy_sum_1thread_gbps']:.1f} GB/s on 1 thread, "
+                     f"{bw['numpy_sum_all_cores_gbps']:.1f} GB/s on {bw['threads']})")
+    elif bw:
+        lines.append(f"read bandwidth: {bw['best_gbps']:.1f} GB/s (torch sum of {bw['bytes'] / 2**30:.2g} GiB on {env.get('gpu')})")
+    return lines

@@ -1,0 +1,95 @@
+"""The benchmark's input: one seeded cell of the ``n x d`` grid (:class:`Case`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Case", "default_f", "make_messages"]
+
+
+@dataclass
+class Case:
+    """One cell of the grid: the input in every form a kernel needs and its parameters.
+
+    The float64 references of :mod:`byzcore.bench.references` are computed lazily and
+    cached in ``_cache``, shared by the kernels of the cell."""
+
+    X: np.ndarray            # (n, d) in the benchmark dtype, on the host
+    f: int
+    seed: int = 0
+    device: str = "cpu"
+    gm_iters: int = 5
+    _torch_X: Any = None
+    _cache: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def d(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def eps(self) -> float:
+        return float(np.finfo(self.X.dtype).eps)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.X.nbytes)
+
+    @property
+    def k(self) -> int:
+        """rand_k keeps 1% of the coordinates (at least one)."""
+        return max(1, self.d // 100)
+
+    @property
+    def m(self) -> int:
+        return self.n - self.f
+
+    def torch_X(self) -> Any:
+        """The input as a torch tensor on the bench device (CPU: shares NumPy's memory)."""
+        if self._torch_X is None:
+            import torch
+
+            t = torch.from_numpy(self.X)
+            self._torch_X = t.to(self.device) if self.device != "cpu" else t
+        return self._torch_X
+
+    def bz_X(self) -> Any:
+        """What byzcore is called with: the NumPy array, or the CUDA tensor."""
+        return self.X if self.device == "cpu" else self.torch_X()
+
+    def threshold(self) -> float:
+        """Clipping threshold / tau: the median row norm, so about half the rows are clipped."""
+        from .references import sqnorms64
+
+        return float(np.median(np.sqrt(sqnorms64(self))))
+
+
+def default_f(n: int) -> int:
+    """The number of Byzantine messages a cell holds: 20% of n, within every rule's bound."""
+    return max(0, min(n // 5, (n - 3) // 2))
+
+
+def make_messages(n: int, d: int, dtype: Any = np.float32, *, f: int | None = None, seed: int = 0) -> np.ndarray:
+    """A seeded ``(n, d)`` input like one round of robust aggregation: honest rows
+    ``g + sigma_i * noise`` with sigma spread over [0.5, 1.5] (so distances and scores are
+    well separated and the checks are meaningful), and the last ``f`` rows Byzantine
+    (``-3 g + noise``, far from the honest ones). The noise is uniform with unit variance
+    (drawing it is twice as fast as Gaussian noise, which matters at 10^8 entries). All
+    finite: NumPy's references have no non-finite policy to compare with."""
+    f = default_f(n) if f is None else f
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    X = rng.random((n, d), dtype=dt)
+    X -= dt.type(0.5)
+    X *= (2 * math.sqrt(3) * np.linspace(0.5, 1.5, n)).astype(dt)[:, None]
+    g = rng.standard_normal(d, dtype=dt)
+    X[: n - f] += g
+    X[n - f:] -= 3 * g
+    return X

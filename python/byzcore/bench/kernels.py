@@ -1,0 +1,167 @@
+"""The benchmarked kernels (:data:`KERNELS`): byzcore's call, its NumPy and PyTorch
+equivalents and the check of byzcore's result, for ``byzcore bench`` and the
+pytest-benchmark suite in ``bench/`` alike (both check and time exactly the same thing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from . import baselines as B
+from .inputs import Case
+from .tolerances import (
+    GM_CHECK_ITERS,
+    check_centered_clipping,
+    check_clip,
+    check_geometric_median,
+    check_krum,
+    check_mean,
+    check_median,
+    check_multi_krum,
+    check_nnm,
+    check_pairwise_distances,
+    check_rand_k,
+    check_trimmed_mean,
+    to_host,
+)
+
+__all__ = ["KERNELS", "Kernel", "gm_iterations", "unavailable_reason"]
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+@dataclass
+class Kernel:
+    """One benchmarked kernel: byzcore's call, its NumPy and PyTorch equivalents (each
+    ``case -> thunk``), the check of byzcore's result, and how its cost grows with n."""
+
+    name: str
+    bz: Callable[[Case], Callable[[], Any]]
+    numpy: Callable[[Case], Callable[[], Any]] | None
+    torch: Callable[[Case], Callable[[], Any]] | None
+    check: Callable[[Case, Any], float]
+    n_power: int = 1          # cost ~ n**n_power * d (for the baseline-time prediction)
+    per_iteration: bool = False
+    check_call: Callable[[Case], Any] | None = None  # byzcore call checked, if not bz's
+
+    def checked_result(self, case: Case) -> Any:
+        return self.check_call(case) if self.check_call else self.bz(case)()
+
+
+def _bz():
+    import byzcore
+
+    return byzcore
+
+
+def gm_iterations(X: Any, max_iter: int) -> int:
+    """The Weiszfeld iterations byzcore runs with tol=0 (an exact fixed point may still stop
+    it early), read from the core, which returns the count the public function drops."""
+    from .._arrays import Batch
+    from .._native import core
+
+    b = Batch("geometric_median", X)
+    _, ptr = b.empty((b.d,))
+    return int(core.geometric_median(b.messages, [], 1e-6, max_iter, 0.0, ptr))
+
+
+def _call(fn: Callable[..., Any], *getters: Callable[[Case], Any]) -> Callable[[Case], Callable[[], Any]]:
+    """``case -> thunk``: the arguments are taken from the case before timing starts (a
+    threshold, a tensor view), so the thunk times ``fn`` alone."""
+
+    def make(c: Case) -> Callable[[], Any]:
+        args = [g(c) for g in getters]
+        return lambda: fn(*args)
+
+    return make
+
+
+def _gm_start(c: Case) -> np.ndarray:
+    """The baselines' Weiszfeld start (byzcore's median; not part of what they time)."""
+    if "z0" not in c._cache:
+        c._cache["z0"] = to_host(_bz().median(c.bz_X())).astype(c.X.dtype)
+    return c._cache["z0"]
+
+
+def _gm_start_torch(c: Case) -> Any:
+    return _torch().from_numpy(_gm_start(c)).to(c.torch_X().device)
+
+
+# What each library is called with: byzcore's input, the NumPy array, the torch tensor.
+BZ, NP, TO = Case.bz_X, (lambda c: c.X), Case.torch_X
+F, K, SEED, THR, GMI = (lambda c: c.f), (lambda c: c.k), (lambda c: c.seed), Case.threshold, (lambda c: c.gm_iters)
+
+
+KERNELS: dict[str, Kernel] = {k.name: k for k in [
+    Kernel("median",
+           _call(lambda X: _bz().median(X), BZ),
+           _call(lambda X: np.median(X, axis=0), NP),
+           _call(lambda T: _torch().median(T, dim=0).values, TO),
+           check_median),
+    Kernel("trimmed_mean",
+           _call(lambda X, f: _bz().trimmed_mean(X, f), BZ, F),
+           _call(B.np_trimmed, NP, F),
+           _call(B.torch_trimmed, TO, F),
+           check_trimmed_mean),
+    Kernel("mean",
+           _call(lambda X: _bz().mean(X), BZ),
+           _call(lambda X: X.mean(axis=0), NP),
+           _call(lambda T: T.mean(0), TO),
+           check_mean),
+    Kernel("pairwise_distances",
+           _call(lambda X: _bz().pairwise_distances(X, squared=False), BZ),
+           _call(lambda X: np.sqrt(B.np_gram_dist2(X)), NP),
+           _call(lambda T: _torch().cdist(T, T), TO),
+           check_pairwise_distances, n_power=2),
+    Kernel("krum",
+           _call(lambda X, f: _bz().krum(X, f), BZ, F),
+           _call(B.np_krum, NP, F),
+           _call(B.torch_krum, TO, F),
+           check_krum, n_power=2),
+    Kernel("multi_krum",
+           _call(lambda X, f: _bz().multi_krum(X, f), BZ, F),
+           _call(B.np_multi_krum, NP, F),
+           _call(B.torch_multi_krum, TO, F),
+           check_multi_krum, n_power=2),
+    Kernel("geometric_median",
+           _call(lambda X, it: _bz().geometric_median(X, max_iter=it, tol=0.0), BZ, GMI),
+           _call(B.np_weiszfeld, NP, _gm_start, GMI),
+           _call(B.torch_weiszfeld, TO, _gm_start_torch, GMI),
+           check_geometric_median, per_iteration=True,
+           check_call=lambda c: _bz().geometric_median(c.bz_X(), max_iter=GM_CHECK_ITERS, tol=0.0)),
+    Kernel("clip",
+           _call(lambda X, thr: _bz().clip(X, thr), BZ, THR),
+           _call(B.np_clip, NP, THR),
+           _call(B.torch_clip, TO, THR),
+           check_clip),
+    Kernel("centered_clipping",
+           _call(lambda X, tau: _bz().centered_clipping(X, tau), BZ, THR),
+           _call(lambda X, tau: B.np_clip(X, tau).mean(axis=0), NP, THR),
+           _call(lambda T, tau: B.torch_clip(T, tau).mean(0), TO, THR),
+           check_centered_clipping),
+    Kernel("nnm",
+           _call(lambda X, f: _bz().nnm(X, f), BZ, F),
+           _call(B.np_nnm, NP, F),
+           _call(B.torch_nnm, TO, F),
+           check_nnm, n_power=2),
+    Kernel("rand_k",
+           _call(lambda X, k, seed: _bz().rand_k(X, k, seed=seed), BZ, K, SEED),
+           _call(B.np_rand_k, NP, K, SEED),
+           _call(B.torch_rand_k, TO, K),
+           check_rand_k),
+]}
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """The reason a kernel cannot run in this build (not a bug in the cell), or None."""
+    msg = str(exc)
+    for marker in ("not written yet", "built without CUDA", "not compiled with CUDA"):
+        if marker in msg:
+            return msg
+    return None

@@ -1,0 +1,99 @@
+"""Running one configuration: on a backend, into a folder, with a printed summary.
+
+:func:`run_experiment` runs a :class:`~byzcore.algorithms.RunConfig` on the single-process
+simulation or on the torch-distributed runtime; :func:`save_result` writes its files
+(``metrics.jsonl``, ``summary.json``, ``curves.png``); :func:`summary_lines` says what
+happened in three lines. ``byzcore run`` is these three calls.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from ..algorithms import Result, RunConfig, algorithm_name, run
+from .plots import plot_curves
+
+__all__ = ["BACKENDS", "default_out_dir", "run_experiment", "save_result", "summary_lines"]
+
+BACKENDS = ("simulation", "torch-distributed")
+
+
+def default_out_dir(cfg: RunConfig) -> str:
+    """``runs/<algorithm>_<problem>_<attack>_s<seed>`` (path separators and ``:`` made ``-``)."""
+    problem = cfg.problem.replace(":", "-").replace(os.sep, "-")
+    return os.path.join("runs", f"{algorithm_name(cfg.algorithm)}_{problem}_{cfg.attack.split(':')[0]}_s{cfg.seed}")
+
+
+def run_experiment(cfg: RunConfig, *, backend: str = "simulation", nprocs: int | None = None,
+                   timeout_s: float = 30.0, progress: bool = False) -> Result:
+    """Run ``cfg`` and return the :class:`~byzcore.algorithms.Result`.
+
+    Parameters
+    ----------
+    cfg
+        The run.
+    backend
+        ``"simulation"`` (one process, :func:`byzcore.algorithms.run`) or
+        ``"torch-distributed"`` (a server and worker processes on loopback,
+        :func:`byzcore.distributed.runtime.run_distributed`).
+    nprocs, timeout_s
+        torch-distributed only: processes (default workers + 1) and the per-round deadline.
+    progress
+        Show a progress bar.
+
+    Raises
+    ------
+    ValueError
+        ``[run] ...`` for a bad configuration or an unknown backend.
+    """
+    if backend == "torch-distributed":
+        from ..distributed.runtime import run_distributed
+
+        return run_distributed(cfg, nprocs=nprocs, timeout_s=timeout_s, progress=progress)
+    if backend != "simulation":
+        raise ValueError(f"[run] unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    return run(cfg, progress=progress)
+
+
+def save_result(result: Result, out: str, *, plot: bool = True) -> list[str]:
+    """Write ``out/metrics.jsonl``, ``out/summary.json`` and, when matplotlib is installed
+    (and ``plot``), ``out/curves.png``.
+
+    Returns
+    -------
+    list of str
+        The paths written.
+    """
+    paths = result.save(out)
+    if plot:
+        png = os.path.join(out, "curves.png")
+        if plot_curves([(result.label(), result)], png):
+            paths.append(png)
+    return paths
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a (diverged)"
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def summary_lines(result: Result) -> list[str]:
+    """What ``byzcore run`` prints about a finished run: the setting, the first and final
+    metrics, the bytes sent and the duration."""
+    c, f = result.config, result.final
+    alpha = "" if c["algorithm"] != "byz_vr_marina_pp" else (
+        ", no clipping" if c["alpha"] is None or (isinstance(c["alpha"], float) and math.isinf(c["alpha"]))
+        else f", alpha={c['alpha']}")
+    first = result.metrics[0]
+    return [
+        f"{c['algorithm']} on {c['problem']} ({c['split']}): {c['workers']} workers, {c['byzantine']} Byzantine "
+        f"({c['attack']}), aggregator {result.algorithm.get('aggregator')}{alpha}",
+        f"  rounds {c['rounds']}: loss {_fmt(first.get('loss'))} -> {_fmt(f.get('loss'))}, "
+        f"grad norm {_fmt(first.get('grad_norm'))} -> {_fmt(f.get('grad_norm'))}"
+        + (f", accuracy {_fmt(f.get('accuracy'))}" if f.get("accuracy") is not None else ""),
+        f"  {result.metrics[-1]['bytes_sent'] / 2**20:.2f} MiB sent by clients, {result.seconds:.1f} s"
+        + ("  [DIVERGED]" if result.diverged else ""),
+    ]

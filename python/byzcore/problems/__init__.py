@@ -1,0 +1,45 @@
+"""Training problems of docs/spec.md section 4, split across ``n`` workers.
+
+* :class:`LogisticRegression`: binary logistic regression with the non-convex regulariser
+  ``lam * sum_j x_j^2 / (1 + x_j^2)`` (the setting of the Byz-VR-MARINA papers), on
+
+  - :func:`synthetic_a9a`: a seeded synthetic dataset shaped like LIBSVM's a9a (32,561 rows,
+    123 binary one-hot features, about 24% positives) - the default, needs nothing;
+  - :func:`load_libsvm`: any LIBSVM file (e.g. the real a9a), through
+    ``sklearn.datasets.load_svmlight_file`` when scikit-learn is installed, else a small
+    built-in parser;
+  - :func:`sklearn_dataset`: a dataset bundled with scikit-learn (``breast_cancer``,
+    ``digits`` as "digit < 5").
+
+* :class:`TorchProblem`: any ``torch.nn.Module`` with a loss and a dataset; :func:`mlp_digits`
+  is an MLP on scikit-learn's digits.
+
+Splits (``split=``): ``"homogeneous"`` (shuffled, equal shares), ``"heterogeneous"`` (sorted
+by label, then equal contiguous shares: most workers see one class), ``"identical"`` (every
+worker holds the whole dataset, so honest gradients agree: no heterogeneity at all).
+
+Layout: :mod:`~byzcore.problems.base` (the interface), :mod:`~byzcore.problems.sparse`
+(feature rows), :mod:`~byzcore.problems.logistic`, :mod:`~byzcore.problems.data` (loaders and
+splits), :mod:`~byzcore.problems.torch_problem`, :mod:`~byzcore.problems.registry`.
+"""
+
+from __future__ import annotations
+
+from .base import Problem
+from .data import load_libsvm, sklearn_dataset, split_indices, synthetic_a9a
+from .logistic import LogisticRegression
+from .registry import available_problems, make_problem
+from .torch_problem import TorchProblem, mlp_digits
+
+__all__ = [
+    "LogisticRegression",
+    "Problem",
+    "TorchProblem",
+    "available_problems",
+    "load_libsvm",
+    "make_problem",
+    "mlp_digits",
+    "sklearn_dataset",
+    "split_indices",
+    "synthetic_a9a",
+]

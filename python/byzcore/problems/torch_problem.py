@@ -1,0 +1,176 @@
+"""Any ``torch.nn.Module`` as a problem (:class:`TorchProblem`), and :func:`mlp_digits`."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from .. import _streams
+from .base import Problem
+from .data import split_indices
+
+__all__ = ["TorchProblem", "mlp_digits"]
+
+
+class TorchProblem(Problem):
+    """Any ``torch.nn.Module`` with a loss and a dataset, split across workers.
+
+    The model's parameters are one flat float64 vector ``x`` (the algorithms' view);
+    gradients come from ``torch.func.functional_call`` + autograd. ``classification=True``
+    records accuracy (argmax) and makes label flipping map class ``c`` to ``C - 1 - c``.
+    ``threads``: PyTorch intra-op threads during this problem's computations (restored
+    after each call; ``None`` leaves torch's setting). One thread is fastest for small models
+    and avoids oversubscription when the machine is shared.
+    """
+
+    def __init__(self, module: Any, loss_fn: Any, features: Any, labels: Any, n_workers: int, *,
+                 split: str = "homogeneous", seed: int = 0, classification: bool = True,
+                 n_classes: int | None = None, name: str = "torch", threads: int | None = 1):
+        import torch
+
+        self.torch = torch
+        self.threads = threads
+        self.module = module.double()
+        self.loss_fn = loss_fn
+        self.name, self.split, self.seed = name, split, int(seed)
+        self.n_workers = int(n_workers)
+        X = torch.as_tensor(np.asarray(features), dtype=torch.float64)
+        y = torch.as_tensor(np.asarray(labels))
+        self.classification = self.has_accuracy = bool(classification)
+        self.n_classes = int(n_classes if n_classes is not None else (int(y.max()) + 1 if classification else 0))
+        parts = split_indices(np.asarray(labels), self.n_workers, split, seed)
+        self.X = [X[torch.as_tensor(p)] for p in parts]
+        self.Y = [y[torch.as_tensor(p)] for p in parts]
+        self.sizes = np.array([len(p) for p in parts])
+        self.flipped = np.zeros(self.n_workers, dtype=bool)
+        self._names = [n for n, _ in self.module.named_parameters()]
+        self._shapes = [p.shape for _, p in self.module.named_parameters()]
+        self._numels = [p.numel() for _, p in self.module.named_parameters()]
+        self.d = int(sum(self._numels))
+        self._x0 = torch.nn.utils.parameters_to_vector(self.module.parameters()).detach().numpy().copy()
+        self._Xall = X
+        self._Yall = y
+        self.n_samples = int(X.shape[0])
+
+    def __repr__(self) -> str:
+        return f"TorchProblem({self.name}: d={self.d}, {self.n_workers} workers, {self.split})"
+
+    def x0(self) -> np.ndarray:
+        return self._x0.copy()
+
+    def _params(self, x: np.ndarray) -> dict:
+        t = self.torch.as_tensor(np.ascontiguousarray(x), dtype=self.torch.float64)
+        out, start = {}, 0
+        for name, shape, k in zip(self._names, self._shapes, self._numels):
+            out[name] = t[start: start + k].view(shape).requires_grad_(True)
+            start += k
+        return out
+
+    def _labels(self, y, worker: int):
+        if self.flipped[worker] and self.classification:
+            return self.n_classes - 1 - y
+        return y
+
+    def _loss_grad(self, x: np.ndarray, X, y, need_grad: bool = True):
+        if self.threads is None:
+            return self._loss_grad_impl(x, X, y, need_grad)
+        before = self.torch.get_num_threads()
+        self.torch.set_num_threads(self.threads)
+        try:
+            return self._loss_grad_impl(x, X, y, need_grad)
+        finally:
+            self.torch.set_num_threads(before)
+
+    def _loss_grad_impl(self, x: np.ndarray, X, y, need_grad: bool):
+        params = self._params(x)
+        out = self.torch.func.functional_call(self.module, params, (X,))
+        loss = self.loss_fn(out, y)
+        if not need_grad:
+            return float(loss.detach()), None, out.detach()
+        grads = self.torch.autograd.grad(loss, list(params.values()))
+        return float(loss.detach()), self.torch.cat([g.reshape(-1) for g in grads]).numpy(), out.detach()
+
+    def _rows(self, x, r):
+        return x if x.ndim == 1 else x[r]
+
+    def full_gradients(self, x, workers):
+        wk = np.asarray(workers, dtype=np.int64).reshape(-1)
+        return np.stack([self._loss_grad(self._rows(x, r), self.X[w], self._labels(self.Y[w], w))[1]
+                         for r, w in enumerate(wk)]) if len(wk) else np.zeros((0, self.d))
+
+    def _batch(self, w: int, batch: int, seed: int, round_: int):
+        idx = _streams.integers(seed, _streams.MINIBATCH, round_, [w], batch, self.sizes[w])[0]
+        t = self.torch.as_tensor(idx)
+        return self.X[w][t], self._labels(self.Y[w][t], w)
+
+    def minibatch_gradients(self, x, workers, batch, seed, round_):
+        wk = np.asarray(workers, dtype=np.int64).reshape(-1)
+        rows = []
+        for r, w in enumerate(wk):
+            Xb, yb = self._batch(int(w), batch, seed, round_)
+            rows.append(self._loss_grad(self._rows(x, r), Xb, yb)[1])
+        return np.stack(rows) if rows else np.zeros((0, self.d))
+
+    def minibatch_gradient_differences(self, x_new, x_old, workers, batch, seed, round_):
+        wk = np.asarray(workers, dtype=np.int64).reshape(-1)
+        if batch <= 0:
+            return self.full_gradients(x_new, wk) - self.full_gradients(x_old, wk)
+        rows = []
+        for r, w in enumerate(wk):
+            Xb, yb = self._batch(int(w), batch, seed, round_)
+            rows.append(self._loss_grad(self._rows(x_new, r), Xb, yb)[1] - self._loss_grad(self._rows(x_old, r), Xb, yb)[1])
+        return np.stack(rows) if rows else np.zeros((0, self.d))
+
+    def evaluate(self, x, workers=None):
+        wk = np.arange(self.n_workers) if workers is None else np.asarray(workers, dtype=np.int64).reshape(-1)
+        loss, grad, correct = 0.0, np.zeros(self.d), 0.0
+        for w in wk:
+            lw, gw, out = self._loss_grad(x, self.X[w], self.Y[w])
+            loss += lw / len(wk)
+            grad += gw / len(wk)
+            if self.classification:
+                correct += float((out.argmax(dim=1) == self.Y[w]).double().mean()) / len(wk)
+        res = {"loss": loss, "grad_norm": float(np.linalg.norm(grad))}
+        if self.classification:
+            res["accuracy"] = correct
+        return res
+
+    def validation_indices(self, rng, size):
+        return rng.integers(0, self.n_samples, size=size)
+
+    def validation_losses(self, points, idx):
+        t = self.torch.as_tensor(idx)
+        X, y = self._Xall[t], self._Yall[t]
+        with self.torch.no_grad():
+            return np.array([self._loss_grad(p, X, y, need_grad=False)[0] for p in points])
+
+    def validation_gradient(self, x, idx):
+        t = self.torch.as_tensor(idx)
+        return self._loss_grad(x, self._Xall[t], self._Yall[t])[1]
+
+    def with_flipped_labels(self, workers):
+        out = copy.copy(self)
+        out.flipped = self.flipped.copy()
+        out.flipped[np.asarray(workers, dtype=np.int64)] = True
+        return out
+
+
+def mlp_digits(n_workers: int, *, split: str = "homogeneous", seed: int = 0, hidden: int = 32) -> TorchProblem:
+    """A one-hidden-layer MLP (64 -> ``hidden`` -> 10, tanh) with cross-entropy on
+    scikit-learn's digits (1,797 images of 8x8), inputs scaled to ``[0, 1]``."""
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("[problem] mlp_digits needs PyTorch: pip install torch") from None
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ImportError("[problem] mlp_digits needs scikit-learn: pip install scikit-learn") from None
+    X, y = load_digits(return_X_y=True)
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
+        torch.manual_seed(int(seed) % 2**63)
+        module = torch.nn.Sequential(torch.nn.Linear(64, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, 10))
+    return TorchProblem(module, torch.nn.functional.cross_entropy, X / 16.0, y.astype(np.int64), n_workers,
+                        split=split, seed=seed, classification=True, n_classes=10, name="mlp_digits")
