@@ -142,7 +142,7 @@ def serve(transport: ServerTransport, cfg_dict: dict, nprocs: int, *, timeout_s:
     try:
         metrics, diverged = loop.run(cfg.rounds)
     finally:
-        transport.stop(seq)
+        transport.stop(ranks)
     x = alg.model()
     final = dict(metrics[-1]) if metrics else {}
     final = {k: final.get(k) for k in ("loss", "grad_norm", "accuracy") if k in final}
@@ -186,10 +186,11 @@ def work(transport: WorkerTransport, rank: int, cfg_dict: dict, nprocs: int, *, 
     stall = (faults or {}).get("stall", {}).get(rank) or (faults or {}).get("stall", {}).get(str(rank))
     d = alg.d
     transport.store.set(f"pid/{rank}", str(os.getpid()))
-    transport.join()
-    seq, answered = 0, 0
+    answered = 0
     while True:
-        head = transport.next_plan(seq, idle_timeout_s)
+        if transport.link is None:
+            transport.join()  # a send or receive failed: ask for a fresh link before the next round
+        head = transport.next_plan(idle_timeout_s)
         if head is None:
             return answered
         seq = head["seq"]
@@ -205,14 +206,11 @@ def work(transport: WorkerTransport, rank: int, cfg_dict: dict, nprocs: int, *, 
         if not transport.linked(head):
             if transport.needs_join(head):
                 transport.join()  # the server dropped this link (or never had it): a fresh one for the next rounds
-            seq += 1
             continue
         if not (good.size or evil.size):
-            seq += 1
             continue
         arrays = transport.recv_plan(head, timeout_s)
         if arrays is None:
-            seq += 1
             continue
         _, plan, target = decode_plan(head, arrays)
         fault = next((k for k in ("malformed", "truncated", "wrong_round") if at[k] == seq), None)
@@ -237,7 +235,6 @@ def work(transport: WorkerTransport, rank: int, cfg_dict: dict, nprocs: int, *, 
                         sent = transport.send(seq, w, out[hit[0]].astype(wire, copy=False), d, wire, timeout_s,
                                               phase=1)
         answered += 1
-        seq += 1
 
 
 # ---------------------------------------------------------------------------- entry points

@@ -195,6 +195,7 @@ class ServerTransport:
         self.joined: dict[int, int] = {}   # rank -> last generation seen in join/{rank}
         self._joins_seen = 0
         self._pending: list = []           # (rank, work, buffer): plan sends of this round
+        self.notified: dict[int, int] = {}  # rank -> wake-ups written (go/{rank}/{k})
 
     def accept(self, ranks: Sequence[int], deadline: float | None = None) -> None:
         """Open the links that worker processes asked for (``join/{rank}``). With a
@@ -234,15 +235,22 @@ class ServerTransport:
         return {r: link.gen for r, link in self.links.items()}
 
     def publish(self, seq: int, plan: Any, target: np.ndarray | None, ranks: Sequence[int]) -> None:
-        """Write the plan header and send its vectors to ``ranks`` (those holding sampled
-        clients) over their links, without waiting."""
-        ranks = [r for r in ranks if r in self.links]
+        """Write the plan header, wake the processes ``ranks`` (those holding sampled clients;
+        the others sleep through the round) and send them its vectors over their links,
+        without waiting."""
         head, vecs = encode_plan(seq, plan, target, {r: self.links[r].gen for r in self.links})
         self.store.set(f"plan/{seq}", head)
         self.store.add("published", 1)  # a counter: workers read it in one round trip
         for r in ranks:
-            for i, v in enumerate(vecs):
-                self._pending.append((r, self.links[r].send(v, _PLAN_TAG + i), v))
+            self._notify(r, str(seq))
+            if r in self.links:
+                for i, v in enumerate(vecs):
+                    self._pending.append((r, self.links[r].send(v, _PLAN_TAG + i), v))
+
+    def _notify(self, rank: int, value: str) -> None:
+        k = self.notified.get(rank, 0)
+        self.store.set(f"go/{rank}/{k}", value)
+        self.notified[rank] = k + 1
 
     def gather(self, seq: int, senders: Sequence[tuple[int, int]], d: int, dtype: np.dtype, deadline: float,
                *, phase: int = 0) -> tuple[np.ndarray, list[str]]:
@@ -297,10 +305,11 @@ class ServerTransport:
                 except Exception:  # never written, or the store is closing
                     pass
 
-    def stop(self, seq: int) -> None:
-        """Tell every worker the run is over (also the one waiting for plan ``seq``)."""
+    def stop(self, ranks: Sequence[int]) -> None:
+        """Tell every worker process (``ranks``) the run is over."""
         self.store.set("stop", "1")
-        self.store.set(f"plan/{seq}", b'{"stop": true}')
+        for r in ranks:
+            self._notify(r, "stop")
         for r in list(self.links):
             self.drop(r)
 
@@ -314,6 +323,7 @@ class WorkerTransport:
         self.store_timeout_s = float(store_timeout_s)
         self.link: Link | None = None
         self.gen, self.joined_at = -1, -1
+        self.woken = 0  # wake-ups read (go/{rank}/{k})
 
     def join(self) -> bool:
         """Ask for a fresh link and open it (blocks until the server accepts, at the start of
@@ -334,23 +344,41 @@ class WorkerTransport:
         self.joined_at = self.latest()
         return True
 
-    def next_plan(self, seq: int, idle_timeout_s: float) -> dict | None:
-        """The header of plan ``seq`` (or of the latest plan if the server is already past
-        ``seq``); ``None`` when the server said stop or went quiet for ``idle_timeout_s``.
+    def next_plan(self, idle_timeout_s: float) -> dict | None:
+        """The header of the next plan that samples this process (or of the latest plan, if
+        the server is already past it); ``None`` when the server said stop or went quiet for
+        ``idle_timeout_s``. The process sleeps in the store until the server wakes it
+        (``go/{rank}/{k}``), so processes that are not sampled cost nothing in a round.
 
         Skipping to the latest plan is safe: the server publishes round ``s + 1`` only once
         every client sampled in round ``s`` answered or its deadline passed, so a worker that
         finds the server ahead was not sampled in the rounds it skips, or missed them anyway."""
-        deadline = time.monotonic() + idle_timeout_s
+        deadline, seen = time.monotonic() + idle_timeout_s, -1
         while True:
-            seq = max(seq, self.latest())
             try:
                 with _BoundedStore(self.store, min(2.0, deadline - time.monotonic()), self.store_timeout_s):
-                    head = json.loads(bytes(self.store.get(f"plan/{seq}")).decode())  # waits for the key
-                return None if head.get("stop") else head
-            except Exception:  # not yet: check stop, the latest plan, the idle deadline
-                if self.store.check(["stop"]) or time.monotonic() >= deadline:
+                    value = bytes(self.store.get(f"go/{self.rank}/{self.woken}"))  # waits for the key
+            except Exception:  # not yet: check stop and the idle deadline (a server that publishes is not idle)
+                if self.store.check(["stop"]):
                     return None
+                latest = self.latest()
+                if latest > seen:
+                    seen, deadline = latest, time.monotonic() + idle_timeout_s
+                elif time.monotonic() >= deadline:
+                    return None
+                continue
+            self.woken += 1
+            if value == b"stop":
+                return None
+            seq, latest = int(value), self.latest()
+            if seq < latest:  # woken long ago (this process stalled): skip to the latest plan
+                while self.store.check([f"go/{self.rank}/{self.woken}"]):
+                    if bytes(self.store.get(f"go/{self.rank}/{self.woken}")) == b"stop":
+                        return None
+                    self.woken += 1
+                seq = latest
+            head = json.loads(bytes(self.store.get(f"plan/{seq}")).decode())
+            return head
 
     def latest(self) -> int:
         """The sequence number of the latest plan the server published (-1: none yet)."""
