@@ -99,7 +99,7 @@ def transport_roundtrip(rank: int, world: int, d: int) -> list | None:
         for seq in range(3):
             rows, status = server.gather(seq, [(0, 1), (1, 2)], d, f4, time.monotonic() + 30.0)
             out.append((status, rows[:, :3].tolist(), rows[:, -1].tolist(), rows.dtype.str))
-        server.stop(3)
+        server.stop([1, 2])
         return out
     worker = WorkerTransport(store, rank, link_timeout_s=30.0)
     worker.join()

@@ -123,13 +123,13 @@ def serve(transport: ServerTransport, cfg_dict: dict, nprocs: int, *, timeout_s:
             # reads the wire), which answer with their attack in phase 1.
             rows, status = transport.gather(seq, senders, alg.d, wire, start + BYZ_WAIT_FRACTION * timeout_s)
             seen = np.array([s == OK for s in status], dtype=bool)
-            transport.send_view(seq, sorted({r for r, e, s in zip(rank_of, evil, seen) if e}),
+            transport.send_view(sorted({r for r, e, s in zip(rank_of, evil, seen) if e}), len(clients),
                                 clients[seen], rows[seen])
             late = [i for i in range(len(clients)) if evil[i] and seen[i]]
             rows2, status2 = transport.gather(seq, [senders[i] for i in late], alg.d, wire, end, phase=1)
             for j, i in enumerate(late):
                 rows[i], status[i] = rows2[j], status2[j]
-        transport.end_round(seq, max(end, time.monotonic() + 0.01))
+        transport.end_round(max(end, time.monotonic() + 0.01))
         seq += 1
         ok = np.array([s == OK for s in status], dtype=bool)
         info = {"participants": int(ok.sum()),
@@ -223,7 +223,7 @@ def work(transport: WorkerTransport, rank: int, cfg_dict: dict, nprocs: int, *, 
             own = alg.worker_messages(flipped, plan, evil, state)
             for w, row in zip(evil, own):
                 sent = sent and transport.send(seq, w, row.astype(wire, copy=False), d, wire, timeout_s)
-            view = transport.recv_view(seq, d, timeout_s) if sent else None
+            view = transport.recv_view(len(clients), d, timeout_s) if sent else None
             if view is not None:
                 present, mat = view
                 mask = np.array([c in byz_set for c in present], dtype=bool)

@@ -4,10 +4,11 @@ Two planes
 ----------
 * **Control** (small, keyed, with deadlines): torch.distributed's c10d ``TCPStore``, the
   rendezvous store that ``init_process_group`` and torchrun already run. The server writes
-  ``plan/{seq}`` (a JSON header: round, sampled clients, kind, clip level, the sizes of the
-  vectors that follow, the links it will use) and ``view/{seq}``; workers write
-  ``join/{rank}`` (to open or reopen their link), ``pid/{rank}``. Waiting is event driven
-  (``Store.wait``), never a polling loop.
+  ``go/{rank}/{k}``, the plan's JSON header (round, sampled clients, kind, clip level, the
+  sizes of the vectors that follow, the links it will use), to wake the processes holding
+  sampled clients (the others sleep through the round), and a ``published`` counter;
+  workers write ``join/{rank}`` (to open or reopen their link), ``pid/{rank}``.
+  Waiting is event driven (a blocking ``get`` with a deadline), never a polling loop.
 * **Data** (bulk vectors at wire speed): one gloo process group *per worker process*, of
   size two (the server and that process): the *link*. Plans go server -> worker and messages
   worker -> server as point-to-point transfers whose sizes the server fixes (the plan header
@@ -235,22 +236,25 @@ class ServerTransport:
         return {r: link.gen for r, link in self.links.items()}
 
     def publish(self, seq: int, plan: Any, target: np.ndarray | None, ranks: Sequence[int]) -> None:
-        """Write the plan header, wake the processes ``ranks`` (those holding sampled clients;
-        the others sleep through the round) and send them its vectors over their links,
-        without waiting."""
+        """Wake the processes ``ranks`` (those holding sampled clients; the others sleep
+        through the round) with the plan's header, in one store round trip, and send them
+        its vectors over their links, without waiting."""
         head, vecs = encode_plan(seq, plan, target, {r: self.links[r].gen for r in self.links})
-        self.store.set(f"plan/{seq}", head)
+        self._notify(ranks, head)
         self.store.add("published", 1)  # a counter: workers read it in one round trip
         for r in ranks:
-            self._notify(r, str(seq))
             if r in self.links:
                 for i, v in enumerate(vecs):
                     self._pending.append((r, self.links[r].send(v, _PLAN_TAG + i), v))
 
-    def _notify(self, rank: int, value: str) -> None:
-        k = self.notified.get(rank, 0)
-        self.store.set(f"go/{rank}/{k}", value)
-        self.notified[rank] = k + 1
+    def _notify(self, ranks: Sequence[int], value: bytes) -> None:
+        keys = []
+        for r in ranks:
+            k = self.notified.get(r, 0)
+            keys.append(f"go/{r}/{k}")
+            self.notified[r] = k + 1
+        if keys:
+            self.store.multi_set(keys, [value] * len(keys))
 
     def gather(self, seq: int, senders: Sequence[tuple[int, int]], d: int, dtype: np.dtype, deadline: float,
                *, phase: int = 0) -> tuple[np.ndarray, list[str]]:
@@ -282,34 +286,32 @@ class ServerTransport:
                 rows[i] = np.nan
         return rows, status
 
-    def send_view(self, seq: int, ranks: Sequence[int], present: Sequence[int], matrix: np.ndarray) -> None:
-        """The omniscient adversary's view of round ``seq`` (the clients whose messages
-        arrived and those messages, ``(len(present), d)`` float64) to the Byzantine processes."""
-        self.store.set(f"view/{seq}", json.dumps([int(c) for c in present]).encode())
+    def send_view(self, ranks: Sequence[int], n_clients: int, present: Sequence[int], matrix: np.ndarray) -> None:
+        """The omniscient adversary's view of the round (the clients whose messages arrived,
+        out of the plan's ``n_clients``, and those messages, ``(len(present), d)`` float64) to
+        the Byzantine processes ``ranks``, over their links: a fixed ``n_clients + 1`` ids
+        (count first), then the messages."""
+        ids = np.full(n_clients + 1, -1, dtype=np.int64)
+        ids[0] = len(present)
+        ids[1: 1 + len(present)] = present
         m = np.ascontiguousarray(matrix, dtype=np.float64)
         for r in ranks:
             if r in self.links:
-                self._pending.append((r, self.links[r].send(m, _VIEW_TAG), m))
+                self._pending.append((r, self.links[r].send(ids, _VIEW_TAG), ids))
+                if len(present):
+                    self._pending.append((r, self.links[r].send(m, _VIEW_TAG + 1), m))
 
-    def end_round(self, seq: int, deadline: float) -> None:
-        """Settle this round's sends (a link whose send failed is dropped) and free the keys
-        of old rounds (late workers jump to the latest plan; a margin for slow ones)."""
+    def end_round(self, deadline: float) -> None:
+        """Settle this round's sends (a link whose send failed is dropped)."""
         for r, work, _ in self._pending:
             if r in self.links and not _wait(work, deadline):
                 self.drop(r)
         self._pending = []
-        if seq >= 16:
-            for key in (f"plan/{seq - 16}", f"view/{seq - 16}"):
-                try:
-                    self.store.delete_key(key)
-                except Exception:  # never written, or the store is closing
-                    pass
 
     def stop(self, ranks: Sequence[int]) -> None:
         """Tell every worker process (``ranks``) the run is over."""
         self.store.set("stop", "1")
-        for r in ranks:
-            self._notify(r, "stop")
+        self._notify(ranks, b"stop")
         for r in list(self.links):
             self.drop(r)
 
@@ -345,15 +347,17 @@ class WorkerTransport:
         return True
 
     def next_plan(self, idle_timeout_s: float) -> dict | None:
-        """The header of the next plan that samples this process (or of the latest plan, if
-        the server is already past it); ``None`` when the server said stop or went quiet for
-        ``idle_timeout_s``. The process sleeps in the store until the server wakes it
-        (``go/{rank}/{k}``), so processes that are not sampled cost nothing in a round.
+        """The header of the next plan that samples this process; ``None`` when the server
+        said stop or went quiet for ``idle_timeout_s``. The process sleeps in the store until
+        the server wakes it (``go/{rank}/{k}`` holds the header), so processes that are not
+        sampled cost nothing in a round.
 
-        Skipping to the latest plan is safe: the server publishes round ``s + 1`` only once
-        every client sampled in round ``s`` answered or its deadline passed, so a worker that
-        finds the server ahead was not sampled in the rounds it skips, or missed them anyway."""
+        A process that was away reads the wake-ups it missed in order, at little cost: the
+        server publishes round ``s + 1`` only once round ``s`` answered or its deadline
+        passed (and then dropped the link), so the plans it missed name no link of its own or
+        one that is gone (its answer fails), and the process rejoins (:meth:`needs_join`)."""
         deadline, seen = time.monotonic() + idle_timeout_s, -1
+        self._forget(self.woken - 1)  # the last wake-up, read and answered
         while True:
             try:
                 with _BoundedStore(self.store, min(2.0, deadline - time.monotonic()), self.store_timeout_s):
@@ -368,17 +372,14 @@ class WorkerTransport:
                     return None
                 continue
             self.woken += 1
-            if value == b"stop":
-                return None
-            seq, latest = int(value), self.latest()
-            if seq < latest:  # woken long ago (this process stalled): skip to the latest plan
-                while self.store.check([f"go/{self.rank}/{self.woken}"]):
-                    if bytes(self.store.get(f"go/{self.rank}/{self.woken}")) == b"stop":
-                        return None
-                    self.woken += 1
-                seq = latest
-            head = json.loads(bytes(self.store.get(f"plan/{seq}")).decode())
-            return head
+            return None if value == b"stop" else json.loads(value.decode())
+
+    def _forget(self, k: int) -> None:
+        if k >= 0:
+            try:
+                self.store.delete_key(f"go/{self.rank}/{k}")
+            except Exception:  # already gone
+                pass
 
     def latest(self) -> int:
         """The sequence number of the latest plan the server published (-1: none yet)."""
@@ -404,19 +405,19 @@ class WorkerTransport:
         self._broken()
         return None
 
-    def recv_view(self, seq: int, d: int, timeout_s: float) -> tuple[np.ndarray, np.ndarray] | None:
-        """The adversary's view of round ``seq``: ``(present clients, messages)``."""
+    def recv_view(self, n_clients: int, d: int, timeout_s: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The adversary's view of the round (see :meth:`ServerTransport.send_view`):
+        ``(present clients, messages)``; ``None`` (and the link dropped) on a failure."""
         deadline = time.monotonic() + timeout_s
-        try:
-            self.store.wait([f"view/{seq}"], _td(timeout_s))
-        except Exception:
-            return None
-        present = np.asarray(json.loads(bytes(self.store.get(f"view/{seq}")).decode()), dtype=np.int64)
-        mat = np.empty((len(present), d))
-        if not _wait(self.link.recv(mat, _VIEW_TAG), deadline):
+        ids = np.empty(n_clients + 1, dtype=np.int64)
+        ok = _wait(self.link.recv(ids, _VIEW_TAG), deadline) and 0 <= ids[0] <= n_clients
+        mat = np.empty((int(ids[0]) if ok else 0, d))
+        if ok and len(mat):
+            ok = _wait(self.link.recv(mat, _VIEW_TAG + 1), deadline)
+        if not ok:
             self._broken()
             return None
-        return present, mat
+        return ids[1: 1 + len(mat)].copy(), mat
 
     def send(self, seq: int, worker: int, vec: np.ndarray, d: int, dtype: np.dtype, timeout_s: float,
              *, phase: int = 0) -> bool:
