@@ -114,3 +114,17 @@ def transport_roundtrip(rank: int, world: int, d: int) -> list | None:
             claimed = 0
         worker.send(claimed, rank - 1, vec, d, f4, 30.0)
     return None
+
+
+def hook_refusals(rank: int, world: int, cases: list[tuple]) -> list[str]:
+    """robust_hook(spec, f) for each case inside a process group: '' when accepted, else the error."""
+    from byzcore.torch import robust_hook
+
+    out = []
+    for spec, f in cases:
+        try:
+            robust_hook(spec, f)
+            out.append("")
+        except ValueError as exc:
+            out.append(str(exc))
+    return out

@@ -7,6 +7,6 @@ imports only, so it never shadows ``torch``. The implementation lives in
 
 from __future__ import annotations
 
-from .distributed.ddp_hook import RobustHook, hook_attack, robust_hook
+from .distributed.ddp_hook import RobustHook, robust_hook
 
-__all__ = ["RobustHook", "hook_attack", "robust_hook"]
+__all__ = ["RobustHook", "robust_hook"]

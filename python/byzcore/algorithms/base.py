@@ -196,7 +196,8 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
     ``messages`` holds the rows every client of ``plan.clients`` computed honestly (the
     Byzantine rows on flipped labels when the attack flips labels); ``byzantine_rows`` is a
     boolean mask over those rows. The attack's random stream is keyed by ``(seed, ATTACK,
-    round)``. Shared by the simulation and the distributed runtime's server.
+    round)``; the attack may query ``alg.aggregator`` (on a copy) and sees where the Byzantine
+    rows sit. Shared by the simulation and the distributed runtime's server.
     """
     from ..attacks import AttackContext
 
@@ -208,7 +209,8 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
     ctx = AttackContext(honest=messages[~bad], own=messages[bad], n=len(messages), f=nb, round=plan.round,
                         rng=_streams.server_rng(seed, _streams.ATTACK, plan.round),
                         honest_ids=np.asarray(plan.clients)[~bad],
-                        target=None if target is None else (lambda: target))
+                        target=None if target is None else (lambda: target),
+                        aggregator=getattr(alg, "aggregator", None), byzantine_rows=bad)
     out = messages.copy()
     out[bad] = np.asarray(attack(ctx), dtype=np.float64).reshape(nb, -1)
     return out

@@ -10,7 +10,7 @@ PyTorch is imported only when these are used. See docs/distributed.md.
 
 from __future__ import annotations
 
-from .ddp_hook import RobustHook, hook_attack, robust_hook
+from .ddp_hook import RobustHook, robust_hook
 from .launch import SpawnResult, spawn
 
-__all__ = ["RobustHook", "SpawnResult", "hook_attack", "robust_hook", "spawn"]
+__all__ = ["RobustHook", "SpawnResult", "robust_hook", "spawn"]

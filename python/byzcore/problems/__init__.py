@@ -1,4 +1,4 @@
-"""Training problems of docs/spec.md section 4, split across ``n`` workers.
+"""Training problems of docs/spec.md#problems, split across ``n`` workers.
 
 * :class:`LogisticRegression`: binary logistic regression with the non-convex regulariser
   ``lam * sum_j x_j^2 / (1 + x_j^2)`` (the setting of the Byz-VR-MARINA papers), on
