@@ -14,19 +14,13 @@ import byzcore.algorithms as A  # noqa: E402
 from byzcore.distributed.runtime import run_distributed  # noqa: E402
 
 from _dist_workers import big_linear_problem  # noqa: E402
+from conftest import write_wide_libsvm  # noqa: E402
 
 
 def test_libsvm_problem_with_millions_of_features_equals_simulation(tmp_path):
-    rng = np.random.default_rng(1)
-    N, d = 240, 3_000_000
-    lines = []
-    for i in range(N):
-        cols = np.sort(rng.choice(d, size=10, replace=False)) + 1
-        vals = rng.uniform(0.5, 2.0, size=10)
-        lines.append(("+1 " if rng.random() < 0.4 else "-1 ") + " ".join(f"{c}:{v:.3f}" for c, v in zip(cols, vals)))
-    lines[-1] += f" {d}:1"
+    d = 3_000_000
     path = tmp_path / "wide.libsvm"
-    path.write_text("\n".join(lines) + "\n")
+    write_wide_libsvm(path, 240, d, 10, seed=1, valued=True)
     # 3 workers (1 Byzantine, ALIE: the Byzantine process reads the relayed honest messages),
     # 2 worker processes; every message and plan vector is 24 MB of float64.
     cfg = dict(algorithm="sgd", aggregator="median", attack="alie", workers=3, byzantine=1, rounds=2, batch=16,

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import reference as ref64
 from byzcore import problems as P
+from conftest import write_wide_libsvm
 
 
 def _data(N=60, d=20, seed=0, binary=True):
@@ -231,15 +232,9 @@ def test_csr_input_is_normalised_and_matches_the_dense_problem():
 
 def test_libsvm_file_with_millions_of_features_stays_sparse(tmp_path):
     # 2,000 rows x 3,000,000 features: densified it would ask for 44.7 GiB
-    rng = np.random.default_rng(0)
     N, d = 2000, 3_000_000
-    lines = []
-    for i in range(N):
-        cols = np.sort(rng.choice(d, size=12, replace=False)) + 1
-        lines.append(("+1 " if i % 3 else "-1 ") + " ".join(f"{c}:1" for c in cols))
-    lines[0] += f" {d}:1"
     path = tmp_path / "wide.libsvm"
-    path.write_text("\n".join(lines) + "\n")
+    write_wide_libsvm(path, N, d, 12, seed=0, valued=False)
     prob = P.make_problem(f"libsvm:{path}", 4, split="homogeneous")
     assert prob.layout == "csr" and prob.d == d and prob.n_samples == N
     assert prob.rows.indices.nbytes < 2 * 8 * 13 * N  # memory in proportion to the non-zeros
