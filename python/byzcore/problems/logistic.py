@@ -16,7 +16,7 @@ import numpy as np
 from .. import _streams
 from .base import Problem, problem_error
 from .data import split_indices
-from .sparse import FeatureRows, to_feature_rows
+from .sparse import CSRMatrix, CSRRows, FeatureRows, as_csr, to_feature_rows
 
 __all__ = ["LogisticRegression"]
 
@@ -51,7 +51,11 @@ class LogisticRegression(Problem):
     workers is one ``(blocks, rows, d)`` array (or, for sparse data such as a9a's one-hot
     features, the same in ELL layout), so every quantity for all workers comes from one
     batched product. ``layout`` forces ``"dense"`` or ``"sparse"`` (default: chosen from
-    the data).
+    the data). Sparse ``features`` (a :class:`~byzcore.problems.sparse.CSRMatrix` or a SciPy
+    sparse matrix, e.g. from :func:`~byzcore.problems.load_libsvm`) stay sparse: the rows are
+    kept in CSR form and every product runs over the non-zeros (``layout == "csr"``), so
+    millions of features cost memory in proportion to the non-zeros only; ``layout="dense"``
+    densifies them.
     """
 
     has_accuracy = True
@@ -64,9 +68,12 @@ class LogisticRegression(Problem):
         if not (np.isfinite(lam) and lam >= 0):
             raise problem_error("LogisticRegression", f"lam must be finite and >= 0, got {lam}")
         self.reg = reg
-        A = np.asarray(features, dtype=np.float64)
+        csr = as_csr(features)
+        if csr is not None and layout == "dense":
+            csr, features = None, csr.toarray()
+        A = csr if csr is not None else np.asarray(features, dtype=np.float64)
         y = np.asarray(labels).reshape(-1)
-        if A.ndim != 2 or A.shape[0] != y.shape[0] or A.shape[0] == 0:
+        if len(A.shape) != 2 or A.shape[0] != y.shape[0] or A.shape[0] == 0:
             raise problem_error("LogisticRegression", f"features must be (N, d) and labels (N,), got {A.shape} and {y.shape}")
         values = np.unique(y)
         if len(values) != 2:
@@ -84,6 +91,9 @@ class LogisticRegression(Problem):
             self.owner = np.arange(self.n_workers, dtype=np.int64)
         m = max(len(p) for p in blocks)
         nb = len(blocks)
+        if csr is not None:
+            self._init_csr(csr, blocks, m, ypm)
+            return
         dense, idx, val = to_feature_rows(A, layout)
         # Padding rows have weight zero (and zero features): they add exact zeros to every sum.
         self.y = np.zeros((nb, m))
@@ -109,6 +119,24 @@ class LogisticRegression(Problem):
             self.sizes[b] = k
         self.layout = "dense" if dense is not None else "sparse"
         self.sign = np.ones(self.n_workers)  # -1 for workers whose labels are flipped
+        self.n_samples = int(self.sizes.sum())
+        self._all = np.arange(self.n_workers)
+
+    def _init_csr(self, csr: CSRMatrix, blocks: list, m: int, ypm: np.ndarray) -> None:
+        """Sparse input: the rows stay in CSR form (never densified) on the ``(blocks, m)`` grid."""
+        ids = np.full((len(blocks), m), -1, dtype=np.int64)   # -1: an empty padding row
+        self.y = np.zeros((len(blocks), m))
+        self.w = np.zeros((len(blocks), m))
+        self.sizes = np.array([len(p) for p in blocks], dtype=np.int64)
+        for b, part in enumerate(blocks):
+            ids[b, :len(part)] = part
+            self.y[b, :len(part)] = ypm[part]
+            self.w[b, :len(part)] = 1.0 / len(part)
+        binary = bool(np.all(csr.data == 1.0))                # binary data needs no values
+        src = CSRRows(self.d, csr.indptr, csr.indices, None if binary else csr.data, (csr.shape[0],))
+        self.rows = src.select(ids)
+        self.layout = "csr"
+        self.sign = np.ones(self.n_workers)
         self.n_samples = int(self.sizes.sum())
         self._all = np.arange(self.n_workers)
 
