@@ -17,18 +17,24 @@ void register_messages(py::module_& m) {
              for (auto p : rows) X.rows.push_back(reinterpret_cast<const void*>(p));
              X.n = static_cast<std::int64_t>(rows.size());
              X.d = d;
-             if (dtype == "float32") X.dtype = DType::f32;
-             else if (dtype == "float64") X.dtype = DType::f64;
-             else throw py::type_error("Messages: dtype must be float32 or float64, got " + dtype);
-             if (device == "cpu") X.place.device = Device::cpu;
-             else if (device == "cuda") X.place.device = Device::cuda;
-             else throw py::value_error("Messages: device must be cpu or cuda, got " + device);
+             if (dtype == "float32")
+               X.dtype = DType::f32;
+             else if (dtype == "float64")
+               X.dtype = DType::f64;
+             else
+               throw py::type_error("Messages: dtype must be float32 or float64, got " + dtype);
+             if (device == "cpu")
+               X.place.device = Device::cpu;
+             else if (device == "cuda")
+               X.place.device = Device::cuda;
+             else
+               throw py::value_error("Messages: device must be cpu or cuda, got " + device);
              X.place.index = device_index;
              X.place.stream = stream;
              return X;
            }),
-           py::arg("rows"), py::arg("d"), py::arg("dtype"), py::arg("device") = "cpu",
-           py::arg("device_index") = 0, py::arg("stream") = 0)
+           py::arg("rows"), py::arg("d"), py::arg("dtype"), py::arg("device") = "cpu", py::arg("device_index") = 0,
+           py::arg("stream") = 0)
       .def_readonly("n", &Messages::n)
       .def_readonly("d", &Messages::d);
 }

@@ -127,7 +127,8 @@ void centered_clipping_impl(const Messages& X, double tau, const T* center, std:
   const double inv_n = 1.0 / static_cast<double>(n);
   for (std::int64_t it = 0; it < iters; ++it) {
     row_norms<T>(X, v.data(), norms);
-    for (std::int64_t i = 0; i < n; ++i) scale[static_cast<std::size_t>(i)] = clip_scale(norms[static_cast<std::size_t>(i)], tau);
+    for (std::int64_t i = 0; i < n; ++i)
+      scale[static_cast<std::size_t>(i)] = clip_scale(norms[static_cast<std::size_t>(i)], tau);
     parallel_tiles(d, n, [&](std::int64_t b, std::int64_t e) {
       double acc[kTile];
       const std::int64_t len = e - b;

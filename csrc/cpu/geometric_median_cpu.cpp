@@ -193,8 +193,8 @@ i64 weiszfeld(const Messages& X, const std::vector<double>& a, double nu, i64 ma
 
 }  // namespace
 
-std::int64_t geometric_median(const Messages& X, const std::vector<double>& weights, double nu,
-                              std::int64_t max_iter, double tol, void* out) {
+std::int64_t geometric_median(const Messages& X, const std::vector<double>& weights, double nu, std::int64_t max_iter,
+                              double tol, void* out) {
   return dispatch_float(X.dtype, [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     return weiszfeld<T>(X, weights, nu, max_iter, tol, static_cast<T*>(out));

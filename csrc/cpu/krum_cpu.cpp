@@ -62,8 +62,7 @@ void mean_of_rows_impl(const Messages& X, const std::vector<i64>& rows, const st
 
 }  // namespace
 
-void mean_of_rows(const Messages& X, const std::vector<std::int64_t>& rows, const std::vector<double>& w,
-                  void* out) {
+void mean_of_rows(const Messages& X, const std::vector<std::int64_t>& rows, const std::vector<double>& w, void* out) {
   dispatch_float(X.dtype, [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     mean_of_rows_impl<T>(X, rows, w, static_cast<T*>(out));

@@ -95,14 +95,17 @@ template <class T>
 void meamed_sorted_columns(const Messages& X, i64 f, T* out) {
   constexpr i64 W = 64;
   const i64 n = X.n;
-  parallel_tiles(X.d, 16 * n, [&](i64 b, i64 e) {
-    std::vector<T> col(static_cast<std::size_t>(n));
-    for (i64 j = b; j < e; ++j) {
-      for (i64 i = 0; i < n; ++i) col[static_cast<std::size_t>(i)] = load_ranked(X.row<T>(i)[j]);
-      std::sort(col.begin(), col.end());  // no NaN left after load_ranked
-      meamed_lanes<T, 1>(col.data(), n, f, 1, out + j);
-    }
-  }, tile_for(X.d, W));
+  parallel_tiles(
+      X.d, 16 * n,
+      [&](i64 b, i64 e) {
+        std::vector<T> col(static_cast<std::size_t>(n));
+        for (i64 j = b; j < e; ++j) {
+          for (i64 i = 0; i < n; ++i) col[static_cast<std::size_t>(i)] = load_ranked(X.row<T>(i)[j]);
+          std::sort(col.begin(), col.end());  // no NaN left after load_ranked
+          meamed_lanes<T, 1>(col.data(), n, f, 1, out + j);
+        }
+      },
+      tile_for(X.d, W));
 }
 
 template <class T>
@@ -114,9 +117,8 @@ void meamed_impl(const Messages& X, i64 f, T* out) {
 #endif
   if (X.n > kNetworkMaxN) return meamed_sorted_columns<T>(X, f, out);
   const std::vector<Comparator> net = rank_network(X.n, 0, X.n - 1, kNetworkBlocks, /*prune=*/false);
-  network_tiles<T>(X, net, out, [&](const T* buf, i64 len, T* dst) {
-    meamed_lanes<T, kNetworkLanes<T>>(buf, X.n, f, len, dst);
-  });
+  network_tiles<T>(X, net, out,
+                   [&](const T* buf, i64 len, T* dst) { meamed_lanes<T, kNetworkLanes<T>>(buf, X.n, f, len, dst); });
 }
 
 }  // namespace

@@ -1,9 +1,9 @@
-#include "cpu/cpu_common.h"
-#include "byzcore/backends.h"
-#include "cpu/rows_cpu.h"
-
 #include <numeric>
 #include <vector>
+
+#include "byzcore/backends.h"
+#include "cpu/cpu_common.h"
+#include "cpu/rows_cpu.h"
 
 namespace byzcore {
 namespace cpu {

@@ -31,8 +31,8 @@
 
 #include "byzcore/backends.h"
 #include "cpu/cpu_common.h"
-#include "cpu/simd_vectors.h"
 #include "cpu/distance_cpu.h"
+#include "cpu/simd_vectors.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -55,10 +55,10 @@ struct Gram<float> {
   using VI = v8i;
   using I = std::int32_t;
   static constexpr int kLanes = 8;
-  static constexpr i64 kChunk = 512;          // coordinates summed in float before going to double
-  static constexpr double kTau = 1.0 / 32;    // cancellation guard (see the error bound above)
-  static constexpr double kHi = 0x1p56;       // centred |x| above: kChunk x^2 could overflow float
-  static constexpr double kLo = 0x1p-40;      // nonzero centred max |x| below: products underflow
+  static constexpr i64 kChunk = 512;        // coordinates summed in float before going to double
+  static constexpr double kTau = 1.0 / 32;  // cancellation guard (see the error bound above)
+  static constexpr double kHi = 0x1p56;     // centred |x| above: kChunk x^2 could overflow float
+  static constexpr double kLo = 0x1p-40;    // nonzero centred max |x| below: products underflow
 };
 template <>
 struct Gram<double> {
@@ -162,8 +162,7 @@ inline void prefetch_rows(const Messages& X, i64 k0, i64 len, i64 r0, i64 r1) {
 // Blocks start below n only: the zero rows up to np just complete the last tiles. When
 // next_len > 0, the next chunk (starting at next_k0) is prefetched a few rows per block.
 template <class S>
-void chunk_tiles(const S* P, i64 ld, i64 nv, i64 n, i64 np, double* G, const Messages& X, i64 next_k0,
-                 i64 next_len) {
+void chunk_tiles(const S* P, i64 ld, i64 nv, i64 n, i64 np, double* G, const Messages& X, i64 next_k0, i64 next_len) {
   const i64 sb = super_block_rows<S>();
   const i64 blocks = (n + 3) / 4, per = next_len > 0 ? (n + blocks - 1) / blocks : 0;
   i64 next_row = 0;
@@ -210,8 +209,8 @@ void pack_rows(const Messages& X, const T* center, i64 k0, i64 len, i64 lp, i64 
       std::memcpy(p + k, &y, sizeof(V));
       const V av = (V)((VI)v & absmask);
       const V ay = (V)((VI)y & absmask);
-      vbad |= ~(av <= vbig);              // NaN and +-Inf fail the comparison
-      vmax = (ay > vmax) ? ay : vmax;     // maxps: a NaN in y leaves vmax as it was
+      vbad |= ~(av <= vbig);           // NaN and +-Inf fail the comparison
+      vmax = (ay > vmax) ? ay : vmax;  // maxps: a NaN in y leaves vmax as it was
     }
     bool bad = false;
     T m = 0;
@@ -369,7 +368,8 @@ void centred_gram(const Messages& X, const T* center, i64 np, std::vector<double
 #pragma omp for schedule(dynamic, 1)
 #endif
       for (i64 I = 0; I < n; I += 4)
-        for (i64 J0 = I / sb * sb; J0 < n; J0 += sb) tiles_for_block(p, C, lp / Tr::kLanes, np, I, J0, std::min(n, J0 + sb), G.data());
+        for (i64 J0 = I / sb * sb; J0 < n; J0 += sb)
+          tiles_for_block(p, C, lp / Tr::kLanes, np, I, J0, std::min(n, J0 + sb), G.data());
     }
   }
 }
@@ -383,7 +383,8 @@ i64 first_safe_row(const Messages& X, double limit) {
     for (i64 k0 = 0; k0 < X.d && ok; k0 += 4096) {
       const i64 k1 = std::min(X.d, k0 + 4096);
       T m = 0;
-      for (i64 k = k0; k < k1; ++k) m = std::max(m, std::abs(x[k]) <= limit ? std::abs(x[k]) : std::numeric_limits<T>::infinity());
+      for (i64 k = k0; k < k1; ++k)
+        m = std::max(m, std::abs(x[k]) <= limit ? std::abs(x[k]) : std::numeric_limits<T>::infinity());
       ok = m <= limit;
     }
     if (ok) return i;
@@ -412,8 +413,10 @@ void squared_distances_impl(const Messages& X, double* D, std::vector<char>* fin
     }
     for (i64 i = 0; i < n; ++i)
       for (i64 j = i + 1; j < n; ++j) {
-        if (finite[i] && finite[j]) todo.emplace_back(i, j);
-        else D[i * n + j] = inf;
+        if (finite[i] && finite[j])
+          todo.emplace_back(i, j);
+        else
+          D[i * n + j] = inf;
       }
   } else {
     const i64 np = (n + 11) / 12 * 12;

@@ -32,8 +32,8 @@ void rand_k_indices(std::int64_t d, std::int64_t k, std::uint64_t seed, const Pl
   for (;;) {
     const double frac = want / static_cast<double>(d);
     const bool all = frac >= 0.5;  // no gain from filtering: keep every key
-    const std::uint64_t t = all ? std::numeric_limits<std::uint64_t>::max()
-                                : static_cast<std::uint64_t>(frac * 18446744073709551616.0);
+    const std::uint64_t t =
+        all ? std::numeric_limits<std::uint64_t>::max() : static_cast<std::uint64_t>(frac * 18446744073709551616.0);
     cand.clear();
     const std::int64_t chunks = std::max<std::int64_t>(1, std::min<std::int64_t>(num_threads() * 4, d / 65536));
     const std::int64_t chunk = (d + chunks - 1) / chunks;

@@ -51,7 +51,7 @@ namespace rank_detail {
 constexpr std::int64_t kNetworkMaxN = BYZCORE_RANK_NETMAX;
 
 struct Comparator {
-  std::int32_t a, b;  // wire indices, a < b: after it, wire a holds the min, wire b the max
+  std::int32_t a, b;   // wire indices, a < b: after it, wire a holds the min, wire b the max
   std::int32_t phase;  // Batcher phase p: the comparator stays inside an aligned block of 2p wires
 };
 
@@ -76,7 +76,8 @@ inline std::vector<Comparator> rank_network(std::int64_t n, std::int64_t lo, std
       for (std::int64_t j = k % p; j + k < p2; j += 2 * k)
         for (std::int64_t i = 0; i < k && i + j + k < p2; ++i)
           if ((i + j) / (2 * p) == (i + j + k) / (2 * p) && i + j + k < n)
-            net.push_back({static_cast<std::int32_t>(i + j), static_cast<std::int32_t>(i + j + k), static_cast<std::int32_t>(p)});
+            net.push_back(
+                {static_cast<std::int32_t>(i + j), static_cast<std::int32_t>(i + j + k), static_cast<std::int32_t>(p)});
 
   std::vector<char> terminal(static_cast<std::size_t>(n), 1), kept_rank(static_cast<std::size_t>(n), 0);
   for (std::int64_t w = lo; w <= hi; ++w) kept_rank[static_cast<std::size_t>(w)] = 1;
@@ -118,6 +119,9 @@ inline T load_ranked(T v) {
 constexpr int kRegisterMaxN = BYZCORE_RANK_REGMAX;
 static_assert(kRegisterMaxN <= rank_net::kMaxWires, "register networks are generated for up to 32 wires");
 
+// The four Lanes<> specialisations are laid out as parallel one-line tables (the same
+// operation on the same line in each) so the ISA variants read side by side: not reformatted.
+// clang-format off
 template <class T> struct Lanes;
 #if defined(__AVX__)
 template <> struct Lanes<float> {
@@ -216,6 +220,7 @@ template <> struct Lanes<double> {
   static void store_mean(double* p, const Acc& a, double count) { _mm_storeu_pd(p, _mm_div_pd(a, _mm_set1_pd(count))); }
 };
 #endif
+// clang-format on
 
 // The network of rank_network() as a constexpr table for a compile-time n (shared with the
 // CUDA twin, byzcore/rank_network.h): sorting (kMedian = false) or pruned to the median ranks.
@@ -265,8 +270,7 @@ inline void load_tile_sorted(const T* const* src, std::int64_t n, T* buf) {
     const std::int64_t rows = std::min<std::int64_t>(B, n - blk);
     for (std::int64_t v = 0; v < W; v += L::W) {
       typename L::V x[B];
-      for (int r = 0; r < B; ++r)
-        x[r] = r < rows ? L::ranked(L::load(src[blk + r] + v)) : L::infinity();
+      for (int r = 0; r < B; ++r) x[r] = r < rows ? L::ranked(L::load(src[blk + r] + v)) : L::infinity();
       apply_net<L, NetFor<B, false>>(x, std::make_index_sequence<NetFor<B, false>::net.m>{});
       for (int r = 0; r < rows; ++r) L::store(buf + (blk + r) * W + v, x[r]);
     }
@@ -303,44 +307,49 @@ void network_tiles(const Messages& X, const std::vector<Comparator>& net, T* out
   constexpr std::int64_t W = kNetworkLanes<T>;
   constexpr std::int64_t kPrefetch = 4 * W;
   const std::int64_t n = X.n, d = X.d;
-  parallel_tiles(d, n, [&](std::int64_t b, std::int64_t e) {
-    // Heap, not stack: at n = 4096 the tile is 512 KiB (it lives in L2 then).
-    struct alignas(64) Row { T v[W]; };
-    std::vector<Row> rows_buf(static_cast<std::size_t>(2 * n));
-    T* buf = rows_buf[0].v;
-    T* pad = rows_buf[static_cast<std::size_t>(n)].v;
-    std::vector<const T*> src_buf(static_cast<std::size_t>(n));
-    const T** src = src_buf.data();
-    for (std::int64_t j0 = b; j0 < e; j0 += W) {
-      const std::int64_t len = std::min(W, e - j0);
-      if (len == W) {
-        for (std::int64_t i = 0; i < n; ++i) {
-          src[i] = X.row<T>(i) + j0;
-          // A few tiles ahead of this row: the hardware prefetcher alone restarts at every
-          // 4 KiB page on n streams at once.
-          if (j0 + kPrefetch + W <= d) {
-            __builtin_prefetch(src[i] + kPrefetch, 0, 0);
-            __builtin_prefetch(src[i] + kPrefetch + 64 / sizeof(T), 0, 0);
+  parallel_tiles(
+      d, n,
+      [&](std::int64_t b, std::int64_t e) {
+        // Heap, not stack: at n = 4096 the tile is 512 KiB (it lives in L2 then).
+        struct alignas(64) Row {
+          T v[W];
+        };
+        std::vector<Row> rows_buf(static_cast<std::size_t>(2 * n));
+        T* buf = rows_buf[0].v;
+        T* pad = rows_buf[static_cast<std::size_t>(n)].v;
+        std::vector<const T*> src_buf(static_cast<std::size_t>(n));
+        const T** src = src_buf.data();
+        for (std::int64_t j0 = b; j0 < e; j0 += W) {
+          const std::int64_t len = std::min(W, e - j0);
+          if (len == W) {
+            for (std::int64_t i = 0; i < n; ++i) {
+              src[i] = X.row<T>(i) + j0;
+              // A few tiles ahead of this row: the hardware prefetcher alone restarts at every
+              // 4 KiB page on n streams at once.
+              if (j0 + kPrefetch + W <= d) {
+                __builtin_prefetch(src[i] + kPrefetch, 0, 0);
+                __builtin_prefetch(src[i] + kPrefetch + 64 / sizeof(T), 0, 0);
+              }
+            }
+          } else {  // the last few coordinates: through a zero-padded copy
+            for (std::int64_t i = 0; i < n; ++i) {
+              T* p = pad + i * W;
+              std::copy(X.row<T>(i) + j0, X.row<T>(i) + j0 + len, p);
+              std::fill(p + len, p + W, T(0));
+              src[i] = p;
+            }
           }
-        }
-      } else {  // the last few coordinates: through a zero-padded copy
-        for (std::int64_t i = 0; i < n; ++i) {
-          T* p = pad + i * W;
-          std::copy(X.row<T>(i) + j0, X.row<T>(i) + j0 + len, p);
-          std::fill(p + len, p + W, T(0));
-          src[i] = p;
-        }
-      }
 #if defined(BYZCORE_RANK_REGISTERS)
-      load_tile_sorted<T, W>(src, n, buf);
+          load_tile_sorted<T, W>(src, n, buf);
 #else
-      for (std::int64_t i = 0; i < n; ++i)
-        for (std::int64_t l = 0; l < W; ++l) buf[i * W + l] = load_ranked(src[i][l]);
+          for (std::int64_t i = 0; i < n; ++i)
+            for (std::int64_t l = 0; l < W; ++l) buf[i * W + l] = load_ranked(src[i][l]);
 #endif
-      for (const Comparator& c : net) compare_exchange<T, W>(buf + c.a * W, buf + c.b * W);
-      finish(static_cast<const T*>(buf), len, out + j0);
-    }
-  }, tile_for(d, W));
+          for (const Comparator& c : net) compare_exchange<T, W>(buf + c.a * W, buf + c.b * W);
+          finish(static_cast<const T*>(buf), len, out + j0);
+        }
+      },
+      tile_for(d, W));
 }
 
 template <class T>
@@ -376,34 +385,36 @@ void rank_mean_select(const Messages& X, std::int64_t lo, std::int64_t hi, T* ou
   const std::int64_t n = X.n, d = X.d;
   const double count = static_cast<double>(hi - lo + 1);
   auto less = [](T x, T y) { return x < y; };  // no NaN left after load_ranked
-  parallel_tiles(d, 8 * n, [&](std::int64_t b, std::int64_t e) {
-    std::vector<T> tb(static_cast<std::size_t>(W * n));
-    for (std::int64_t j0 = b; j0 < e; j0 += W) {
-      const std::int64_t len = std::min(W, e - j0);
-      for (std::int64_t i = 0; i < n; ++i) {
-        const T* r = X.row<T>(i) + j0;
-        for (std::int64_t l = 0; l < len; ++l) tb[static_cast<std::size_t>(l * n + i)] = load_ranked(r[l]);
-      }
-      for (std::int64_t l = 0; l < len; ++l) {
-        T* c = tb.data() + l * n;
-        double s;
-        if (hi == lo || hi == lo + 1) {
-          std::nth_element(c, c + hi, c + n, less);
-          s = static_cast<double>(c[hi]);
-          if (hi != lo) s = 0.5 * s + 0.5 * static_cast<double>(*std::max_element(c, c + hi, less));
-          out[j0 + l] = static_cast<T>(s);
-          continue;
+  parallel_tiles(
+      d, 8 * n,
+      [&](std::int64_t b, std::int64_t e) {
+        std::vector<T> tb(static_cast<std::size_t>(W * n));
+        for (std::int64_t j0 = b; j0 < e; j0 += W) {
+          const std::int64_t len = std::min(W, e - j0);
+          for (std::int64_t i = 0; i < n; ++i) {
+            const T* r = X.row<T>(i) + j0;
+            for (std::int64_t l = 0; l < len; ++l) tb[static_cast<std::size_t>(l * n + i)] = load_ranked(r[l]);
+          }
+          for (std::int64_t l = 0; l < len; ++l) {
+            T* c = tb.data() + l * n;
+            double s;
+            if (hi == lo || hi == lo + 1) {
+              std::nth_element(c, c + hi, c + n, less);
+              s = static_cast<double>(c[hi]);
+              if (hi != lo) s = 0.5 * s + 0.5 * static_cast<double>(*std::max_element(c, c + hi, less));
+              out[j0 + l] = static_cast<T>(s);
+              continue;
+            }
+            std::nth_element(c, c + lo, c + n, less);
+            std::nth_element(c + lo + 1, c + hi, c + n, less);
+            s = 0;
+            for (std::int64_t w = lo; w <= hi; ++w) s += static_cast<double>(c[w]);
+            out[j0 + l] = static_cast<T>(s / count);
+          }
         }
-        std::nth_element(c, c + lo, c + n, less);
-        std::nth_element(c + lo + 1, c + hi, c + n, less);
-        s = 0;
-        for (std::int64_t w = lo; w <= hi; ++w) s += static_cast<double>(c[w]);
-        out[j0 + l] = static_cast<T>(s / count);
-      }
-    }
-  }, tile_for(d, W));
+      },
+      tile_for(d, W));
 }
-
 
 #if defined(BYZCORE_RANK_REGISTERS)
 // ------------------------------------------------------------------ median, n <= 32
@@ -431,28 +442,31 @@ void register_tiles(const Messages& X, T* out, TileFn&& tile_fn) {
   const std::int64_t d = X.d, n = X.n;
   const std::int64_t tile = tile_for(d, W);
   const std::int64_t lines = NextTilePrefetcher<T>::lines_per_step(n, tile, W);
-  parallel_tiles(d, N, [&](std::int64_t b, std::int64_t e) {
-    const T* rows[N];
-    const T* tail_rows[N];
-    alignas(64) T tail[N * W];
-    alignas(64) T res[W];
-    NextTilePrefetcher<T> next(X, e, std::min(d, e + (e - b)));
-    for (std::int64_t j0 = b; j0 < e; j0 += W) {
-      next.step(lines);
-      const std::int64_t len = std::min(W, e - j0);
-      if (len == W) {
-        for (std::int64_t i = 0; i < n; ++i) rows[i] = X.row<T>(i) + j0;
-      } else {
-        for (std::int64_t i = 0; i < n; ++i) {
-          std::fill(tail + i * W, tail + (i + 1) * W, T(0));
-          std::copy(X.row<T>(i) + j0, X.row<T>(i) + j0 + len, tail + i * W);
-          tail_rows[i] = tail + i * W;
+  parallel_tiles(
+      d, N,
+      [&](std::int64_t b, std::int64_t e) {
+        const T* rows[N];
+        const T* tail_rows[N];
+        alignas(64) T tail[N * W];
+        alignas(64) T res[W];
+        NextTilePrefetcher<T> next(X, e, std::min(d, e + (e - b)));
+        for (std::int64_t j0 = b; j0 < e; j0 += W) {
+          next.step(lines);
+          const std::int64_t len = std::min(W, e - j0);
+          if (len == W) {
+            for (std::int64_t i = 0; i < n; ++i) rows[i] = X.row<T>(i) + j0;
+          } else {
+            for (std::int64_t i = 0; i < n; ++i) {
+              std::fill(tail + i * W, tail + (i + 1) * W, T(0));
+              std::copy(X.row<T>(i) + j0, X.row<T>(i) + j0 + len, tail + i * W);
+              tail_rows[i] = tail + i * W;
+            }
+          }
+          tile_fn(len == W ? rows : tail_rows, len == W ? out + j0 : res);
+          if (len < W) std::copy(res, res + len, out + j0);
         }
-      }
-      tile_fn(len == W ? rows : tail_rows, len == W ? out + j0 : res);
-      if (len < W) std::copy(res, res + len, out + j0);
-    }
-  }, tile);
+      },
+      tile);
 }
 
 template <class T, int N>

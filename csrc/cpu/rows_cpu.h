@@ -19,8 +19,7 @@ void scale_rows(const Messages& X, const std::vector<double>& scale, void* out);
 
 // out[d] = sum_t w_t X_{rows[t]} / sum_t w_t in double (w empty: all ones), rows listed in the
 // order they are summed (krum_cpu.cpp).
-void mean_of_rows(const Messages& X, const std::vector<std::int64_t>& rows, const std::vector<double>& w,
-                  void* out);
+void mean_of_rows(const Messages& X, const std::vector<std::int64_t>& rows, const std::vector<double>& w, void* out);
 
 }  // namespace cpu
 }  // namespace byzcore

@@ -71,7 +71,8 @@ void arc(const Messages& X, std::int64_t f, void* out) {
   std::vector<double> sorted = ctx.download(norm, n);
   const auto keep = static_cast<std::ptrdiff_t>(X.n - arc_clipped(X.n, f) - 1);
   std::nth_element(sorted.begin(), sorted.begin() + keep, sorted.end());
-  clip_scale_kernel<<<ctx.blocks(X.n, 256), 256, 0, ctx.stream()>>>(norm, X.n, sorted[static_cast<std::size_t>(keep)], scale);
+  clip_scale_kernel<<<ctx.blocks(X.n, 256), 256, 0, ctx.stream()>>>(norm, X.n, sorted[static_cast<std::size_t>(keep)],
+                                                                    scale);
   ctx.launched("clip_scale_kernel");
   scale_rows(ctx, X, rows, scale, out);
 }
@@ -80,8 +81,10 @@ void centered_clipping(const Messages& X, double tau, const void* center, std::i
   detail::Context ctx("centered_clipping", X.place);
   const void* const* rows = ctx.rows<void>(X);
   double* v = ctx.alloc<double>(static_cast<std::size_t>(X.d));
-  if (center) detail::to_double(ctx, X.dtype, center, X.d, v);
-  else ctx.memset(v, static_cast<std::size_t>(X.d) * sizeof(double));
+  if (center)
+    detail::to_double(ctx, X.dtype, center, X.d, v);
+  else
+    ctx.memset(v, static_cast<std::size_t>(X.d) * sizeof(double));
   detail::RecenterParams p;
   p.rule = detail::Recenter::centered_clipping;
   p.tau = tau;

@@ -9,8 +9,8 @@
 namespace byzcore {
 namespace cuda {
 
-std::int64_t geometric_median(const Messages& X, const std::vector<double>& weights, double nu,
-                              std::int64_t max_iter, double tol, void* out) {
+std::int64_t geometric_median(const Messages& X, const std::vector<double>& weights, double nu, std::int64_t max_iter,
+                              double tol, void* out) {
   detail::Context ctx("geometric_median", X.place);
   const void* const* rows = ctx.rows<void>(X);
   // The starting point: the coordinate-wise median, written straight into out.

@@ -134,12 +134,12 @@ void select_mean(Context& ctx, const Messages& X, std::int64_t f, std::int64_t m
 }  // namespace
 
 namespace detail {
-void mean_of_rows(Context& ctx, const Messages& X, const void* const* rows, const int* idx, const double* w,
-                  int m, void* out) {
+void mean_of_rows(Context& ctx, const Messages& X, const void* const* rows, const int* idx, const double* w, int m,
+                  void* out) {
   dispatch_float(X.dtype, [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    mean_of_rows_kernel<T><<<ctx.blocks(X.d, 256), 256, 0, ctx.stream()>>>(
-        reinterpret_cast<const T* const*>(rows), idx, w, m, X.d, static_cast<T*>(out));
+    mean_of_rows_kernel<T><<<ctx.blocks(X.d, 256), 256, 0, ctx.stream()>>>(reinterpret_cast<const T* const*>(rows), idx,
+                                                                           w, m, X.d, static_cast<T*>(out));
     ctx.launched("mean_of_rows_kernel");
   });
 }
@@ -150,7 +150,8 @@ void krum_scores(const Messages& X, std::int64_t f, void* out) {
   const double* scores = compute_scores(ctx, X, ctx.rows<void>(X), f);
   dispatch_float(X.dtype, [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    score_output_kernel<T><<<ctx.blocks(X.n, 256), 256, 0, ctx.stream()>>>(scores, static_cast<int>(X.n), static_cast<T*>(out));
+    score_output_kernel<T>
+        <<<ctx.blocks(X.n, 256), 256, 0, ctx.stream()>>>(scores, static_cast<int>(X.n), static_cast<T*>(out));
     ctx.launched("score_output_kernel");
   });
 }

@@ -40,8 +40,7 @@ __device__ __forceinline__ void run_sort_net(T (&v)[N], std::index_sequence<I...
 }
 
 template <class T, int N>
-__global__ void __launch_bounds__(kThreads)
-meamed_network(const T* const* rows, int n, int f, std::int64_t d, T* out) {
+__global__ void __launch_bounds__(kThreads) meamed_network(const T* const* rows, int n, int f, std::int64_t d, T* out) {
   __shared__ T col[N][kThreads];
   const int k = n - f, lo = (n - 1) / 2, hi = n / 2;
   const int t = threadIdx.x;

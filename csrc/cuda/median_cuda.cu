@@ -46,7 +46,7 @@ constexpr int kSmallThreads = 128;
 
 template <class T, int N, int W>
 __global__ void __launch_bounds__(kSmallThreads)
-rank_mean_network(const T* const* rows, int n, int pad, std::int64_t d, T* out) {
+    rank_mean_network(const T* const* rows, int n, int pad, std::int64_t d, T* out) {
   using Net = rank_net::WindowNet<N, W>;
   __shared__ const T* wire_row[N];
   for (int i = threadIdx.x; i < N; i += blockDim.x) wire_row[i] = (i >= pad && i < pad + n) ? rows[i - pad] : nullptr;
@@ -99,14 +99,14 @@ template <class T, int N>
 constexpr std::array<NetworkKernel<T>, N> kNetworkKernels = network_kernels<T, N>(std::make_integer_sequence<int, N>{});
 
 // n > 32 (or an asymmetric window):
-constexpr int kCols = 16;                       // coordinates per block
+constexpr int kCols = 16;  // coordinates per block
 constexpr int kRadixThreads = 256;
 constexpr int kGroups = kRadixThreads / kCols;  // threads sharing one coordinate
 constexpr int kRadixWarps = kRadixThreads / dev::kWarp;
 
 template <class T>
 __global__ void __launch_bounds__(kRadixThreads)
-rank_mean_radix(const T* const* rows, std::int64_t n, std::int64_t d, std::int64_t lo, std::int64_t hi, T* out) {
+    rank_mean_radix(const T* const* rows, std::int64_t n, std::int64_t d, std::int64_t lo, std::int64_t hi, T* out) {
   using KT = dev::KeyTraits<T>;
   using Key = typename KT::Key;
   constexpr int kBits = 8 * sizeof(Key);

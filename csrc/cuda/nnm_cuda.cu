@@ -20,7 +20,7 @@ using detail::Context;
 constexpr int kThreads = 256;
 
 __global__ void __launch_bounds__(kThreads)
-neighbours_kernel(const double* D, const int* finite, int n, int m, int* nb) {
+    neighbours_kernel(const double* D, const int* finite, int n, int m, int* nb) {
   __shared__ dev::SelectShared sel;
   __shared__ int scan_sh[kThreads / dev::kWarp];
   __shared__ int base_less, base_tie;
@@ -56,8 +56,7 @@ neighbours_kernel(const double* D, const int* finite, int n, int m, int* nb) {
       const int ex_tie = dev::block_exclusive_scan(is_tie, scan_sh, &tot_tie);
       const int bl = base_less, bt = base_tie;
       const int tie_rank = bt + ex_tie;
-      if (is_less || (is_tie && tie_rank < ties_wanted))
-        out[bl + ex_less + min(tie_rank, ties_wanted)] = j;
+      if (is_less || (is_tie && tie_rank < ties_wanted)) out[bl + ex_less + min(tie_rank, ties_wanted)] = j;
       __syncthreads();
       if (threadIdx.x == 0) {
         base_less = bl + tot_less;

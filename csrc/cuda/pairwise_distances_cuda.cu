@@ -22,10 +22,10 @@ namespace {
 
 using detail::Context;
 
-constexpr int kTile = 64;     // output rows/cols per block
-constexpr int kK = 32;        // depth of one staged slice
-constexpr int kLd = kK + 4;   // staged row stride in doubles: rows stay 32-byte aligned for WMMA
-constexpr int kThreads = 128; // 4 warps, a 32 x 32 quarter of the tile each
+constexpr int kTile = 64;      // output rows/cols per block
+constexpr int kK = 32;         // depth of one staged slice
+constexpr int kLd = kK + 4;    // staged row stride in doubles: rows stay 32-byte aligned for WMMA
+constexpr int kThreads = 128;  // 4 warps, a 32 x 32 quarter of the tile each
 constexpr double kGuard = 1.0 / 1024;
 
 // The centre is the first of rows 0..3 whose entries are all finite (none: no centring).
@@ -47,9 +47,8 @@ __device__ __forceinline__ int pick_center(const int* non_finite, int n) {
 }
 
 template <class T>
-__global__ void __launch_bounds__(kThreads)
-gram_kernel(const T* const* rows, int n, std::int64_t d, int tiles, std::int64_t chunk, const int* non_finite,
-            double* partial) {
+__global__ void __launch_bounds__(kThreads) gram_kernel(const T* const* rows, int n, std::int64_t d, int tiles,
+                                                        std::int64_t chunk, const int* non_finite, double* partial) {
   using namespace nvcuda;
   // Two staged slices [row][k] (A: tile I, B: tile J), later reused for the 64 x 64 result.
   __shared__ __align__(32) double smem[2 * kTile * kLd];
@@ -155,8 +154,8 @@ __global__ void norms_kernel(const double* partial, int n, int splits, double* n
 }
 
 // D from the Gram entries; pairs that lose too much to cancellation go to a list.
-__global__ void finish_kernel(const double* partial, const double* norms, int n, int splits, double* D,
-                              int2* redo, unsigned int* redo_count) {
+__global__ void finish_kernel(const double* partial, const double* norms, int n, int splits, double* D, int2* redo,
+                              unsigned int* redo_count) {
   const std::int64_t total = static_cast<std::int64_t>(n) * n;
   for (std::int64_t e = dev::global_thread(); e < total; e += dev::grid_threads()) {
     const int i = static_cast<int>(e / n), j = static_cast<int>(e % n);
@@ -185,7 +184,8 @@ constexpr int kRedoThreads = 256;
 
 template <class T>
 __global__ void __launch_bounds__(kRedoThreads)
-redo_kernel(const T* const* rows, int n, std::int64_t d, const int2* redo, const unsigned int* redo_count, double* D) {
+    redo_kernel(const T* const* rows, int n, std::int64_t d, const int2* redo, const unsigned int* redo_count,
+                double* D) {
   __shared__ double sh[kRedoThreads / dev::kWarp];
   const unsigned int count = *redo_count;
   for (unsigned int p = blockIdx.x; p < count; p += gridDim.x) {
@@ -215,7 +215,8 @@ __global__ void output_kernel(const double* D, std::int64_t total, bool squared,
 
 template <class T>
 void squared_distances_impl(Context& ctx, const Messages& X, const T* const* rows, double* D, int* finite) {
-  if (X.n > (1 << 30) / kTile) throw std::invalid_argument(std::string("[") + ctx.op() + "] too many messages for the CUDA distance kernel");
+  if (X.n > (1 << 30) / kTile)
+    throw std::invalid_argument(std::string("[") + ctx.op() + "] too many messages for the CUDA distance kernel");
   const int n = static_cast<int>(X.n);
   const int tiles = (n + kTile - 1) / kTile;
   const std::int64_t pairs = static_cast<std::int64_t>(tiles) * (tiles + 1) / 2;
@@ -252,7 +253,8 @@ void squared_distances_impl(Context& ctx, const Messages& X, const T* const* row
   ctx.memset(redo_count, sizeof(unsigned int));
   int* non_finite = ctx.alloc<int>(kCenterRows);
   ctx.memset(non_finite, kCenterRows * sizeof(int));
-  flag_non_finite_kernel<T><<<ctx.blocks(std::min(n, kCenterRows) * X.d, 256), 256, 0, ctx.stream()>>>(rows, n, X.d, non_finite);
+  flag_non_finite_kernel<T>
+      <<<ctx.blocks(std::min(n, kCenterRows) * X.d, 256), 256, 0, ctx.stream()>>>(rows, n, X.d, non_finite);
   ctx.launched("flag_non_finite_kernel");
 
   gram_kernel<T><<<dim3(static_cast<unsigned>(pairs), static_cast<unsigned>(splits)), kThreads, 0, ctx.stream()>>>(
@@ -260,12 +262,12 @@ void squared_distances_impl(Context& ctx, const Messages& X, const T* const* row
   ctx.launched("gram_kernel");
   norms_kernel<<<ctx.blocks(n, 256), 256, 0, ctx.stream()>>>(partial, n, static_cast<int>(splits), norms, finite);
   ctx.launched("norms_kernel");
-  finish_kernel<<<ctx.blocks(nn, 256), 256, 0, ctx.stream()>>>(partial, norms, n, static_cast<int>(splits), D,
-                                                                 redo, redo_count);
+  finish_kernel<<<ctx.blocks(nn, 256), 256, 0, ctx.stream()>>>(partial, norms, n, static_cast<int>(splits), D, redo,
+                                                               redo_count);
   ctx.launched("finish_kernel");
   // The pair count stays on the device: blocks loop over however many pairs were listed.
-  redo_kernel<T><<<static_cast<unsigned>(ctx.sm_count()) * 4, kRedoThreads, 0, ctx.stream()>>>(
-      rows, n, X.d, redo, redo_count, D);
+  redo_kernel<T>
+      <<<static_cast<unsigned>(ctx.sm_count()) * 4, kRedoThreads, 0, ctx.stream()>>>(rows, n, X.d, redo, redo_count, D);
   ctx.launched("redo_kernel");
 }
 

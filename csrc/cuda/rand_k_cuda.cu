@@ -36,7 +36,7 @@ __global__ void select_init(SelectState* st, unsigned long long* hist, std::int6
 constexpr int kHistThreads = 256;
 
 __global__ void __launch_bounds__(kHistThreads)
-hist_kernel(std::int64_t d, std::uint64_t seed, int shift, const SelectState* st, unsigned long long* hist) {
+    hist_kernel(std::int64_t d, std::uint64_t seed, int shift, const SelectState* st, unsigned long long* hist) {
   __shared__ unsigned int h[256];
   if (st->done) return;
   const unsigned long long prefix = st->prefix, mask = st->mask;
@@ -100,7 +100,7 @@ __device__ __forceinline__ void classify(std::uint64_t seed, std::int64_t j, con
 }
 
 __global__ void __launch_bounds__(kThreads)
-count_kernel(std::int64_t d, std::uint64_t seed, const SelectState* st, longlong2* counts) {
+    count_kernel(std::int64_t d, std::uint64_t seed, const SelectState* st, longlong2* counts) {
   __shared__ long long sh[kThreads / dev::kWarp];
   const SelectState s = *st;
   const std::int64_t base = static_cast<std::int64_t>(blockIdx.x) * kPerBlock + std::int64_t(threadIdx.x) * kItems;
@@ -134,9 +134,8 @@ __global__ void __launch_bounds__(1024) scan_kernel(longlong2* counts, std::int6
   }
 }
 
-__global__ void __launch_bounds__(kThreads)
-write_kernel(std::int64_t d, std::uint64_t seed, const SelectState* st, const longlong2* offsets,
-             std::int64_t* out) {
+__global__ void __launch_bounds__(kThreads) write_kernel(std::int64_t d, std::uint64_t seed, const SelectState* st,
+                                                         const longlong2* offsets, std::int64_t* out) {
   __shared__ long long sh[kThreads / dev::kWarp];
   const SelectState s = *st;
   const long long ties = s.want + 1;  // copies of the threshold key to take, lowest indices first
@@ -159,8 +158,10 @@ write_kernel(std::int64_t d, std::uint64_t seed, const SelectState* st, const lo
     bool l, e;
     classify(seed, j, s, &l, &e);
     // less = keys below the threshold before j, eq = threshold copies before j
-    if (l) out[less + min(eq, ties)] = j;
-    else if (e && eq < ties) out[less + eq] = j;
+    if (l)
+      out[less + min(eq, ties)] = j;
+    else if (e && eq < ties)
+      out[less + eq] = j;
     less += l;
     eq += e;
   }
@@ -179,7 +180,8 @@ void draw_indices(Context& ctx, std::int64_t d, std::int64_t k, std::uint64_t se
     ctx.launched("pick_kernel");
   }
   const std::int64_t blocks = (d + kPerBlock - 1) / kPerBlock;
-  if (blocks > 0x7fffffff) throw std::invalid_argument(std::string("[") + ctx.op() + "] d is too large for the CUDA kernel");
+  if (blocks > 0x7fffffff)
+    throw std::invalid_argument(std::string("[") + ctx.op() + "] d is too large for the CUDA kernel");
   auto* counts = ctx.alloc<longlong2>(static_cast<std::size_t>(blocks));
   count_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, ctx.stream()>>>(d, seed, st, counts);
   ctx.launched("count_kernel");
@@ -204,8 +206,7 @@ __global__ void scatter_kernel(const T* const* rows, const std::int64_t* idx, st
 
 }  // namespace
 
-void rand_k_indices(std::int64_t d, std::int64_t k, std::uint64_t seed, const Place& place,
-                    std::int64_t* out_indices) {
+void rand_k_indices(std::int64_t d, std::int64_t k, std::uint64_t seed, const Place& place, std::int64_t* out_indices) {
   Context ctx("rand_k_indices", place);
   draw_indices(ctx, d, k, seed, out_indices);
 }

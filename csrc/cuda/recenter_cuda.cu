@@ -23,15 +23,14 @@ using detail::Recenter;
 
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / dev::kWarp;
-constexpr int kTileD = 512;                         // coordinates per tile
-constexpr int kPerLane = kTileD / dev::kWarp;       // coordinates a lane covers in the distance pass
-constexpr int kPerThread = kTileD / kThreads;       // coordinates a thread covers in the update
+constexpr int kTileD = 512;                    // coordinates per tile
+constexpr int kPerLane = kTileD / dev::kWarp;  // coordinates a lane covers in the distance pass
+constexpr int kPerThread = kTileD / kThreads;  // coordinates a thread covers in the update
 
 // Adds sum_j (x_ij - z_j)^2 over the tile to part[i] for the messages of this warp.
 template <class T>
-__device__ __forceinline__ void tile_distances(const T* const* rows, std::int64_t n, std::int64_t d,
-                                               std::int64_t tile0, const double* ztile, bool first,
-                                               double* part) {
+__device__ __forceinline__ void tile_distances(const T* const* rows, std::int64_t n, std::int64_t d, std::int64_t tile0,
+                                               const double* ztile, bool first, double* part) {
   const int lane = threadIdx.x % dev::kWarp, warp = threadIdx.x / dev::kWarp;
   double zr[kPerLane];
 #pragma unroll
@@ -55,7 +54,7 @@ __device__ __forceinline__ void tile_distances(const T* const* rows, std::int64_
 // part[blockIdx.x * n + i] = the block's share of ||x_i - z||^2 (z == nullptr: zero).
 template <class T>
 __global__ void __launch_bounds__(kThreads)
-row_dist_kernel(const T* const* rows, std::int64_t n, std::int64_t d, const double* z, double* part) {
+    row_dist_kernel(const T* const* rows, std::int64_t n, std::int64_t d, const double* z, double* part) {
   __shared__ double ztile[kTileD];
   double* my = part + static_cast<std::int64_t>(blockIdx.x) * n;
   for (std::int64_t t = blockIdx.x; t * kTileD < d; t += gridDim.x) {
@@ -84,7 +83,7 @@ __global__ void row_norm_finish(const double* part, int blocks, std::int64_t n, 
 constexpr int kRescueThreads = 256;
 template <class T>
 __global__ void __launch_bounds__(kRescueThreads)
-norm_rescue_kernel(const T* const* rows, std::int64_t n, std::int64_t d, const double* z, double* norm) {
+    norm_rescue_kernel(const T* const* rows, std::int64_t n, std::int64_t d, const double* z, double* norm) {
   __shared__ double red[kRescueThreads / dev::kWarp];
   __shared__ double red_max[kRescueThreads / dev::kWarp];
   for (std::int64_t i = blockIdx.x; i < n; i += gridDim.x) {
@@ -92,8 +91,10 @@ norm_rescue_kernel(const T* const* rows, std::int64_t n, std::int64_t d, const d
     const T* x = rows[i];
     double m = 0, bad = 0;
     for (std::int64_t j = threadIdx.x; j < d; j += blockDim.x) {
-      if (!dev::is_finite(x[j])) bad = 1;
-      else m = fmax(m, fabs(static_cast<double>(x[j]) - (z ? z[j] : 0.0)));
+      if (!dev::is_finite(x[j]))
+        bad = 1;
+      else
+        m = fmax(m, fabs(static_cast<double>(x[j]) - (z ? z[j] : 0.0)));
     }
     bad = dev::block_sum(bad, red);
     // block maximum through the same fixed-order pattern
@@ -115,7 +116,7 @@ norm_rescue_kernel(const T* const* rows, std::int64_t n, std::int64_t d, const d
 }
 
 struct StepParams {
-  double s;     // z_new = s * z + beta * sum_i c_i (x_i - s * z)
+  double s;  // z_new = s * z + beta * sum_i c_i (x_i - s * z)
   double beta;
 };
 
@@ -123,8 +124,8 @@ struct StepParams {
 // ||z_new - z||^2 and ||z_new||^2.
 template <class T>
 __global__ void __launch_bounds__(kThreads)
-step_kernel(const T* const* rows, std::int64_t n, std::int64_t d, const double* z, double* znew,
-            const double* coef, const StepParams* params, bool need_dist, double* part, double2* scal) {
+    step_kernel(const T* const* rows, std::int64_t n, std::int64_t d, const double* z, double* znew, const double* coef,
+                const StepParams* params, bool need_dist, double* part, double2* scal) {
   __shared__ double ztile[kTileD];
   __shared__ double red[kWarps];
   const double s = params->s, beta = params->beta;
@@ -177,16 +178,18 @@ step_kernel(const T* const* rows, std::int64_t n, std::int64_t d, const double* 
 // scal is given) ||z_new - z||^2, ||z_new||^2 of the step just taken into stats. One block.
 constexpr int kCoefThreads = 256;
 __global__ void __launch_bounds__(kCoefThreads)
-coef_kernel(const double* norm, std::int64_t n, Recenter rule, double nu, const double* a, double tau,
-            double* coef, StepParams* params, const double2* scal, int blocks, double* stats) {
+    coef_kernel(const double* norm, std::int64_t n, Recenter rule, double nu, const double* a, double tau, double* coef,
+                StepParams* params, const double2* scal, int blocks, double* stats) {
   __shared__ double red[kCoefThreads / dev::kWarp];
   double total = 0;
   for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
     const double dist = norm[i];
     double c = 0;  // a non-finite message is infinitely far: weight zero
     if (dev::is_finite(dist)) {
-      if (rule == Recenter::weiszfeld) c = (a ? a[i] : 1.0) / fmax(nu, dist);
-      else if (tau > 0) c = dist <= tau ? 1.0 : tau / dist;  // min(1, tau / ||x_i - v||)
+      if (rule == Recenter::weiszfeld)
+        c = (a ? a[i] : 1.0) / fmax(nu, dist);
+      else if (tau > 0)
+        c = dist <= tau ? 1.0 : tau / dist;  // min(1, tau / ||x_i - v||)
     }
     coef[i] = c;
     total += c;
@@ -252,8 +255,8 @@ void row_norms_impl(Context& ctx, const Messages& X, const T* const* rows, const
 }
 
 template <class T>
-std::int64_t recenter_impl(Context& ctx, const Messages& X, const T* const* rows,
-                           const detail::RecenterParams& p, double* z) {
+std::int64_t recenter_impl(Context& ctx, const Messages& X, const T* const* rows, const detail::RecenterParams& p,
+                           double* z) {
   const std::int64_t n = X.n, d = X.d;
   const unsigned blocks = tile_blocks(ctx, d, n);
   double* part = ctx.alloc<double>(static_cast<std::size_t>(blocks * n));
@@ -271,7 +274,7 @@ std::int64_t recenter_impl(Context& ctx, const Messages& X, const T* const* rows
     // clipping, like clip, rescales it.
     if (fresh_norms) finish_norms(ctx, X, rows, part, blocks, cur, p.rule == Recenter::centered_clipping, norm);
     coef_kernel<<<1, kCoefThreads, 0, ctx.stream()>>>(norm, n, p.rule, p.nu, p.a, p.tau, coef, params, with_stats,
-                                                       static_cast<int>(blocks), stats);
+                                                      static_cast<int>(blocks), stats);
     ctx.launched("coef_kernel");
   };
 
@@ -309,9 +312,9 @@ std::int64_t recenter_impl(Context& ctx, const Messages& X, const T* const* rows
     if (std::sqrt(host[0]) <= p.tol * std::sqrt(host[1])) break;
   }
   if (cur != z)
-    ctx.check(cudaMemcpyAsync(z, cur, static_cast<std::size_t>(d) * sizeof(double), cudaMemcpyDeviceToDevice,
-                              ctx.stream()),
-              "cudaMemcpyAsync (device to device)");
+    ctx.check(
+        cudaMemcpyAsync(z, cur, static_cast<std::size_t>(d) * sizeof(double), cudaMemcpyDeviceToDevice, ctx.stream()),
+        "cudaMemcpyAsync (device to device)");
   return steps;
 }
 

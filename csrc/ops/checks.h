@@ -21,8 +21,7 @@ constexpr std::int64_t kMaxIterations = 1000000;
 inline void check_messages(const char* op, const Messages& X) {
   if (X.n <= 0) fail(op, "got no messages (n = 0); pass at least one worker's message");
   if (X.d <= 0) fail(op, "got empty messages (d = 0); each message needs at least one coordinate");
-  if (static_cast<std::int64_t>(X.rows.size()) != X.n)
-    fail(op, "internal: row pointer count does not match n");
+  if (static_cast<std::int64_t>(X.rows.size()) != X.n) fail(op, "internal: row pointer count does not match n");
   for (const void* p : X.rows)
     if (p == nullptr) fail(op, "internal: null row pointer");
 }
@@ -38,20 +37,28 @@ enum class Bound { more_than_f, more_than_2f, at_least_f_plus_3, at_least_4f_plu
 // below can overflow, since n - 1 and n - 3 stay within [-2, 2**63 - 2].
 inline bool bound_holds(Bound b, std::int64_t n, std::int64_t f) {
   switch (b) {
-    case Bound::more_than_f: return f < n;
-    case Bound::more_than_2f: return f <= (n - 1) / 2;
-    case Bound::at_least_f_plus_3: return n >= 3 && f <= n - 3;
-    case Bound::at_least_4f_plus_3: return n >= 3 && f <= (n - 3) / 4;
+    case Bound::more_than_f:
+      return f < n;
+    case Bound::more_than_2f:
+      return f <= (n - 1) / 2;
+    case Bound::at_least_f_plus_3:
+      return n >= 3 && f <= n - 3;
+    case Bound::at_least_4f_plus_3:
+      return n >= 3 && f <= (n - 3) / 4;
   }
   return false;
 }
 
 inline const char* bound_text(Bound b) {
   switch (b) {
-    case Bound::more_than_f: return "n > f";
-    case Bound::more_than_2f: return "n > 2f";
-    case Bound::at_least_f_plus_3: return "n >= f + 3";
-    case Bound::at_least_4f_plus_3: return "n >= 4f + 3";
+    case Bound::more_than_f:
+      return "n > f";
+    case Bound::more_than_2f:
+      return "n > 2f";
+    case Bound::at_least_f_plus_3:
+      return "n >= f + 3";
+    case Bound::at_least_4f_plus_3:
+      return "n >= 4f + 3";
   }
   return "?";
 }
@@ -60,8 +67,8 @@ inline const char* bound_text(Bound b) {
 inline void check_f_bound(const char* op, Bound b, std::int64_t n, std::int64_t f) {
   check_f(op, f);
   if (!bound_holds(b, n, f))
-    fail(op, std::string("needs ") + bound_text(b) + ", got n = " + std::to_string(n) + ", f = " +
-                 std::to_string(f) + "; lower f or aggregate more messages");
+    fail(op, std::string("needs ") + bound_text(b) + ", got n = " + std::to_string(n) + ", f = " + std::to_string(f) +
+                 "; lower f or aggregate more messages");
 }
 
 // Per-message weights (example counts, RFA's a_i): one per message, finite, >= 0, a finite

@@ -9,7 +9,8 @@ namespace byzcore {
 
 void clip(const Messages& X, double threshold, void* out) {
   check_messages("clip", X);
-  if (!(threshold >= 0)) fail("clip", "threshold must be >= 0 (inf disables clipping), got " + std::to_string(threshold));
+  if (!(threshold >= 0))
+    fail("clip", "threshold must be >= 0 (inf disables clipping), got " + std::to_string(threshold));
   BYZCORE_DEVICE_SWITCH(X, clip(X, threshold, out));
 }
 
@@ -19,8 +20,7 @@ void arc(const Messages& X, std::int64_t f, void* out) {
   BYZCORE_DEVICE_SWITCH(X, arc(X, f, out));
 }
 
-void centered_clipping(const Messages& X, double tau, const void* center, std::int64_t iters,
-                       void* out) {
+void centered_clipping(const Messages& X, double tau, const void* center, std::int64_t iters, void* out) {
   check_messages("centered_clipping", X);
   if (!(tau >= 0)) fail("centered_clipping", "tau must be >= 0, got " + std::to_string(tau));
   check_iterations("centered_clipping", "iters", iters, 1);

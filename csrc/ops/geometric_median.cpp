@@ -6,8 +6,8 @@
 
 namespace byzcore {
 
-std::int64_t geometric_median(const Messages& X, const std::vector<double>& weights, double nu,
-                              std::int64_t max_iter, double tol, void* out) {
+std::int64_t geometric_median(const Messages& X, const std::vector<double>& weights, double nu, std::int64_t max_iter,
+                              double tol, void* out) {
   const char* op = "geometric_median";
   check_messages(op, X);
   check_positive(op, "nu", nu);

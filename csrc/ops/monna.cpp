@@ -12,8 +12,8 @@ void monna(const Messages& X, std::int64_t f, std::int64_t pivot, void* out) {
   check_messages("monna", X);
   check_f_bound("monna", Bound::more_than_2f, X.n, f);
   if (pivot < 0 || pivot >= X.n)
-    fail("monna", "pivot must be a message index in 0..n-1 (n = " + std::to_string(X.n) + "), got " +
-                      std::to_string(pivot));
+    fail("monna",
+         "pivot must be a message index in 0..n-1 (n = " + std::to_string(X.n) + "), got " + std::to_string(pivot));
   BYZCORE_DEVICE_SWITCH(X, monna(X, f, pivot, out));
 }
 

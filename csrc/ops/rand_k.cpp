@@ -15,14 +15,11 @@ namespace byzcore {
 constexpr std::int64_t kMaxCoordinates = std::int64_t{1} << 40;
 
 static void check_k(const char* op, std::int64_t d, std::int64_t k) {
-  if (d <= 0 || d > kMaxCoordinates)
-    fail(op, "d must be in 1..2**40, got " + std::to_string(d));
-  if (k < 1 || k > d)
-    fail(op, "k must be in 1..d (d = " + std::to_string(d) + "), got " + std::to_string(k));
+  if (d <= 0 || d > kMaxCoordinates) fail(op, "d must be in 1..2**40, got " + std::to_string(d));
+  if (k < 1 || k > d) fail(op, "k must be in 1..d (d = " + std::to_string(d) + "), got " + std::to_string(k));
 }
 
-void rand_k_indices(std::int64_t d, std::int64_t k, std::uint64_t seed, const Place& place,
-                    std::int64_t* out_indices) {
+void rand_k_indices(std::int64_t d, std::int64_t k, std::uint64_t seed, const Place& place, std::int64_t* out_indices) {
   check_k("rand_k_indices", d, k);
   if (place.device == Device::cuda)
     cuda::rand_k_indices(d, k, seed, place, out_indices);
@@ -36,8 +33,7 @@ void rand_k(const Messages& X, std::int64_t k, std::uint64_t seed, void* out) {
   BYZCORE_DEVICE_SWITCH(X, rand_k(X, k, seed, out));
 }
 
-void bucket_means(const Messages& X, const std::vector<std::int64_t>& perm, std::int64_t s,
-                  void* out) {
+void bucket_means(const Messages& X, const std::vector<std::int64_t>& perm, std::int64_t s, void* out) {
   check_messages("bucketing", X);
   if (s < 1) fail("bucketing", "bucket size s must be >= 1, got " + std::to_string(s));
   if (static_cast<std::int64_t>(perm.size()) != X.n) fail("bucketing", "internal: permutation size != n");

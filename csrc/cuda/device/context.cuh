@@ -18,8 +18,8 @@ namespace cuda {
 namespace detail {
 
 [[noreturn]] inline void cuda_fail(const char* op, const char* what, cudaError_t err) {
-  throw std::runtime_error(std::string("[") + op + "] CUDA error in " + what + ": " +
-                           cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
+  throw std::runtime_error(std::string("[") + op + "] CUDA error in " + what + ": " + cudaGetErrorName(err) + " (" +
+                           cudaGetErrorString(err) + ")");
 }
 
 // Everything one operation needs on the GPU. Construction makes X's device current (the
@@ -32,8 +32,7 @@ class Context {
       : op_(op), stream_(reinterpret_cast<cudaStream_t>(place.stream)), device_(place.index) {
     check(cudaGetDevice(&previous_), "cudaGetDevice");
     if (previous_ != device_) check(cudaSetDevice(device_), "cudaSetDevice");
-    check(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device_),
-          "cudaDeviceGetAttribute");
+    check(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device_), "cudaDeviceGetAttribute");
   }
   ~Context() {
     // Errors here cannot be thrown; a failed free leaves memory in the pool, never a wrong result.
@@ -90,14 +89,13 @@ class Context {
     return host;
   }
 
-  void memset(void* p, std::size_t bytes) {
-    check(cudaMemsetAsync(p, 0, bytes, stream_), "cudaMemsetAsync");
-  }
+  void memset(void* p, std::size_t bytes) { check(cudaMemsetAsync(p, 0, bytes, stream_), "cudaMemsetAsync"); }
 
   // Blocks for a grid-stride loop over `items`: enough to fill the GPU, no more.
   unsigned blocks(std::int64_t items, int threads, int per_sm = 8) const {
     const std::int64_t need = (items + threads - 1) / threads;
-    return static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(need, std::int64_t(sm_count_) * per_sm)));
+    return static_cast<unsigned>(
+        std::max<std::int64_t>(1, std::min<std::int64_t>(need, std::int64_t(sm_count_) * per_sm)));
   }
 
  private:
@@ -110,9 +108,7 @@ class Context {
 };
 
 // Grid y extent for a loop over rows (CUDA caps gridDim.y at 65535).
-inline unsigned grid_rows(std::int64_t n) {
-  return static_cast<unsigned>(std::min<std::int64_t>(n, 65535));
-}
+inline unsigned grid_rows(std::int64_t n) { return static_cast<unsigned>(std::min<std::int64_t>(n, 65535)); }
 
 }  // namespace detail
 }  // namespace cuda

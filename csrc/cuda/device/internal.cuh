@@ -13,8 +13,7 @@ namespace detail {
 
 // out[d] (X's dtype): per coordinate, the mean of the values whose ranks lie in [lo, hi]
 // (non-finite values rank last, as +inf). median_cuda.cu.
-void rank_mean(Context& ctx, const Messages& X, const void* const* rows, std::int64_t lo,
-               std::int64_t hi, void* out);
+void rank_mean(Context& ctx, const Messages& X, const void* const* rows, std::int64_t lo, std::int64_t hi, void* out);
 
 // D[n*n] (double, device): squared distances, zero diagonal, symmetric, exact for near-identical
 // messages (cancellation guard), +inf to and from a message holding a non-finite entry.
@@ -28,16 +27,15 @@ void squared_distances(Context& ctx, const Messages& X, const void* const* rows,
 enum class Recenter { weiszfeld, centered_clipping };
 struct RecenterParams {
   Recenter rule;
-  double nu = 0;             // weiszfeld: w_i = a_i / max(nu, ||x_i - z||)
-  const double* a = nullptr; // weiszfeld: device weights a_i, or nullptr for all ones
-  double tau = 0;            // centered clipping radius
-  std::int64_t max_iter = 0; // steps at most
-  double tol = -1;           // weiszfeld: stop when ||z_new - z|| <= tol * ||z_new|| (tol < 0: never)
+  double nu = 0;              // weiszfeld: w_i = a_i / max(nu, ||x_i - z||)
+  const double* a = nullptr;  // weiszfeld: device weights a_i, or nullptr for all ones
+  double tau = 0;             // centered clipping radius
+  std::int64_t max_iter = 0;  // steps at most
+  double tol = -1;            // weiszfeld: stop when ||z_new - z|| <= tol * ||z_new|| (tol < 0: never)
 };
 // Runs the steps on z in place; returns the number of steps taken. Synchronises once per
 // step only when a tolerance is given (to test convergence on the host).
-std::int64_t recenter(Context& ctx, const Messages& X, const void* const* rows, const RecenterParams& p,
-                      double* z);
+std::int64_t recenter(Context& ctx, const Messages& X, const void* const* rows, const RecenterParams& p, double* z);
 
 // out_n[i] = ||x_i - z|| (z: double[d] on the device, or nullptr for zero), +inf for a message
 // holding a non-finite entry; float64 squares that overflow are rescaled as on the CPU
@@ -54,8 +52,8 @@ void meamed(Context& ctx, const Messages& X, const void* const* rows, std::int64
 
 // out[d] (X's dtype) = sum_t w_t x_{idx[t]} / sum_t w_t in double, idx (device, m ints) and w
 // (device, m doubles, or nullptr for all ones) (krum_cuda.cu).
-void mean_of_rows(Context& ctx, const Messages& X, const void* const* rows, const int* idx, const double* w,
-                  int m, void* out);
+void mean_of_rows(Context& ctx, const Messages& X, const void* const* rows, const int* idx, const double* w, int m,
+                  void* out);
 
 }  // namespace detail
 }  // namespace cuda

@@ -35,8 +35,7 @@ __device__ unsigned long long block_select(std::int64_t count, std::int64_t rank
     const unsigned long long himask = shift == 56 ? 0ull : (~0ull << (shift + 8));
     for (std::int64_t j = threadIdx.x; j < count; j += blockDim.x) {
       unsigned long long key;
-      if (get(j, &key) && ((key ^ prefix) & himask) == 0)
-        atomicAdd(&sh.hist[(key >> shift) & 255u], 1u);
+      if (get(j, &key) && ((key ^ prefix) & himask) == 0) atomicAdd(&sh.hist[(key >> shift) & 255u], 1u);
     }
     __syncthreads();
     if (threadIdx.x < kWarp) {

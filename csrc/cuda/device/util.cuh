@@ -22,8 +22,10 @@ __device__ __forceinline__ T finite_or_inf(T v) {
 }
 
 // Unsigned keys whose integer order is the order of the values (non-finite -> +inf first).
-template <class T> struct KeyTraits;
-template <> struct KeyTraits<float> {
+template <class T>
+struct KeyTraits;
+template <>
+struct KeyTraits<float> {
   using Key = std::uint32_t;
   static __device__ __forceinline__ Key key(float v) {
     const Key u = __float_as_uint(finite_or_inf(v));
@@ -33,7 +35,8 @@ template <> struct KeyTraits<float> {
     return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
   }
 };
-template <> struct KeyTraits<double> {
+template <>
+struct KeyTraits<double> {
   using Key = unsigned long long;
   static __device__ __forceinline__ Key key(double v) {
     const Key u = static_cast<Key>(__double_as_longlong(finite_or_inf(v)));
@@ -94,9 +97,7 @@ __device__ T block_exclusive_scan(T v, T* sh, T* total) {
 __device__ __forceinline__ std::int64_t global_thread() {
   return static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
 }
-__device__ __forceinline__ std::int64_t grid_threads() {
-  return static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-}
+__device__ __forceinline__ std::int64_t grid_threads() { return static_cast<std::int64_t>(gridDim.x) * blockDim.x; }
 
 }  // namespace dev
 }  // namespace cuda

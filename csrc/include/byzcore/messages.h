@@ -29,7 +29,9 @@ struct Messages {
   Place place;
 
   template <class T>
-  const T* row(std::int64_t i) const { return static_cast<const T*>(rows[static_cast<std::size_t>(i)]); }
+  const T* row(std::int64_t i) const {
+    return static_cast<const T*>(rows[static_cast<std::size_t>(i)]);
+  }
   bool on_cuda() const { return place.device == Device::cuda; }
 };
 

@@ -96,8 +96,8 @@ constexpr std::int64_t pad_below(int N, std::int64_t lo, std::int64_t hi) {
 }
 // Whether ranks lo..hi of n values can be served by the (N, hi - lo + 1) window network.
 constexpr bool window_fits(int N, std::int64_t n, std::int64_t lo, std::int64_t hi) {
-  return n >= 1 && n <= N && lo >= 0 && lo <= hi && hi < n && lo == n - 1 - hi &&
-         pad_below(N, lo, hi) >= 0 && pad_below(N, lo, hi) <= N - n;
+  return n >= 1 && n <= N && lo >= 0 && lo <= hi && hi < n && lo == n - 1 - hi && pad_below(N, lo, hi) >= 0 &&
+         pad_below(N, lo, hi) <= N - n;
 }
 
 // The network of the (N, W) window, as a constant the compiler unrolls.
