@@ -32,8 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
 
-    import byzcore.attacks as A
     import numpy as np
+
+    import byzcore.attacks as A
     from byzcore.aggregators import make_aggregator
 
     rng = np.random.default_rng(0)

@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 import pytest
+
 from byzcore.bench import Case, default_f, make_messages
 
 DEFAULT_SIZES = "32x1e5,32x1e6,100x1e6"

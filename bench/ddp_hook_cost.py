@@ -67,13 +67,13 @@ def _bench(rank: int, world: int, hidden: int, steps: int, warmup: int, rules: l
         out[rule] = {"step": [], "comm": [], "params": n_params}
 
     def step(rule):
-        ddp, opt, hook, n_params = setups[rule]
+        ddp, opt, _hook, _n_params = setups[rule]
         opt.zero_grad()
         torch.nn.functional.cross_entropy(ddp(x), y).backward()
         opt.step()
 
     def comm(rule):  # the communication alone, on one flat buffer the size of the model
-        ddp, opt, hook, n_params = setups[rule]
+        _ddp, _opt, hook, n_params = setups[rule]
         buf = torch.randn(n_params, generator=gen)
         if hook is None:
             dist.all_reduce(buf)

@@ -20,7 +20,6 @@ import numpy as np
 import byzcore
 from byzcore.bench import time_call
 
-
 CLOCK = time.perf_counter
 
 
@@ -76,11 +75,11 @@ def main() -> None:
             X = rng.standard_normal((n, a.d), dtype=np.float32)
             it = [0]
 
-            def run():
+            def run(X=X, it=it):
                 it[0] = byzcore.geometric_median(X, max_iter=10, tol=0.0)
 
             t10 = best(run, max(1, a.repeat // 2))
-            t0 = best(lambda: byzcore.geometric_median(X, max_iter=0), max(1, a.repeat // 2))
+            t0 = best(lambda X=X: byzcore.geometric_median(X, max_iter=0), max(1, a.repeat // 2))
             per = (t10 - t0) / 10
             print(f"geometric_median n={n} d={a.d} float32: start (median + 1 sweep) {t0 * 1e3:.1f} ms, "
                   f"{per * 1e3:.2f} ms/iteration = {X.nbytes / per / 1e9:.1f} GB/s of messages read per iteration")
@@ -89,7 +88,7 @@ def main() -> None:
         dk = max(1000, a.d // 10)
         for n in (100, 300, 1000):
             X = rng.standard_normal((n, dk), dtype=np.float32)
-            t = best(lambda: byzcore.krum(X, f=n // 4), max(1, a.repeat // 2))
+            t = best(lambda X=X, n=n: byzcore.krum(X, f=n // 4), max(1, a.repeat // 2))
             print(f"krum n={n} d={dk} f={n // 4} float32: {t * 1e3:.1f} ms ({n * n * dk / 2 / t / 1e9:.1f} G pair-coordinates/s)")
 
 

@@ -32,8 +32,8 @@ def _time_us(fn, number: int, repeat: int, stat: str = "median") -> float:
 def _rules(bz, core, f: int):
     """(name, public call on X, bare kernel call on (messages, out pointer), result shape of (n, d))."""
     return [
-        ("mean", bz.mean, lambda M, p: core.mean(M, p), "d"),
-        ("median", bz.median, lambda M, p: core.median(M, p), "d"),
+        ("mean", bz.mean, core.mean, "d"),
+        ("median", bz.median, core.median, "d"),
         ("trimmed_mean", lambda X: bz.trimmed_mean(X, f), lambda M, p: core.trimmed_mean(M, f, p), "d"),
         ("krum", lambda X: bz.krum(X, f), lambda M, p: core.krum(M, f, p), "d"),
         ("multi_krum", lambda X: bz.multi_krum(X, f), lambda M, p: core.multi_krum(M, f, M.n - f, p), "d"),
@@ -85,17 +85,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{kind}")
         if torch is not None:
             T = X if torch.is_tensor(X) else torch.from_numpy(np.stack(X) if isinstance(X, list) else X)
-            print(f"  {'torch.median(dim=0)':<22} {t(lambda: torch.median(T, dim=0)):8.2f}")
+            print(f"  {'torch.median(dim=0)':<22} {t(lambda T=T: torch.median(T, dim=0)):8.2f}")
         A = np.stack(X) if isinstance(X, list) else np.asarray(X)
-        print(f"  {'np.median(axis=0)':<22} {t(lambda: np.median(A, axis=0)):8.2f}")
+        print(f"  {'np.median(axis=0)':<22} {t(lambda A=A: np.median(A, axis=0)):8.2f}")
         print(f"  {'rule':<22} {'call':>8} {'kernel':>8} {'overhead':>9}")
         for name, call, kernel, shape in rules:
             b = Batch(name, X)
             size = {"d": (b.d,), "nn": (b.n, b.n), "nd": (b.n, b.d)}[shape]
             out = np.empty(size, dtype=b.compute)
             M, ptr = b.messages, out.ctypes.data
-            t_call = t(lambda: call(X))
-            t_kernel = t(lambda: kernel(M, ptr))
+            t_call = t(lambda call=call, X=X: call(X))
+            t_kernel = t(lambda kernel=kernel, M=M, ptr=ptr: kernel(M, ptr))
             print(f"  {name:<22} {t_call:8.2f} {t_kernel:8.2f} {t_call - t_kernel:9.2f}")
     return 0
 

@@ -9,9 +9,8 @@ back, so one test body compares every device with the same NumPy reference.
 from __future__ import annotations
 
 import functools
-from typing import Any
-
 import os
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,7 +25,7 @@ settings.register_profile("fuzz", max_examples=int(os.environ.get("BYZCORE_FUZZ_
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def torch_cuda() -> bool:
     try:
         import torch
@@ -35,7 +34,7 @@ def torch_cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cupy_cuda() -> bool:
     try:
         import cupy
@@ -47,7 +46,7 @@ def cupy_cuda() -> bool:
         return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cuda_available() -> bool:
     """A GPU usable from Python and byzcore's CUDA kernels compiled in."""
     import byzcore

@@ -134,7 +134,7 @@ def nnm(X, f: int) -> np.ndarray:
     for i in range(n):
         if ok[i]:
             others = sorted((j for j in range(n) if j != i), key=lambda j: (D[i, j], j))
-            chosen = [i] + others[:n - f - 1]
+            chosen = [i, *others[:n - f - 1]]
         else:
             chosen = ([j for j in range(n) if ok[j]] + [j for j in range(n) if not ok[j]])[:n - f]
         out[i] = mean(X[chosen])

@@ -3,9 +3,10 @@
 
 import math
 
-import byzcore.algorithms as A
 import numpy as np
 import pytest
+
+import byzcore.algorithms as A
 from byzcore import attacks, problems
 from byzcore.algorithms.base import apply_attack
 
@@ -71,7 +72,8 @@ def test_clipping_beats_shift_back_under_partial_participation():
     plain = A.run(alpha=math.inf, **kw)
     lc, lp = _losses(clipped), _losses(plain)
     # a GD reference: the optimum of the honest loss is about 0.443 on this data
-    assert lc[-1] < 0.45 and np.nanmax(lc[len(lc) // 2:]) < 0.46
+    assert lc[-1] < 0.45
+    assert np.nanmax(lc[len(lc) // 2:]) < 0.46
     assert not clipped.diverged
     assert lp[-1] > lc[-1] + 0.03 or plain.diverged
     assert np.nanmax(lp[len(lp) // 2:]) > 0.6                 # repeatedly thrown back towards x^0
@@ -116,7 +118,8 @@ def test_zeno_pp_simulated_and_threads():
     assert max(m["staleness"] for m in sim.metrics) <= 3
     assert _strip_time(A.run(**kw).metrics) == _strip_time(sim.metrics)
     thr = A.run(mode="threads", **kw)
-    assert len(thr.metrics) == 16 and thr.metrics[-1]["round"] == 150
+    assert len(thr.metrics) == 16
+    assert thr.metrics[-1]["round"] == 150
     assert _losses(thr)[-1] < _losses(thr)[0] - 0.1
     with pytest.raises(ValueError, match=r"^\[shift-back\]"):
         A.run(**{**kw, "attack": "shift-back", "rounds": 5})
@@ -125,7 +128,8 @@ def test_zeno_pp_simulated_and_threads():
 def test_byz_vr_marina_is_the_special_case():
     res = A.run(algorithm="byz_vr_marina", attack="ipm", rounds=30, alpha=0.5, clients_per_round=3, **SMALL)
     assert res.algorithm["alpha"] is None                     # no clipping (inf)
-    assert res.algorithm["clients_per_round"] == 15 and res.algorithm["c_hat"] == 15
+    assert res.algorithm["clients_per_round"] == 15
+    assert res.algorithm["c_hat"] == 15
     assert _losses(res)[-1] < _losses(res)[0]
 
 
@@ -182,7 +186,8 @@ def test_config_errors():
 def test_parse_compressor_reads_specs_with_the_one_parser():
     from byzcore.algorithms import parse_compressor
 
-    assert parse_compressor(None, 10) is None and parse_compressor("none", 10) is None
+    assert parse_compressor(None, 10) is None
+    assert parse_compressor("none", 10) is None
     assert parse_compressor(" Identity ", 10) is None
     assert parse_compressor("rand_k:3", 10) == 3
     assert parse_compressor("Rand-K:10", 10) == 10 == parse_compressor("rand_k:k=10", 10)

@@ -10,8 +10,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
-
-import byzcore as bz
 import reference as ref
 from api_helpers import (
     EPS,
@@ -26,6 +24,8 @@ from api_helpers import (
     rounded,
     to64,
 )
+
+import byzcore as bz
 
 N, D, F = 7, ITEM_3D[0] * ITEM_3D[1], 2
 SEED_RANDK, K = 7, 5
@@ -45,10 +45,7 @@ def _well_separated(X: np.ndarray) -> bool:
     if _min_gap(ref.krum_scores(X, F)) < 1e-3:
         return False
     Dm = ref.pairwise_distances(X)
-    for i in range(N):
-        if _min_gap(np.delete(Dm[i], i)) < 1e-3:
-            return False
-    return True
+    return all(_min_gap(np.delete(Dm[i], i)) >= 0.001 for i in range(N))
 
 
 def _make_data() -> np.ndarray:
@@ -142,7 +139,8 @@ def test_matches_reference(op: Op, kind: str, dtype: str):
     if result_framework(kind) == "torch":
         import torch
 
-        assert isinstance(got, torch.Tensor) and got.device.type == "cpu"
+        assert isinstance(got, torch.Tensor)
+        assert got.device.type == "cpu"
     else:
         assert isinstance(got, np.ndarray)
     assert dtype_name(got) == dtype
@@ -210,7 +208,8 @@ def test_list_of_noncontiguous_messages():
 
 def test_nested_python_lists_are_read_as_float64():
     got = bz.median(X64.tolist())
-    assert isinstance(got, np.ndarray) and got.dtype == np.float64
+    assert isinstance(got, np.ndarray)
+    assert got.dtype == np.float64
     np.testing.assert_allclose(got, ref.median(X64), rtol=1e-12)
 
 
@@ -218,7 +217,8 @@ def test_torch_requires_grad_input():
     torch = pytest.importorskip("torch")
     T = torch.tensor(X64, dtype=torch.float32, requires_grad=True)
     got = bz.median(T)
-    assert isinstance(got, torch.Tensor) and got.dtype == torch.float32
+    assert isinstance(got, torch.Tensor)
+    assert got.dtype == torch.float32
     np.testing.assert_allclose(to64(got), ref.median(rounded(X64, "float32")), rtol=1e-6)
 
 
@@ -267,11 +267,11 @@ def test_list_of_numpy_messages_around_the_copy_limit(d):
 def test_list_with_one_message_of_another_shape_or_type_is_refused():
     rows = [X64[i].copy() for i in range(N)]
     with pytest.raises(ValueError, match=r"^\[median\] messages must share one shape"):
-        bz.median(rows[:-1] + [X64[-1][:-1].copy()])
+        bz.median([*rows[:-1], X64[-1][:-1].copy()])
     with pytest.raises(TypeError, match=r"^\[median\] messages must be floating point"):
-        bz.median(rows[:-1] + [X64[-1].astype(np.int64)])
+        bz.median([*rows[:-1], X64[-1].astype(np.int64)])
     with pytest.raises(TypeError, match=r"^\[median\] message 6 is a list"):
-        bz.median(rows[:-1] + [X64[-1].tolist()])
+        bz.median([*rows[:-1], X64[-1].tolist()])
 
 
 def test_fast_and_general_paths_agree():
@@ -284,6 +284,7 @@ def test_fast_and_general_paths_agree():
         big_endian = X.astype(np.dtype(dtype).newbyteorder(">"))
         for call in (bz.median, bz.mean, lambda A: bz.trimmed_mean(A, F), lambda A: bz.krum(A, F)):
             fast = call(X)
-            assert fast.dtype == np.dtype(dtype) and fast.shape == (D,)
+            assert fast.dtype == np.dtype(dtype)
+            assert fast.shape == (D,)
             np.testing.assert_array_equal(call(wide[:, ::2]), fast)
             np.testing.assert_array_equal(call(big_endian), fast)

@@ -12,10 +12,10 @@ import math
 
 import numpy as np
 import pytest
-
-import byzcore as bz
 import reference as ref
 from conftest import on_device, to_numpy
+
+import byzcore as bz
 
 DTYPES = ["float64", "float32"]
 _DEVICE = ["cpu"]

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import reference as ref
 
 import byzcore as bz
-import reference as ref
 
 GOOD = np.arange(15, dtype=np.float64).reshape(5, 3) ** 1.5  # n = 5, d = 3, distinct distances
 N, D = GOOD.shape
@@ -100,8 +100,10 @@ def test_integer_argument_extremes(op, arg, call, valid, want, seed, v):
     got = np.asarray(call(v))
     expected = want(i)
     if expected is None:  # too large for the reference: the documented shape, a sample of values
-        assert got.ndim == 1 and got.dtype.kind in "iuf"
-        assert np.all(np.isfinite(got[:16])) and (got.dtype.kind in "iu" or got[0] == 7.0)
+        assert got.ndim == 1
+        assert got.dtype.kind in "iuf"
+        assert np.all(np.isfinite(got[:16]))
+        assert (got.dtype.kind in "iu" or got[0] == 7.0)
         return
     if got.dtype.kind in "iu":
         np.testing.assert_array_equal(got, expected)

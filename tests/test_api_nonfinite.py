@@ -10,11 +10,11 @@ import math
 
 import numpy as np
 import pytest
+import reference as ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import byzcore as bz
-import reference as ref
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BAD_VALUES = [math.nan, math.inf, -math.inf]
@@ -59,7 +59,7 @@ def tol(dtype):
 @SETTINGS
 @given(data=st.data())
 def test_median(dtype, data):
-    X, f, bad = data.draw(poisoned(lambda n, f: n > 2 * f, dtype))
+    X, _f, bad = data.draw(poisoned(lambda n, f: n > 2 * f, dtype))
     got = bz.median(X)
     assert finite(got)
     np.testing.assert_allclose(got, ref.median(X), rtol=tol(dtype), atol=tol(dtype) * np.nanmax(np.abs(X[honest(len(X), bad)])))
@@ -80,7 +80,7 @@ def test_trimmed_mean(dtype, data):
 @SETTINGS
 @given(data=st.data())
 def test_pairwise_distances(dtype, data):
-    X, f, bad = data.draw(poisoned(lambda n, f: n >= 1, dtype))
+    X, _f, bad = data.draw(poisoned(lambda n, f: n >= 1, dtype))
     Dm = np.asarray(bz.pairwise_distances(X), dtype=np.float64)
     n = len(X)
     good = honest(n, bad)
@@ -117,7 +117,7 @@ def test_krum(dtype, data):
 @SETTINGS
 @given(data=st.data())
 def test_geometric_median(dtype, data):
-    X, f, bad = data.draw(poisoned(lambda n, f: n > 2 * f, dtype))
+    X, _f, bad = data.draw(poisoned(lambda n, f: n > 2 * f, dtype))
     got = bz.geometric_median(X)
     assert finite(got)
     # A Byzantine message has weight zero: the result is that of the honest messages alone,
@@ -133,7 +133,7 @@ def test_geometric_median(dtype, data):
 @SETTINGS
 @given(data=st.data(), threshold=st.sampled_from([0.0, 1e-2, 1.0, 1e3, math.inf]))
 def test_clip(dtype, data, threshold):
-    X, f, bad = data.draw(poisoned(lambda n, f: n >= 1, dtype))
+    X, _f, bad = data.draw(poisoned(lambda n, f: n >= 1, dtype))
     got = np.asarray(bz.clip(X, threshold), dtype=np.float64)
     assert finite(got)
     assert np.all(got[bad] == 0)  # infinitely far from zero: clipped to zero
@@ -146,7 +146,7 @@ def test_clip(dtype, data, threshold):
 @SETTINGS
 @given(data=st.data(), tau=st.sampled_from([1e-2, 1.0, 1e3]), iters=st.integers(1, 3))
 def test_centered_clipping(dtype, data, tau, iters):
-    X, f, bad = data.draw(poisoned(lambda n, f: n >= 1, dtype))
+    X, _f, _bad = data.draw(poisoned(lambda n, f: n >= 1, dtype))
     got = np.asarray(bz.centered_clipping(X, tau, iters=iters), dtype=np.float64)
     assert finite(got)
     want = ref.centered_clipping(X, tau, iters=iters)
@@ -158,7 +158,7 @@ def test_centered_clipping(dtype, data, tau, iters):
 @given(data=st.data(), seed=st.integers(0, 2**64 - 1))
 def test_bucketing_median(dtype, data, seed):
     # s = 2: each Byzantine message spoils at most one bucket; ceil(n/2) buckets > 2f.
-    X, f, bad = data.draw(poisoned(lambda n, f: -(-n // 2) > 2 * f, dtype))
+    X, _f, bad = data.draw(poisoned(lambda n, f: -(-n // 2) > 2 * f, dtype))
     got = bz.bucketing(X, 2, bz.median, seed=seed)
     assert finite(got)
     want = ref.bucketing(X, 2, ref.median, ref.permutation(len(X), seed))
@@ -181,7 +181,7 @@ def test_nnm(dtype, data):
 @SETTINGS
 @given(data=st.data())
 def test_nnm_then_rules(dtype, data):
-    X, f, bad = data.draw(poisoned(lambda n, f: n >= 2 * f + 3, dtype))
+    X, f, _bad = data.draw(poisoned(lambda n, f: n >= 2 * f + 3, dtype))
     mixed = bz.nnm(X, f)  # at most f rows non-finite after mixing
     assert finite((bz.NNM(f) >> bz.Krum(f))(X))
     assert finite(bz.krum(mixed, f))
@@ -195,7 +195,8 @@ def test_mean_propagates_like_numpy(dtype):
     X = np.array([[1.0, 2.0, 3.0], [np.nan, np.inf, -np.inf], [0.0, 1.0, 1.0]], dtype=dtype)
     got = bz.mean(X)
     np.testing.assert_array_equal(np.isnan(got), [True, False, False])
-    assert got[1] == np.inf and got[2] == -np.inf
+    assert got[1] == np.inf
+    assert got[2] == -np.inf
     Y = np.array([[np.inf], [-np.inf], [0.0]], dtype=dtype)  # inf - inf in one coordinate
     assert np.isnan(bz.mean(Y)[0])
 
@@ -212,11 +213,13 @@ def test_all_messages_non_finite_does_not_crash(dtype):
                           (lambda X: bz.krum(X, 1), (3,)), (bz.geometric_median, (3,)),
                           (lambda X: bz.nnm(X, 1), (5, 3))):
             got = fn(X)
-            assert got.shape == shape and got.dtype == X.dtype
+            assert got.shape == shape
+            assert got.dtype == X.dtype
             assert not np.isfinite(got).any(), got
         np.testing.assert_array_equal(bz.centered_clipping(X, 1.0), np.zeros(3))
         np.testing.assert_array_equal(bz.centered_clipping(X, 1.0, center=np.ones(3)), np.ones(3))
         D = bz.pairwise_distances(X)
         np.testing.assert_array_equal(D, ref.pairwise_distances(X.astype(np.float64)).astype(dtype))
-        assert np.all(np.diag(D) == 0) and np.all(np.isinf(D[~np.eye(5, dtype=bool)]))
+        assert np.all(np.diag(D) == 0)
+        assert np.all(np.isinf(D[~np.eye(5, dtype=bool)]))
         np.testing.assert_array_equal(X, before)

@@ -7,16 +7,18 @@ import math
 
 import numpy as np
 import pytest
+import reference as ref
 
 import byzcore as bz
-import reference as ref
 
 
 @pytest.mark.parametrize("d,k,seed", [(1, 1, 0), (10, 3, 0), (10, 10, 5), (37, 5, 123), (100, 1, 2**64 - 1),
                                       (1000, 999, 42), (4096, 17, 7)])
 def test_indices_are_the_documented_draw(d, k, seed):
     idx = bz.rand_k_indices(d, k, seed=seed)
-    assert isinstance(idx, np.ndarray) and idx.dtype == np.int64 and idx.shape == (k,)
+    assert isinstance(idx, np.ndarray)
+    assert idx.dtype == np.int64
+    assert idx.shape == (k,)
     np.testing.assert_array_equal(idx, ref.rand_k_indices(d, k, seed))
 
 
@@ -25,7 +27,8 @@ def test_indices_sorted_unique_in_range(d, k):
     for seed in range(20):
         idx = bz.rand_k_indices(d, k, seed=seed)
         assert np.all(np.diff(idx) > 0)
-        assert idx[0] >= 0 and idx[-1] < d
+        assert idx[0] >= 0
+        assert idx[-1] < d
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -35,7 +38,8 @@ def test_exactly_k_nonzeros_scaled(dtype):
     x = (rng.random(d) + 0.5).astype(dtype)  # no zero entries
     for seed in range(10):
         y = bz.rand_k(x, k, seed=seed)
-        assert y.dtype == x.dtype and y.shape == x.shape
+        assert y.dtype == x.dtype
+        assert y.shape == x.shape
         nz = np.flatnonzero(y)
         assert len(nz) == k
         np.testing.assert_array_equal(nz, bz.rand_k_indices(d, k, seed=seed))
@@ -59,7 +63,8 @@ def test_rows_share_one_draw():
     X = np.arange(1.0, 31.0).reshape(3, 10)
     Y = bz.rand_k(X, 4, seed=11)
     masks = Y != 0
-    assert np.all(masks == masks[0]) and masks[0].sum() == 4
+    assert np.all(masks == masks[0])
+    assert masks[0].sum() == 4
 
 
 def test_same_draw_for_every_dtype_and_framework():
@@ -69,10 +74,12 @@ def test_same_draw_for_every_dtype_and_framework():
     torch = pytest.importorskip("torch")
     for dt in (torch.float64, torch.float32, torch.float16, torch.bfloat16):
         y = bz.rand_k(torch.tensor(x, dtype=dt), 8, seed=5)
-        assert isinstance(y, torch.Tensor) and y.dtype == dt
+        assert isinstance(y, torch.Tensor)
+        assert y.dtype == dt
         assert np.array_equal(np.flatnonzero(y.to(torch.float64).numpy()), want)
     idx = bz.rand_k_indices(64, 8, seed=5, like=torch.zeros(64))
-    assert isinstance(idx, torch.Tensor) and idx.dtype == torch.int64
+    assert isinstance(idx, torch.Tensor)
+    assert idx.dtype == torch.int64
     np.testing.assert_array_equal(idx.numpy(), want)
 
 
@@ -136,7 +143,8 @@ def test_sparse_roundtrip_torch():
     torch = pytest.importorskip("torch")
     x = torch.randn(30, generator=torch.Generator().manual_seed(0))
     idx, values = bz.rand_k_sparse(x, 4, seed=2)
-    assert isinstance(idx, torch.Tensor) and isinstance(values, torch.Tensor)
+    assert isinstance(idx, torch.Tensor)
+    assert isinstance(values, torch.Tensor)
     dense = bz.rand_k_dense(idx, values, 30)
     assert isinstance(dense, torch.Tensor)
     np.testing.assert_allclose(dense.numpy(), bz.rand_k(x, 4, seed=2).numpy(), rtol=1e-6)

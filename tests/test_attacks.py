@@ -6,6 +6,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 import reference as R
+
 from byzcore import attacks as A
 from byzcore.aggregators import Aggregator, make_aggregator
 
@@ -56,7 +57,8 @@ def test_alie_z_formula_and_its_range():
     # Byzantine majority (n = 4, f = 3: s = 0, the formula is +inf): s is kept at 1
     assert A.alie_z(4, 3) == pytest.approx(NormalDist().inv_cdf(3 / 4))
     assert A.alie_z(4, 3) == A.alie_z(4, 2)                      # f = 2: s = 1 exactly
-    assert A.alie_z(2, 0) == 0.0 and A.alie_z(1, 0) == 0.0       # nothing to hide among
+    assert A.alie_z(2, 0) == 0.0
+    assert A.alie_z(1, 0) == 0.0
     assert math.isfinite(A.alie_z(2**63 - 1, 2**62))
 
 
@@ -78,13 +80,15 @@ def test_gaussian_is_the_context_stream():
 
 def test_label_flip_none_nan_inf_zero_scale():
     ctx = _ctx()
-    assert A.LabelFlip.flips_labels and not A.SignFlip.flips_labels
+    assert A.LabelFlip.flips_labels
+    assert not A.SignFlip.flips_labels
     np.testing.assert_array_equal(A.LabelFlip()(ctx), ctx.own)
     np.testing.assert_array_equal(A.make_attack("none")(ctx), ctx.own)
     assert A.make_attack("none")(ctx) is not ctx.own
     assert np.all(np.isnan(A.make_attack("nan")(ctx)))
     out = A.make_attack("inf")(ctx)
-    assert out.shape == (2, 3) and np.all(np.isposinf(out))
+    assert out.shape == (2, 3)
+    assert np.all(np.isposinf(out))
     np.testing.assert_array_equal(A.make_attack("zero")(ctx), np.zeros((2, 3)))
     np.testing.assert_array_equal(A.make_attack("scale:factor=-3")(ctx), np.full((2, 3), -27.0))
 
@@ -192,8 +196,10 @@ def test_line_search_finds_a_smooth_maximum_within_its_budget():
         return -(s - 3.7) ** 2
 
     s, v = A.line_search(objective)
-    assert abs(s - 3.7) < 0.05 and v == -(s - 3.7) ** 2
-    assert len(calls) <= 16 + 12 and len(set(calls)) == len(calls)
+    assert abs(s - 3.7) < 0.05
+    assert v == -(s - 3.7) ** 2
+    assert len(calls) <= 16 + 12
+    assert len(set(calls)) == len(calls)
     s, _ = A.line_search(lambda s: s, hi=8.0)            # increasing: the top of the range
     assert s == 8.0
     s, _ = A.line_search(lambda s: math.nan if s > 1 else s)   # NaN is worse than anything
@@ -266,7 +272,9 @@ def test_numpy_and_torch_give_the_same_message(spec):
     tctx = _seeded(seed=4, d=25)
     tctx.honest, tctx.own = torch.from_numpy(tctx.honest), torch.from_numpy(tctx.own)
     got = A.make_attack(spec)(tctx)
-    assert isinstance(got, torch.Tensor) and got.dtype == torch.float64 and tuple(got.shape) == (3, 25)
+    assert isinstance(got, torch.Tensor)
+    assert got.dtype == torch.float64
+    assert tuple(got.shape) == (3, 25)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12, atol=1e-12, equal_nan=True)
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import reference as ref64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import byzcore
-import reference as ref64
 
 DTYPES = [np.float32, np.float64]
 # Relative tolerance against the float64 reference: float32 results are rounded to float32
@@ -80,10 +80,13 @@ def test_pairwise_random(n, d, dtype):
     rng = np.random.default_rng(n * 1000 + d)
     X = gradients(rng, n, d, dtype)
     D = byzcore.pairwise_distances(X)
-    assert D.dtype == dtype and D.shape == (n, n)
+    assert D.dtype == dtype
+    assert D.shape == (n, n)
     R = ref64.pairwise_distances(X)
     assert_close(D, R, dtype)
-    assert np.all(D == D.T) and np.all(np.diag(D) == 0) and np.all(D >= 0)
+    assert np.all(D == D.T)
+    assert np.all(np.diag(D) == 0)
+    assert np.all(D >= 0)
     assert_close(byzcore.pairwise_distances(X, squared=False), np.sqrt(R), dtype)
 
 
@@ -98,7 +101,8 @@ def test_pairwise_near_identical(n, d, dtype):
     X[3] = X[1]  # exact duplicates: distance exactly 0
     D = byzcore.pairwise_distances(X)
     R = ref64.pairwise_distances(X)
-    assert D[1, 3] == 0 and D[3, 1] == 0
+    assert D[1, 3] == 0
+    assert D[3, 1] == 0
     np.testing.assert_allclose(D, R, rtol=RTOL[dtype])  # relative to each entry, no atol
 
 
@@ -117,7 +121,8 @@ def test_pairwise_huge_and_tiny_values(dtype):
     with np.errstate(over="ignore"):  # float32 output: the reference overflows to inf too
         R = ref64.pairwise_distances(X).astype(dtype)
     np.testing.assert_allclose(D, R, rtol=RTOL[dtype])
-    assert D[5, 6] > 0 and np.isfinite(D[5, 6])
+    assert D[5, 6] > 0
+    assert np.isfinite(D[5, 6])
     # The choice is made on float64 scores, so it matches the reference even when the
     # float32 output overflows.
     np.testing.assert_array_equal(byzcore.krum(X, 2), X[int(np.argmin(ref64.krum_scores(X, 2)))])
@@ -171,7 +176,8 @@ def test_non_finite_messages(n, d, dtype):
     D = byzcore.pairwise_distances(X)
     R = ref64.pairwise_distances(X)
     assert np.all(np.isinf(D[bad][:, [i for i in range(n) if i not in bad]]))
-    assert np.all(np.diag(D) == 0) and np.all(D == D.T)
+    assert np.all(np.diag(D) == 0)
+    assert np.all(D == D.T)
     assert_close(D, R, dtype)
     k = byzcore.krum(X, f)
     assert np.all(np.isfinite(k))
@@ -218,7 +224,7 @@ def test_geometric_median_iterations_weights_and_start():
     from byzcore._native import core
 
     b = Batch("geometric_median", X)
-    out, ptr = b.empty((b.d,))
+    _out, ptr = b.empty((b.d,))
     assert core.geometric_median(b.messages, [], 1e-6, 100, 1e-6, ptr) == n_ref
     # a Byzantine point far away barely moves the geometric median (unlike the mean)
     Y = np.vstack([X, 1e6 * np.ones((1, 20))])
@@ -240,7 +246,8 @@ def test_list_and_torch_inputs():
     torch = pytest.importorskip("torch")
     T = torch.from_numpy(X)
     D = byzcore.pairwise_distances(T)
-    assert isinstance(D, torch.Tensor) and D.dtype == torch.float32
+    assert isinstance(D, torch.Tensor)
+    assert D.dtype == torch.float32
     np.testing.assert_array_equal(D.numpy(), byzcore.pairwise_distances(X))
     np.testing.assert_array_equal(byzcore.multi_krum(T, 2).numpy(), byzcore.multi_krum(X, 2))
     np.testing.assert_array_equal(byzcore.geometric_median(list(T)).numpy(), byzcore.geometric_median(X))
@@ -264,7 +271,9 @@ finite32 = st.floats(-1e6, 1e6, width=32, allow_nan=False, allow_infinity=False)
 @given(hnp.arrays(np.float32, st.tuples(st.integers(1, 20), st.integers(1, 40)), elements=finite32))
 def test_property_symmetric_nonnegative(X):
     D = byzcore.pairwise_distances(X)
-    assert np.all(D == D.T) and np.all(np.diag(D) == 0) and np.all(D >= 0)
+    assert np.all(D == D.T)
+    assert np.all(np.diag(D) == 0)
+    assert np.all(D >= 0)
     with np.errstate(over="ignore"):  # the float32 output may overflow or underflow, like the reference cast
         R = ref64.pairwise_distances(X).astype(np.float32)
     assert_close(D, R, np.float32, rtol=1e-5)

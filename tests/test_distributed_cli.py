@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-import byzcore.algorithms as A  # noqa: E402
+import byzcore.algorithms as A
 
 ARGS = ["--algorithm", "sgd", "--aggregator", "trimmed_mean", "--attack", "sign-flip", "--workers", "4",
         "--byzantine", "1", "--rounds", "8", "--n-samples", "1000", "--seed", "5", "--no-progress", "--no-plot"]
@@ -41,7 +41,8 @@ def test_byzcore_run_torch_distributed_backend(tmp_path):
     _run([sys.executable, "-m", "byzcore", "run", *ARGS, "--backend", "torch-distributed", "--nprocs", "3",
           "--timeout", "60", "--out", str(tmp_path)])
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["config"]["backend"] == "torch-distributed" and summary["config"]["nprocs"] == 3
+    assert summary["config"]["backend"] == "torch-distributed"
+    assert summary["config"]["nprocs"] == 3
     assert summary["final"]["loss"] == sim.final["loss"]
     assert summary["final"]["grad_norm"] == sim.final["grad_norm"]
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -53,5 +54,6 @@ def test_torchrun_entry_point(tmp_path):
     res = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "5",
                 "-m", "byzcore.distributed.launch", *ARGS, "--out", str(tmp_path)])
     final = json.loads(res.stdout.strip().splitlines()[-1])["final"]
-    assert final["loss"] == sim.final["loss"] and final["grad_norm"] == sim.final["grad_norm"]
+    assert final["loss"] == sim.final["loss"]
+    assert final["grad_norm"] == sim.final["grad_norm"]
     assert (tmp_path / "metrics.jsonl").exists()

@@ -13,6 +13,7 @@ if not dist.is_available():  # pragma: no cover
 
 import _dist_workers as W  # noqa: E402
 import reference as ref64  # noqa: E402
+
 from byzcore.distributed import spawn  # noqa: E402
 
 WORLD, STEPS, LR = 4, 30, 0.05
@@ -52,7 +53,7 @@ CONFIGS = {  # name: (spec, f, byzantine ranks, attack, bucket_cap_mb)
 @pytest.fixture(scope="module")
 def trained():
     """All configurations trained by 4 gloo processes spawned once; {name: [params of each rank]}."""
-    configs = [cfg + (STEPS, LR) for cfg in CONFIGS.values()]
+    configs = [(*cfg, STEPS, LR) for cfg in CONFIGS.values()]
     configs = [(spec, f, byz, attack, steps, lr, cap) for (spec, f, byz, attack, cap, steps, lr) in configs]
     res = spawn(W.ddp_train_many, WORLD, (configs,), timeout_s=300)
     assert not res.errors, res.errors
@@ -220,7 +221,8 @@ def test_spawn_reports_errors_and_kills_stragglers():
     assert res.results == {0: 0, 2: 20}
     assert "rank 1 fails on purpose" in res.errors[1]
     res = spawn(W.sleep_forever, 2, backend=None, timeout_s=2)
-    assert res.results == {} and all(code is not None and code != 0 for code in res.exitcodes.values())
+    assert res.results == {}
+    assert all(code is not None and code != 0 for code in res.exitcodes.values())
 
 
 def test_krum_hook_sign_flip(trained):

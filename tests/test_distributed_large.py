@@ -10,11 +10,11 @@ import pytest
 
 pytest.importorskip("torch")
 
-import byzcore.algorithms as A  # noqa: E402
-from byzcore.distributed.runtime import run_distributed  # noqa: E402
+from _dist_workers import big_linear_problem
+from conftest import write_wide_libsvm
 
-from _dist_workers import big_linear_problem  # noqa: E402
-from conftest import write_wide_libsvm  # noqa: E402
+import byzcore.algorithms as A
+from byzcore.distributed.runtime import run_distributed
 
 
 def test_libsvm_problem_with_millions_of_features_equals_simulation(tmp_path):
@@ -49,15 +49,19 @@ def test_torch_model_of_ten_million_parameters_equals_simulation():
 
 
 def test_links_carry_float32_messages_beyond_the_store_limit_and_stay_in_step():
-    from byzcore.distributed import spawn
-
     from _dist_workers import transport_roundtrip
+
+    from byzcore.distributed import spawn
 
     d = 3_000_000  # 12 MB of float32 per message: more than one c10d Store value may hold
     res = spawn(transport_roundtrip, 3, (d,), timeout_s=240, backend=None, wait_for=[0])
     assert 0 in res.results, res.errors
-    (s0, a0, z0, dt), (s1, a1, z1, _), (s2, a2, _, _) = res.results[0]
+    (s0, a0, z0, dt), (s1, a1, _z1, _), (s2, _a2, _, _) = res.results[0]
     assert dt == "<f4"  # received in the wire dtype, no float64 copy
-    assert s0 == ["ok", "ok"] and a0 == [[10.0] * 3, [20.0] * 3] and z0 == [10.0, 20.0]
-    assert s1 == ["ok", "malformed"] and a1[0] == [11.0] * 3 and np.isnan(a1[1]).all()  # float64 sent
+    assert s0 == ["ok", "ok"]
+    assert a0 == [[10.0] * 3, [20.0] * 3]
+    assert z0 == [10.0, 20.0]
+    assert s1 == ["ok", "malformed"]
+    assert a1[0] == [11.0] * 3
+    assert np.isnan(a1[1]).all()
     assert s2 == ["malformed", "malformed"]  # rank 1 claims round 0; rank 2 sends d - 1 values

@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-import byzcore.algorithms as A  # noqa: E402
-from byzcore.distributed.runtime import run_distributed  # noqa: E402
-from byzcore.distributed.transport import encode_header, header_ok, wire_dtype  # noqa: E402
+import byzcore.algorithms as A
+from byzcore.distributed.runtime import run_distributed
+from byzcore.distributed.transport import encode_header, header_ok, wire_dtype
 
 SMALL = dict(workers=5, byzantine=1, rounds=12, n_samples=1500, seed=3)
 
@@ -40,9 +40,11 @@ def test_runtime_equals_simulation(cfg, nprocs):
     assert len(dist.metrics) == len(sim.metrics)
     for a, b in zip(dist.metrics, sim.metrics):
         assert a["round"] == b["round"]
-        assert a["loss"] == b["loss"] and a["grad_norm"] == b["grad_norm"]
+        assert a["loss"] == b["loss"]
+        assert a["grad_norm"] == b["grad_norm"]
         assert a["bytes_sent"] == b["bytes_sent"]
-        assert a.get("absent", []) == [] and a.get("malformed", []) == []
+        assert a.get("absent", []) == []
+        assert a.get("malformed", []) == []
     assert dist.final == sim.final
     assert dist.config["backend"] == "torch-distributed"
 
@@ -57,9 +59,12 @@ def test_runtime_survives_killed_stalled_and_malformed_workers():
     by_round = {m["round"]: m for m in res.metrics}
     assert sorted(by_round) == list(range(13))  # every round ran, none was lost
     # sgd has no initial round: plan seq s is round s + 1
-    assert by_round[3]["malformed"] == [3] and by_round[3]["participants"] == 3  # float32 values
-    assert by_round[4]["malformed"] == [3] and by_round[4]["participants"] == 3  # d - 1 values
-    assert by_round[6]["malformed"] == [3] and by_round[6]["participants"] == 2  # claims the round before
+    assert by_round[3]["malformed"] == [3]
+    assert by_round[3]["participants"] == 3
+    assert by_round[4]["malformed"] == [3]
+    assert by_round[4]["participants"] == 3
+    assert by_round[6]["malformed"] == [3]
+    assert by_round[6]["participants"] == 2
     for k in (1, 2, 5, *range(7, 13)):
         assert by_round[k]["malformed"] == []
     for k in range(1, 5):
@@ -80,7 +85,8 @@ def test_runtime_all_workers_gone_keeps_the_model():
     by_round = {m["round"]: m for m in res.metrics}
     assert by_round[1]["participants"] == 2
     for k in (2, 3, 4):
-        assert by_round[k]["participants"] == 0 and by_round[k]["skipped"] == "no message arrived"
+        assert by_round[k]["participants"] == 0
+        assert by_round[k]["skipped"] == "no message arrived"
         assert by_round[k]["loss"] == by_round[1]["loss"]  # the model did not move, nor was it lost
 
 
@@ -99,7 +105,8 @@ def test_message_header_validation():
     assert not header_ok(raw + b"\0", 7, 2, f8, 4)  # trailing bytes
     assert not header_ok(b"", 7, 2, f8, 4)
     assert not header_ok(os.urandom(32), 7, 2, f8, 4)
-    assert wire_dtype(4) == np.float32 and wire_dtype(8) == np.float64
+    assert wire_dtype(4) == np.float32
+    assert wire_dtype(8) == np.float64
 
 
 def test_runtime_rejects_bad_process_counts():
@@ -115,8 +122,11 @@ def test_stalled_worker_rejoins_on_a_fresh_link():
                n_samples=600, seed=2)
     res = run_distributed(cfg, timeout_s=1.0, faults={"stall": {1: [1, 3]}}, run_timeout_s=150)
     absent = [m["absent"] for m in res.metrics[1:]]
-    assert len(absent) == 60 and absent[0] == [] and absent[1] == [0]
+    assert len(absent) == 60
+    assert absent[0] == []
+    assert absent[1] == [0]
     back = next(k for k in range(2, 60) if absent[k] == [])
-    assert all(a == [0] for a in absent[1:back]) and all(a == [] for a in absent[back:])
+    assert all(a == [0] for a in absent[1:back])
+    assert all(a == [] for a in absent[back:])
     assert all(m["malformed"] == [] for m in res.metrics[1:])
     assert res.metrics[-1]["loss"] < res.metrics[0]["loss"]

@@ -4,6 +4,7 @@ import json
 import math
 
 import pytest
+
 from byzcore import cli
 from byzcore.algorithms import RunConfig
 
@@ -29,7 +30,9 @@ def test_run_writes_metrics_summary_and_curves(tmp_path, capsys):
     except ImportError:
         assert not (out / "curves.png").exists()
     printed = capsys.readouterr().out
-    assert "byz_vr_marina_pp" in printed and "loss" in printed and str(out) in printed
+    assert "byz_vr_marina_pp" in printed
+    assert "loss" in printed
+    assert str(out) in printed
 
 
 def test_every_issue_option_is_accepted(tmp_path):
@@ -53,7 +56,8 @@ def test_defaults_match_the_python_api():
     from byzcore.cli.run import config_from_args
 
     assert config_from_args(args) == RunConfig()
-    assert RunConfig().algorithm == "byz_vr_marina_pp" and RunConfig().attack == "shift-back"
+    assert RunConfig().algorithm == "byz_vr_marina_pp"
+    assert RunConfig().attack == "shift-back"
     from byzcore.algorithms import make_algorithm
     from byzcore.problems import make_problem
 
@@ -81,5 +85,6 @@ def test_example_script_runs(tmp_path, capsys):
     module = runpy.run_path(str(script))
     module["main"](["--rounds", "10", "--n-samples", "600", "--out", str(tmp_path), "--no-progress"])
     printed = capsys.readouterr().out
-    assert "no clipping" in printed and "clipping, alpha = 1" in printed
+    assert "no clipping" in printed
+    assert "clipping, alpha = 1" in printed
     assert len(list(tmp_path.glob("*/metrics.jsonl"))) == 4

@@ -310,7 +310,7 @@ def test_objects(name, build, data):
         assert str(exc).startswith("[") and "] " in str(exc), str(exc)
         return
     assert isinstance(agg, bz.Aggregator)
-    X, n, d, bad_rows, dtype = data.draw(messages())
+    X, _n, _d, _bad_rows, _dtype = data.draw(messages())
     before = _snapshot(X)
     for _ in range(2):  # state (centre, call count) must not break a second call
         try:
@@ -320,7 +320,8 @@ def test_objects(name, build, data):
             assert msg.startswith("[") and "] " in msg, f"{type(exc).__name__} without an op name: {msg}"
     assert _same(X, before), f"{agg.name} modified its input"
     clamped = agg.clamped
-    assert isinstance(clamped, int) and clamped >= 0
+    assert isinstance(clamped, int)
+    assert clamped >= 0
     if agg.on_small == "raise":
         assert clamped == 0
 
@@ -331,7 +332,11 @@ def test_rand_k_indices_and_permutation(data):
     d, k, seed = data.draw(ints(-1, 40)), data.draw(ints(-1, 40)), data.draw(seeds())
     out = check_call("rand_k_indices", lambda: bz.rand_k_indices(d, k, seed=seed), None, False)
     if out is not None:
-        assert out.dtype == np.int64 and len(out) == k and np.all(np.diff(out) > 0) and 0 <= out[0] and out[-1] < d
+        assert out.dtype == np.int64
+        assert len(out) == k
+        assert np.all(np.diff(out) > 0)
+        assert out[0] >= 0
+        assert out[-1] < d
     n = data.draw(ints(-1, 40))
     perm = check_call("permutation", lambda: bz.permutation(n, seed=seed), None, False)
     if perm is not None:

@@ -3,9 +3,10 @@
 import builtins
 import dataclasses
 
-import byzcore.algorithms as A
 import numpy as np
 import pytest
+
+import byzcore.algorithms as A
 from byzcore import _progress, attacks, problems
 
 
@@ -53,12 +54,13 @@ def test_partial_rounds_keep_the_model_and_say_why():
     loop = A.RoundLoop(alg, problem, honest, nobody_in_round_3, partial=True)
     metrics, _ = loop.run(cfg.rounds)
     row3 = metrics[3]
-    assert row3["skipped"] == "no message arrived" and row3["participants"] == 0
+    assert row3["skipped"] == "no message arrived"
+    assert row3["participants"] == 0
     assert row3["bytes_sent"] == metrics[2]["bytes_sent"]          # nothing was sent in round 3
     assert not np.array_equal(model_at[3], model_at[2])            # round 2 moved the model ...
     np.testing.assert_array_equal(model_at[4], model_at[3])        # ... round 3 did not
     # Without partial=True the same round is an error of the rule, not a silent skip.
-    cfg, problem, alg, attack, byz = _setup()
+    cfg, problem, alg, _attack, byz = _setup()
     state = alg.init_worker_state()
     with pytest.raises(ValueError):
         A.RoundLoop(alg, problem, honest, nobody_in_round_3).run(cfg.rounds)
@@ -92,7 +94,9 @@ def test_progress_without_tqdm_prints_a_line_per_tenth(monkeypatch, capsys):
         bar.write("a row")
     out = capsys.readouterr()
     lines = out.err.splitlines()
-    assert lines[0] == "run 2/20 loss 2" and lines[-1] == "run 20/20 loss 20" and len(lines) == 10
+    assert lines[0] == "run 2/20 loss 2"
+    assert lines[-1] == "run 20/20 loss 20"
+    assert len(lines) == 10
     assert out.out == "a row\n"
     with _progress.Progress(5, "quiet", enabled=False) as bar:
         bar.update(5)

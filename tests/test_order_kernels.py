@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import reference as ref64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import byzcore
-import reference as ref64
 
 NS = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 25, 31, 32, 33, 48, 64, 100, 127, 128, 129, 200, 301, 1000]
 DS = [1, 3, 37, 1029]
@@ -41,7 +41,8 @@ def test_median_matches_reference(n, dtype):
     for d in DS:
         X = rng_matrix(n, d, dtype, seed=n * 7 + d)
         out = byzcore.median(X)
-        assert out.dtype == dtype and out.shape == (d,)
+        assert out.dtype == dtype
+        assert out.shape == (d,)
         np.testing.assert_allclose(out, ref64.median(X), **tol(dtype))
 
 
@@ -169,7 +170,8 @@ def test_list_and_torch_inputs(n):
     torch = pytest.importorskip("torch")
     T = torch.from_numpy(X.astype(np.float64))
     out = byzcore.median(T)
-    assert isinstance(out, torch.Tensor) and out.dtype == torch.float64
+    assert isinstance(out, torch.Tensor)
+    assert out.dtype == torch.float64
     np.testing.assert_allclose(out.numpy(), ref64.median(X), **tol(np.float64))
     out = byzcore.trimmed_mean([T[i] for i in range(n)], n // 3)
     np.testing.assert_allclose(out.numpy(), ref64.trimmed_mean(X, n // 3), **tol(np.float64))
@@ -202,7 +204,8 @@ def test_property_order_statistics(n, d, data):
     # permutation invariance and lying between min and max
     perm = np.random.default_rng(n).permutation(n)
     np.testing.assert_array_equal(byzcore.median(X[perm]), med)
-    assert np.all(tm >= X.min(0) - 1e-9) and np.all(tm <= X.max(0) + 1e-9)
+    assert np.all(tm >= X.min(0) - 1e-9)
+    assert np.all(tm <= X.max(0) + 1e-9)
 
 
 @settings(max_examples=40, deadline=None)
@@ -223,7 +226,8 @@ def test_property_non_finite_tolerated(n, data):
 def test_clip_rows(dtype):
     X = rng_matrix(6, 1001, dtype) * np.array([0.001, 0.5, 1, 10, 100, 0], dtype=dtype)[:, None]
     out = byzcore.clip(X, 5.0)
-    assert out.shape == X.shape and out.dtype == dtype
+    assert out.shape == X.shape
+    assert out.dtype == dtype
     np.testing.assert_allclose(out, ref64.clip(X, 5.0), **tol(dtype))
     assert np.all(out[5] == 0)
     norms = np.linalg.norm(out.astype(np.float64), axis=1)
@@ -245,7 +249,8 @@ def test_clip_non_finite_rows_become_zero(dtype):
     X[2, 0] = -np.inf
     out = byzcore.clip(X, 1.0)
     assert np.all(np.isfinite(out))
-    assert np.all(out[1] == 0) and np.all(out[2] == 0)
+    assert np.all(out[1] == 0)
+    assert np.all(out[2] == 0)
     np.testing.assert_allclose(out, ref64.clip(X, 1.0), **tol(dtype))
 
 
@@ -266,7 +271,8 @@ def test_clip_list_and_torch():
     np.testing.assert_allclose(out, ref64.clip(X, 2.0), rtol=1e-12)
     torch = pytest.importorskip("torch")
     out = byzcore.clip(torch.from_numpy(X[0]), 2.0)
-    assert isinstance(out, torch.Tensor) and out.shape == (20,)
+    assert isinstance(out, torch.Tensor)
+    assert out.shape == (20,)
     np.testing.assert_allclose(out.numpy(), ref64.clip(X[:1], 2.0)[0], rtol=1e-12)
 
 
@@ -279,7 +285,8 @@ def test_centered_clipping_matches_reference(dtype, iters):
     center = rng_matrix(1, 513, dtype, seed=5)[0]
     for c in (None, center):
         out = byzcore.centered_clipping(X, 4.0, center=c, iters=iters)
-        assert out.dtype == dtype and out.shape == (513,)
+        assert out.dtype == dtype
+        assert out.shape == (513,)
         np.testing.assert_allclose(out, ref64.centered_clipping(X, 4.0, center=c, iters=iters), **tol(dtype))
 
 
@@ -320,8 +327,11 @@ def test_rand_k_indices_follow_the_documented_rule(d, k, seed):
 def test_rand_k_indices_large_d():
     d, k = 2_000_003, 1000
     idx = byzcore.rand_k_indices(d, k, seed=7)
-    assert len(idx) == k and len(np.unique(idx)) == k
-    assert np.all(np.diff(idx) > 0) and idx[0] >= 0 and idx[-1] < d
+    assert len(idx) == k
+    assert len(np.unique(idx)) == k
+    assert np.all(np.diff(idx) > 0)
+    assert idx[0] >= 0
+    assert idx[-1] < d
     keys = np.array([ref64.counter_key(7, int(j)) for j in idx], dtype=np.uint64)
     # every kept key is at most the k-th smallest, so no other coordinate may have a smaller key
     # than the largest kept one: check against a sample of the others.
@@ -376,7 +386,8 @@ def test_bucket_means(n, s, dtype):
     byzcore.bucketing(X, s, capture, seed=11)
     perm = byzcore.permutation(n, seed=11)
     ref = np.array([X[perm[b * s: min(n, (b + 1) * s)]].astype(np.float64).mean(0) for b in range(-(-n // s))])
-    assert seen[0].dtype == dtype and seen[0].shape == ref.shape
+    assert seen[0].dtype == dtype
+    assert seen[0].shape == ref.shape
     np.testing.assert_allclose(seen[0], ref, **tol(dtype))
     np.testing.assert_array_equal(np.sort(perm), np.arange(n))
 

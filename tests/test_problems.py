@@ -6,8 +6,9 @@ import builtins
 import numpy as np
 import pytest
 import reference as ref64
-from byzcore import problems as P
 from conftest import write_wide_libsvm
+
+from byzcore import problems as P
 
 
 def _data(N=60, d=20, seed=0, binary=True):
@@ -143,7 +144,8 @@ def test_splits():
     assert sorted(np.concatenate(hom).tolist()) == list(range(10))
     assert [len(p) for p in hom] == [4, 3, 3]
     het = P.split_indices(y, 2, "heterogeneous", 0)
-    assert np.all(y[het[0]] == -1) and np.sum(y[het[1]] == 1) == 4
+    assert np.all(y[het[0]] == -1)
+    assert np.sum(y[het[1]] == 1) == 4
     ident = P.split_indices(y, 3, "identical", 0)
     assert all(np.array_equal(p, np.arange(10)) for p in ident)
     with pytest.raises(ValueError, match=r"^\[problem\] unknown split"):
@@ -165,9 +167,12 @@ def test_synthetic_a9a_shape():
     assert 0.2 < np.mean(y > 0) < 0.3
     X2, y2 = P.synthetic_a9a(2000, seed=4)
     X3, y3 = P.synthetic_a9a(2000, seed=4)
-    assert np.array_equal(X2, X3) and np.array_equal(y2, y3)
+    assert np.array_equal(X2, X3)
+    assert np.array_equal(y2, y3)
     prob = P.make_problem("a9a-synthetic", 5, n_samples=2000)
-    assert prob.layout == "sparse" and prob.d == 123 and prob.n_samples == 2000
+    assert prob.layout == "sparse"
+    assert prob.d == 123
+    assert prob.n_samples == 2000
 
 
 LIBSVM = """# a comment
@@ -204,7 +209,9 @@ def test_libsvm_loader(tmp_path, monkeypatch):
         X3, _ = P.load_libsvm(str(path), n_features=9)
         assert X3.shape == (4, 9)
         prob = P.make_problem(f"libsvm:{path}", 2)
-        assert prob.d == 7 and prob.n_samples == 4 and prob.layout == "csr"
+        assert prob.d == 7
+        assert prob.n_samples == 4
+        assert prob.layout == "csr"
     # scikit-learn's reader, when installed, reads the same
     pytest.importorskip("sklearn")
     X2, y2 = P.load_libsvm(str(path))
@@ -220,7 +227,8 @@ def test_csr_input_is_normalised_and_matches_the_dense_problem():
     expect[2, [0, 2]] = [-1.0, 3.0]
     np.testing.assert_array_equal(A.toarray(), expect)
     C = P.sparse.as_csr(A)
-    assert C.indices.tolist() == [1, 4, 0, 2] and C.data.tolist() == [2.0, 1.5, -1.0, 3.0]
+    assert C.indices.tolist() == [1, 4, 0, 2]
+    assert C.data.tolist() == [2.0, 1.5, -1.0, 3.0]
     y = np.array([1.0, -1.0, 1.0])
     sparse = P.LogisticRegression(A, y, 1, lam=0.1)
     dense = P.LogisticRegression(expect, y, 1, lam=0.1, layout="dense")
@@ -236,14 +244,18 @@ def test_libsvm_file_with_millions_of_features_stays_sparse(tmp_path):
     path = tmp_path / "wide.libsvm"
     write_wide_libsvm(path, N, d, 12, seed=0, valued=False)
     prob = P.make_problem(f"libsvm:{path}", 4, split="homogeneous")
-    assert prob.layout == "csr" and prob.d == d and prob.n_samples == N
+    assert prob.layout == "csr"
+    assert prob.d == d
+    assert prob.n_samples == N
     assert prob.rows.indices.nbytes < 2 * 8 * 13 * N  # memory in proportion to the non-zeros
     x = np.zeros(d)
     x[::7] = 0.01
     G = prob.full_gradients(x, [1, 3])
-    assert G.shape == (2, d) and np.all(np.isfinite(G))
+    assert G.shape == (2, d)
+    assert np.all(np.isfinite(G))
     ev = prob.evaluate(x)
-    assert np.isfinite(ev["loss"]) and 0.0 <= ev["accuracy"] <= 1.0
+    assert np.isfinite(ev["loss"])
+    assert 0.0 <= ev["accuracy"] <= 1.0
 
 
 def test_libsvm_errors(tmp_path):
@@ -258,7 +270,9 @@ def test_libsvm_errors(tmp_path):
 def test_sklearn_dataset():
     pytest.importorskip("sklearn")
     prob = P.make_problem("breast_cancer", 4, split="heterogeneous")
-    assert prob.d == 30 and prob.n_samples == 569 and prob.layout == "dense"
+    assert prob.d == 30
+    assert prob.n_samples == 569
+    assert prob.layout == "dense"
     ev = prob.evaluate(prob.x0())
     assert ev["loss"] == pytest.approx(np.log(2))
     _, y = P.sklearn_dataset("breast_cancer")
@@ -279,7 +293,8 @@ def test_torch_mlp_gradients():
     pytest.importorskip("sklearn")
     prob = P.mlp_digits(3, seed=1, hidden=8)
     x = prob.x0()
-    assert x.shape == (prob.d,) and prob.d == 64 * 8 + 8 + 8 * 10 + 10
+    assert x.shape == (prob.d,)
+    assert prob.d == 64 * 8 + 8 + 8 * 10 + 10
     g = prob.full_gradients(x, [1])[0]
     rng = np.random.default_rng(0)
     coords = rng.choice(prob.d, 6, replace=False)
@@ -299,7 +314,8 @@ def test_torch_mlp_gradients():
     G2 = prob.minibatch_gradients(x * 0.5, [0, 2], 16, 0, 1)
     np.testing.assert_allclose(D, G1 - G2, atol=1e-12)
     ev = prob.evaluate(x)
-    assert 0 <= ev["accuracy"] <= 1 and ev["loss"] > 0
+    assert 0 <= ev["accuracy"] <= 1
+    assert ev["loss"] > 0
     flipped = prob.with_flipped_labels([0])
     assert not np.array_equal(flipped.full_gradients(x, [0]), prob.full_gradients(x, [0]))
     assert torch.get_default_dtype() == torch.float32                  # global state untouched
@@ -353,7 +369,7 @@ def test_torch_threads_are_restored_under_concurrent_calls():
             try:
                 for _ in range(30):
                     prob.full_gradients(prob.x0(), [w % prob.n_workers])
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
@@ -384,8 +400,10 @@ def test_zeno_pp_worker_threads_never_set_torch_threads(monkeypatch):
         _, prob = _tiny_torch_problem(torch, n_workers=4, threads=1)
         res = A.run(algorithm="zeno_pp", mode="threads", problem=prob, byzantine=1, attack="sign-flip", rounds=30,
                     aggregator="mean", batch=8, eval_every=10)
-        assert len(res.metrics) >= 2 and not res.diverged
-        assert calls and all(t is threading.main_thread() for t in calls)
+        assert len(res.metrics) >= 2
+        assert not res.diverged
+        assert calls
+        assert all(t is threading.main_thread() for t in calls)
         assert torch.get_num_threads() == 2
     finally:
         real(start)

@@ -15,12 +15,12 @@ import sys
 
 import numpy as np
 import pytest
+import reference as ref
+from api_helpers import assert_same_input, copy_input, make_input, result_framework, rounded, to64
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import byzcore as bz
-import reference as ref
-from api_helpers import assert_same_input, copy_input, make_input, result_framework, rounded, to64
 
 DTYPES = [np.float32, np.float64]
 
@@ -42,7 +42,8 @@ def test_meamed_matches_reference(n, dtype):
             continue
         X = rng_matrix(n, 37, dtype, seed=31 * n + f)  # 37: a ragged tail on every lane width
         out = bz.meamed(X, f)
-        assert out.dtype == dtype and out.shape == (37,)
+        assert out.dtype == dtype
+        assert out.shape == (37,)
         np.testing.assert_allclose(out, ref.meamed(X, f), **tol(dtype), err_msg=f"n={n} f={f}")
 
 
@@ -112,7 +113,8 @@ def test_bulyan_ignores_outliers():
     X[10, ::2] = -1e6
     out = bz.bulyan(X, 2)
     honest = X[:9]
-    assert np.all(out >= honest.min(0)) and np.all(out <= honest.max(0))
+    assert np.all(out >= honest.min(0))
+    assert np.all(out <= honest.max(0))
     np.testing.assert_allclose(out, ref.bulyan(X, 2), rtol=1e-12)
 
 
@@ -158,7 +160,8 @@ def test_arc_matches_reference(n, dtype):
             continue
         X = separated(n, 23, seed=n * 3 + f, n_far=f).astype(dtype)
         out = bz.arc(X, f)
-        assert out.shape == (n, 23) and out.dtype == dtype
+        assert out.shape == (n, 23)
+        assert out.dtype == dtype
         np.testing.assert_allclose(out, ref.arc(X, f), **tol(dtype))
 
 
@@ -180,7 +183,8 @@ def test_clipping_and_arc_compose():
     np.testing.assert_allclose(bz.make_aggregator("clipping:3+meamed", f=2)(X), chain(X), rtol=0)
     # (not arc+cge in a value test: the clipped messages tie in norm up to rounding)
     arc_meamed = bz.make_aggregator("arc+meamed", f=2)
-    assert arc_meamed.name == "arc+meamed" and arc_meamed.f == 2
+    assert arc_meamed.name == "arc+meamed"
+    assert arc_meamed.f == 2
     np.testing.assert_allclose(arc_meamed(X), ref.meamed(ref.arc(X, 2), 2), rtol=1e-12)
     np.testing.assert_allclose((bz.ARC(2) >> bz.Bulyan(1))(X), ref.bulyan(ref.arc(X, 2), 1), rtol=1e-12)
 
@@ -256,11 +260,11 @@ def test_krum_variant_errors():
 
 # ---------------------------------------------------------------- bounds and argument errors
 RULES = {
-    "meamed": (lambda X, f: bz.meamed(X, f), "n > 2f", lambda n: (n - 1) // 2),
-    "bulyan": (lambda X, f: bz.bulyan(X, f), "n >= 4f + 3", lambda n: (n - 3) // 4),
-    "monna": (lambda X, f: bz.monna(X, f), "n > 2f", lambda n: (n - 1) // 2),
-    "cge": (lambda X, f: bz.cge(X, f), "n > 2f", lambda n: (n - 1) // 2),
-    "arc": (lambda X, f: bz.arc(X, f), "n > 2f", lambda n: (n - 1) // 2),
+    "meamed": (bz.meamed, "n > 2f", lambda n: (n - 1) // 2),
+    "bulyan": (bz.bulyan, "n >= 4f + 3", lambda n: (n - 3) // 4),
+    "monna": (bz.monna, "n > 2f", lambda n: (n - 1) // 2),
+    "cge": (bz.cge, "n > 2f", lambda n: (n - 1) // 2),
+    "arc": (bz.arc, "n > 2f", lambda n: (n - 1) // 2),
 }
 
 

@@ -5,11 +5,13 @@ Zeno++'s defaults, optimality gap, oracle calls, Zeno's detection rates, local s
 import argparse
 import math
 
-import byzcore.algorithms as A
 import numpy as np
 import pytest
 import reference as ref
-from byzcore import attacks, problems as P
+
+import byzcore.algorithms as A
+from byzcore import attacks
+from byzcore import problems as P
 from byzcore.algorithms.base import Plan, apply_attack
 
 SMALL = dict(n_samples=2000, eval_every=1)
@@ -148,7 +150,8 @@ def test_declared_f():
     cfg = A.RunConfig(algorithm="zeno", byzantine=3, declared_f=5, n_samples=500)
     prob = P.make_problem(cfg.problem, cfg.workers, n_samples=500, split="homogeneous")
     alg = A.make_algorithm(cfg, prob)
-    assert alg.f == 5 and alg.b == 5
+    assert alg.f == 5
+    assert alg.b == 5
     assert A.make_algorithm(A.RunConfig(byzantine=3), prob).aggregator.f == 3
     with pytest.raises(ValueError, match=r"^\[run\] declared_f"):
         A.make_algorithm(A.RunConfig(declared_f=15), prob)
@@ -177,7 +180,9 @@ def test_zeno_detection_rates():
     res = A.run(algorithm="zeno", workers=10, byzantine=4, attack="sign-flip:s=4", rounds=30, **SMALL)
     rows = res.metrics[1:]
     det = res.summary()["totals"]["detection"]
-    assert det["honest"] == 30 * 6 and det["byzantine"] == 30 * 4 and det["accepted"] == 30 * (10 - 4)
+    assert det["honest"] == 30 * 6
+    assert det["byzantine"] == 30 * 4
+    assert det["accepted"] == 30 * (10 - 4)
     # the totals are the sums of the rounds' rates times their denominators
     assert det["honest_rejected"] == round(sum(r["false_positive_rate"] * 6 for r in rows))
     assert det["byzantine_accepted"] == round(sum(r["false_negative_rate"] * 4 for r in rows))
@@ -188,13 +193,14 @@ def test_zeno_detection_rates():
     assert det["false_negative_rate"] < 0.5 * (1 - det["false_positive_rate"])
     zpp = A.run(algorithm="zeno_pp", workers=6, byzantine=3, attack="sign-flip", rounds=40, k_v=1, **SMALL)
     d2 = zpp.summary()["totals"]["detection"]
-    assert d2["honest"] + d2["byzantine"] == 40 and d2["accepted"] == sum(r["accepted"] for r in zpp.metrics)
+    assert d2["honest"] + d2["byzantine"] == 40
+    assert d2["accepted"] == sum(r["accepted"] for r in zpp.metrics)
 
 
 # ------------------------------------------------------------------ optimality gap, oracle calls
 def test_optimal_value_numpy_solver_and_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("BYZCORE_CACHE", str(tmp_path))
-    prob, X, y = _logreg("l2", lam=0.05, n_workers=3)
+    prob, _X, _y = _logreg("l2", lam=0.05, n_workers=3)
     fstar = P.optimal_value(prob, [0, 2])
     # the NumPy L-BFGS alone (no SciPy) agrees, and the minimiser is stationary
     fun = lambda x: prob.objective(x, [0, 2])  # noqa: E731
@@ -216,13 +222,15 @@ def test_gap_and_oracle_calls_columns(tmp_path, monkeypatch):
     gap, loss = res.column("gap"), res.column("loss")
     fstar = res.summary()["totals"]["f_star"]
     np.testing.assert_allclose(gap, loss - fstar, rtol=0, atol=1e-15)
-    assert np.all(gap > -1e-9) and gap[-1] < gap[0]
+    assert np.all(gap > -1e-9)
+    assert gap[-1] < gap[0]
     assert [m["oracle_calls"] for m in res.metrics] == [3 * 16 * k for k in range(13)]
     assert res.metrics[-1]["epochs"] == pytest.approx(12 * 3 * 16 / 2000)
     mar = A.run(algorithm="byz_vr_marina_pp", workers=4, byzantine=1, clients_per_round=2, batch=8, rounds=20, **SMALL)
     calls = np.diff([m["oracle_calls"] for m in mar.metrics])
     full = np.array([m["full_round"] for m in mar.metrics[1:]], dtype=bool)
-    assert np.all(calls[~full] == 2 * 2 * 8) and np.all(calls[full] == 2000)
+    assert np.all(calls[~full] == 2 * 2 * 8)
+    assert np.all(calls[full] == 2000)
     assert mar.metrics[0]["oracle_calls"] == 2000                # g^0: every local gradient once
 
 

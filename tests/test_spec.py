@@ -8,7 +8,8 @@ from byzcore._spec import SpecPart, option, parse_part, parse_spec
 def test_chain_positional_and_options():
     parts = parse_spec("make_aggregator", "Bucketing:2+NNM+geometric-median:nu=0.1,max_iter=5")
     assert [p.name for p in parts] == ["bucketing", "nnm", "geometric_median"]
-    assert parts[0].positional == "2" and parts[0].options == {}
+    assert parts[0].positional == "2"
+    assert parts[0].options == {}
     assert parts[1].positional is None
     assert parts[2].options == {"nu": "0.1", "max_iter": "5"}
 

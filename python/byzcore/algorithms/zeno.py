@@ -24,7 +24,6 @@ from .. import _ops, _streams
 from .base import Plan
 from .sgd import RobustSGD
 
-
 PENALTIES = ("sum", "mean")
 
 

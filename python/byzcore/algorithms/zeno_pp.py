@@ -156,7 +156,7 @@ def run_concurrent(alg: ZenoPP, problem, attack, byzantine: np.ndarray, rounds: 
                         break
                     except queue.Full:
                         continue
-        except BaseException as exc:  # noqa: BLE001 - re-raised by the server thread
+        except BaseException as exc:
             errors.append(exc)
             stop.set()
 

@@ -30,9 +30,9 @@ equivalents), :mod:`~byzcore.bench.kernels` (the registry), :mod:`~byzcore.bench
 
 from __future__ import annotations
 
+from .grid import DEFAULT_D, DEFAULT_MAX_BYTES, DEFAULT_N, DEFAULT_OPS, command_line, run
 from .inputs import Case, default_f, make_messages
 from .kernels import KERNELS, Kernel, gm_iterations, unavailable_reason
-from .grid import DEFAULT_D, DEFAULT_MAX_BYTES, DEFAULT_N, DEFAULT_OPS, command_line, run
 from .timing import time_call
 
 __all__ = ["DEFAULT_D", "DEFAULT_MAX_BYTES", "DEFAULT_N", "DEFAULT_OPS", "KERNELS", "Case", "Kernel",

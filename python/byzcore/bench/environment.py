@@ -24,7 +24,7 @@ def measure_read_bandwidth(nbytes: int, device: str = "cpu") -> dict:
         import torch
 
         a = torch.ones(nbytes // 8, dtype=torch.float64, device="cuda")
-        t = time_call(lambda: a.sum(), repeat=5, budget=2.0, sync=torch.cuda.synchronize)
+        t = time_call(a.sum, repeat=5, budget=2.0, sync=torch.cuda.synchronize)
         gbps = nbytes / t / 1e9
         return {"bytes": nbytes, "torch_sum_gbps": gbps, "best_gbps": gbps}
     from concurrent.futures import ThreadPoolExecutor

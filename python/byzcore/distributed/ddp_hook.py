@@ -26,13 +26,26 @@ runs when Byzantine ranks are simulated: the adversary is omniscient, as in the 
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Iterable
+from collections.abc import Iterable
+from typing import Any, Callable
 
-from ..aggregators import (NNM, Aggregator, Bucketing, CenteredClipping, Chain, GeometricMedian, Krum, Mean,
-                           Median, MultiKrum, TrimmedMean, make_aggregator)
+from ..aggregators import (
+    NNM,
+    Aggregator,
+    Bucketing,
+    CenteredClipping,
+    Chain,
+    GeometricMedian,
+    Krum,
+    Mean,
+    Median,
+    MultiKrum,
+    TrimmedMean,
+    make_aggregator,
+)
 from ..attacks import Attack, AttackContext, make_attack
 
-__all__ = ["RobustHook", "robust_hook", "min_processes"]
+__all__ = ["RobustHook", "min_processes", "robust_hook"]
 
 
 # ---------------------------------------------------------------- simulated attacks

@@ -46,7 +46,7 @@ import numpy as np
 
 from .transport import ABSENT, MALFORMED, OK, ServerTransport, WorkerTransport, connect_store, decode_plan, wire_dtype
 
-__all__ = ["run_distributed", "rank_main"]
+__all__ = ["rank_main", "run_distributed"]
 
 BYZ_WAIT_FRACTION = 0.5  # Byzantine workers wait this share of the round's deadline for honest messages
 
@@ -88,7 +88,7 @@ def serve(transport: ServerTransport, cfg_dict: dict, nprocs: int, *, timeout_s:
     from ..algorithms.results import Result, jsonable
 
     wall = Timer(started=True)
-    cfg, problem, alg, attack, byz = _setup(cfg_dict, factory)
+    cfg, problem, alg, _attack, byz = _setup(cfg_dict, factory)
     bad = np.zeros(problem.n_workers, dtype=bool)
     bad[byz] = True
     wire = wire_dtype(problem.itemsize)
@@ -227,7 +227,7 @@ def work(transport: WorkerTransport, rank: int, cfg_dict: dict, nprocs: int, *, 
             if view is not None:
                 present, mat = view
                 mask = np.array([c in byz_set for c in present], dtype=bool)
-                oracle = types.SimpleNamespace(shift_back_target=lambda _plan: target)
+                oracle = types.SimpleNamespace(shift_back_target=lambda _plan, target=target: target)
                 out = apply_attack(attack, oracle, dataclasses.replace(plan, clients=present), mat, mask, cfg.seed)
                 for w in evil:
                     hit = np.flatnonzero(present == w)

@@ -48,12 +48,25 @@ import datetime
 import json
 import struct
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["OK", "ABSENT", "MALFORMED", "encode_header", "header_ok", "wire_dtype", "encode_plan", "decode_plan",
-           "connect_store", "Link", "ServerTransport", "WorkerTransport"]
+__all__ = [
+    "ABSENT",
+    "MALFORMED",
+    "OK",
+    "Link",
+    "ServerTransport",
+    "WorkerTransport",
+    "connect_store",
+    "decode_plan",
+    "encode_header",
+    "encode_plan",
+    "header_ok",
+    "wire_dtype",
+]
 
 OK, ABSENT, MALFORMED = "ok", "absent", "malformed"
 

@@ -38,8 +38,8 @@ from .registry import available_problems, make_problem
 from .torch_problem import TorchProblem, cnn_mnist, mlp_digits
 
 __all__ = [
-    "LogisticRegression",
     "SPLITS",
+    "LogisticRegression",
     "Problem",
     "TorchProblem",
     "available_problems",

@@ -77,7 +77,7 @@ def split_indices(labels: np.ndarray, n_workers: int, split: str, seed: int) -> 
     elif name in ("gamma", "gamma_similarity"):
         gamma = _split_param(part, "gamma", lambda g: 0.0 <= g <= 1.0, "in [0, 1]")
         perm = rng.permutation(n)
-        k = int(round(gamma * n))
+        k = round(gamma * n)
         shuffled, rest = perm[:k], np.sort(perm[k:])
         rest = rest[np.argsort(np.asarray(labels)[rest], kind="stable")]
         return [np.sort(np.concatenate([a, b])) for a, b in
@@ -154,7 +154,7 @@ def synthetic_a9a(n_samples: int = 32561, n_features: int = 123, seed: int = 0) 
 def _parse_libsvm(path: str, n_features: int | None) -> tuple[CSRMatrix, np.ndarray]:
     labels, rows = [], []
     width = 0
-    with open(path, "r", encoding="utf-8") as fh:
+    with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             line = line.split("#", 1)[0].strip()
             if not line:

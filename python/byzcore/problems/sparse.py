@@ -39,7 +39,7 @@ class FeatureRows:
 
     def take(self, *key) -> FeatureRows:
         """Rows selected by NumPy indexing on the leading (row) axes."""
-        return self._map(lambda a, lead: a[key] if lead == 0 else a[(slice(None),) + key])
+        return self._map(lambda a, lead: a[key] if lead == 0 else a[(slice(None), *key)])
 
     def flat(self) -> FeatureRows:
         """All rows as one ``(1, N, .)`` set."""
@@ -53,7 +53,7 @@ class FeatureRows:
             if len(b) and np.all(np.diff(b) == 1):
                 out = a[b[0]: b[-1] + 1]
             elif len(b) and np.all(b == b[0]):
-                out = np.broadcast_to(a[b[0]], (len(b),) + a.shape[1:])
+                out = np.broadcast_to(a[b[0]], (len(b), *a.shape[1:]))
             else:
                 out = a[b]
             return np.moveaxis(out, -1, 0) if lead else out
@@ -232,7 +232,7 @@ class CSRRows:
 
     def _row_sums(self, g: np.ndarray) -> np.ndarray:
         lens = self._lens()
-        out = np.zeros((lens.size,) + g.shape[1:])
+        out = np.zeros((lens.size, *g.shape[1:]))
         nz = lens > 0
         if nz.any():  # reduceat over the non-empty rows only (it misreads empty segments)
             out[nz] = np.add.reduceat(g, (self.indptr[:-1] - self.indptr[0])[nz], axis=0)

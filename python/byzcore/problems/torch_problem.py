@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
