@@ -33,7 +33,9 @@ def blas_kernel() -> str:
         import threadpoolctl
 
         info = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
-        return ", ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} x{i.get('num_threads')}" for i in info)
+        return ", ".join(
+            f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} x{i.get('num_threads')}" for i in info
+        )
     except ImportError:
         return "threadpoolctl not installed"
 
@@ -45,15 +47,18 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--what", default="pairwise,gm,krum")
     p.add_argument("--cpu-time", action="store_true",
-                   help="time with process CPU time (robust on a loaded machine; use with OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1)")
+                   help="time with process CPU time (robust on a loaded machine; "
+                   "use with OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1)")
     a = p.parse_args()
-    global CLOCK
+    global CLOCK  # noqa: PLW0603 -- a script: the clock is chosen once, from argv, before any timing
     if a.cpu_time:
         CLOCK = time.process_time
     what = a.what.split(",")
     info = byzcore.build_info() if hasattr(byzcore, "build_info") else {}
-    print(f"byzcore isa={info.get('simd', '?')} threads={info.get('threads', '?')}; numpy {np.__version__} BLAS: {blas_kernel()}")
-    print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')!r} OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE')!r}")
+    print(f"byzcore isa={info.get('simd', '?')} threads={info.get('threads', '?')}; "
+          f"numpy {np.__version__} BLAS: {blas_kernel()}")
+    print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')!r} "
+          f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE')!r}")
     rng = np.random.default_rng(0)
     if "pairwise" in what:
         X = rng.standard_normal((a.n, a.d), dtype=np.float32)
@@ -68,7 +73,8 @@ def main() -> None:
             tb.append(best(lambda: byzcore.pairwise_distances(X), 1))
             tn.append(best(lambda: X @ X.T, 1))
         b, nm = min(tb), min(tn)
-        print(f"pairwise_distances n={a.n} d={a.d} float32 ({'cpu' if a.cpu_time else 'wall'} time): byzcore {b * 1e3:.1f} ms, numpy X @ X.T {nm * 1e3:.1f} ms, ratio {b / nm:.2f}")
+        print(f"pairwise_distances n={a.n} d={a.d} float32 ({'cpu' if a.cpu_time else 'wall'} time): "
+              f"byzcore {b * 1e3:.1f} ms, numpy X @ X.T {nm * 1e3:.1f} ms, ratio {b / nm:.2f}")
         del X
     if "gm" in what:
         for n in (32, 64, 100):
@@ -89,7 +95,8 @@ def main() -> None:
         for n in (100, 300, 1000):
             X = rng.standard_normal((n, dk), dtype=np.float32)
             t = best(lambda X=X, n=n: byzcore.krum(X, f=n // 4), max(1, a.repeat // 2))
-            print(f"krum n={n} d={dk} f={n // 4} float32: {t * 1e3:.1f} ms ({n * n * dk / 2 / t / 1e9:.1f} G pair-coordinates/s)")
+            print(f"krum n={n} d={dk} f={n // 4} float32: {t * 1e3:.1f} ms "
+                  f"({n * n * dk / 2 / t / 1e9:.1f} G pair-coordinates/s)")
 
 
 if __name__ == "__main__":

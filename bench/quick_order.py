@@ -57,7 +57,8 @@ def main():
     np.testing.assert_allclose(byzcore.median(X), np.median(X, axis=0), rtol=1e-6, atol=1e-7)
     t_b = best(lambda: byzcore.median(X), args.reps)
     t_n = best(lambda: np.median(X, axis=0), 3)
-    print(f"median       n={n} d={d}: byzcore {t_b * 1e3:7.2f} ms ({gb / t_b:5.1f} GB/s, {gb / t_b / bw:4.0%} of bandwidth)"
+    print(f"median       n={n} d={d}: byzcore {t_b * 1e3:7.2f} ms "
+          f"({gb / t_b:5.1f} GB/s, {gb / t_b / bw:4.0%} of bandwidth)"
           f"  np.median {t_n * 1e3:7.1f} ms -> {t_n / t_b:5.1f}x", end="")
     if torch is not None:
         T = torch.from_numpy(X)
@@ -72,7 +73,8 @@ def main():
         np.testing.assert_allclose(byzcore.trimmed_mean(X, f), ref(), rtol=1e-5, atol=1e-6)
         t_b = best(lambda f=f: byzcore.trimmed_mean(X, f), args.reps)
         t_s = best(ref, 3)
-        print(f"trimmed_mean n={n} d={d} f={f:2d}: byzcore {t_b * 1e3:7.2f} ms ({gb / t_b:5.1f} GB/s, {gb / t_b / bw:4.0%})"
+        print(f"trimmed_mean n={n} d={d} f={f:2d}: byzcore {t_b * 1e3:7.2f} ms "
+              f"({gb / t_b:5.1f} GB/s, {gb / t_b / bw:4.0%})"
               f"  np.sort reference {t_s * 1e3:7.1f} ms -> {t_s / t_b:5.1f}x")
     X = T = None
 

@@ -242,8 +242,8 @@ def test_generic_dlpack_bfloat16():
     T = torch.tensor(X64, dtype=torch.bfloat16)
     try:
         got = bz.median(DLPackOnly(T))
-    except TypeError as exc:
-        assert "[median]" in str(exc)
+    except TypeError as exc:  # a torch without bfloat16 DLPack export: refused by name, not required
+        assert "[median]" in str(exc)  # noqa: PT017
         return
     np.testing.assert_allclose(to64(got), ref.median(rounded(X64, "bfloat16")), rtol=1.6e-2)
 

@@ -81,7 +81,8 @@ def _cases():
     for op, arg, call, valid, want, seed in ARGS:
         for v in INTS:
             marks = [pytest.mark.slow] if (op, arg, int(v)) in SLOW else []
-            yield pytest.param(op, arg, call, valid, want, seed, v, marks=marks, id=f"{op}-{arg}-{type(v).__name__}({v})")
+            yield pytest.param(op, arg, call, valid, want, seed, v, marks=marks,
+                               id=f"{op}-{arg}-{type(v).__name__}({v})")
 
 
 def _expect_error(exc, op, call, v):
@@ -112,7 +113,8 @@ def test_integer_argument_extremes(op, arg, call, valid, want, seed, v):
 
 
 @pytest.mark.parametrize("v", NOT_INTS, ids=repr)
-@pytest.mark.parametrize("op,arg,call", [(a[0], a[1], a[2]) for a in ARGS], ids=lambda x: x if isinstance(x, str) else "")
+@pytest.mark.parametrize("op,arg,call", [(a[0], a[1], a[2]) for a in ARGS],
+                         ids=lambda x: x if isinstance(x, str) else "")
 def test_integer_arguments_refuse_non_integers(op, arg, call, v):
     _expect_error(TypeError, op, call, v)
 

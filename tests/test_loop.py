@@ -39,7 +39,7 @@ def test_loop_with_a_gathering_collect_equals_the_simulation():
 
 
 def test_partial_rounds_keep_the_model_and_say_why():
-    cfg, problem, alg, attack, byz = _setup()
+    cfg, problem, alg, _attack, byz = _setup()
     honest = np.setdiff1d(np.arange(cfg.workers), byz)
     state = alg.init_worker_state()
     model_at = {}                                               # the model a round starts from
@@ -49,7 +49,8 @@ def test_partial_rounds_keep_the_model_and_say_why():
         if plan.round == 3:
             plan = dataclasses.replace(plan, clients=np.zeros(0, dtype=np.int64))
             return A.Round(plan, np.zeros((0, alg.d)), {"participants": 0})
-        return A.Round(plan, alg.worker_messages(problem, plan, plan.clients, state), {"participants": len(plan.clients)})
+        messages = alg.worker_messages(problem, plan, plan.clients, state)
+        return A.Round(plan, messages, {"participants": len(plan.clients)})
 
     loop = A.RoundLoop(alg, problem, honest, nobody_in_round_3, partial=True)
     metrics, _ = loop.run(cfg.rounds)
@@ -62,7 +63,7 @@ def test_partial_rounds_keep_the_model_and_say_why():
     # Without partial=True the same round is an error of the rule, not a silent skip.
     cfg, problem, alg, _attack, byz = _setup()
     state = alg.init_worker_state()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="got no messages"):
         A.RoundLoop(alg, problem, honest, nobody_in_round_3).run(cfg.rounds)
 
 

@@ -47,7 +47,8 @@ def _problem(layout, binary, split="homogeneous", n_workers=4, lam=0.05):
     return prob, X, y
 
 
-@pytest.mark.parametrize("layout,binary", [l for l in LAYOUTS if not (l[0].startswith("sparse") and not l[1])])
+@pytest.mark.parametrize("layout,binary",
+                         [case for case in LAYOUTS if not (case[0].startswith("sparse") and not case[1])])
 def test_full_gradients_match_finite_differences_and_reference(layout, binary):
     prob, X, y = _problem(layout, binary)
     parts = P.split_indices(np.where(y > 0, 1.0, -1.0), 4, "homogeneous", 3)
@@ -55,7 +56,9 @@ def test_full_gradients_match_finite_differences_and_reference(layout, binary):
     G = prob.full_gradients(x, np.arange(4))
     L = prob.losses(x)
     for i, idx in enumerate(parts):
-        ref = lambda z, idx=idx: ref64.logistic_loss(X[idx], y[idx], z, 0.05)
+        def ref(z, idx=idx):
+            return ref64.logistic_loss(X[idx], y[idx], z, 0.05)
+
         assert L[i] == pytest.approx(ref(x), rel=1e-12)
         np.testing.assert_allclose(G[i], _fd_grad(ref, x), rtol=1e-5, atol=1e-8)
     ev = prob.evaluate(x, [0, 2, 3])
@@ -81,7 +84,9 @@ def test_minibatch_quantities_agree_with_full_gradients_of_the_sample(layout, bi
     parts = P.split_indices(np.where(y > 0, 1.0, -1.0), 4, "homogeneous", 3)
     for r, w in enumerate(wk):
         rows = parts[w][_streams.integers(5, _streams.MINIBATCH, 2, [w], 7, len(parts[w]))[0]]
-        ref = lambda z, rows=rows: ref64.logistic_loss(X[rows], y[rows], z, 0.05)
+        def ref(z, rows=rows):
+            return ref64.logistic_loss(X[rows], y[rows], z, 0.05)
+
         np.testing.assert_allclose(G[r], _fd_grad(ref, x), rtol=1e-5, atol=1e-8)
     # per-worker models
     xs = np.stack([x, x2])
@@ -123,7 +128,8 @@ def test_validation_losses_and_gradient(layout):
     ref = [ref64.logistic_loss(X[rows], y[rows], p, 0.05) for p in pts]
     np.testing.assert_allclose(prob.validation_losses(pts, idx), ref, rtol=1e-12)
     np.testing.assert_allclose(prob.validation_gradient(pts[0], idx),
-                               _fd_grad(lambda z: ref64.logistic_loss(X[rows], y[rows], z, 0.05), pts[0]), rtol=1e-5, atol=1e-8)
+                               _fd_grad(lambda z: ref64.logistic_loss(X[rows], y[rows], z, 0.05), pts[0]),
+                               rtol=1e-5, atol=1e-8)
 
 
 @pytest.mark.parametrize("layout", ["sparse", "csr"])
@@ -132,7 +138,9 @@ def test_flipped_labels(layout):
     x = np.full(X.shape[1], 0.1)
     flipped = prob.with_flipped_labels([1])
     parts = P.split_indices(np.where(y > 0, 1.0, -1.0), 4, "homogeneous", 3)
-    ref = lambda z: ref64.logistic_loss(X[parts[1]], -y[parts[1]], z, 0.05)
+    def ref(z):
+        return ref64.logistic_loss(X[parts[1]], -y[parts[1]], z, 0.05)
+
     np.testing.assert_allclose(flipped.full_gradients(x, [1])[0], _fd_grad(ref, x), rtol=1e-5, atol=1e-8)
     assert np.array_equal(flipped.full_gradients(x, [0]), prob.full_gradients(x, [0]))
     assert flipped.evaluate(x) == prob.evaluate(x)              # evaluation uses the true labels

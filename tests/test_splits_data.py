@@ -17,7 +17,8 @@ def _label_counts(parts, labels=LABELS):
     return np.array([np.bincount(labels[p], minlength=5) for p in parts])
 
 
-def _is_partition(parts, n=len(LABELS)):
+def _is_partition(parts, n=None):
+    n = len(LABELS) if n is None else n
     allidx = np.concatenate(parts)
     return len(allidx) == n and np.array_equal(np.sort(allidx), np.arange(n))
 

@@ -53,9 +53,8 @@ def main(device: str) -> int:
             if f and n > 4:
                 X[-1, 0], X[-2, d // 2] = np.nan, np.inf  # two Byzantine messages
             for op, call in OPS.items():
-                if op.startswith("krum") or op == "multi_krum":
-                    if n < 2 * f + 3:
-                        continue
+                if (op.startswith("krum") or op == "multi_krum") and n < 2 * f + 3:
+                    continue
                 Xg = torch.from_numpy(X).to(device)
                 for form, arg in (("tensor", Xg), ("list", list(Xg.unbind(0)))):
                     if form == "list" and op not in ("median", "trimmed_mean", "krum", "geometric_median"):

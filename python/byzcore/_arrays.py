@@ -237,18 +237,19 @@ class Batch:
             self._init_array(self._nested(X))
             return
         items = []
-        for x in X:
-            k = _framework(x)
+        for message in X:
+            k = _framework(message)
+            x = message
             if k in ("dlpack", "cuda_array_interface"):
-                x, k = _from_foreign(self.op, x, k)
-            elif k == "numpy" and not isinstance(x, np.ndarray):
-                x = np.asarray(x)
+                x, k = _from_foreign(self.op, message, k)
+            elif k == "numpy" and not isinstance(message, np.ndarray):
+                x = np.asarray(message)
             if k is None:
                 raise TypeError(f"[{self.op}] message {len(items)} is a {type(x).__name__}, not an array")
             items.append((k, x))
         fw = items[0][0]
         names = []
-        for i, (k, x) in enumerate(items):
+        for k, x in items:
             if k != fw:
                 raise TypeError(f"[{self.op}] messages mix array types ({fw} and {k}); pass one framework's arrays")
             names.append(_dtype_name(x, k))
@@ -264,7 +265,8 @@ class Batch:
         self._setup(fw, items[0][1], dtype)
         for i, (_, x) in enumerate(items):
             if self._device_of(x) != (self.device, self.device_index):
-                raise ValueError(f"[{self.op}] message {i} is on another device than message 0; move all messages to one device")
+                raise ValueError(f"[{self.op}] message {i} is on another device than message 0; "
+                                 "move all messages to one device")
         self.n = len(items)
         self.d = math.prod(self.item_shape)
         self._check_sizes()
@@ -312,7 +314,8 @@ class Batch:
         if self.n == 0:
             raise ValueError(f"[{self.op}] got no messages (n = 0); pass at least one worker's message")
         if self.d == 0:
-            raise ValueError(f"[{self.op}] got empty messages (shape {self.item_shape}); each needs at least one coordinate")
+            raise ValueError(f"[{self.op}] got empty messages (shape {self.item_shape}); "
+                             "each needs at least one coordinate")
 
     # ---------------------------------------------------------------- conversions
     def _to_compute(self, x: Any) -> Any:
@@ -404,7 +407,8 @@ class Batch:
             if self.fw == "torch" and fw == "numpy":
                 import torch
 
-                x = torch.from_numpy(np.ascontiguousarray(x)).to(self.device if self.device == "cpu" else f"cuda:{self.device_index}")
+                where = self.device if self.device == "cpu" else f"cuda:{self.device_index}"
+                x = torch.from_numpy(np.ascontiguousarray(x)).to(where)
             elif self.fw == "numpy" and fw == "torch" and x.device.type == "cpu":
                 x = x.detach().numpy()
             elif self.fw == "cupy" and fw == "numpy":
@@ -416,7 +420,8 @@ class Batch:
             fw = self.fw
         _check_float(self.op, _dtype_name(x, fw))
         if tuple(x.shape) != self.item_shape and math.prod(tuple(x.shape)) != self.d:
-            raise ValueError(f"[{self.op}] {what} must have the messages' shape {self.item_shape}, got {tuple(x.shape)}")
+            raise ValueError(f"[{self.op}] {what} must have the messages' shape {self.item_shape}, "
+                             f"got {tuple(x.shape)}")
         if self._device_of(x) != (self.device, self.device_index):
             raise ValueError(f"[{self.op}] {what} must be on the messages' device")
         x = self._contiguous(self._to_compute(x)).reshape(self.d)

@@ -23,6 +23,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LAUNCH = re.compile(r"([\w:]+(?:<[^<>;]*>)?)<<<(.+?)>>>\(", re.S)
 
 
+def _read(path: str) -> str:
+    with open(path) as fh:
+        return fh.read()
+
+
 def main() -> None:
     out = os.path.abspath(sys.argv[1])
     asan = "--asan" in sys.argv
@@ -32,7 +37,8 @@ def main() -> None:
     for cu in sorted(glob.glob(os.path.join(ROOT, "csrc", "cuda", "*.cu"))):
         if os.path.basename(cu) == "info_cuda.cu":
             continue
-        text = open(cu).read()
+        with open(cu) as fh:
+            text = fh.read()
         text = LAUNCH.sub(lambda m: f"::emu::launch({m.group(2)})({m.group(1)}, ", text)
         dst = os.path.join(src, os.path.basename(cu)[:-3] + ".cpp")
         with open(dst, "w") as fh:
@@ -63,8 +69,9 @@ def main() -> None:
     for source in sources:
         obj = os.path.join(objdir, os.path.basename(os.path.dirname(source)) + "_" + os.path.basename(source) + ".o")
         stamp = obj + ".src"
-        text = open(source).read()
-        if not (os.path.exists(obj) and os.path.exists(stamp) and open(stamp).read() == text):
+        with open(source) as fh:
+            text = fh.read()
+        if not (os.path.exists(obj) and os.path.exists(stamp) and _read(stamp) == text):
             print("compile", os.path.basename(source), flush=True)
             compile_flags = [f for f in flags if f != "-shared"]
             subprocess.run(["g++", *compile_flags, "-c", source, "-o", obj], check=True)

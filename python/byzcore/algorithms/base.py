@@ -210,7 +210,9 @@ class Algorithm:
         """Per-worker state (rows indexed by worker id), e.g. RESAM's momentum."""
         return {}
 
-    def worker_messages(self, problem: Problem, plan: Plan, workers: Sequence[int], state: dict) -> np.ndarray:  # pragma: no cover
+    def worker_messages(  # pragma: no cover
+        self, problem: Problem, plan: Plan, workers: Sequence[int], state: dict
+    ) -> np.ndarray:
         raise NotImplementedError
 
     def compress(self, rows: np.ndarray, workers: Sequence[int], k: int) -> np.ndarray:

@@ -49,7 +49,8 @@ class ByzVRMarinaPP(Algorithm):
                  c_hat: int | None = None, attack_space: str = "difference", **kw):
         super().__init__(problem, **kw)
         if attack_space not in ATTACK_SPACES:
-            raise ValueError(f"[{self.name}] attack_space must be one of {', '.join(ATTACK_SPACES)}, got {attack_space!r}")
+            raise ValueError(f"[{self.name}] attack_space must be one of {', '.join(ATTACK_SPACES)}, "
+                             f"got {attack_space!r}")
         self.attack_space = attack_space
         if not 0 < p <= 1:
             raise ValueError(f"[{self.name}] p must be in (0, 1], got {p}")
@@ -67,7 +68,8 @@ class ByzVRMarinaPP(Algorithm):
         self._full = 0
 
     def describe(self) -> dict:
-        return {**super().describe(), "p": self.p, "alpha": self.alpha, "clients_per_round": self.C, "c_hat": self.C_hat,
+        return {**super().describe(), "p": self.p, "alpha": self.alpha, "clients_per_round": self.C,
+                "c_hat": self.C_hat,
                 "attack_space": self.attack_space}
 
     # ------------------------------------------------------------------ server

@@ -59,7 +59,9 @@ class Result:
         os.makedirs(out, exist_ok=True)
         paths = [os.path.join(out, "metrics.jsonl"), os.path.join(out, "summary.json")]
         with open(paths[0], "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps({k: jsonable(v) for k, v in m.items()}, allow_nan=False) + "\n" for m in self.metrics)
+            fh.writelines(
+                json.dumps({k: jsonable(v) for k, v in m.items()}, allow_nan=False) + "\n" for m in self.metrics
+            )
         with open(paths[1], "w", encoding="utf-8") as fh:
             json.dump(self.summary(), fh, indent=2, allow_nan=False)
             fh.write("\n")

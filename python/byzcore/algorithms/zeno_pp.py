@@ -80,7 +80,8 @@ class ZenoPP(Algorithm):
     def server_step(self, plan: Plan, messages: np.ndarray) -> None:
         self.staleness = int(plan.info.get("staleness", 0))
         if self.v is None or self._since_refresh >= self.k_v:
-            idx = self.problem.validation_indices(_streams.server_rng(self.seed, _streams.VALIDATION, plan.round), self.n_r)
+            rng = _streams.server_rng(self.seed, _streams.VALIDATION, plan.round)
+            idx = self.problem.validation_indices(rng, self.n_r)
             self.v = np.asarray(self.problem.validation_gradient(self.x, idx), dtype=np.float64)
             self._since_refresh = 0
         self._since_refresh += 1
@@ -132,7 +133,8 @@ def run_concurrent(alg: ZenoPP, problem, attack, byzantine: np.ndarray, rounds: 
     lock = threading.Lock()
     inbox: queue.Queue = queue.Queue(maxsize=max(2, alg.n))
     stop = threading.Event()
-    flipped = problem.with_flipped_labels(np.flatnonzero(byzantine)) if getattr(attack, "flips_labels", False) else problem
+    flips = getattr(attack, "flips_labels", False)
+    flipped = problem.with_flipped_labels(np.flatnonzero(byzantine)) if flips else problem
     errors: list[BaseException] = []
 
     def worker(w: int) -> None:

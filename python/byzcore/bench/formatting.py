@@ -23,12 +23,14 @@ _WIDTHS = (18, 5, 9, 8, 7, 5, 8, 7, 8, 7, 0)
 
 
 def table_line(values: tuple) -> str:
-    return " ".join(str(v).rjust(w) if i and w else str(v).ljust(w) for i, (v, w) in enumerate(zip(values, _WIDTHS))).rstrip()
+    cells = (str(v).rjust(w) if i and w else str(v).ljust(w) for i, (v, w) in enumerate(zip(values, _WIDTHS)))
+    return " ".join(cells).rstrip()
 
 
 def format_row(r: dict) -> str:
     if r["status"] != "ok":
-        return table_line((r["op"], r["n"], r["d"], "-", "-", "-", "-", "-", "-", "-", f"{r['status'].upper()}: {r.get('note', '')}"))
+        note = f"{r['status'].upper()}: {r.get('note', '')}"
+        return table_line((r["op"], r["n"], r["d"], "-", "-", "-", "-", "-", "-", "-", note))
     bw = r.get("bw_fraction")
     return table_line((r["op"], r["n"], r["d"], fmt_time(r["time_s"]), f"{r['gbps']:.3g}",
                   "-" if bw is None else f"{100 * bw:.0f}%",
@@ -56,5 +58,6 @@ def header_lines(env: dict, bw: dict) -> list[str]:
                      f"{bw['numpy_sum_1thread_gbps']:.1f} GB/s on 1 thread, "
                      f"{bw['numpy_sum_all_cores_gbps']:.1f} GB/s on {bw['threads']})")
     elif bw:
-        lines.append(f"read bandwidth: {bw['best_gbps']:.1f} GB/s (torch sum of {bw['bytes'] / 2**30:.2g} GiB on {env.get('gpu')})")
+        lines.append(f"read bandwidth: {bw['best_gbps']:.1f} GB/s "
+                     f"(torch sum of {bw['bytes'] / 2**30:.2g} GiB on {env.get('gpu')})")
     return lines

@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     cfg = config_from_args(args)
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    result = rank_main(rank, world, cfg.to_dict(), {"timeout_s": args.timeout, "progress": rank == 0 and not args.no_progress})
+    options = {"timeout_s": args.timeout, "progress": rank == 0 and not args.no_progress}
+    result = rank_main(rank, world, cfg.to_dict(), options)
     if rank == 0:
         if args.out:
             save_result(result, args.out, plot=not args.no_plot)

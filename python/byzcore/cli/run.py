@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="how the data is split across workers: homogeneous, heterogeneous (= extreme), identical, "
                         "dirichlet:ALPHA, gamma:GAMMA")
     g.add_argument("--workers", type=int, default=d.workers, help="number of workers n")
-    g.add_argument("--byzantine", type=int, default=d.byzantine, help="number of Byzantine workers (chosen by the seed)")
+    g.add_argument("--byzantine", type=int, default=d.byzantine,
+                   help="number of Byzantine workers (chosen by the seed)")
     g.add_argument("--declared-f", type=int, default=None, metavar="F",
                    help="the f the rule (and zeno's b) is told (default: --byzantine)")
     g.add_argument("--attack", default=d.attack,
@@ -79,9 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a = parser.add_argument_group("algorithm-specific")
     a.add_argument("--c-hat", type=int, default=None, help="byz_vr_marina_pp: clients in full rounds (default n)")
     a.add_argument("--attack-space", default=d.attack_space, choices=["difference", "estimator"],
-                   help="byz_vr_marina(_pp): Byzantines replace Delta_i, or the full estimator g + Delta_i (authors' code)")
+                   help="byz_vr_marina(_pp): Byzantines replace Delta_i, "
+                   "or the full estimator g + Delta_i (authors' code)")
     a.add_argument("--clip-alpha", type=_float, default=None,
-                   help="sgd / resam: clipping heuristic g = g + F(clip_lambda(m_i - g)), lambda = alpha ||x^k - x^{k-1}||")
+                   help="sgd / resam: clipping heuristic g = g + F(clip_lambda(m_i - g)), "
+                   "lambda = alpha ||x^k - x^{k-1}||")
     a.add_argument("--local-steps", type=int, default=d.local_steps, help="sgd / resam: FedAvg-style local steps")
     a.add_argument("--beta", type=_float, default=d.beta, help="resam: worker momentum")
     a.add_argument("--rho", type=_float, default=None, help="zeno / zeno_pp: weight of ||u||^2 in the score "
@@ -92,7 +95,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a.add_argument("--n-r", type=int, default=d.n_r, help="zeno / zeno_pp: validation minibatch size")
     a.add_argument("--eps", type=_float, default=d.eps, help="zeno_pp: acceptance slack epsilon")
     a.add_argument("--k-v", type=int, default=d.k_v, help="zeno_pp: arrivals between validation-gradient refreshes")
-    a.add_argument("--max-delay", type=int, default=d.max_delay, help="zeno_pp: staleness drawn uniformly in 0..max_delay")
+    a.add_argument("--max-delay", type=int, default=d.max_delay,
+                   help="zeno_pp: staleness drawn uniformly in 0..max_delay")
     a.add_argument("--mode", default=d.mode, choices=["simulated", "threads"],
                    help="zeno_pp: seeded staleness model, or real concurrent worker threads")
     add_distributed_arguments(parser)  # --backend, --nprocs, --timeout

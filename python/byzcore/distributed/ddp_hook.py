@@ -148,7 +148,8 @@ class RobustHook:
         self.spec, self.f, self.seed, self.group = aggregator, f, int(seed), process_group
         self.byzantine_ranks = frozenset(int(r) for r in byzantine_ranks)
         if self.byzantine_ranks and attack is None:
-            raise ValueError("[robust_hook] byzantine_ranks given without an attack; pass attack='sign_flip' or another")
+            raise ValueError("[robust_hook] byzantine_ranks given without an attack; "
+                             "pass attack='sign_flip' or another")
         self.attack = _hook_attack(attack) if attack is not None else None
         self._aggregators: dict[tuple[int, int], Aggregator] = {}
         self._buffers: dict[tuple, Any] = {}  # work buffers, reused every step (see _buffer)

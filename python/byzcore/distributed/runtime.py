@@ -313,6 +313,7 @@ def run_distributed(config: Any = None, *, nprocs: int | None = None, timeout_s:
     res = spawn(rank_main, nprocs, (cfg.to_dict(), options), timeout_s=run_timeout_s, backend=None, wait_for=[0],
                 env={"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
     if 0 not in res.results:
-        why = res.errors.get(0) or f"the server did not finish within {run_timeout_s:.0f} s (exit codes {res.exitcodes})"
+        why = res.errors.get(0) or (f"the server did not finish within {run_timeout_s:.0f} s "
+                                    f"(exit codes {res.exitcodes})")
         raise RuntimeError(f"[run] torch-distributed run failed on the server (rank 0):\n{why}")
     return res.results[0]

@@ -44,6 +44,7 @@ authenticated, server-parsed messages (the Flower integration).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import struct
@@ -170,10 +171,8 @@ class Link:
         return self.pg.recv([_tensor(a)], self.peer, tag)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # already broken: nothing more to release
             self.pg.abort()
-        except Exception:  # already broken: nothing more to release
-            pass
 
 
 def _wait(work: Any, deadline: float) -> bool:
@@ -217,10 +216,8 @@ class ServerTransport:
         later calls cost one store round trip unless someone asked."""
         if deadline is not None:
             for r in ranks:
-                try:
+                with contextlib.suppress(Exception):  # not up in time: it can still join later
                     self.store.wait([f"join/{r}"], _td(deadline - time.monotonic()))
-                except Exception:  # not up in time: it can still join later
-                    pass
         else:
             n = int(self.store.add("joins", 0))
             if n == self._joins_seen:
@@ -389,10 +386,8 @@ class WorkerTransport:
 
     def _forget(self, k: int) -> None:
         if k >= 0:
-            try:
+            with contextlib.suppress(Exception):  # already gone
                 self.store.delete_key(f"go/{self.rank}/{k}")
-            except Exception:  # already gone
-                pass
 
     def latest(self) -> int:
         """The sequence number of the latest plan the server published (-1: none yet)."""

@@ -62,7 +62,8 @@ def split_indices(labels: np.ndarray, n_workers: int, split: str, seed: int) -> 
     if n_workers < 1:
         raise problem_error("problem", f"need at least one worker, got {n_workers}")
     if not isinstance(split, str):
-        raise problem_error("problem", f"split must be a string such as 'homogeneous' or 'dirichlet:0.5', got {split!r}")
+        raise problem_error("problem",
+                            f"split must be a string such as 'homogeneous' or 'dirichlet:0.5', got {split!r}")
     (part,) = parse_spec("problem", split, chain=False)
     name = part.name
     if name == "identical":
@@ -155,8 +156,8 @@ def _parse_libsvm(path: str, n_features: int | None) -> tuple[CSRMatrix, np.ndar
     labels, rows = [], []
     width = 0
     with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.split("#", 1)[0].strip()
+        for lineno, raw in enumerate(fh, 1):
+            line = raw.split("#", 1)[0].strip()
             if not line:
                 continue
             parts = line.split()

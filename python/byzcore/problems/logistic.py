@@ -74,7 +74,8 @@ class LogisticRegression(Problem):
         A = csr if csr is not None else np.asarray(features, dtype=np.float64)
         y = np.asarray(labels).reshape(-1)
         if len(A.shape) != 2 or A.shape[0] != y.shape[0] or A.shape[0] == 0:
-            raise problem_error("LogisticRegression", f"features must be (N, d) and labels (N,), got {A.shape} and {y.shape}")
+            raise problem_error("LogisticRegression",
+                                f"features must be (N, d) and labels (N,), got {A.shape} and {y.shape}")
         values = np.unique(y)
         if len(values) != 2:
             raise problem_error("LogisticRegression", f"needs exactly two label values, got {len(values)}; "

@@ -29,7 +29,8 @@ def cache_dir() -> str:
 
 def _fingerprint(problem: Problem, workers: np.ndarray, gtol: float) -> str:
     h = hashlib.sha256()
-    meta = {k: getattr(problem, k, None) for k in ("name", "d", "n_workers", "n_samples", "lam", "reg", "split", "seed")}
+    keys = ("name", "d", "n_workers", "n_samples", "lam", "reg", "split", "seed")
+    meta = {k: getattr(problem, k, None) for k in keys}
     h.update(json.dumps(meta, sort_keys=True, default=str).encode())
     h.update(np.ascontiguousarray(workers, dtype=np.int64).tobytes())
     h.update(repr(float(gtol)).encode())

