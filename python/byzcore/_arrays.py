@@ -236,7 +236,7 @@ class Batch:
         if fw is None:  # nested lists of numbers
             self._init_array(self._nested(X))
             return
-        items = []
+        items: list[tuple[str, Any]] = []
         for message in X:
             k = _framework(message)
             x = message

@@ -115,6 +115,7 @@ class Timer:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        assert self._t0 is not None, "Timer.__exit__ without __enter__"
         self.seconds += time.perf_counter() - self._t0
         self._t0 = None
 

@@ -22,7 +22,6 @@ in the same order reproduces the simulation exactly.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +30,7 @@ import numpy as np
 from .. import _ops, _streams
 from .._spec import option, parse_spec
 from ..aggregators import Aggregator, make_aggregator
-from ..problems import Problem
+from ..problems.base import Problem, WorkerIds
 
 
 @dataclass
@@ -176,6 +175,8 @@ class Algorithm:
         state reset) on its first use."""
         agg = self._aggregators.get(kind)
         if agg is None:
+            if self.aggregator is None:
+                raise ValueError(f"[{self.name}] aggregates no messages (uses_aggregator is False)")
             if self._aggregators:
                 agg = copy.deepcopy(self.aggregator)
                 agg.reset()
@@ -211,11 +212,11 @@ class Algorithm:
         return {}
 
     def worker_messages(  # pragma: no cover
-        self, problem: Problem, plan: Plan, workers: Sequence[int], state: dict
+        self, problem: Problem, plan: Plan, workers: WorkerIds, state: dict
     ) -> np.ndarray:
         raise NotImplementedError
 
-    def compress(self, rows: np.ndarray, workers: Sequence[int], k: int) -> np.ndarray:
+    def compress(self, rows: np.ndarray, workers: WorkerIds, k: int) -> np.ndarray:
         """Each worker's ``rand_k`` with its own keyed seed (``COMPRESSOR``, round, worker)."""
         if self.compress_k is None:
             return rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -136,10 +136,10 @@ def make_algorithm(config: RunConfig, problem: Problem) -> Algorithm:
     f = config.byzantine if config.declared_f is None else int(config.declared_f)
     if not 0 <= f < config.workers:
         raise ValueError(f"[run] declared_f must be in 0..workers-1={config.workers - 1}, got {f}")
-    common = dict(lr=config.lr, aggregator=config.aggregator, f=f, batch=config.batch,
+    common: dict[str, Any] = dict(lr=config.lr, aggregator=config.aggregator, f=f, batch=config.batch,
                   compressor=config.compressor, seed=config.seed)
     C = config.clients_per_round
-    sgd_only = dict(local_steps=config.local_steps, clip_alpha=config.clip_alpha)
+    sgd_only: dict[str, Any] = dict(local_steps=config.local_steps, clip_alpha=config.clip_alpha)
     if name not in ("sgd", "resam") and (config.local_steps != 1 or config.clip_alpha is not None):
         raise ValueError("[run] local_steps and clip_alpha (the clipping heuristic) exist for sgd and resam only")
     if name not in ("byz_vr_marina_pp", "byz_vr_marina") and config.attack_space != "difference":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 
@@ -284,7 +284,7 @@ def run(config: RunConfig | dict | None = None, *, progress: bool = False, **ove
         f_star = optimal_value(problem, np.setdiff1d(np.arange(problem.n_workers), byz))
     totals: dict = {}
     if cfg.mode == "threads":
-        metrics, diverged = _run_threads(alg, problem, attack, byz, cfg, progress)
+        metrics, diverged = _run_threads(cast(ZenoPP, alg), problem, attack, byz, cfg, progress)  # checked above
     else:
         metrics, diverged = simulate(alg, problem, attack, byz, cfg.rounds, eval_every=cfg.eval_every,
                                      progress=progress, f_star=f_star, totals=totals)

@@ -18,6 +18,8 @@ script: ``rho_ratio = 200``, ``b = 12`` of 20 workers with 8 Byzantine, ``n_r = 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import _ops, _streams
@@ -31,6 +33,8 @@ class Zeno(RobustSGD):
     """Zeno. ``rho`` (weight of ``||u||^2``), ``b`` (candidates dropped; default ``f``),
     ``n_r`` (validation minibatch size), ``penalty`` (``"sum"``: ``rho ||u||^2`` as in the
     paper, default; ``"mean"``: ``rho ||u||^2 / d`` as in the authors' code)."""
+
+    problem: Any  # a problem with a validation set (validation_indices, validation_losses)
 
     name = "zeno"
     uses_aggregator = False

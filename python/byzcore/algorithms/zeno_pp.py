@@ -30,6 +30,7 @@ import queue
 import threading
 import time
 from collections import deque
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,7 @@ class ZenoPP(Algorithm):
 
     name = "zeno_pp"
     uses_aggregator = False
+    problem: Any  # a problem with a validation set (validation_indices, validation_gradient)
 
     def __init__(self, problem, *, rho: float = 1e-3, eps: float = 0.0, k_v: int = 10, n_r: int = 32,
                  max_delay: int = 10, **kw):
@@ -58,7 +60,7 @@ class ZenoPP(Algorithm):
         self.rho, self.eps = float(rho), float(eps)
         self.k_v, self.n_r, self.max_delay = int(k_v), int(n_r), int(max_delay)
         self.history = deque([self.x], maxlen=self.max_delay + 1)
-        self.v = None
+        self.v: np.ndarray | None = None  # the validation gradient, from the first arrival on
         self._since_refresh = 0
         self.updates = 0
         self.accepted = 0
@@ -91,7 +93,7 @@ class ZenoPP(Algorithm):
         for r, u in enumerate(rows):
             if self.test(u):
                 self.last_accepted[r] = True
-                nv, nu = float(np.linalg.norm(self.v)), float(np.linalg.norm(u))
+                nv, nu = float(np.linalg.norm(self._v())), float(np.linalg.norm(u))
                 self.x = self.x - self.lr * (nv / nu) * u
                 self.history.append(self.x)
                 self.updates += 1
@@ -101,12 +103,18 @@ class ZenoPP(Algorithm):
         """Zeno++'s test on a candidate (after rescaling it to ``||v||``)."""
         with np.errstate(all="ignore"):
             nu = float(np.linalg.norm(u))
-            nv = float(np.linalg.norm(self.v))
+            v = self._v()
+            nv = float(np.linalg.norm(v))
             if not (math.isfinite(nu) and nu > 0 and math.isfinite(nv)):
                 return False
             us = (nv / nu) * u
-            score = self.lr * float(self.v @ us) - self.rho * float(us @ us)
+            score = self.lr * float(v @ us) - self.rho * float(us @ us)
         return bool(score >= -self.lr * self.eps)
+
+    def _v(self) -> np.ndarray:
+        if self.v is None:
+            raise ValueError(f"[{self.name}] no validation gradient before the first server_step")
+        return self.v
 
     def round_stats(self) -> dict:
         return {"accepted": self.accepted, "staleness": self.staleness}

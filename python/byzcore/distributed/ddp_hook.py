@@ -303,6 +303,7 @@ class RobustHook:
                             round=self.calls, rng=np.random.default_rng([self.seed % 2**64, index, self.calls]),
                             honest_ids=np.flatnonzero(~bad), aggregator=self._aggregator_for((index, buf.numel())),
                             byzantine_rows=bad)
+        assert self.attack is not None  # byzantine_ranks without an attack is refused in __init__
         row = self.attack(ctx)[int(bad[:rank].sum())]
         return torch.as_tensor(row, device=buf.device).to(buf.dtype).view(buf.shape)
 

@@ -227,7 +227,7 @@ def work(transport: WorkerTransport, rank: int, cfg_dict: dict, nprocs: int, *, 
             if view is not None:
                 present, mat = view
                 mask = np.array([c in byz_set for c in present], dtype=bool)
-                oracle = types.SimpleNamespace(shift_back_target=lambda _plan, target=target: target)
+                oracle: Any = types.SimpleNamespace(shift_back_target=lambda _plan, target=target: target)
                 out = apply_attack(attack, oracle, dataclasses.replace(plan, clients=present), mat, mask, cfg.seed)
                 for w in evil:
                     hit = np.flatnonzero(present == w)

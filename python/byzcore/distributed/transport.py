@@ -274,7 +274,7 @@ class ServerTransport:
         not ``ok`` hold NaN. ``phase`` 1 is the Byzantine processes' second message."""
         dtype = np.dtype(dtype)
         rows = np.empty((len(senders), d), dtype=dtype)   # payloads land in place: no copy
-        posted = []
+        posted: list[tuple[np.ndarray, Any, Any] | None] = []
         for i, (w, r) in enumerate(senders):
             link = self.links.get(r)
             if link is None:
@@ -397,6 +397,10 @@ class WorkerTransport:
         """Whether the server sends on this process's current link this round."""
         return self.link is not None and head["links"].get(str(self.rank)) == self.gen
 
+    def _joined(self) -> Link:
+        assert self.link is not None, "a worker exchanges messages only after join()"
+        return self.link
+
     def needs_join(self, head: dict) -> bool:
         """Whether this process must ask for a fresh link: it has none, or the server
         dropped it (a plan published after the link opened does not list it)."""
@@ -407,7 +411,8 @@ class WorkerTransport:
         not arrive within ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         bufs = [np.empty(n, dtype=np.float64) for n in head["arrays"].values()]
-        works = [self.link.recv(b, _PLAN_TAG + i) for i, b in enumerate(bufs)]
+        link = self._joined()
+        works = [link.recv(b, _PLAN_TAG + i) for i, b in enumerate(bufs)]
         if all(_wait(w, deadline) for w in works):
             return bufs
         self._broken()
@@ -418,10 +423,11 @@ class WorkerTransport:
         ``(present clients, messages)``; ``None`` (and the link dropped) on a failure."""
         deadline = time.monotonic() + timeout_s
         ids = np.empty(n_clients + 1, dtype=np.int64)
-        ok = _wait(self.link.recv(ids, _VIEW_TAG), deadline) and 0 <= ids[0] <= n_clients
+        link = self._joined()
+        ok = _wait(link.recv(ids, _VIEW_TAG), deadline) and 0 <= ids[0] <= n_clients
         mat = np.empty((int(ids[0]) if ok else 0, d))
         if ok and len(mat):
-            ok = _wait(self.link.recv(mat, _VIEW_TAG + 1), deadline)
+            ok = _wait(link.recv(mat, _VIEW_TAG + 1), deadline)
         if not ok:
             self._broken()
             return None
@@ -441,7 +447,8 @@ class WorkerTransport:
         head = np.frombuffer(encode_header(seq, worker, vec), dtype=np.uint8).copy()
         tag = 4 * int(worker) + 2 * phase
         deadline = time.monotonic() + timeout_s
-        works = [self.link.send(head, tag), self.link.send(body, tag + 1)]
+        link = self._joined()
+        works = [link.send(head, tag), link.send(body, tag + 1)]
         if all(_wait(w, deadline) for w in works):
             return True
         self._broken()

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import Union
 
 import numpy as np
 
-__all__ = ["Problem", "problem_error"]
+__all__ = ["Problem", "WorkerIds", "problem_error"]
+
+#: Worker indices: a sequence of ints or an integer NumPy array.
+WorkerIds = Union[Sequence[int], np.ndarray]
 
 
 def problem_error(op: str, msg: str) -> ValueError:
@@ -41,7 +45,7 @@ class Problem:
     def x0(self) -> np.ndarray:
         return np.zeros(self.d)
 
-    def full_gradients(self, x: np.ndarray, workers: Sequence[int]) -> np.ndarray:
+    def full_gradients(self, x: np.ndarray, workers: WorkerIds) -> np.ndarray:
         raise NotImplementedError
 
     def minibatch_gradients(self, x, workers, batch: int, seed: int, round_: int) -> np.ndarray:
@@ -50,10 +54,10 @@ class Problem:
     def minibatch_gradient_differences(self, x_new, x_old, workers, batch: int, seed: int, round_: int) -> np.ndarray:
         raise NotImplementedError
 
-    def evaluate(self, x: np.ndarray, workers: Sequence[int] | None = None) -> dict:
+    def evaluate(self, x: np.ndarray, workers: WorkerIds | None = None) -> dict:
         raise NotImplementedError
 
-    def with_flipped_labels(self, workers: Sequence[int]) -> Problem:
+    def with_flipped_labels(self, workers: WorkerIds) -> Problem:
         raise NotImplementedError
 
     def compute_scope(self) -> contextlib.AbstractContextManager:

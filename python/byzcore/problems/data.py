@@ -183,7 +183,9 @@ def _parse_libsvm(path: str, n_features: int | None) -> tuple[CSRMatrix, np.ndar
     indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
     cols = np.array([j for r in rows for j, _ in r], dtype=np.int64)
     vals = np.array([v for r in rows for _, v in r], dtype=np.float64)
-    return as_csr(CSRMatrix(indptr, cols, vals, (len(rows), d))), np.asarray(labels)
+    csr = as_csr(CSRMatrix(indptr, cols, vals, (len(rows), d)))
+    assert csr is not None  # a CSRMatrix stays one
+    return csr, np.asarray(labels)
 
 
 def load_libsvm(path: str, n_features: int | None = None) -> tuple[Any, np.ndarray]:

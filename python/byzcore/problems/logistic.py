@@ -8,13 +8,12 @@ batched matrix product.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import _streams
-from .base import Problem, problem_error
+from .base import Problem, WorkerIds, problem_error
 from .data import split_indices
 from .sparse import CSRMatrix, CSRRows, FeatureRows, as_csr, to_feature_rows
 
@@ -70,7 +69,8 @@ class LogisticRegression(Problem):
         self.reg = reg
         csr = as_csr(features)
         if csr is not None and layout == "dense":
-            csr, features = None, csr.toarray()
+            features = csr.toarray()
+            csr = None
         A = csr if csr is not None else np.asarray(features, dtype=np.float64)
         y = np.asarray(labels).reshape(-1)
         if len(A.shape) != 2 or A.shape[0] != y.shape[0] or A.shape[0] == 0:
@@ -95,15 +95,18 @@ class LogisticRegression(Problem):
         if csr is not None:
             self._init_csr(csr, blocks, m, ypm)
             return
-        dense, idx, val = to_feature_rows(A, layout)
+        dense, idx, val = to_feature_rows(np.asarray(A), layout)  # not CSR here: A is the dense array
         # Padding rows have weight zero (and zero features): they add exact zeros to every sum.
         self.y = np.zeros((nb, m))
         self.w = np.zeros((nb, m))
         self.sizes = np.zeros(nb, dtype=np.int64)
+        self.rows: FeatureRows | CSRRows
+        store: np.ndarray
         if dense is not None:
             store = np.zeros((nb, m, self.d))
             self.rows = FeatureRows(self.d, A=store)
         else:
+            assert idx is not None  # to_feature_rows gives dense or idx
             store = np.full((idx.shape[1], nb, m), self.d, dtype=np.intp)
             vstore = None if val is None else np.zeros((idx.shape[1], nb, m))
             self.rows = FeatureRows(self.d, idx=store, val=vstore)
@@ -112,8 +115,9 @@ class LogisticRegression(Problem):
             if dense is not None:
                 store[b, :k] = dense[part]
             else:
+                assert idx is not None
                 store[:, b, :k] = idx[part].T
-                if vstore is not None:
+                if vstore is not None and val is not None:
                     vstore[:, b, :k] = val[part].T
             self.y[b, :k] = ypm[part]
             self.w[b, :k] = 1.0 / k
@@ -157,7 +161,7 @@ class LogisticRegression(Problem):
             return self.lam * 2.0 * x
         return self.lam * 2.0 * x / (1.0 + x * x) ** 2
 
-    def local_sizes(self, workers: Sequence[int]) -> np.ndarray:
+    def local_sizes(self, workers: WorkerIds) -> np.ndarray:
         """Samples each of ``workers`` holds (a gradient-oracle call is one sample's gradient)."""
         return self.sizes[self.owner[self._workers(workers)]]
 
@@ -166,7 +170,7 @@ class LogisticRegression(Problem):
         return np.asarray(workers, dtype=np.int64).reshape(-1)
 
     # -- gradients (row r <-> workers[r])
-    def full_gradients(self, x: np.ndarray, workers: Sequence[int]) -> np.ndarray:
+    def full_gradients(self, x: np.ndarray, workers: WorkerIds) -> np.ndarray:
         """Full local gradients ``grad f_i(x)``; ``x`` is ``(d,)`` or one model per worker ``(m, d)``."""
         wk = self._workers(workers)
         R = self.rows.block_view(self.owner[wk])
@@ -206,7 +210,7 @@ class LogisticRegression(Problem):
             return R.tdot(coef) + (self._reg_grad(x_new) - self._reg_grad(x_old))
 
     # -- objective
-    def losses(self, x: np.ndarray, workers: Sequence[int] | None = None) -> np.ndarray:
+    def losses(self, x: np.ndarray, workers: WorkerIds | None = None) -> np.ndarray:
         """Local losses ``f_i(x)`` of ``workers`` (default all)."""
         wk = self._all if workers is None else self._workers(workers)
         R = self.rows.block_view(self.owner[wk])
@@ -214,19 +218,19 @@ class LogisticRegression(Problem):
         with np.errstate(all="ignore"):
             return np.sum(_log1pexp(-ys * R.dot(x)) * self.w[self.owner[wk]], axis=1) + self._reg(x)
 
-    def evaluate(self, x: np.ndarray, workers: Sequence[int] | None = None) -> dict:
+    def evaluate(self, x: np.ndarray, workers: WorkerIds | None = None) -> dict:
         """``loss`` = mean of ``f_i(x)``, ``grad_norm`` = ``||grad of that mean||``, ``accuracy``
         on the samples of ``workers`` (default all), with the true labels."""
         loss, grad, acc = self._objective(x, workers)
         return {"loss": loss, "grad_norm": float(np.linalg.norm(grad)), "accuracy": acc}
 
-    def objective(self, x: np.ndarray, workers: Sequence[int] | None = None) -> tuple[float, np.ndarray]:
+    def objective(self, x: np.ndarray, workers: WorkerIds | None = None) -> tuple[float, np.ndarray]:
         """``f(x) = mean of f_i(x)`` over ``workers`` (default all) and its gradient (true labels):
         what the optimality gap's solver minimises (:mod:`byzcore.problems.optimum`)."""
         loss, grad, _ = self._objective(np.asarray(x, dtype=np.float64), workers)
         return loss, grad
 
-    def _objective(self, x: np.ndarray, workers: Sequence[int] | None):
+    def _objective(self, x: np.ndarray, workers: WorkerIds | None):
         wk = self._all if workers is None else self._workers(workers)
         # Weight of each block in the mean; blocks of other workers get weight zero (cheaper
         # than copying the used blocks out).
@@ -260,8 +264,11 @@ class LogisticRegression(Problem):
             except ImportError:
                 self._csr_cache = None
             else:
-                idx = self.rows.idx.reshape(self.rows.idx.shape[0], -1).T        # (rows, nnz)
-                vals = np.ones(idx.shape) if self.rows.val is None else self.rows.val.reshape(idx.shape[1], -1).T
+                rows = self.rows
+                assert isinstance(rows, FeatureRows)  # the ELL layout ("sparse")
+                assert rows.idx is not None
+                idx = rows.idx.reshape(rows.idx.shape[0], -1).T                  # (rows, nnz)
+                vals = np.ones(idx.shape) if rows.val is None else rows.val.reshape(idx.shape[1], -1).T
                 keep = idx < self.d
                 counts = keep.sum(axis=1)
                 indptr = np.concatenate([[0], np.cumsum(counts)])
@@ -290,7 +297,7 @@ class LogisticRegression(Problem):
             coef = -yv * _sigmoid_neg(yv * R.dot(x)[0]) / len(yv)
             return R.tdot(coef[None])[0] + self._reg_grad(x)
 
-    def with_flipped_labels(self, workers: Sequence[int]) -> LogisticRegression:
+    def with_flipped_labels(self, workers: WorkerIds) -> LogisticRegression:
         """A copy (sharing the data) where ``workers`` compute on flipped labels."""
         out = copy.copy(self)
         out.sign = self.sign.copy()

@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from .base import Problem, problem_error
+from .base import Problem, WorkerIds, problem_error
 
 __all__ = ["cache_dir", "minimise", "optimal_value"]
 
@@ -27,7 +27,7 @@ def cache_dir() -> str:
     return os.environ.get("BYZCORE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "byzcore")
 
 
-def _fingerprint(problem: Problem, workers: np.ndarray, gtol: float) -> str:
+def _fingerprint(problem: Any, workers: np.ndarray, gtol: float) -> str:  # a LogisticRegression (its rows, y, w)
     h = hashlib.sha256()
     keys = ("name", "d", "n_workers", "n_samples", "lam", "reg", "split", "seed")
     meta = {k: getattr(problem, k, None) for k in keys}
@@ -77,7 +77,8 @@ def minimise(fun, x0: np.ndarray, *, gtol: float = 1e-8, max_iter: int = 5000, m
             q += (a - (y @ q) / (y @ s)) * s
         step = -q
         if g @ step >= 0:                                      # not a descent direction: restart
-            S.clear(), Y.clear()
+            S.clear()
+            Y.clear()
             step = -g
         t = 1.0
         while True:                                            # Armijo backtracking
@@ -90,14 +91,16 @@ def minimise(fun, x0: np.ndarray, *, gtol: float = 1e-8, max_iter: int = 5000, m
                 return x
         s, y = xn - x, gn - g
         if s @ y > 1e-12 * (s @ s):
-            S.append(s), Y.append(y)
+            S.append(s)
+            Y.append(y)
             if len(S) > memory:
-                S.pop(0), Y.pop(0)
+                S.pop(0)
+                Y.pop(0)
         x, fx, g = xn, fn, gn
     return x
 
 
-def optimal_value(problem: Problem, workers: Sequence[int] | None = None, *, gtol: float = 1e-8,
+def optimal_value(problem: Problem, workers: WorkerIds | None = None, *, gtol: float = 1e-8,
                   use_cache: bool = True) -> float:
     """``f* = min_x mean_{i in workers} f_i(x)``, computed once and cached on disk.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,7 @@ def make_problem(name: str, n_workers: int, *, split: str = "heterogeneous", see
     if isinstance(name, Problem):
         return name
     key = _ALIASES.get(name, name)
-    logreg = dict(split=split, lam=lam, seed=seed, reg=reg)
+    logreg: dict[str, Any] = dict(split=split, lam=lam, seed=seed, reg=reg)
     if key == "a9a-synthetic":
         X, y = synthetic_a9a(n_samples or 32561, seed=seed)
         return LogisticRegression(X, y, n_workers, name="a9a-synthetic", **logreg)

@@ -9,6 +9,8 @@ features (news20, rcv1, url) fit in memory.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .base import problem_error
@@ -32,6 +34,10 @@ class FeatureRows:
                  val: np.ndarray | None = None):
         self.d, self.A, self.idx, self.val = d, A, idx, val
 
+    def _ell_idx(self) -> np.ndarray:
+        assert self.idx is not None, "FeatureRows holds A (dense) or idx (sparse)"
+        return self.idx
+
     def _map(self, fn) -> FeatureRows:
         if self.A is not None:
             return FeatureRows(self.d, A=fn(self.A, 0))
@@ -39,7 +45,7 @@ class FeatureRows:
 
     def take(self, *key) -> FeatureRows:
         """Rows selected by NumPy indexing on the leading (row) axes."""
-        return self._map(lambda a, lead: a[key] if lead == 0 else a[(slice(None), *key)])
+        return self._map(lambda a, lead: a[key] if lead == 0 else a[(slice(None),) + key])  # noqa: RUF005 -- mypy reads (x, *key) in [] as 3.11 syntax
 
     def flat(self) -> FeatureRows:
         """All rows as one ``(1, N, .)`` set."""
@@ -73,9 +79,10 @@ class FeatureRows:
         pad[1 if per_row else 0] = (0, 1)
         Xe = np.pad(X, pad)                       # an appended zero coordinate for padding
         lead = np.arange(X.shape[0]).reshape(-1, 1) if per_row else None
-        out = None
-        for k in range(self.idx.shape[0]):        # a fixed order of additions: separable bits
-            g = Xe[lead, self.idx[k]] if per_row else Xe[self.idx[k]]
+        idx = self._ell_idx()
+        out: Any = None
+        for k in range(idx.shape[0]):             # a fixed order of additions: separable bits
+            g = Xe[lead, idx[k]] if per_row else Xe[idx[k]]
             if self.val is not None:
                 g = g * (self.val[k][..., None] if g.ndim > self.val[k].ndim else self.val[k])
             out = g if out is None else out + g
@@ -88,8 +95,9 @@ class FeatureRows:
         m, d1 = coef.shape[0], self.d + 1
         offsets = None if m == 1 else (np.arange(m) * d1).reshape((-1,) + (1,) * (coef.ndim - 1))
         out = np.zeros(m * d1)
-        for k in range(self.idx.shape[0]):        # per non-zero slot: no (nnz, m, r) temporaries
-            cols = self.idx[k] if offsets is None else self.idx[k] + offsets
+        idx = self._ell_idx()
+        for k in range(idx.shape[0]):             # per non-zero slot: no (nnz, m, r) temporaries
+            cols = idx[k] if offsets is None else idx[k] + offsets
             w = coef if self.val is None else coef * self.val[k]
             out += np.bincount(cols.reshape(-1), weights=w.reshape(-1), minlength=m * d1)
         return out.reshape(m, d1)[:, : self.d]

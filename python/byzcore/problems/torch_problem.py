@@ -156,7 +156,7 @@ class TorchProblem(Problem):
 
     def full_gradients(self, x, workers):
         wk = np.asarray(workers, dtype=np.int64).reshape(-1)
-        return np.stack([self._loss_grad(self._rows(x, r), self.X[w], self._labels(self.Y[w], w))[1]
+        return np.stack([self._loss_grad(self._rows(x, r), self.X[w], self._labels(self.Y[w], int(w)))[1]
                          for r, w in enumerate(wk)]) if len(wk) else np.zeros((0, self.d))
 
     def _batch(self, w: int, batch: int, seed: int, round_: int):
