@@ -138,9 +138,38 @@ class Algorithm:
         return None
 
     def plan(self, k: int) -> Plan:  # pragma: no cover - abstract
+        """The plan of round ``k``: who computes, at which point, with which randomness.
+
+        Parameters
+        ----------
+        k : int
+            The round index, from 0.
+
+        Returns
+        -------
+        Plan
+            The round's plan (clients, model point, extra information).
+
+        References
+        ----------
+        docs/spec.md#algorithms
+        """
         raise NotImplementedError
 
     def server_step(self, plan: Plan, messages: np.ndarray) -> None:  # pragma: no cover - abstract
+        """Apply the server's update to the model from the round's messages.
+
+        Parameters
+        ----------
+        plan : Plan
+            The plan the messages answer.
+        messages : numpy.ndarray
+            ``(len(plan.clients), d)`` worker messages, Byzantine ones included.
+
+        References
+        ----------
+        docs/spec.md#algorithms
+        """
         raise NotImplementedError
 
     def shift_back_target(self, plan: Plan) -> np.ndarray | None:
@@ -214,6 +243,28 @@ class Algorithm:
     def worker_messages(  # pragma: no cover
         self, problem: Problem, plan: Plan, workers: WorkerIds, state: dict
     ) -> np.ndarray:
+        """The messages honest ``workers`` send for ``plan``.
+
+        Parameters
+        ----------
+        problem : Problem
+            The problem the workers compute on (a label-flipped copy for label-flipping attackers).
+        plan : Plan
+            The round's plan.
+        workers : WorkerIds
+            The worker indices, in message order.
+        state : dict
+            Per-worker state, from :meth:`init_worker_state`, updated in place.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(workers), d)`` float64 messages.
+
+        References
+        ----------
+        docs/spec.md#algorithms
+        """
         raise NotImplementedError
 
     def compress(self, rows: np.ndarray, workers: WorkerIds, k: int) -> np.ndarray:
@@ -227,6 +278,17 @@ class Algorithm:
         return out
 
     def describe(self) -> dict:
+        """The algorithm's parameters, as recorded in a run's results.
+
+        Returns
+        -------
+        dict
+            Name, learning rate, aggregator, ``f`` and the algorithm's own parameters.
+
+        References
+        ----------
+        docs/spec.md#metrics
+        """
         return {"algorithm": self.name, "lr": self.lr, "batch": self.batch, "compressor": self.compressor,
                 "aggregator": None if self.aggregator is None else self.aggregator.name, "f": self.f,
                 "aggregator_clamped": None if self.aggregator is None else

@@ -68,15 +68,35 @@ class ByzVRMarinaPP(Algorithm):
         self._full = 0
 
     def describe(self) -> dict:
+        """The parameters (see :meth:`Algorithm.describe`), with ``p``, ``alpha``, ``clients_per_round``,
+        ``c_hat`` and ``attack_space``.
+
+        References
+        ----------
+        docs/spec.md#alg-byz-vr-marina-pp
+        """
         return {**super().describe(), "p": self.p, "alpha": self.alpha, "clients_per_round": self.C,
                 "c_hat": self.C_hat,
                 "attack_space": self.attack_space}
 
     # ------------------------------------------------------------------ server
     def initial_plan(self) -> Plan:
+        """The plan of the first round: a full gradient from every client.
+
+        References
+        ----------
+        docs/spec.md#alg-byz-vr-marina-pp
+        """
         return Plan(0, np.arange(self.n), self.x, kind="full")
 
     def plan(self, k: int) -> Plan:
+        """Round ``k``'s plan: with probability ``p`` a full-gradient round on ``C_hat`` sampled
+        clients, else a gradient-difference round on ``C`` (see :meth:`Algorithm.plan`).
+
+        References
+        ----------
+        docs/spec.md#alg-byz-vr-marina-pp
+        """
         rng = _streams.server_rng(self.seed, _streams.SAMPLING, k)
         full = bool(rng.random() < self.p)
         size = self.C_hat if full else self.C
@@ -89,6 +109,13 @@ class ByzVRMarinaPP(Algorithm):
         return Plan(k, clients, x_new, kind="full" if full else "difference", x_old=x_old, info={"lambda": lam})
 
     def server_step(self, plan: Plan, messages: np.ndarray) -> None:
+        """Aggregate the round's messages into the estimator ``g`` and step the model (see
+        :meth:`Algorithm.server_step`).
+
+        References
+        ----------
+        docs/spec.md#alg-byz-vr-marina-pp
+        """
         if plan.kind == "full":
             self.g = self.aggregate(messages, "full")
             self._full = 1
@@ -100,27 +127,65 @@ class ByzVRMarinaPP(Algorithm):
             self._full = 0
 
     def attack_offset(self, plan: Plan) -> np.ndarray | None:
+        """The estimator ``g`` added to the Byzantines' messages in difference rounds with
+        ``attack_space='estimator'``, else ``None``.
+
+        References
+        ----------
+        docs/spec.md#alg-byz-vr-marina-pp
+        """
         return self.g if plan.kind == "difference" and self.attack_space == "estimator" else None
 
     def oracle_calls(self, plan: Plan) -> int:
+        """Gradient oracle calls of one worker in the round of ``plan``.
+
+        References
+        ----------
+        docs/spec.md#alg-byz-vr-marina-pp
+        """
         if plan.kind == "full" or self.batch <= 0:  # a difference costs two gradients per sample
             return self._local_total(plan) * (1 if plan.kind == "full" else 2)
         return 2 * len(plan.clients) * self.batch
 
     def shift_back_target(self, plan: Plan) -> np.ndarray:
+        """The vector the shift-back attack pulls the aggregate to in the round of ``plan``.
+
+        References
+        ----------
+        docs/spec.md#attack-shift-back
+        """
         back = (plan.x - self.x0) / self.lr  # g^{k+1} that makes x^{k+2} = x^0
         return back if plan.kind == "full" else back - self.g
 
     def message_bytes(self, plan: Plan) -> int:
+        """Bytes one worker sends in the round of ``plan``.
+
+        References
+        ----------
+        docs/spec.md#metrics
+        """
         if plan.kind == "full":
             return int(self.d * self.problem.itemsize)
         return super().message_bytes(plan)
 
     def round_stats(self) -> dict:
+        """The last round's figures for the metrics: ``full_round`` (1 for a full-gradient round).
+
+        References
+        ----------
+        docs/spec.md#metrics
+        """
         return {"full_round": self._full}
 
     # ------------------------------------------------------------------ workers
     def worker_messages(self, problem, plan: Plan, workers, state: dict) -> np.ndarray:
+        """Full gradients or gradient differences of ``workers`` (see
+        :meth:`Algorithm.worker_messages`).
+
+        References
+        ----------
+        docs/spec.md#alg-byz-vr-marina-pp
+        """
         workers = np.asarray(workers, dtype=np.int64)
         if plan.kind == "full":
             return problem.full_gradients(plan.x, workers)

@@ -34,12 +34,31 @@ class RESAM(RobustSGD):
         self.beta = float(beta)
 
     def describe(self) -> dict:
+        """The parameters (see :meth:`Algorithm.describe`), with the momentum ``beta``.
+
+        References
+        ----------
+        docs/spec.md#alg-resam
+        """
         return {**super().describe(), "beta": self.beta}
 
     def init_worker_state(self) -> dict:
+        """Each worker's momentum, zeros at the start.
+
+        References
+        ----------
+        docs/spec.md#alg-resam
+        """
         return {"momentum": np.zeros((self.n, self.d))}
 
     def worker_messages(self, problem, plan: Plan, workers, state: dict) -> np.ndarray:
+        """The workers' momentum vectors after this round's minibatch gradients (see
+        :meth:`Algorithm.worker_messages`).
+
+        References
+        ----------
+        docs/spec.md#alg-resam
+        """
         workers = np.asarray(workers, dtype=np.int64)
         g = self.gradients(problem, plan, workers)
         m = state.setdefault("momentum", np.zeros((self.n, self.d)))

@@ -57,10 +57,24 @@ class RobustSGD(Algorithm):
         self.allow_small_rounds(self.C)
 
     def describe(self) -> dict:
+        """The parameters (see :meth:`Algorithm.describe`), with ``clients_per_round``,
+        ``local_steps`` and ``clip_alpha``.
+
+        References
+        ----------
+        docs/spec.md#alg-sgd
+        """
         return {**super().describe(), "clients_per_round": self.C, "local_steps": self.local_steps,
                 "clip_alpha": self.clip_alpha}
 
     def plan(self, k: int) -> Plan:
+        """Round ``k``'s plan: ``clients_per_round`` sampled clients at the current model
+        (see :meth:`Algorithm.plan`).
+
+        References
+        ----------
+        docs/spec.md#alg-sgd
+        """
         self.round = k
         return Plan(k, self._sample_clients(k, self.C), self.x)
 
@@ -79,13 +93,31 @@ class RobustSGD(Algorithm):
         return total
 
     def oracle_calls(self, plan: Plan) -> int:
+        """Gradient oracle calls of one worker in the round of ``plan``.
+
+        References
+        ----------
+        docs/spec.md#alg-sgd
+        """
         return self.local_steps * super().oracle_calls(plan)
 
     def worker_messages(self, problem, plan: Plan, workers, state: dict) -> np.ndarray:
+        """Minibatch gradients of ``workers`` (see :meth:`Algorithm.worker_messages`).
+
+        References
+        ----------
+        docs/spec.md#alg-sgd
+        """
         workers = np.asarray(workers, dtype=np.int64)
         return self.compress(self.gradients(problem, plan, workers), workers, plan.round)
 
     def server_step(self, plan: Plan, messages: np.ndarray) -> None:
+        """Aggregate the messages and take the step (see :meth:`Algorithm.server_step`).
+
+        References
+        ----------
+        docs/spec.md#alg-sgd
+        """
         if self.clip_alpha is None:
             self.x = self.x - self.lr * self.aggregate(messages)
             return
@@ -101,4 +133,10 @@ class RobustSGD(Algorithm):
         self.x = self.x - self.lr * self.g
 
     def shift_back_target(self, plan: Plan) -> np.ndarray:
+        """The aggregate that would step the model back to ``x0`` in one step.
+
+        References
+        ----------
+        docs/spec.md#attack-shift-back
+        """
         return (plan.x - self.x0) / self.lr

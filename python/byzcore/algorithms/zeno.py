@@ -55,6 +55,12 @@ class Zeno(RobustSGD):
         self.accepted = self.C
 
     def describe(self) -> dict:
+        """The parameters (see :meth:`Algorithm.describe`), with ``rho``, ``b``, ``n_r``, ``penalty``.
+
+        References
+        ----------
+        docs/spec.md#alg-zeno
+        """
         return {**super().describe(), "rho": self.rho, "b": self.b, "n_r": self.n_r, "penalty": self.penalty}
 
     def scores(self, plan: Plan, messages: np.ndarray) -> np.ndarray:
@@ -69,6 +75,13 @@ class Zeno(RobustSGD):
         return np.where(np.isfinite(s), s, -np.inf)
 
     def server_step(self, plan: Plan, messages: np.ndarray) -> None:
+        """Keep the messages of the highest scores and step with their mean (see
+        :meth:`Algorithm.server_step`).
+
+        References
+        ----------
+        docs/spec.md#alg-zeno
+        """
         s = self.scores(plan, messages)
         keep = np.sort(np.argsort(-s, kind="stable")[: len(messages) - self.b])
         self.accepted = len(keep)
@@ -76,4 +89,10 @@ class Zeno(RobustSGD):
         self.x = self.x - self.lr * np.asarray(_ops.mean(np.ascontiguousarray(messages[keep])), dtype=np.float64)
 
     def round_stats(self) -> dict:
+        """The last round's figures for the metrics (messages accepted).
+
+        References
+        ----------
+        docs/spec.md#metrics
+        """
         return {"accepted": self.accepted}

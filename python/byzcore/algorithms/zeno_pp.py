@@ -67,6 +67,13 @@ class ZenoPP(Algorithm):
         self.staleness = 0
 
     def describe(self) -> dict:
+        """The parameters (see :meth:`Algorithm.describe`), with ``rho``, ``eps``, ``k_v``,
+        ``n_r`` and ``max_delay``.
+
+        References
+        ----------
+        docs/spec.md#alg-zeno-pp
+        """
         return {**super().describe(), "rho": self.rho, "eps": self.eps, "k_v": self.k_v, "n_r": self.n_r,
                 "max_delay": self.max_delay}
 
@@ -80,6 +87,13 @@ class ZenoPP(Algorithm):
         return Plan(k, np.array([w]), self.history[-1 - tau], info={"staleness": tau})
 
     def server_step(self, plan: Plan, messages: np.ndarray) -> None:
+        """Test each arrival against the validation gradient and apply those that pass
+        (see :meth:`Algorithm.server_step`).
+
+        References
+        ----------
+        docs/spec.md#alg-zeno-pp
+        """
         self.staleness = int(plan.info.get("staleness", 0))
         if self.v is None or self._since_refresh >= self.k_v:
             rng = _streams.server_rng(self.seed, _streams.VALIDATION, plan.round)
@@ -117,10 +131,23 @@ class ZenoPP(Algorithm):
         return self.v
 
     def round_stats(self) -> dict:
+        """The last arrival's figures for the metrics (staleness, accepted).
+
+        References
+        ----------
+        docs/spec.md#metrics
+        """
         return {"accepted": self.accepted, "staleness": self.staleness}
 
     # ------------------------------------------------------------------ workers
     def worker_messages(self, problem, plan: Plan, workers, state: dict) -> np.ndarray:
+        """Minibatch gradients of ``workers`` at the plan's (stale) model (see
+        :meth:`Algorithm.worker_messages`).
+
+        References
+        ----------
+        docs/spec.md#alg-zeno-pp
+        """
         workers = np.asarray(workers, dtype=np.int64)
         g = problem.stochastic_gradients(plan.x, workers, self.batch, self.seed, plan.round)
         return self.compress(g, workers, plan.round)

@@ -49,6 +49,12 @@ class ArrayOps:
         return X.std(0, correction=0) if self.torch else X.std(0)
 
     def sign(self, x: Any) -> Any:
+        """Elementwise sign of ``x`` in the messages' array library.
+
+        References
+        ----------
+        docs/spec.md#attacks
+        """
         return self._t.sign(x) if self.torch else np.sign(x)
 
     # Sums of products rather than BLAS dot/norm: a threaded BLAS on a busy machine can take
@@ -58,6 +64,12 @@ class ArrayOps:
         return math.sqrt(float((x * x).sum()))
 
     def row_sq_norms(self, X: Any) -> Any:
+        """Squared Euclidean norm of each row of ``X``.
+
+        References
+        ----------
+        docs/spec.md#attacks
+        """
         return (X * X).sum(1)
 
     def row_dots(self, X: Any, v: Any) -> Any:
@@ -65,6 +77,12 @@ class ArrayOps:
         return (X * v.reshape(1, -1)).sum(1)
 
     def to_float_list(self, x: Any) -> list[float]:
+        """``x`` (a vector) as a list of Python floats.
+
+        References
+        ----------
+        docs/spec.md#attacks
+        """
         return [float(v) for v in (x.detach().cpu().numpy() if self.torch else np.asarray(x))]
 
     def tile(self, v: Any, f: int) -> Any:
@@ -79,11 +97,23 @@ class ArrayOps:
         return np.asarray(a, dtype=self.like.dtype)
 
     def full(self, shape: tuple[int, ...], value: float) -> Any:
+        """An array of ``shape`` filled with ``value``, of the messages' library, dtype and device.
+
+        References
+        ----------
+        docs/spec.md#attacks
+        """
         if self.torch:
             return self._t.full(shape, value, dtype=self.like.dtype, device=self.like.device)
         return np.full(shape, value, dtype=self.like.dtype)
 
     def copy(self, X: Any) -> Any:
+        """A copy of ``X`` (the caller's array is never modified).
+
+        References
+        ----------
+        docs/spec.md#attacks
+        """
         return X.clone() if self.torch else X.copy()
 
     def assemble(self, honest: Any, byzantine: Any, byzantine_rows: np.ndarray | None) -> Any:

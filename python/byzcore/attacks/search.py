@@ -151,12 +151,30 @@ class OptimalALIE(_Searched):
     name = "opt-alie"
 
     def statistics(self, ops, ref):
+        """The coordinate-wise standard deviation of the reference messages.
+
+        References
+        ----------
+        docs/spec.md#attack-optimal
+        """
         return ops.std(ref)
 
     def message(self, ops, mean, std, s):
+        """The ALIE message ``mean - s * std`` for the scale ``s``.
+
+        References
+        ----------
+        docs/spec.md#attack-optimal
+        """
         return mean - s * std
 
     def default_scale(self, ctx):
+        """The scale of plain ALIE for this context, the search's starting point.
+
+        References
+        ----------
+        docs/spec.md#attack-alie
+        """
         return alie_z(ctx.n, ctx.f)
 
 
@@ -175,9 +193,21 @@ class OptimalIPM(_Searched):
     name = "opt-ipm"
 
     def message(self, ops, mean, stats, s):
+        """The IPM message ``-s * mean`` for the scale ``s``.
+
+        References
+        ----------
+        docs/spec.md#attack-optimal
+        """
         return -s * mean
 
     def default_scale(self, ctx):
+        """IPM's default ``eps``, the search's starting point.
+
+        References
+        ----------
+        docs/spec.md#attack-ipm
+        """
         return IPM().eps
 
 
@@ -237,6 +267,12 @@ class MinMax(_Bounded):
     name = "minmax"
 
     def gamma(self, ops, ref, mean, p, a):
+        """The ``gamma`` of the Min-Max condition for the direction ``p``.
+
+        References
+        ----------
+        docs/spec.md#attack-minmax
+        """
         D = float(_ops.pairwise_distances(ref, squared=True).max())
         R = mean.reshape(1, -1) - ref
         c = ops.to_float_list(ops.row_sq_norms(R))
@@ -268,5 +304,11 @@ class MinSum(_Bounded):
     name = "minsum"
 
     def gamma(self, ops, ref, mean, p, a):
+        """The ``gamma`` of the Min-Sum condition for the direction ``p``.
+
+        References
+        ----------
+        docs/spec.md#attack-minmax
+        """
         c = ops.to_float_list(ops.row_sq_norms(ref - mean.reshape(1, -1)))
         return math.sqrt(max(c) / a)

@@ -80,6 +80,19 @@ def _cpu_model() -> str:
 
 
 def check_device(device: str) -> None:
+    """Check that ``device`` can be benchmarked here (the CPU always can).
+
+    Parameters
+    ----------
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+
+    Raises
+    ------
+    SystemExit
+        For ``"cuda"`` without PyTorch, without a visible GPU, or with a byzcore built
+        without CUDA; the message names the fix.
+    """
     if device != "cuda":
         return
     try:

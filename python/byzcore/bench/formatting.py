@@ -6,6 +6,7 @@ __all__ = ["COLUMNS", "fmt_time", "format_row", "header_lines", "table_line"]
 
 
 def fmt_time(t: float | None) -> str:
+    """``t`` seconds in the largest unit it is at least 1 of (s, ms, us, else ns); ``-`` for ``None``."""
     if t is None:
         return "-"
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
@@ -15,6 +16,7 @@ def fmt_time(t: float | None) -> str:
 
 
 def fmt_x(x: float | None) -> str:
+    """A speed ratio as ``1.23x``; ``-`` for ``None``."""
     return "-" if x is None else (f"{x:.3g}x" if x < 100 else f"{x:.0f}x")
 
 
@@ -23,11 +25,13 @@ _WIDTHS = (18, 5, 9, 8, 7, 5, 8, 7, 8, 7, 0)
 
 
 def table_line(values: tuple) -> str:
+    """One line of the results table: ``values`` padded to the columns' widths."""
     cells = (str(v).rjust(w) if i and w else str(v).ljust(w) for i, (v, w) in enumerate(zip(values, _WIDTHS)))
     return " ".join(cells).rstrip()
 
 
 def format_row(r: dict) -> str:
+    """One benchmark result ``r`` as a table line (a skipped or failed one with its reason)."""
     if r["status"] != "ok":
         note = f"{r['status'].upper()}: {r.get('note', '')}"
         return table_line((r["op"], r["n"], r["d"], "-", "-", "-", "-", "-", "-", "-", note))
@@ -39,6 +43,7 @@ def format_row(r: dict) -> str:
 
 
 def header_lines(env: dict, bw: dict) -> list[str]:
+    """The lines above the table: library, build and machine ``env``, measured bandwidth ``bw``."""
     bz = env["byzcore"]
     first = (f"byzcore {bz['version']} ({bz['simd']}, {bz['threads']} threads, cuda={bz['cuda']}) | "
              f"{env['cpu']}, {env['cores']} cores | numpy {env['numpy']} | torch {env['torch'] or 'not installed'}")

@@ -11,6 +11,18 @@ __all__ = ["BaselinePredictor", "device_sync", "time_call"]
 
 
 def device_sync(device: str) -> Callable[[], None]:
+    """The function that waits for ``device``'s queued work before a clock is read.
+
+    Parameters
+    ----------
+    device : str
+        ``"cpu"`` (nothing to wait for) or ``"cuda"``.
+
+    Returns
+    -------
+    Callable[[], None]
+        A no-op on the CPU, ``torch.cuda.synchronize`` on CUDA.
+    """
     if device == "cuda":
         import torch
 
@@ -51,6 +63,8 @@ class BaselinePredictor:
         self.last: dict[tuple[str, str], tuple[int, int, float]] = {}
 
     def predict(self, key: tuple[str, str], n: int, d: int, p: int) -> float | None:
+        """Seconds of ``key`` at ``(n, d)`` scaled from its last recorded time as ``t0 (n/n0)^p (d/d0)``;
+        ``None`` before any."""
         if key not in self.last:
             return None
         n0, d0, t0 = self.last[key]
@@ -58,5 +72,6 @@ class BaselinePredictor:
 
     def record(self, key: tuple[str, str], n: int, d: int, t: float) -> None:
         # Below ~20 ms, call overhead and scheduling noise dominate: no basis to scale from.
+        """Record that ``key`` took ``t`` seconds at ``(n, d)`` (times under 20 ms are too noisy to keep)."""
         if t >= 0.02:
             self.last[key] = (n, d, t)

@@ -165,12 +165,15 @@ class Link:
                                         _td(timeout_s))
 
     def send(self, a: np.ndarray, tag: int):
+        """Post ``a`` to the peer with ``tag``; returns the pending work (wait on it with a deadline)."""
         return self.pg.send([_tensor(np.ascontiguousarray(a))], self.peer, tag)
 
     def recv(self, a: np.ndarray, tag: int):
+        """Post a receive into ``a`` from the peer with ``tag``; returns the pending work."""
         return self.pg.recv([_tensor(a)], self.peer, tag)
 
     def close(self) -> None:
+        """Abort the link's process group (best effort: a broken link is already gone)."""
         with contextlib.suppress(Exception):  # already broken: nothing more to release
             self.pg.abort()
 
@@ -238,11 +241,13 @@ class ServerTransport:
                 pass
 
     def drop(self, rank: int) -> None:
+        """Close and forget the link of worker process ``rank``."""
         link = self.links.pop(rank, None)
         if link is not None:
             link.close()
 
     def generations(self) -> dict[int, int]:
+        """The generation of each open link, by rank (a rejoined worker has a new one)."""
         return {r: link.gen for r, link in self.links.items()}
 
     def publish(self, seq: int, plan: Any, target: np.ndarray | None, ranks: Sequence[int]) -> None:
@@ -460,4 +465,5 @@ class WorkerTransport:
             self.link = None
 
     def close(self) -> None:
+        """Close the link to the server, if open."""
         self._broken()

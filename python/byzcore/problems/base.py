@@ -43,21 +43,128 @@ class Problem:
     itemsize = 8  # bytes per value of a message
 
     def x0(self) -> np.ndarray:
+        """The starting model: zeros of length ``d``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(d,)`` float64.
+
+        References
+        ----------
+        docs/spec.md#problems
+        """
         return np.zeros(self.d)
 
     def full_gradients(self, x: np.ndarray, workers: WorkerIds) -> np.ndarray:
+        """Each worker's full local gradient at ``x``.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(d,)`` model, or ``(len(workers), d)``: one model per worker.
+        workers : WorkerIds
+            Worker indices.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(workers), d)`` float64 gradients.
+
+        References
+        ----------
+        docs/spec.md#problems
+        """
         raise NotImplementedError
 
     def minibatch_gradients(self, x, workers, batch: int, seed: int, round_: int) -> np.ndarray:
+        """Each worker's gradient on a minibatch drawn from ``(seed, round_, worker)``.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(d,)`` model, or one per worker.
+        workers : WorkerIds
+            Worker indices.
+        batch : int
+            Minibatch size.
+        seed, round_ : int
+            The run's seed and the round: the minibatch is a function of them and the worker.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(workers), d)`` float64 gradients.
+
+        References
+        ----------
+        docs/spec.md#problems
+        """
         raise NotImplementedError
 
     def minibatch_gradient_differences(self, x_new, x_old, workers, batch: int, seed: int, round_: int) -> np.ndarray:
+        """``grad(x_new) - grad(x_old)`` of each worker on one shared minibatch.
+
+        Parameters
+        ----------
+        x_new, x_old : numpy.ndarray
+            ``(d,)`` models, or one per worker.
+        workers : WorkerIds
+            Worker indices.
+        batch : int
+            Minibatch size.
+        seed, round_ : int
+            The run's seed and the round (the minibatch is drawn from them).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(workers), d)`` float64 differences.
+
+        References
+        ----------
+        docs/spec.md#problems
+        """
         raise NotImplementedError
 
     def evaluate(self, x: np.ndarray, workers: WorkerIds | None = None) -> dict:
+        """The metrics of ``x`` over the data of ``workers`` (all by default).
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(d,)`` model.
+        workers : WorkerIds, optional
+            Worker indices; all workers if ``None``.
+
+        Returns
+        -------
+        dict
+            ``loss``, ``grad_norm`` and, where the problem has labels (``has_accuracy``), ``accuracy``.
+
+        References
+        ----------
+        docs/spec.md#metrics
+        """
         raise NotImplementedError
 
     def with_flipped_labels(self, workers: WorkerIds) -> Problem:
+        """A copy of the problem in which ``workers`` see flipped labels (label-flipping attackers).
+
+        Parameters
+        ----------
+        workers : WorkerIds
+            Worker indices.
+
+        Returns
+        -------
+        Problem
+            The copy; ``self`` is unchanged.
+
+        References
+        ----------
+        docs/spec.md#attack-label-flip
+        """
         raise NotImplementedError
 
     def compute_scope(self) -> contextlib.AbstractContextManager:

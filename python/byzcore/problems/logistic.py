@@ -277,6 +277,17 @@ class LogisticRegression(Problem):
 
     # -- server validation (Zeno, Zeno++): samples of the whole dataset
     def validation_indices(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """A validation minibatch of ``size`` samples of the whole dataset, drawn with ``rng``.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            Block and row indices of the samples.
+
+        References
+        ----------
+        docs/spec.md#alg-zeno
+        """
         blocks = np.unique(self.owner)
         b = blocks[rng.integers(0, len(blocks), size=size)]
         r = np.floor(rng.random(size) * self.sizes[b]).astype(np.int64)
@@ -291,6 +302,12 @@ class LogisticRegression(Problem):
             return np.mean(_log1pexp(-yv[:, None] * z), axis=0) + self._reg(points)
 
     def validation_gradient(self, x: np.ndarray, idx) -> np.ndarray:
+        """The gradient at ``x`` on the validation minibatch ``idx``.
+
+        References
+        ----------
+        docs/spec.md#alg-zeno-pp
+        """
         b, r = idx
         R, yv = self.rows.take(b[None], r[None]), self.y[b, r]
         with np.errstate(all="ignore"):

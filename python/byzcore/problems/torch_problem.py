@@ -102,6 +102,12 @@ class TorchProblem(Problem):
         return f"TorchProblem({self.name}: d={self.d}, {self.n_workers} workers, {self.split})"
 
     def x0(self) -> np.ndarray:
+        """A copy of the network's initial parameters, flattened.
+
+        References
+        ----------
+        docs/spec.md#problem-torch
+        """
         return self._x0.copy()
 
     def local_sizes(self, workers) -> np.ndarray:
@@ -155,6 +161,12 @@ class TorchProblem(Problem):
         return x if x.ndim == 1 else x[r]
 
     def full_gradients(self, x, workers):
+        """See :meth:`Problem.full_gradients`.
+
+        References
+        ----------
+        docs/spec.md#problem-torch
+        """
         wk = np.asarray(workers, dtype=np.int64).reshape(-1)
         return np.stack([self._loss_grad(self._rows(x, r), self.X[w], self._labels(self.Y[w], int(w)))[1]
                          for r, w in enumerate(wk)]) if len(wk) else np.zeros((0, self.d))
@@ -165,6 +177,12 @@ class TorchProblem(Problem):
         return self.X[w][t], self._labels(self.Y[w][t], w)
 
     def minibatch_gradients(self, x, workers, batch, seed, round_):
+        """See :meth:`Problem.minibatch_gradients`.
+
+        References
+        ----------
+        docs/spec.md#problem-torch
+        """
         wk = np.asarray(workers, dtype=np.int64).reshape(-1)
         rows = []
         for r, w in enumerate(wk):
@@ -173,6 +191,12 @@ class TorchProblem(Problem):
         return np.stack(rows) if rows else np.zeros((0, self.d))
 
     def minibatch_gradient_differences(self, x_new, x_old, workers, batch, seed, round_):
+        """See :meth:`Problem.minibatch_gradient_differences`.
+
+        References
+        ----------
+        docs/spec.md#problem-torch
+        """
         wk = np.asarray(workers, dtype=np.int64).reshape(-1)
         if batch <= 0:
             return self.full_gradients(x_new, wk) - self.full_gradients(x_old, wk)
@@ -184,6 +208,12 @@ class TorchProblem(Problem):
         return np.stack(rows) if rows else np.zeros((0, self.d))
 
     def evaluate(self, x, workers=None):
+        """See :meth:`Problem.evaluate`.
+
+        References
+        ----------
+        docs/spec.md#metrics
+        """
         wk = np.arange(self.n_workers) if workers is None else np.asarray(workers, dtype=np.int64).reshape(-1)
         loss, grad, correct = 0.0, np.zeros(self.d), 0.0
         for w in wk:
@@ -198,19 +228,43 @@ class TorchProblem(Problem):
         return res
 
     def validation_indices(self, rng, size):
+        """Indices of a validation minibatch of ``size`` samples of the whole dataset, drawn with ``rng``.
+
+        References
+        ----------
+        docs/spec.md#alg-zeno
+        """
         return rng.integers(0, self.n_samples, size=size)
 
     def validation_losses(self, points, idx):
+        """The validation minibatch ``idx``'s loss at each of ``points`` (``(p, d)``).
+
+        References
+        ----------
+        docs/spec.md#alg-zeno
+        """
         t = self.torch.as_tensor(idx)
         X, y = self._Xall[t], self._Yall[t]
         with self.torch.no_grad():
             return np.array([self._loss_grad(p, X, y, need_grad=False)[0] for p in points])
 
     def validation_gradient(self, x, idx):
+        """The gradient at ``x`` on the validation minibatch ``idx``.
+
+        References
+        ----------
+        docs/spec.md#alg-zeno-pp
+        """
         t = self.torch.as_tensor(idx)
         return self._loss_grad(x, self._Xall[t], self._Yall[t])[1]
 
     def with_flipped_labels(self, workers):
+        """See :meth:`Problem.with_flipped_labels`.
+
+        References
+        ----------
+        docs/spec.md#attack-label-flip
+        """
         out = copy.copy(self)
         out.flipped = self.flipped.copy()
         out.flipped[np.asarray(workers, dtype=np.int64)] = True
