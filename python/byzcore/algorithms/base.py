@@ -43,6 +43,10 @@ class Plan:
     ``kind``: what to send (``"gradient"``, ``"full"``, ``"difference"``); ``x_old``: the
     previous model for gradient differences; ``info``: algorithm-specific values (``lambda``,
     the clip level; ``staleness``).
+
+    References
+    ----------
+    docs/spec.md#algorithms
     """
 
     round: int
@@ -74,6 +78,10 @@ def parse_compressor(spec: str | None, d: int) -> int | None:
     ValueError
         ``[compressor] ...`` for an unknown compressor, a missing or non-integer ``K``, an
         unknown option, or ``K`` outside ``1..d``.
+
+    References
+    ----------
+    docs/spec.md#algorithms
     """
     if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("none", "identity", "")):
         return None
@@ -103,6 +111,10 @@ class Algorithm:
     :class:`~byzcore.aggregators.Aggregator`), ``f`` (Byzantine workers the rule must
     tolerate), ``batch`` (minibatch size per worker; 0 = full local gradient),
     ``compressor`` (``"none"`` or ``"rand_k:K"``), ``seed``.
+
+    References
+    ----------
+    docs/spec.md#algorithms
     """
 
     name = "algorithm"
@@ -306,6 +318,10 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
     rows sit. Where the algorithm gives an :meth:`Algorithm.attack_offset`, the attack acts
     on ``messages + offset`` (and the shift-back target is moved with it). Shared by the
     simulation and the distributed runtime's server.
+
+    References
+    ----------
+    docs/spec.md#attacks
     """
     from ..attacks import AttackContext
 

@@ -195,7 +195,12 @@ class ByzVRMarinaPP(Algorithm):
 
 def ByzVRMarina(problem, **kw) -> ByzVRMarinaPP:
     """Byz-VR-MARINA (Gorbunov et al., ICLR 2023): Byz-VR-MARINA-PP with all clients in every
-    round (``C = C_hat = n``) and no clipping (``alpha = inf``)."""
+    round (``C = C_hat = n``) and no clipping (``alpha = inf``).
+
+    References
+    ----------
+    docs/spec.md#alg-byz-vr-marina
+    """
     kw.pop("clients_per_round", None)
     kw.pop("c_hat", None)
     kw["alpha"] = math.inf

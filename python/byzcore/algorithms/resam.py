@@ -23,7 +23,12 @@ from .sgd import RobustSGD
 
 
 class RESAM(RobustSGD):
-    """Robust SGD on worker momentums ``m_i = beta m_i + (1 - beta) g_i`` (``beta=0.9``)."""
+    """Robust SGD on worker momentums ``m_i = beta m_i + (1 - beta) g_i`` (``beta=0.9``).
+
+    References
+    ----------
+    docs/spec.md#alg-resam
+    """
 
     name = "resam"
 

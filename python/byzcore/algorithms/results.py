@@ -16,7 +16,12 @@ __all__ = ["Result", "jsonable"]
 @dataclass
 class Result:
     """A finished run: ``metrics`` (one dict per recorded round), ``final`` (``loss``,
-    ``grad_norm``, ``accuracy`` at the last iterate), ``x`` (the last iterate)."""
+    ``grad_norm``, ``accuracy`` at the last iterate), ``x`` (the last iterate).
+
+    References
+    ----------
+    docs/spec.md#metrics
+    """
 
     config: dict
     metrics: list
@@ -89,6 +94,10 @@ def jsonable(v: Any) -> Any:
     -------
     object
         A value ``json.dumps(..., allow_nan=False)`` accepts.
+
+    References
+    ----------
+    docs/spec.md#metrics
     """
     if isinstance(v, (np.floating, float)):
         v = float(v)

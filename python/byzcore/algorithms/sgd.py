@@ -34,7 +34,12 @@ from .base import Algorithm, Plan
 class RobustSGD(Algorithm):
     """Robust SGD with any aggregator; ``clients_per_round`` (default all) sampled per round,
     ``local_steps`` (default 1) and ``clip_alpha`` (default ``None``: no clipping heuristic),
-    see the module docstring."""
+    see the module docstring.
+
+    References
+    ----------
+    docs/spec.md#alg-sgd
+    """
 
     name = "sgd"
 

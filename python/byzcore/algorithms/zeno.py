@@ -32,7 +32,12 @@ PENALTIES = ("sum", "mean")
 class Zeno(RobustSGD):
     """Zeno. ``rho`` (weight of ``||u||^2``), ``b`` (candidates dropped; default ``f``),
     ``n_r`` (validation minibatch size), ``penalty`` (``"sum"``: ``rho ||u||^2`` as in the
-    paper, default; ``"mean"``: ``rho ||u||^2 / d`` as in the authors' code)."""
+    paper, default; ``"mean"``: ``rho ||u||^2 / d`` as in the authors' code).
+
+    References
+    ----------
+    docs/spec.md#alg-zeno
+    """
 
     problem: Any  # a problem with a validation set (validation_indices, validation_losses)
 

@@ -46,6 +46,10 @@ class ZenoPP(Algorithm):
     ``experiment_script_1.sh``: ``--rho 0.001 --epsilon 0 --zeno-delay 10 --max-delay 10``
     with 10 workers, 6 Byzantine): ``rho = 1e-3``, ``eps = 0``, ``k_v = 10``,
     ``max_delay = 10``. ``n_r`` stays 32 (their ``--zeno-batchsize`` is 128 on CIFAR-10).
+
+    References
+    ----------
+    docs/spec.md#alg-zeno-pp
     """
 
     name = "zeno_pp"
@@ -162,6 +166,10 @@ def run_concurrent(alg: ZenoPP, problem, attack, byzantine: np.ndarray, rounds: 
     ``attack(...)`` with their own honest gradient as the reference). Each worker keys its
     random draws by its own arrival count. ``on_arrival(k)`` is called by the server thread
     after arrival ``k`` is processed (metrics).
+
+    References
+    ----------
+    docs/spec.md#alg-zeno-pp
     """
     from ..attacks import AttackContext
 

@@ -128,6 +128,10 @@ def available_attacks() -> list[str]:
     -------
     list of str
         Sorted names (aliases such as ``signflip`` are accepted too).
+
+    References
+    ----------
+    docs/spec.md#attacks
     """
     return sorted(_ATTACKS)
 
@@ -153,6 +157,10 @@ def make_attack(spec: str | Attack | None, *, op: str = "make_attack") -> Attack
         ``spec`` is neither a string, an :class:`Attack` nor ``None``.
     ValueError
         Unknown name, option or value; the message starts with ``[op]``.
+
+    References
+    ----------
+    docs/spec.md#attacks
     """
     if spec is None:
         return NoAttack()

@@ -30,6 +30,10 @@ class ArrayOps:
     ----------
     like
         A NumPy array or torch tensor; results take its framework, dtype and device.
+
+    References
+    ----------
+    docs/spec.md#attacks
     """
 
     def __init__(self, like: Any):
@@ -165,6 +169,10 @@ class AttackContext:
     byzantine_rows
         Boolean mask over the ``n`` rows of the server's matrix marking the Byzantine rows
         (where the attack's messages go); ``None``: honest rows first, then Byzantine.
+
+    References
+    ----------
+    docs/spec.md#attacks
     """
 
     honest: Any
@@ -205,6 +213,10 @@ class Attack:
     Class attributes tell the callers what an attack needs: ``flips_labels`` (the runner
     computes the Byzantines' own messages on flipped labels) and ``needs_target`` (the
     algorithm must define the shift-back target).
+
+    References
+    ----------
+    docs/spec.md#attacks
     """
 
     name = "attack"

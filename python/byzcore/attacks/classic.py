@@ -24,7 +24,12 @@ def _scaled_mean(ctx: AttackContext, scale: float):
 
 
 class NoAttack(Attack):
-    """Byzantine clients behave honestly (a control run)."""
+    """Byzantine clients behave honestly (a control run).
+
+    References
+    ----------
+    docs/spec.md#attack-none
+    """
 
     name = "none"
 
@@ -44,6 +49,10 @@ class ShiftBack(Attack):
     ----------
     when
         ``"majority"`` (default) or ``"half"``.
+
+    References
+    ----------
+    docs/spec.md#attack-shift-back
     """
 
     name = "shift-back"
@@ -72,6 +81,10 @@ class SignFlip(Attack):
     ----------
     s
         The scale (default 1).
+
+    References
+    ----------
+    docs/spec.md#attack-sign-flip
     """
 
     name = "sign-flip"
@@ -91,6 +104,10 @@ class IPM(Attack):
     ----------
     eps
         The scale (default 0.1, the value the paper uses against Krum).
+
+    References
+    ----------
+    docs/spec.md#attack-ipm
     """
 
     name = "ipm"
@@ -117,6 +134,10 @@ def alie_z(n: int, f: int) -> float:
         clamped to that range: a Byzantine majority (``s <= 0``, where the paper's formula
         is ``+inf``) gets the largest finite value ``PhiInverse((n - 1)/n)``, and ``n < 2``
         (nothing to hide among) gets ``0``.
+
+    References
+    ----------
+    docs/spec.md#attack-alie
     """
     n, f = int(n), int(f)
     if n < 2:
@@ -134,6 +155,10 @@ class ALIE(Attack):
     ----------
     z
         The scale; default :func:`alie_z` of the round's ``n`` and ``f``.
+
+    References
+    ----------
+    docs/spec.md#attack-alie
     """
 
     name = "alie"
@@ -154,6 +179,10 @@ class Gaussian(Attack):
     ----------
     sigma
         The standard deviation (default 200, Xie, Koyejo, Gupta's Gaussian attack).
+
+    References
+    ----------
+    docs/spec.md#attack-gaussian
     """
 
     name = "gaussian"
@@ -170,7 +199,12 @@ class Gaussian(Attack):
 class LabelFlip(Attack):
     """Label flipping: the Byzantine clients run the honest computation on flipped labels
     (``y -> -y`` for binary problems, ``c -> C - 1 - c`` for ``C`` classes); the runner
-    flips them, so the messages are the context's ``own``."""
+    flips them, so the messages are the context's ``own``.
+
+    References
+    ----------
+    docs/spec.md#attack-label-flip
+    """
 
     name = "label-flip"
     flips_labels = True
@@ -198,7 +232,12 @@ class NonFinite(Attack):
 
 
 class Zero(Attack):
-    """The zero message: a client that contributes nothing (a crash or a free rider)."""
+    """The zero message: a client that contributes nothing (a crash or a free rider).
+
+    References
+    ----------
+    docs/spec.md#attack-zero
+    """
 
     name = "zero"
 
@@ -214,6 +253,10 @@ class Scale(Attack):
     ----------
     factor
         The scale (default -100).
+
+    References
+    ----------
+    docs/spec.md#attacks
     """
 
     name = "scale"
@@ -235,6 +278,10 @@ class Mimic(Attack):
         The id of the client to copy; by default, or when ``target`` is not in the round, the
         lowest-id honest client of the round (the paper chooses the target by a warm-up
         estimate of the direction of largest variance; a fixed target is the simple form).
+
+    References
+    ----------
+    docs/spec.md#attack-mimic
     """
 
     name = "mimic"

@@ -66,6 +66,10 @@ def line_search(objective: Callable[[float], float], *, hi: float = 1024.0, poin
     ------
     ValueError
         ``hi``, ``points`` or ``refine`` out of range.
+
+    References
+    ----------
+    docs/spec.md#attack-optimal
     """
     _check_budget("line_search", hi, points, refine)
     grid = sorted({0.0, *(hi * 2.0 ** -k for k in range(points - 1)), *(min(max(float(e), 0.0), hi) for e in extra)})
@@ -146,6 +150,10 @@ class OptimalALIE(_Searched):
         (``ctx.aggregator``).
     hi, points, refine
         The search's range and budget (:func:`line_search`).
+
+    References
+    ----------
+    docs/spec.md#attack-optimal
     """
 
     name = "opt-alie"
@@ -188,6 +196,10 @@ class OptimalIPM(_Searched):
     ----------
     agg, hi, points, refine
         As for :class:`OptimalALIE`.
+
+    References
+    ----------
+    docs/spec.md#attack-optimal
     """
 
     name = "opt-ipm"
@@ -262,6 +274,10 @@ class MinMax(_Bounded):
     direction
         ``std`` (default; ``-std(honest)``), ``unit`` (``-mean/||mean||``) or ``sign``
         (``-sign(mean)``).
+
+    References
+    ----------
+    docs/spec.md#attack-minmax
     """
 
     name = "minmax"
@@ -299,6 +315,10 @@ class MinSum(_Bounded):
     ----------
     direction
         As for :class:`MinMax`.
+
+    References
+    ----------
+    docs/spec.md#attack-minmax
     """
 
     name = "minsum"

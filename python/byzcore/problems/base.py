@@ -29,12 +29,22 @@ WorkerIds = Union[Sequence[int], np.ndarray]
 
 
 def problem_error(op: str, msg: str) -> ValueError:
-    """The ``ValueError`` of bad problem input: ``"[op] msg"``."""
+    """The ``ValueError`` of bad problem input: ``"[op] msg"``.
+
+    References
+    ----------
+    docs/spec.md#errors
+    """
     return ValueError(f"[{op}] {msg}")
 
 
 class Problem:
-    """Interface of a problem split across workers (see the module docstring)."""
+    """Interface of a problem split across workers (see the module docstring).
+
+    References
+    ----------
+    docs/spec.md#problems
+    """
 
     name = "problem"
     d = 0

