@@ -57,7 +57,7 @@ def test_alie_z_formula_and_its_range():
     # Byzantine majority (n = 4, f = 3: s = 0, the formula is +inf): s is kept at 1
     assert A.alie_z(4, 3) == pytest.approx(NormalDist().inv_cdf(3 / 4))
     assert A.alie_z(4, 3) == A.alie_z(4, 2)                      # f = 2: s = 1 exactly
-    assert A.alie_z(2, 0) == 0.0
+    assert A.alie_z(2, 0) == 0.0       # nothing to hide among
     assert A.alie_z(1, 0) == 0.0
     assert math.isfinite(A.alie_z(2**63 - 1, 2**62))
 

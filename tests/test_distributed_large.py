@@ -61,7 +61,7 @@ def test_links_carry_float32_messages_beyond_the_store_limit_and_stay_in_step():
     assert s0 == ["ok", "ok"]
     assert a0 == [[10.0] * 3, [20.0] * 3]
     assert z0 == [10.0, 20.0]
-    assert s1 == ["ok", "malformed"]
+    assert s1 == ["ok", "malformed"]  # float64 sent
     assert a1[0] == [11.0] * 3
     assert np.isnan(a1[1]).all()
     assert s2 == ["malformed", "malformed"]  # rank 1 claims round 0; rank 2 sends d - 1 values

@@ -59,11 +59,11 @@ def test_runtime_survives_killed_stalled_and_malformed_workers():
     by_round = {m["round"]: m for m in res.metrics}
     assert sorted(by_round) == list(range(13))  # every round ran, none was lost
     # sgd has no initial round: plan seq s is round s + 1
-    assert by_round[3]["malformed"] == [3]
+    assert by_round[3]["malformed"] == [3]  # float32 values
     assert by_round[3]["participants"] == 3
-    assert by_round[4]["malformed"] == [3]
+    assert by_round[4]["malformed"] == [3]  # d - 1 values
     assert by_round[4]["participants"] == 3
-    assert by_round[6]["malformed"] == [3]
+    assert by_round[6]["malformed"] == [3]  # claims the round before
     assert by_round[6]["participants"] == 2
     for k in (1, 2, 5, *range(7, 13)):
         assert by_round[k]["malformed"] == []
