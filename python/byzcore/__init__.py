@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
+from ._native import build_contents as _build_contents
 from ._native import core as _core
 from ._ops import (
     bucketing,
@@ -54,9 +55,14 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - running from an uni
 def build_info() -> dict:
     """How this byzcore was built and what it uses on this machine.
 
-    Keys: ``version``, ``cuda`` (CUDA kernels compiled in), ``cuda_devices`` (GPUs visible),
-    ``cuda_build`` (toolkit and architectures), ``simd`` (the ISA module in use: ``generic``,
-    ``avx2`` or ``avx512``), ``threads`` (CPU threads the kernels use), ``openmp``.
+    Returns
+    -------
+    dict
+        ``version``, ``cuda`` (CUDA kernels compiled in), ``cuda_devices`` (GPUs visible),
+        ``cuda_build`` (toolkit version), ``simd`` (the ISA module in use: ``generic``,
+        ``avx2`` or ``avx512``), ``threads`` (CPU threads the kernels use), ``openmp``, and
+        what the build contains: ``isa_modules``, ``cuda_architectures``, ``build_type``,
+        ``lto``, ``wheel_tag`` (see :func:`byzcore._native.build_contents`).
     """
     return {
         "version": __version__,
@@ -66,6 +72,7 @@ def build_info() -> dict:
         "simd": _core.isa,
         "threads": int(_core.num_threads()),
         "openmp": bool(_core.openmp),
+        **_build_contents(),
     }
 
 
