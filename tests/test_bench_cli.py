@@ -250,3 +250,11 @@ def test_counts():
     assert bench_cli._count("1e7") == 10**7
     with pytest.raises(Exception, match="positive integer"):
         bench_cli._count("0.5")
+
+
+def test_info_prints_build_info_as_json(capsys):
+    rc = main(["info"])
+    printed = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert printed == json.loads(json.dumps(byzcore.build_info()))
+    assert printed["simd"] in printed["isa_modules"]
