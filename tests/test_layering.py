@@ -34,6 +34,7 @@ PACKAGE = pathlib.Path(byzcore.__file__).resolve().parent
 LAYERS = {
     "_native": 0, "_arrays": 0, "_ops": 0, "_spec": 0, "_streams": 0, "_progress": 0,
     "_core_generic": 0, "_core_avx2": 0, "_core_avx512": 0,  # the compiled modules (and their stubs)
+    "_build_config": 0,  # written by CMake into installed builds only
     "aggregators": 1, "attacks": 1, "": 1,
     "problems": 2,
     "algorithms": 3,

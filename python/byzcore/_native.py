@@ -59,14 +59,15 @@ def build_contents() -> dict[str, Any]:
     isa_modules = [level for level in reversed(_LEVELS)
                    if importlib.util.find_spec(f"byzcore._core_{level}") is not None]
     try:
-        from . import _build_config as config
+        from ._build_config import BUILD_TYPE, CUDA_ARCHITECTURES, LTO
     except ImportError:  # a source tree with copied modules: only what is on disk is known
-        config = None
+        return {"isa_modules": isa_modules, "cuda_architectures": None, "build_type": None,
+                "lto": None, "wheel_tag": _wheel_tag()}
     return {
         "isa_modules": isa_modules,
-        "cuda_architectures": list(config.CUDA_ARCHITECTURES) if config else None,
-        "build_type": config.BUILD_TYPE if config else None,
-        "lto": bool(config.LTO) if config else None,
+        "cuda_architectures": list(CUDA_ARCHITECTURES),
+        "build_type": BUILD_TYPE,
+        "lto": bool(LTO),
         "wheel_tag": _wheel_tag(),
     }
 
