@@ -81,7 +81,8 @@ def _mean_curve(seeds: list, x: str, y: str) -> tuple:
 
 
 def plot_grid_curves(panels: list, path: str, *, x: str = "round", y: str = "loss", logy: bool = True,
-                     title: str | None = None, ncols: int = 3) -> bool:
+                     title: str | None = None, ncols: int = 3, sharey: bool = False,
+                     ylim: tuple | None = None) -> bool:
     """One panel per grid cell, one line per setting: the mean over seeds of metric ``y``
     against ``x``, with a band of one standard error.
 
@@ -101,6 +102,10 @@ def plot_grid_curves(panels: list, path: str, *, x: str = "round", y: str = "los
         A title over the panels.
     ncols
         Panels per row.
+    sharey
+        One y range for all panels.
+    ylim
+        ``(low, high)`` of every panel's y axis (a diverging line then leaves the top).
 
     Returns
     -------
@@ -112,7 +117,7 @@ def plot_grid_curves(panels: list, path: str, *, x: str = "round", y: str = "los
         return False
     ncols = max(1, min(ncols, len(panels)))
     nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.5 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.5 * nrows), squeeze=False, sharey=sharey)
     for ax, (ptitle, lines, *px) in zip(axes.flat, panels):
         xkey = (px[0] if px else None) or x
         for label, seeds in lines:
@@ -123,6 +128,8 @@ def plot_grid_curves(panels: list, path: str, *, x: str = "round", y: str = "los
                 ax.fill_between(xs, lo, mean + se, color=line.get_color(), alpha=0.2, lw=0)
         if logy:
             ax.set_yscale("log")
+        if ylim:
+            ax.set_ylim(*ylim)
         ax.set_title(ptitle, fontsize=9)
         ax.set_xlabel(xkey)
         ax.set_ylabel(y)
@@ -131,7 +138,7 @@ def plot_grid_curves(panels: list, path: str, *, x: str = "round", y: str = "los
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=10 if ncols > 2 else 8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -159,7 +159,8 @@ def write_report(grid: Grid, out: str, *, failed: dict | None = None, plots: boo
         png = os.path.join(out, "curves.png")
         if plot_grid_curves(curve_panels(grid, out), png, x=fig.get("x", "round"), y=y,
                             logy=bool(fig.get("logy", y not in HIGHER_IS_BETTER)),
-                            title=fig.get("title", grid.description or grid.name), ncols=int(fig.get("ncols", 3))):
+                            title=fig.get("title", grid.description or grid.name), ncols=int(fig.get("ncols", 3)),
+                            sharey=bool(fig.get("sharey", False)), ylim=fig.get("ylim")):
             paths.append(png)
         if "byzantine" in grid.varied or "split" in grid.varied:
             png = os.path.join(out, "heatmaps.png")
