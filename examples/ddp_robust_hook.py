@@ -3,8 +3,11 @@
 Every rank trains on its own shard; one rank can be made Byzantine (it sends a scaled,
 sign-flipped gradient). Launch with torchrun (gloo on CPU, NCCL when CUDA is available)::
 
-    torchrun --standalone --nproc-per-node 4 examples/ddp_robust_hook.py --rule bucketing:2+median --f 1 --byzantine-rank 3
-    torchrun --standalone --nproc-per-node 4 examples/ddp_robust_hook.py --rule plain --byzantine-rank 3   # breaks
+    torchrun --standalone --nproc-per-node 5 examples/ddp_robust_hook.py --rule bucketing:2+median --f 1 --byzantine-rank 3
+    torchrun --standalone --nproc-per-node 5 examples/ddp_robust_hook.py --rule plain --byzantine-rank 3   # breaks
+
+(bucketing:2+median with f = 1 needs 5 processes: 3 bucket means for the median; at 4 use
+``--rule median``.)
 
 Rank 0 prints the test accuracy every few epochs.
 """

@@ -63,3 +63,17 @@ def fail_on_rank1(rank: int, world: int) -> int:
     if rank == 1:
         raise RuntimeError("rank 1 fails on purpose")
     return rank * 10
+
+
+def hook_refusals(rank: int, world: int, cases: list[tuple]) -> list[str]:
+    """robust_hook(spec, f) for each case inside a process group: '' when accepted, else the error."""
+    from byzcore.torch import robust_hook
+
+    out = []
+    for spec, f in cases:
+        try:
+            robust_hook(spec, f)
+            out.append("")
+        except ValueError as exc:
+            out.append(str(exc))
+    return out

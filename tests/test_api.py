@@ -246,3 +246,44 @@ def test_generic_dlpack_bfloat16():
         assert "[median]" in str(exc)
         return
     np.testing.assert_allclose(to64(got), ref.median(rounded(X64, "bfloat16")), rtol=1.6e-2)
+
+
+# ---------------------------------------------------------------- the small-call fast paths
+@pytest.mark.parametrize("d", [511, 512, 513, 1024])  # float64 messages around the 4 KiB copy limit
+def test_list_of_numpy_messages_around_the_copy_limit(d):
+    rng = np.random.default_rng(d)
+    X = rng.standard_normal((N, d))
+    rows = [X[i].copy() for i in range(N)]
+    before = [r.copy() for r in rows]
+    np.testing.assert_allclose(bz.median(rows), ref.median(X), rtol=1e-12)
+    np.testing.assert_allclose(bz.krum(rows, F), ref.krum(X, F), rtol=1e-12)
+    out = bz.clip(rows, 1.0)
+    assert out.shape == (N, d)
+    np.testing.assert_allclose(out, ref.clip(X, 1.0), rtol=1e-12)
+    for r, b in zip(rows, before):
+        np.testing.assert_array_equal(r, b)
+
+
+def test_list_with_one_message_of_another_shape_or_type_is_refused():
+    rows = [X64[i].copy() for i in range(N)]
+    with pytest.raises(ValueError, match=r"^\[median\] messages must share one shape"):
+        bz.median(rows[:-1] + [X64[-1][:-1].copy()])
+    with pytest.raises(TypeError, match=r"^\[median\] messages must be floating point"):
+        bz.median(rows[:-1] + [X64[-1].astype(np.int64)])
+    with pytest.raises(TypeError, match=r"^\[median\] message 6 is a list"):
+        bz.median(rows[:-1] + [X64[-1].tolist()])
+
+
+def test_fast_and_general_paths_agree():
+    """A C-contiguous float array takes the short path; the same values through a view that
+    the general path reads (a non-contiguous copy, a big-endian array) give the same result."""
+    for dtype in ("float64", "float32"):
+        X = X64.astype(dtype)
+        wide = np.zeros((N, 2 * D), dtype=dtype)
+        wide[:, ::2] = X
+        big_endian = X.astype(np.dtype(dtype).newbyteorder(">"))
+        for call in (bz.median, bz.mean, lambda A: bz.trimmed_mean(A, F), lambda A: bz.krum(A, F)):
+            fast = call(X)
+            assert fast.dtype == np.dtype(dtype) and fast.shape == (D,)
+            np.testing.assert_array_equal(call(wide[:, ::2]), fast)
+            np.testing.assert_array_equal(call(big_endian), fast)

@@ -40,7 +40,10 @@ CONFIGS = {  # name: (spec, f, byzantine ranks, attack, bucket_cap_mb)
     "median": ("median", 1, [3], "scale:factor=-100", None),
     "median_small_buckets": ("median", 1, [3], "scale:factor=-100", 1e-6),  # one bucket per parameter
     "trimmed_nan": ("trimmed_mean", 1, [1], "nan", None),
-    "bucketing_sign_flip": ("bucketing:2+median", 1, [2], "sign_flip", None),
+    # At 4 ranks, buckets of 2 leave 2 bucket means, whose median is their mean: f = 0 is all
+    # this rule tolerates here (f = 1 is refused, see bucketing_f1).
+    "bucketing_sign_flip": ("bucketing:2+median", 0, [2], "sign_flip", None),
+    "bucketing_f1": ("bucketing:2+median", 1, [], None, None),
     "krum_sign_flip": ("krum", 1, [0], "sign_flip", None),  # a whole-vector rule: one bucket
 }
 
@@ -113,7 +116,85 @@ def test_bucketing_hook_sign_flip(trained):
     ranks = _params(trained, "bucketing_sign_flip")
     for r in range(1, WORLD):
         np.testing.assert_array_equal(ranks[r], ranks[0])
-    assert np.all(np.isfinite(ranks[0]))
+    # the median of two bucket means of two messages each is the mean of the four, whatever the shuffle
+    expected = reference(lambda G: G.mean(0), [2], lambda own, honest: -honest.mean(0))
+    np.testing.assert_allclose(ranks[0], expected, rtol=1e-9, atol=1e-12)
+
+
+def test_hook_refuses_too_few_ranks_at_registration(trained):
+    error = trained["bucketing_f1"][0].get("error", "")
+    assert "[robust_hook] bucketing:2+median with f=1 needs at least 5 processes" in error
+    assert "the process group has 4" in error
+
+
+def test_hook_refusals_at_two_processes():
+    """The reported failure: krum with f = 1 at 2 processes died inside backward with
+    'f must be >= 0, got -1'; now robust_hook(...) refuses it with what the rule needs."""
+    cases = [("krum", 1), ("median", 1), ("trimmed_mean", 1), ("nnm+krum", 0), ("krum", 0), ("median", 0),
+             ("mean", 0), ("bucketing:2+median", 0)]
+    res = spawn(W.hook_refusals, 2, (cases,), timeout_s=120)
+    assert not res.errors, res.errors
+    got = dict(zip(cases, res.results[0]))
+    assert got[("krum", 1)].startswith("[robust_hook] krum with f=1 needs at least 4 processes (n >= f + 3 = 4), "
+                                       "the process group has 2")
+    assert "needs at least 3 processes (n >= 2f + 1 = 3)" in got[("median", 1)]
+    assert "needs at least 3 processes (n >= 2f + 1 = 3)" in got[("trimmed_mean", 1)]
+    assert "nnm+krum with f=0 needs at least 3 processes (n >= f + 3 = 3)" in got[("nnm+krum", 0)]
+    assert "needs at least 3 processes" in got[("krum", 0)]
+    assert got[("median", 0)] == got[("mean", 0)] == got[("bucketing:2+median", 0)] == ""
+    assert res.results[1] == res.results[0]
+
+
+def test_check_world_before_a_process_group_exists():
+    """Without a process group the size is checked on the first bucket (check_world)."""
+    from byzcore.torch import RobustHook
+
+    hook = RobustHook("krum", 2)
+    hook.check_world(5)
+    with pytest.raises(ValueError, match=r"^\[robust_hook\] krum with f=2 needs at least 5 processes"):
+        hook.check_world(4)
+    with pytest.raises(ValueError, match=r"needs at least 3 processes"):
+        RobustHook("geometric_median", 1).check_world(2)
+
+
+@pytest.mark.parametrize("spec,f,need", [
+    ("mean", 3, 1), ("median", 0, 1), ("median", 1, 3), ("trimmed_mean", 2, 5), ("trimmed_mean:1", 3, 3),
+    ("krum", 1, 4), ("multi_krum", 1, 4), ("multi_krum:6", 1, 6), ("geometric_median", 2, 5),
+    ("centered_clipping", 1, 3), ("nnm+krum", 1, 4), ("nnm+median", 2, 5),
+    ("bucketing:2+median", 1, 5), ("bucketing:2+median", 0, 1), ("bucketing:3+krum", 1, 10),
+    ("nnm+bucketing:2+trimmed_mean", 1, 5),
+])
+def test_min_processes_table(spec, f, need):
+    from byzcore.aggregators import make_aggregator
+    from byzcore.distributed.ddp_hook import min_processes
+
+    got, why = min_processes(make_aggregator(spec, f=f))
+    assert got == need, (spec, f, got, why)
+
+
+@pytest.mark.parametrize("s,inner_need", [(2, 3), (3, 4), (2, 1), (4, 5)])
+def test_min_processes_of_bucketing_by_brute_force(s, inner_need):
+    """Bucketing's bound is the first n whose ceil(n / s) bucket means meet the rule's bound."""
+    from byzcore.aggregators import make_aggregator
+    from byzcore.distributed.ddp_hook import min_processes
+
+    rule, f = {1: ("median", 0), 3: ("median", 1), 4: ("krum", 1), 5: ("trimmed_mean", 2)}[inner_need]
+    got, _ = min_processes(make_aggregator(f"bucketing:{s}+{rule}", f=f))
+    assert got == min(n for n in range(1, 100) if -(-n // s) >= inner_need)
+
+
+def test_min_processes_is_enough_for_the_kernels():
+    """At the bound each rule runs with its f (the kernels' own checks accept it)."""
+    import byzcore as bz
+
+    X = np.random.default_rng(0).standard_normal((12, 4))
+    for f in range(4):
+        bz.krum(X[:f + 3], f)
+        bz.multi_krum(X[:f + 3], f)
+        bz.trimmed_mean(X[:2 * f + 1], f)
+        bz.nnm(X[:2 * f + 1], f)
+        with pytest.raises(ValueError, match=r"^\[krum\]"):
+            bz.krum(X[:f + 2], f)
 
 
 def test_hook_rejects_bad_arguments():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from typing import Any, Sequence
 
 import numpy as np
@@ -19,15 +20,29 @@ import numpy as np
 from ._native import core
 
 _FLOAT_NAMES = {"float16", "bfloat16", "float32", "float64"}
+# The dtypes the core computes in natively: such an input is read without a conversion.
+_NUMPY_COMPUTE = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
+# Messages at most this many bytes long are copied into one block rather than addressed one by
+# one: reading a NumPy array's address from Python costs about as much as copying 4 KiB.
+_COPY_ROWS_BYTES = 4096
+# type -> framework, for the types whose framework the type alone decides (the rules call
+# this every round: probing a type's module name each call is a measurable part of a call).
+_TYPE_FRAMEWORK: dict[type, str] = {}
 
 
 def _framework(x: Any) -> str | None:
+    fw = _TYPE_FRAMEWORK.get(type(x))
+    if fw is not None:
+        return fw
     if isinstance(x, np.ndarray):
+        _TYPE_FRAMEWORK[type(x)] = "numpy"
         return "numpy"
     root = type(x).__module__.split(".", 1)[0]
-    if root == "torch" and hasattr(x, "data_ptr"):
+    if root == "torch" and hasattr(type(x), "data_ptr"):
+        _TYPE_FRAMEWORK[type(x)] = "torch"
         return "torch"
-    if root == "cupy" and hasattr(x, "data"):
+    if root == "cupy" and hasattr(type(x), "data"):
+        _TYPE_FRAMEWORK[type(x)] = "cupy"
         return "cupy"
     if isinstance(x, np.generic):
         return "numpy"
@@ -105,13 +120,72 @@ class Batch:
 
     def __init__(self, op: str, X: Any):
         self.op = op
-        if isinstance(X, (list, tuple)):
-            self._init_sequence(X)
-        else:
-            self._init_array(X)
+        if not self._init_fast(X):
+            if isinstance(X, (list, tuple)):
+                self._init_sequence(X)
+            else:
+                self._init_array(X)
         self.messages = core.Messages(
             self._ptrs, self.d, self.compute, self.device,
             self.device_index, self.stream)
+
+    # ---------------------------------------------------------------- the common cases
+    def _init_fast(self, X: Any) -> bool:
+        """The inputs of every round, read with a handful of attribute lookups: a C-contiguous
+        float32/float64 NumPy array or CPU tensor of ``n >= 1`` messages of ``d >= 1``
+        coordinates, or a list of equal NumPy messages. False leaves the general path to
+        decide (and to raise); what it builds is what the general path would build."""
+        kind = type(X)
+        if kind is np.ndarray:
+            compute = _NUMPY_COMPUTE.get(X.dtype)
+            if compute is None or X.ndim < 2 or X.size == 0 or not X.flags.c_contiguous:
+                return False
+            base, size = X.ctypes.data, X.size
+            self.fw = "numpy"
+        elif kind is list or kind is tuple:
+            return self._init_fast_rows(X)
+        else:
+            torch = sys.modules.get("torch")
+            if torch is None or kind is not torch.Tensor or not X.is_cpu or X.dim() < 2 or X.numel() == 0:
+                return False
+            dtype = X.dtype
+            compute = "float32" if dtype is torch.float32 else "float64" if dtype is torch.float64 else None
+            if compute is None or not X.is_contiguous():
+                return False
+            base, size = X.data_ptr(), X.numel()
+            self.fw = "torch"
+        shape = X.shape
+        n = shape[0]
+        self._set_cpu(compute, n, size // n, tuple(shape[1:]), [X], base)
+        return True
+
+    def _init_fast_rows(self, X: Sequence[Any]) -> bool:
+        """A short list of NumPy messages of one float32/float64 dtype and shape: copied into
+        one block (cheaper than reading each address) when each is at most 4 KiB."""
+        if not X:
+            return False
+        first = X[0]
+        if type(first) is not np.ndarray:
+            return False
+        dtype, shape = first.dtype, first.shape
+        compute = _NUMPY_COMPUTE.get(dtype)
+        if compute is None or not shape or first.size == 0 or first.size * first.itemsize > _COPY_ROWS_BYTES:
+            return False
+        for x in X:
+            if type(x) is not np.ndarray or x.dtype is not dtype or x.shape != shape:
+                return False
+        block = np.concatenate(X) if len(shape) == 1 else np.concatenate([x.reshape(-1) for x in X])
+        self.fw = "numpy"
+        self._set_cpu(compute, len(X), first.size, shape, [block], block.ctypes.data)
+        return True
+
+    def _set_cpu(self, compute: str, n: int, d: int, item_shape: tuple, keep: list, base: int) -> None:
+        self.dtype = self.compute = compute
+        self.device, self.device_index, self.stream = "cpu", 0, 0
+        self.n, self.d, self.item_shape = n, d, item_shape
+        self._keep = keep
+        step = d * (8 if compute == "float64" else 4)
+        self._ptrs = list(range(base, base + n * step, step))
 
     # ---------------------------------------------------------------- parsing
     def _init_array(self, X: Any) -> None:
@@ -220,7 +294,8 @@ class Batch:
 
     # ---------------------------------------------------------------- conversions
     def _to_compute(self, x: Any) -> Any:
-        if _dtype_name(x, self.fw) == self.compute:
+        # A byte-swapped NumPy array has the dtype name of a native one but not its bytes.
+        if _dtype_name(x, self.fw) == self.compute and (self.fw != "numpy" or x.dtype.isnative):
             return x
         if self.fw == "torch":
             import torch
@@ -259,23 +334,26 @@ class Batch:
     def empty(self, shape: tuple[int, ...], dtype: str | None = None) -> tuple[Any, int]:
         """A new array of the caller's framework on the caller's device, and its pointer."""
         dtype = dtype or self.compute
+        if self.fw == "numpy":
+            out = np.empty(shape, dtype=dtype)
+            return out, out.ctypes.data
         if self.fw == "torch":
             import torch
 
-            dev = torch.device(self.device, self.device_index) if self.device == "cuda" else "cpu"
-            out = torch.empty(shape, dtype=getattr(torch, dtype), device=dev)
-        elif self.fw == "cupy":
+            if self.device == "cuda":
+                out = torch.empty(shape, dtype=getattr(torch, dtype), device=torch.device("cuda", self.device_index))
+            else:
+                out = torch.empty(shape, dtype=getattr(torch, dtype))
+        else:
             import cupy
 
             with cupy.cuda.Device(self.device_index):
                 out = cupy.empty(shape, dtype=dtype)
-        else:
-            out = np.empty(shape, dtype=dtype)
         return out, self._ptr(out)
 
     def result(self, out: Any, shape: tuple[int, ...] | None = None) -> Any:
         """Cast back to the caller's dtype (float16/bfloat16 inputs) and shape."""
-        if shape is not None:
+        if shape is not None and shape != out.shape:
             out = out.reshape(shape)
         if self.dtype != self.compute:
             if self.fw == "torch":

@@ -1,13 +1,20 @@
 """A Byzantine-robust communication hook for PyTorch ``DistributedDataParallel``.
 
 ``ddp.register_comm_hook(None, robust_hook("median", f=1))`` replaces DDP's all-reduce of
-each gradient bucket by an all-gather of the ``world_size`` bucket copies followed by a
-robust rule, computed by byzcore on every rank. Every rank sees the same ``world_size x
-numel`` matrix and runs the same deterministic kernel with the same seed, so every rank
-gets the same aggregate and the replicas stay identical without a second collective.
+each gradient bucket by a robust rule over the ``world_size`` bucket copies, computed by
+byzcore:
 
-Cost: an all-gather moves ``world_size`` times the bytes of a ring all-reduce's output and
-every rank runs the rule; ``bench/ddp_hook_cost.py`` measures it (docs/distributed.md).
+- coordinate-wise rules (mean, median, trimmed mean, bucketing of those) split the
+  coordinates: rank ``r`` receives slice ``r`` of every rank's bucket (all-to-all), applies
+  the rule to it, and the aggregated slices are all-gathered. Each rank moves as many bytes as
+  a ring all-reduce and computes ``1 / world_size`` of the rule;
+- whole-vector rules (Krum, geometric median, NNM, centered clipping) all-gather the
+  ``world_size x numel`` matrix and every rank runs the same deterministic kernel with the
+  same seed, so every rank gets the same aggregate without a second collective.
+
+Both assume every rank runs the collectives as written (a rank's *gradient* may be anything):
+the ring all-gather relays other ranks' data as the split relays aggregated slices.
+``bench/ddp_hook_cost.py`` measures the cost against plain all-reduce (docs/distributed.md).
 
 Byzantine ranks can be simulated for experiments: ranks listed in ``byzantine_ranks``
 replace their bucket by the attack's message before it is gathered. The attacks are the
@@ -21,10 +28,11 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Iterable
 
-from ..aggregators import Aggregator, make_aggregator
+from ..aggregators import (NNM, Aggregator, Bucketing, CenteredClipping, Chain, GeometricMedian, Krum, Mean,
+                           Median, MultiKrum, TrimmedMean, make_aggregator)
 from ..attacks import Attack, AttackContext, make_attack
 
-__all__ = ["RobustHook", "robust_hook"]
+__all__ = ["RobustHook", "robust_hook", "min_processes"]
 
 
 # ---------------------------------------------------------------- simulated attacks
@@ -47,6 +55,66 @@ def _hook_attack(attack: Any) -> Callable[..., Any]:
                     f"attack(ctx) -> (f, numel), got {type(attack).__name__}")
 
 
+# ---------------------------------------------------------------- how many ranks a rule needs
+def min_processes(aggregator: Aggregator) -> tuple[int, str]:
+    """The smallest number of messages ``n`` for which ``aggregator`` tolerates its ``f``.
+
+    Parameters
+    ----------
+    aggregator
+        A byzcore :class:`~byzcore.Aggregator` (as :func:`~byzcore.make_aggregator` builds it).
+
+    Returns
+    -------
+    (n, bound)
+        ``n`` and the bound it comes from, as text (``"n >= f + 3"``), for error messages.
+        An aggregator byzcore does not know gives ``(1, "n >= 1")``: it is not checked.
+
+    Notes
+    -----
+    The bounds of docs/spec.md: the coordinate-wise median, trimmed mean, geometric median,
+    centered clipping and NNM need an honest majority, ``n >= 2f + 1``; Krum and Multi-Krum
+    ``n >= f + 3`` (and ``n >= m``); bucketing with buckets of ``s`` hands ``ceil(n / s)``
+    bucket means, up to ``f`` of them Byzantine, to its rule, so it needs
+    ``ceil(n / s) >= `` the rule's bound.
+    """
+    if isinstance(aggregator, Chain):
+        n1, why1 = min_processes(aggregator.first)
+        n2, why2 = _min_after(aggregator.first, aggregator.second)
+        return (n1, why1) if n1 >= n2 else (n2, why2)
+    if isinstance(aggregator, Bucketing):
+        if aggregator.inner is None:
+            return 1, "n >= 1"
+        return _min_after(aggregator, aggregator.inner)
+    f = int(aggregator.f)
+    if isinstance(aggregator, (Krum, MultiKrum)):
+        m = getattr(aggregator, "m", None)
+        if m is not None and m > f + 3:
+            return int(m), f"n >= m = {m}"
+        return f + 3, f"n >= f + 3 = {f + 3}"
+    if isinstance(aggregator, (Median, TrimmedMean, GeometricMedian, CenteredClipping, NNM)):
+        return 2 * f + 1, f"n >= 2f + 1 = {2 * f + 1}"
+    return 1, "n >= 1"  # the mean (f = 0) and rules byzcore does not know
+
+
+def _min_after(first: Aggregator, rule: Aggregator) -> tuple[int, str]:
+    """Messages ``first`` needs so that ``rule``, applied to what it returns, meets its bound."""
+    need, why = min_processes(rule)
+    if isinstance(first, Bucketing):  # ceil(n / s) >= need  <=>  n >= s * (need - 1) + 1
+        s = int(first.s)
+        return s * (need - 1) + 1, f"ceil(n / {s}) bucket means >= {need} for {rule.name} ({why})"
+    return need, why  # NNM returns n messages
+
+
+def _check_world(aggregator: Aggregator, world: int) -> None:
+    need, why = min_processes(aggregator)
+    if world < need:
+        raise ValueError(
+            f"[robust_hook] {aggregator.name} with f={aggregator.f} needs at least {need} processes ({why}), "
+            f"the process group has {world}; lower f, choose another rule or add processes "
+            "(byzcore.distributed.ddp_hook.min_processes tells what a rule needs)")
+
+
 # ---------------------------------------------------------------- the hook
 class RobustHook:
     """The callable DDP calls once per gradient bucket; build it with :func:`robust_hook`.
@@ -62,15 +130,35 @@ class RobustHook:
         if not isinstance(aggregator, (str, Aggregator)):
             raise TypeError("[robust_hook] aggregator must be a spec string like 'bucketing:2+median' or a "
                             f"byzcore Aggregator, got {type(aggregator).__name__}")
-        make_aggregator(aggregator, f=f, seed=seed)  # fail here, not inside backward, on a bad spec
+        # Fail here, not inside backward, on a bad spec or too few processes.
+        self._rule = make_aggregator(aggregator, f=f, seed=seed)
         self.spec, self.f, self.seed, self.group = aggregator, f, int(seed), process_group
         self.byzantine_ranks = frozenset(int(r) for r in byzantine_ranks)
         if self.byzantine_ranks and attack is None:
             raise ValueError("[robust_hook] byzantine_ranks given without an attack; pass attack='sign_flip' or another")
         self.attack = _hook_attack(attack) if attack is not None else None
         self._aggregators: dict[tuple[int, int], Aggregator] = {}
+        self._buffers: dict[tuple, Any] = {}  # work buffers, reused every step (see _buffer)
+        self._split = _coordinate_wise(self._rule)
+        self._pending: tuple | None = None  # the bucket whose all-to-all is in flight (_flush)
+        self._checked_worlds: set[int] = set()
         self.calls = 0
         self.__name__ = self.__qualname__ = f"robust_hook[{self.spec}]"  # DDP logs hooks by name
+        world = _initialized_world(process_group)
+        if world is not None:
+            self.check_world(world)
+
+    def check_world(self, world: int) -> None:
+        """Refuse a process group too small for the rule to tolerate ``f`` Byzantine ranks.
+
+        Raises
+        ------
+        ValueError
+            ``world`` is below :func:`min_processes` of the rule.
+        """
+        if world not in self._checked_worlds:
+            _check_world(self._rule, world)
+            self._checked_worlds.add(world)
 
     def _aggregator_for(self, key: tuple[int, int]) -> Aggregator:
         # One aggregator per bucket: stateful rules (centered clipping's previous aggregate,
@@ -92,25 +180,97 @@ class RobustHook:
         group = state if state is not None and hasattr(state, "size") else self.group
         if group is None:
             group = dist.group.WORLD
-        world, rank = dist.get_world_size(group), dist.get_rank(group)
+        world = dist.get_world_size(group)
+        self.check_world(world)  # state may be a group robust_hook(...) did not see
         buf = bucket.buffer()
         self.calls += 1
         if world < 2:
             fut = torch.futures.Future()
             fut.set_result(buf)
             return fut
-        send = self._byzantine_message(buf, group, world, rank, bucket.index()) if self.byzantine_ranks else buf
-        gathered = buf.new_empty((world, buf.numel()))
+        index, numel = bucket.index(), buf.numel()
+        send = self._byzantine_message(buf, group, world, dist.get_rank(group), index) if self.byzantine_ranks else buf
+        agg = self._aggregator_for((index, numel))
+        if self._split:
+            return self._split_coordinates(agg, send.reshape(-1), buf, bucket, group, world, index)
+        # Whole-vector rules: every rank gathers every message. One (world, numel) buffer per
+        # bucket, reused every step (a fresh one costs page faults on every step); DDP waits
+        # for this bucket's future before the next backward writes into it again.
+        gathered = self._buffer(("gathered", index, world), (world, numel), buf)
         work = _all_gather(gathered, send, group, async_op=True)
-        agg = self._aggregator_for((bucket.index(), buf.numel()))
+        shape = buf.shape
 
         def finish(fut):
             fut.wait()  # re-raises a communication error here rather than aggregating garbage
-            out = agg(gathered)
-            buf.copy_(out.reshape(buf.shape))
-            return buf
+            # The rule reads the gathered rows in place; DDP copies the returned tensor into
+            # the gradients, so it need not be the bucket's own buffer.
+            return agg(gathered).reshape(shape)
 
         return work.get_future().then(finish)
+
+    def _split_coordinates(self, agg, send, buf, bucket, group, world: int, index: int):
+        """A coordinate-wise rule as a robust reduce-scatter then an all-gather: rank ``r``
+        receives slice ``r`` of every rank's bucket (all_to_all), applies the rule to those
+        ``world`` slices and all-gathers the aggregated slices. Each rank moves ``2 (w-1)/w``
+        bucket sizes, as a ring all-reduce does, instead of the ``w - 1`` of gathering every
+        bucket, and computes ``1/w`` of the rule. The result is the same per coordinate.
+
+        Every collective is issued from this call, on the thread DDP calls the hook from, in
+        bucket order, so all ranks issue them in one order: bucket k's all-to-all runs while
+        backward goes on, and its rule and all-gather are issued when bucket k+1 arrives, or at
+        once for the last bucket of the step."""
+        import torch
+        import torch.distributed as dist
+
+        self._flush()
+        numel = send.numel()
+        c = -(-numel // world)  # slice length; the bucket is padded to world * c
+        if numel == world * c:
+            flat = send
+        else:
+            flat = self._buffer(("padded", index, world), (world * c,), buf)
+            flat[:numel].copy_(send)
+            flat[numel:].zero_()
+        slices = self._buffer(("slices", index, world), (world, c), buf)
+        work = dist.all_to_all_single(slices.view(-1), flat, group=group, async_op=True)
+        out = self._buffer(("out", index, world), (world * c,), buf)
+        result = torch.futures.Future()
+        self._pending = (work, agg, slices, out, numel, buf.shape, group, result)
+        is_last = getattr(bucket, "is_last", None)
+        if is_last is None or is_last():
+            self._flush()
+        return result
+
+    def _flush(self) -> None:
+        """Rule and all-gather of the bucket whose all-to-all is in flight, if any."""
+        if self._pending is None:
+            return
+        work, agg, slices, out, numel, shape, group, result = self._pending
+        self._pending = None
+        try:
+            work.wait()
+            mine = agg(slices)
+            gathered = _all_gather(out, mine, group, async_op=True).get_future()
+        except Exception as exc:  # every rank fails alike; DDP's wait re-raises it
+            result.set_exception(exc)
+            return
+
+        def finish(fut):
+            try:
+                fut.wait()  # re-raises a communication error rather than returning garbage
+                result.set_result(out[:numel].view(shape))
+            except Exception as exc:
+                result.set_exception(exc)
+
+        gathered.add_done_callback(finish)
+
+    def _buffer(self, key: tuple, shape: tuple, like):
+        """A work buffer of this bucket's dtype and device, allocated once and reused."""
+        key = (*key, like.dtype, like.device)
+        b = self._buffers.get(key)
+        if b is None or tuple(b.shape) != tuple(shape):
+            b = self._buffers[key] = like.new_empty(shape)
+        return b
 
     def _byzantine_message(self, buf, group, world: int, rank: int, index: int):
         import numpy as np
@@ -142,6 +302,27 @@ def _all_gather(out, x, group, async_op: bool):
     return gather(out.view(-1), x.contiguous().view(-1), group=group, async_op=async_op)
 
 
+def _coordinate_wise(aggregator: Aggregator) -> bool:
+    """True when each coordinate of the result depends only on that coordinate of the
+    messages (bucketing shuffles whole messages, with one permutation for every coordinate)."""
+    if isinstance(aggregator, Bucketing):
+        return aggregator.inner is None or _coordinate_wise(aggregator.inner)
+    if isinstance(aggregator, Chain):
+        return _coordinate_wise(aggregator.first) and _coordinate_wise(aggregator.second)
+    return type(aggregator) in (Mean, Median, TrimmedMean)
+
+
+def _initialized_world(group: Any) -> int | None:
+    """The size of ``group`` (default: the world) when a process group is up, else None."""
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return None
+    if not dist.is_available() or not dist.is_initialized():
+        return None
+    return dist.get_world_size(group if group is not None else dist.group.WORLD)
+
+
 def robust_hook(aggregator: str | Aggregator = "bucketing:2+median", f: int = 0, *, seed: int = 0,
                 process_group: Any = None, byzantine_ranks: Iterable[int] = (),
                 attack: str | Callable[..., Any] | None = None) -> RobustHook:
@@ -163,6 +344,8 @@ def robust_hook(aggregator: str | Aggregator = "bucketing:2+median", f: int = 0,
         ``seed`` and the bucket index, so every rank draws the same shuffles.
     process_group
         The group to gather over when ``register_comm_hook`` is given ``state=None``.
+        When a process group is already initialised, its size is checked here against what
+        the rule needs (:func:`min_processes`); otherwise on the first bucket.
     byzantine_ranks, attack
         Simulation only: these ranks send an attack's message instead of their gradient.
         ``attack`` is a spec string or :class:`~byzcore.attacks.Attack` of
@@ -170,6 +353,12 @@ def robust_hook(aggregator: str | Aggregator = "bucketing:2+median", f: int = 0,
         which searches against this hook's rule), or a callable ``attack(ctx) -> (f, numel)``
         taking an :class:`~byzcore.attacks.AttackContext` (rows: the Byzantine ranks in
         ascending order). Costs one extra all-gather per bucket.
+
+    Raises
+    ------
+    ValueError
+        A bad spec or ``f``, or a process group smaller than the rule needs to tolerate ``f``
+        Byzantine ranks (e.g. Krum with ``f = 1`` needs 4 processes: ``n >= f + 3``).
 
     Notes
     -----
