@@ -10,6 +10,7 @@ import json
 import math
 
 import pytest
+
 from byzcore import cli
 from byzcore.algorithms import RunConfig
 from byzcore.experiments.grid import config_hash, expand, load_grid, run_grid
@@ -44,7 +45,8 @@ def test_cases_are_a_union_and_identical_points_share_one_run():
     assert len({p.run_id for p in g.points}) == 8                      # clients_per_round None != 4
     g2 = expand({"alpha": 1.0, "cases": [{"case": "a", "alpha": [1.0, 2.0]}, {"case": "b", "alpha": [1.0]}]})
     ids = [p.run_id for p in g2.points]
-    assert ids[0] == ids[2] and len(set(ids)) == 2                    # one run, shown in both cases
+    assert ids[0] == ids[2]
+    assert len(set(ids)) == 2
     assert g2.varied[0] == "case"
 
 
@@ -97,10 +99,13 @@ def test_run_resume_and_tables(tmp_path):
     out = str(tmp_path / "g")
     grid = expand(TINY)
     first = run_grid(grid, out, jobs=2, progress=False)
-    assert sorted(first.ran) == sorted(p.run_id for p in grid.points) and not first.skipped and not first.failed
+    assert sorted(first.ran) == sorted(p.run_id for p in grid.points)
+    assert not first.skipped
+    assert not first.failed
     report = write_report(grid, out, plots=False)
     again = run_grid(grid, out, jobs=2, progress=False)            # everything finished: nothing runs
-    assert again.ran == [] and sorted(again.skipped) == sorted(first.ran)
+    assert again.ran == []
+    assert sorted(again.skipped) == sorted(first.ran)
 
     rows = _csv(tmp_path / "g" / "results.csv")
     assert len(rows) == 8
@@ -110,7 +115,8 @@ def test_run_resume_and_tables(tmp_path):
         summary = json.loads((tmp_path / "g" / "runs" / p.run_id / "summary.json").read_text())
         assert float(row["loss"]) == summary["final"]["loss"]       # repr() round-trips exactly
         assert float(row["accuracy"]) == summary["final"]["accuracy"]
-        assert row["status"] == "ok" and row["diverged"] == "False"
+        assert row["status"] == "ok"
+        assert row["diverged"] == "False"
         assert summary["config"] == p.config.to_dict()
 
     # summary.csv: mean and standard error over the two seeds, by hand
@@ -122,7 +128,8 @@ def test_run_resume_and_tables(tmp_path):
         se = math.sqrt(sum((v - mean) ** 2 for v in losses) / 1) / math.sqrt(2)
         assert float(s["loss_mean"]) == pytest.approx(mean, rel=1e-12)
         assert float(s["loss_se"]) == pytest.approx(se, rel=1e-9, abs=1e-15)
-        assert s["seeds"] == "2" and s["diverged"] == "0"
+        assert s["seeds"] == "2"
+        assert s["diverged"] == "0"
 
     # worst_case.csv: the larger mean loss over the two attacks, per rule, by hand
     worst = _csv(tmp_path / "g" / "worst_case.csv")
@@ -130,8 +137,10 @@ def test_run_resume_and_tables(tmp_path):
     for w in worst:
         means = {s["attack"]: float(s["loss_mean"]) for s in summ if s["aggregator"] == w["aggregator"]}
         bad = max(means, key=means.get)
-        assert w["worst_attack"] == bad and float(w["worst_loss"]) == means[bad]
-        assert float(w["alie"]) == means["alie"] and float(w["sign-flip"]) == means["sign-flip"]
+        assert w["worst_attack"] == bad
+        assert float(w["worst_loss"]) == means[bad]
+        assert float(w["alie"]) == means["alie"]
+        assert float(w["sign-flip"]) == means["sign-flip"]
     assert len(report.worst) == 2
 
     # a run lost (its folder removed) is run again, and only it
@@ -139,7 +148,8 @@ def test_run_resume_and_tables(tmp_path):
 
     shutil.rmtree(tmp_path / "g" / "runs" / grid.points[3].run_id)
     third = run_grid(grid, out, jobs=1, progress=False)
-    assert third.ran == [grid.points[3].run_id] and len(third.skipped) == 7
+    assert third.ran == [grid.points[3].run_id]
+    assert len(third.skipped) == 7
     write_report(grid, out, plots=False)
 
     def timeless(table: list) -> list:
@@ -162,12 +172,15 @@ def test_summary_and_worst_case_by_hand_with_divergence():
     s = summarise(rows, ["rule", "attack"], ["loss", "accuracy"])
     assert [(r["rule"], r["attack"], r["seeds"], r["diverged"]) for r in s] == \
         [("A", "x", 2, 0), ("A", "y", 1, 0), ("B", "x", 1, 0), ("B", "y", 2, 1)]
-    assert s[0]["loss_mean"] == pytest.approx(0.3) and s[0]["loss_se"] == pytest.approx(0.1)
-    assert s[1]["loss_se"] is None and s[3]["loss_mean"] == pytest.approx(0.1)
+    assert s[0]["loss_mean"] == pytest.approx(0.3)
+    assert s[0]["loss_se"] == pytest.approx(0.1)
+    assert s[1]["loss_se"] is None
+    assert s[3]["loss_mean"] == pytest.approx(0.1)
     w = worst_case(s, ["rule"], "loss")
     assert [(r["rule"], r["worst_attack"], r["worst_loss"], r["attacks"]) for r in w] == \
         [("A", "y", 0.9, 2), ("B", "y", None, 2)]                   # a divergence is the worst case
-    assert w[1]["y"] == "diverged" and w[1]["x"] == pytest.approx(0.5)
+    assert w[1]["y"] == "diverged"
+    assert w[1]["x"] == pytest.approx(0.5)
     acc = worst_case(s, ["rule"], "accuracy")                       # higher is better: the minimum
     assert (acc[0]["worst_attack"], acc[0]["worst_accuracy"]) == ("y", pytest.approx(0.6))
 
@@ -192,9 +205,11 @@ def test_a_failing_point_is_reported_and_retried(tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main(["grid", str(path), "--out", str(out), "--jobs", "1", "--no-progress", "--no-plot"]) == 1
     err = capsys.readouterr().err
-    assert "[run] mode='threads'" in err and "failed" in err
+    assert "[run] mode='threads'" in err
+    assert "failed" in err
     rows = _csv(out / "results.csv")
-    assert [r["status"] for r in rows] == ["error", "ok"] and "[run] mode='threads'" in rows[0]["error"]
+    assert [r["status"] for r in rows] == ["error", "ok"]
+    assert "[run] mode='threads'" in rows[0]["error"]
     assert cli.main(["grid", str(path), "--out", str(out), "--jobs", "1", "--no-progress", "--no-plot"]) == 1
     assert "ran 0, skipped 1 finished, failed 1" in capsys.readouterr().out
 
@@ -209,12 +224,14 @@ def test_grid_command_on_a_toml_file(tmp_path, capsys):
     assert "8 points, 8 distinct runs, 0 finished" in capsys.readouterr().out
     assert cli.main(["grid", str(path), "--out", str(out), "--jobs", "2", "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "ran 8, skipped 0" in printed and "worst_loss" in printed
+    assert "ran 8, skipped 0" in printed
+    assert "worst_loss" in printed
     assert len(_csv(out / "worst_case.csv")) == 4                  # f x split, worst over the two attacks
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         return
-    assert (out / "curves.png").stat().st_size > 1000 and (out / "heatmaps.png").stat().st_size > 1000
+    assert (out / "curves.png").stat().st_size > 1000
+    assert (out / "heatmaps.png").stat().st_size > 1000
     assert cli.main(["grid", str(tmp_path / "nope.toml")]) == 2
     assert "[grid] no grid file" in capsys.readouterr().err

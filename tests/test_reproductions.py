@@ -3,10 +3,16 @@ papers' claims as numeric thresholds: who converges and who is broken."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
+
+from byzcore.algorithms import RunConfig
 from byzcore.experiments.reproduce import available_presets, load_preset, reproduce
+
+# marina-pp-nn needs the clipping heuristic of momentum SGD (RunConfig.clip_alpha, issue 10).
+HAS_CLIP_HEURISTIC = "clip_alpha" in {f.name for f in dataclasses.fields(RunConfig)}
 
 
 def _final(report, **where) -> float:
@@ -18,9 +24,11 @@ def _final(report, **where) -> float:
 
 def test_every_preset_ships_and_expands():
     presets = available_presets()
-    assert {"marina-pp-fig1", "zeno", "zeno-pp", "resam"} <= set(presets)
+    assert {"marina-pp-fig1", "marina-pp-nn", "zeno", "zeno-pp", "resam"} <= set(presets)
     for name, description in presets.items():
         assert description, name
+        if name == "marina-pp-nn" and not HAS_CLIP_HEURISTIC:
+            continue
         full, quick = load_preset(name), load_preset(name, quick=True)
         assert len(quick.points) <= len(full.points)
         assert max(p.config.rounds for p in quick.points) < max(p.config.rounds for p in full.points)
@@ -35,12 +43,14 @@ def test_marina_pp_fig1_clipping_saves_partial_participation(tmp_path):
     clip = _final(report, case="clipping", alpha=1.0)
     noclip = _final(report, case="clipping", alpha=math.inf)
     # Fig. 1 (left): under shift-back with 4 of 20 clients, clipping converges, no clipping does not
-    assert clip["diverged"] == 0 and clip["loss_mean"] < 0.45
+    assert clip["diverged"] == 0
+    assert clip["loss_mean"] < 0.45
     assert noclip["diverged"] == 1 or noclip["loss_mean"] > clip["loss_mean"] + 0.01
     # Fig. 1 (right): a clip multiplier of 10 still converges
     assert _final(report, case="alpha", alpha=10.0)["loss_mean"] < 0.46
     full = _final(report, case="participation", clients_per_round=20)
-    assert full["diverged"] == 0 and full["loss_mean"] < 0.45
+    assert full["diverged"] == 0
+    assert full["loss_mean"] < 0.45
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -77,3 +87,15 @@ def test_resam_momentum_helps_every_rule_under_alie(tmp_path):
         with_m = _final(report, aggregator=rule, beta=0.9)["loss_mean"]
         without = _final(report, aggregator=rule, beta=0.0)["loss_mean"]
         assert with_m < without - 0.01, rule
+
+
+@pytest.mark.skipif(not HAS_CLIP_HEURISTIC, reason="needs RunConfig.clip_alpha (the clipping heuristic)")
+def test_marina_pp_nn_clipping_heuristic_resists_shift_back(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("mlxtend")
+    done, report = reproduce("marina-pp-nn", str(tmp_path), quick=True, jobs=2, progress=False, plots=False)
+    assert not done.failed
+    clip = _final(report, attack="shift-back", clip_alpha=1.0)
+    plain = _final(report, attack="shift-back", clip_alpha=None)
+    assert clip["diverged"] == 0
+    assert plain["diverged"] == 1 or clip["accuracy_mean"] > plain["accuracy_mean"]

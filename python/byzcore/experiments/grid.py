@@ -44,8 +44,9 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from .._progress import Progress, Timer
 from ..algorithms import RunConfig, algorithm_name
@@ -325,7 +326,7 @@ def _one_thread_per_process() -> Iterator[None]:
     cores rather than each spreading BLAS and torch threads over all of them."""
     names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
     saved = {k: os.environ.get(k) for k in names}
-    os.environ.update({k: "1" for k in names})
+    os.environ.update(dict.fromkeys(names, "1"))
     try:
         yield
     finally:
