@@ -48,6 +48,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._environ import scoped_environ
 from .._progress import Progress, Timer
 from ..algorithms import RunConfig, algorithm_name
 from ..algorithms import run as run_config
@@ -320,21 +321,9 @@ def _run_one(config: dict, out: str, run_id: str) -> tuple[str, str | None]:
     return run_id, None
 
 
-@contextlib.contextmanager
-def _one_thread_per_process() -> Iterator[None]:
-    """Worker processes inherit these while they start, so ``jobs`` processes use ``jobs``
-    cores rather than each spreading BLAS and torch threads over all of them."""
-    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-    saved = {k: os.environ.get(k) for k in names}
-    os.environ.update(dict.fromkeys(names, "1"))
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+# Worker processes inherit these while they start, so `jobs` processes use `jobs` cores
+# rather than each spreading BLAS and torch threads over all of them.
+_ONE_THREAD = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")
 
 
 def run_grid(grid: Grid, out: str, *, jobs: int | None = None, progress: bool = True) -> GridRun:
@@ -389,7 +378,7 @@ def run_grid(grid: Grid, out: str, *, jobs: int | None = None, progress: bool = 
                 done(*_run_one(cfg, out, run_id))
         else:
             ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
-            with _one_thread_per_process(), \
+            with scoped_environ(_ONE_THREAD), \
                     cf.ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx) as pool:
                 futures = [pool.submit(_run_one, cfg, out, run_id) for run_id, cfg in todo.items()]
                 for fut in cf.as_completed(futures):

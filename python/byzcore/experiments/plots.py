@@ -62,6 +62,16 @@ def _pyplot():
     return plt
 
 
+def _grid_of_axes(plt, n: int, ncols: int, size: tuple, sharey: bool = False) -> tuple:
+    """A figure of ``n`` panels, ``ncols`` a row, each ``size`` inches; the unused ones hidden."""
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False, sharey=sharey)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
 def _mean_curve(seeds: list, x: str, y: str) -> tuple:
     """``(x, mean, standard error)`` over seeds at each recorded index; a seed that stopped
     early (diverged) counts where it has values. ``x`` falls back to ``round``."""
@@ -115,9 +125,7 @@ def plot_grid_curves(panels: list, path: str, *, x: str = "round", y: str = "los
     plt = _pyplot()
     if plt is None or not panels:
         return False
-    ncols = max(1, min(ncols, len(panels)))
-    nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.5 * nrows), squeeze=False, sharey=sharey)
+    fig, axes = _grid_of_axes(plt, len(panels), ncols, (4.6, 3.5), sharey=sharey)
     for ax, (ptitle, lines, *px) in zip(axes.flat, panels):
         xkey = (px[0] if px else None) or x
         for label, seeds in lines:
@@ -135,10 +143,8 @@ def plot_grid_curves(panels: list, path: str, *, x: str = "round", y: str = "los
         ax.set_ylabel(y)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.set_visible(False)
     if title:
-        fig.suptitle(title, fontsize=10 if ncols > 2 else 8)
+        fig.suptitle(title, fontsize=10 if min(ncols, len(panels)) > 2 else 8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -168,9 +174,7 @@ def plot_heatmaps(panels: list, path: str, *, metric: str, row_label: str, col_l
     plt = _pyplot()
     if plt is None or not panels:
         return False
-    ncols = min(3, len(panels))
-    nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
+    fig, axes = _grid_of_axes(plt, len(panels), 3, (4.2, 3.4))
     finite = np.concatenate([m[np.isfinite(m)] for *_, m in panels] or [np.zeros(0)])
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     for ax, (ptitle, rows, cols, m) in zip(axes.flat, panels):
@@ -190,8 +194,6 @@ def plot_heatmaps(panels: list, path: str, *, metric: str, row_label: str, col_l
         ax.set_ylabel(row_label)
         ax.set_title(ptitle, fontsize=9)
         fig.colorbar(im, ax=ax, shrink=0.8)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.set_visible(False)
     fig.suptitle(title or f"worst-case {metric} over attacks")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
