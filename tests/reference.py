@@ -295,3 +295,89 @@ def minsum_message(H, p) -> np.ndarray:
     T = max(sum(float(np.sum((a - b) ** 2)) for b in H) for a in H)
     g = largest_feasible_scale(lambda g: sum(float(np.sum((mu + g * p - h) ** 2)) for h in H) <= T)
     return mu + g * p
+
+
+# ---------------------------------------------------------------- subset rules (brute force)
+def _first_best(X, f: int, value) -> np.ndarray:
+    """Mean of the first n - f subset (itertools order) of smallest value(S)."""
+    import itertools
+
+    X = _rows(X)
+    n = X.shape[0]
+    best, best_s = math.inf, None
+    for S in itertools.combinations(range(n), n - f):
+        v = value(list(S))
+        if best_s is None or v < best:
+            best, best_s = v, list(S)
+    return X[best_s].mean(axis=0)
+
+
+def mda(X, f: int) -> np.ndarray:
+    """Minimum-diameter averaging by enumerating every n - f subset."""
+    D = pairwise_distances(X)
+    return _first_best(X, f, lambda S: max((D[a, b] for a in S for b in S), default=0.0))
+
+
+def max_scatter_eigenvalue(X, S) -> float:
+    """Largest eigenvalue of sum_{i in S} (x_i - m_S)(x_i - m_S)^T (inf if S holds a
+    non-finite message), from the |S| x |S| Gram matrix of the centred rows."""
+    Y = _rows(X)[S]
+    if not np.all(np.isfinite(Y)):
+        return math.inf
+    Y = Y - Y.mean(axis=0)
+    return float(np.linalg.eigvalsh(Y @ Y.T)[-1])
+
+
+def smea(X, f: int) -> np.ndarray:
+    """Smallest maximum eigenvalue averaging by enumerating every n - f subset."""
+    return _first_best(X, f, lambda S: max_scatter_eigenvalue(X, S))
+
+
+def caf(X, f: int) -> np.ndarray:
+    """The covariance filter on the d x d weighted covariance itself (small d)."""
+    X = _rows(X)
+    n = X.shape[0]
+    ok = _row_finite(X)
+    c = ok.astype(np.float64)
+    Xf = np.where(ok[:, None], X, 0.0)
+    best_l, best_mu = math.inf, Xf[ok].mean(axis=0) if ok.any() else X.mean(axis=0)
+    while c.sum() > n - 2 * f:
+        w = c / c.sum()
+        mu = w @ Xf
+        Y = Xf - mu
+        cov = (Y * w[:, None]).T @ Y
+        vals, vecs = np.linalg.eigh(cov)
+        lam, v = vals[-1], vecs[:, -1]
+        if lam < best_l:
+            best_l, best_mu = lam, mu
+        if lam <= 0:
+            break
+        tau = (Y @ v) ** 2
+        tmax = tau[c > 0].max()
+        if tmax <= 0:
+            break
+        c = np.where(c > 0, np.maximum(c * (1 - tau / tmax), 0.0), 0.0)
+    return best_mu
+
+
+def dnc(X, f: int, *, iters: int = 1, sub_dim: int = 10000, c: float = 1.0, seed: int = 0) -> np.ndarray:
+    """Divide-and-conquer with an SVD of each centred subsample (finite messages only)."""
+    X = _rows(X)
+    n, d = X.shape
+    ok = _row_finite(X)
+    remove = math.floor(c * f)
+    b = min(sub_dim, d)
+    good = np.ones(n, dtype=bool)
+    for t in range(iters):
+        idx = rand_k_indices(d, b, counter_key(seed, t))
+        R = X[ok][:, idx]
+        score = np.full(n, math.inf)
+        if len(R):
+            R = R - R.mean(axis=0)
+            v = np.linalg.svd(R, full_matrices=False)[2][0]
+            score[ok] = (R @ v) ** 2
+        order = sorted(range(n), key=lambda i: (-score[i], -i))
+        keep = np.ones(n, dtype=bool)
+        keep[order[:remove]] = False
+        good &= keep
+    return X[good].mean(axis=0)

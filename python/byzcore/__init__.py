@@ -42,6 +42,8 @@ from .aggregators import (
     TrimmedMean,
     make_aggregator,
 )
+from ._ops import caf, dnc, mda, smea  # the subset rules (docs/rules-subset.md)
+from .aggregators import CAF, MDA, SMEA, DnC
 
 try:
     __version__ = _metadata.version("byzcore")
@@ -74,3 +76,4 @@ __all__ = [
     "nnm", "pairwise_distances", "permutation", "rand_k", "rand_k_dense", "rand_k_indices",
     "rand_k_sparse", "trimmed_mean", "__version__",
 ]
+__all__ += ["CAF", "DnC", "MDA", "SMEA", "caf", "dnc", "mda", "smea"]

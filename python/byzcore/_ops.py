@@ -243,3 +243,184 @@ def permutation(n: int, *, seed: int) -> np.ndarray:
     if n < 0:
         raise ValueError(f"[permutation] n must be >= 0, got {n}")
     return np.asarray(core.random_permutation(n, seed), dtype=np.int64)
+
+
+# ---- subset rules: MDA, SMEA, CAF, DnC (docs/rules-subset.md) ------------------------------
+
+
+def mda(X: ArrayLike, f: int) -> Any:
+    """Minimum-diameter averaging: the mean of the ``n - f`` messages whose largest pairwise
+    distance (the diameter) is smallest.
+
+    Exact: the optimum diameter is found by binary search over the sorted pairwise distances,
+    each step a bounded vertex-cover search on the "too far apart" graph (see docs/spec.md).
+
+    Parameters
+    ----------
+    X : array or sequence of arrays
+        The ``n`` messages, ``(n, d)`` or ``(n, *shape)``.
+    f : int
+        Byzantine messages tolerated.
+
+    Returns
+    -------
+    array
+        One message, in the caller's array type, dtype and device.
+
+    Raises
+    ------
+    ValueError
+        ``[mda]`` if ``n <= 2f``, ``f < 0`` or the input is empty.
+    TypeError
+        ``[mda]`` for a non-integer ``f`` or an unsupported input.
+
+    Notes
+    -----
+    Ties go to the lexicographically first subset (sorted indices), as enumerating
+    ``itertools.combinations`` in order finds it. A message holding a non-finite entry is
+    infinitely far from all others, so it is never chosen while ``n - f`` finite ones exist.
+
+    References
+    ----------
+    El Mhamdi, Guerraoui, Guirguis, Hoang, Rouault. Genuinely distributed Byzantine machine
+    learning. PODC 2020.
+    """
+    f = as_index("mda", "f", f)
+    return _reduce("mda", X, lambda b, out: core.mda(b.messages, f, out))
+
+
+def smea(X: ArrayLike, f: int) -> Any:
+    """Smallest maximum eigenvalue averaging: the mean of the ``n - f`` messages whose
+    empirical covariance has the smallest largest eigenvalue.
+
+    The eigenvalue is computed exactly from the subset's centred ``n x n`` Gram matrix (derived
+    from the pairwise distances: one ``O(n^2 d)`` pass), and the subsets are searched by
+    branch and bound (a subset's largest eigenvalue bounds every superset's; see docs/spec.md).
+
+    Parameters
+    ----------
+    X : array or sequence of arrays
+        The ``n`` messages.
+    f : int
+        Byzantine messages tolerated.
+
+    Returns
+    -------
+    array
+        One message, in the caller's array type, dtype and device.
+
+    Raises
+    ------
+    ValueError
+        ``[smea]`` if ``n <= 2f``, ``f < 0`` or the input is empty.
+    TypeError
+        ``[smea]`` for a non-integer ``f`` or an unsupported input.
+
+    Notes
+    -----
+    Deterministic; ties (equal computed eigenvalues) go to the lexicographically first subset.
+    Subsets holding a message with a non-finite entry have an infinite eigenvalue.
+
+    References
+    ----------
+    Allouah, Guerraoui, Gupta, Pinot, Stephan. Fixing by mixing: a recipe for optimal Byzantine
+    ML under heterogeneity. AISTATS 2023.
+    """
+    f = as_index("smea", "f", f)
+    return _reduce("smea", X, lambda b, out: core.smea(b.messages, f, out))
+
+
+def caf(X: ArrayLike, f: int) -> Any:
+    """Covariance-bound agnostic filter: iteratively down-weight the messages along the top
+    principal direction of the weighted covariance, and return the weighted mean of the
+    iteration whose covariance had the smallest largest eigenvalue.
+
+    Starting from ``c_i = 1``, while ``sum c > n - 2f``: ``mu`` = the ``c``-weighted mean,
+    ``(lambda, v)`` the top eigenpair of the weighted covariance, ``tau_i = ((x_i - mu) . v)^2``
+    and ``c_i <- c_i (1 - tau_i / max tau)`` (the max over the messages still weighted). The
+    eigenpair is exact (Jacobi on the weighted ``n x n`` Gram matrix), not a random power step.
+
+    Parameters
+    ----------
+    X : array or sequence of arrays
+        The ``n`` messages.
+    f : int
+        Byzantine messages tolerated.
+
+    Returns
+    -------
+    array
+        One message, in the caller's array type, dtype and device.
+
+    Raises
+    ------
+    ValueError
+        ``[caf]`` if ``n <= 2f``, ``f < 0`` or the input is empty.
+    TypeError
+        ``[caf]`` for a non-integer ``f`` or an unsupported input.
+
+    Notes
+    -----
+    A message holding a non-finite entry starts with weight zero (its projection would be
+    infinite, so the first step would zero it). With ``f = 0`` the loop never runs and the
+    result is the mean of the finite messages.
+
+    References
+    ----------
+    Allouah, Guerraoui, Stephan. Towards trustworthy federated learning with untrusted
+    participants. ICML 2025.
+    """
+    f = as_index("caf", "f", f)
+    return _reduce("caf", X, lambda b, out: core.caf(b.messages, f, out))
+
+
+def dnc(X: ArrayLike, f: int, *, iters: int = 1, sub_dim: int = 10000, c: float = 1.0, seed: int = 0) -> Any:
+    """Divide-and-conquer: per round, on ``sub_dim`` coordinates drawn uniformly without
+    replacement, drop the ``floor(c f)`` messages with the largest squared projection on the
+    top principal direction of the centred subsample; the mean of the messages kept by every
+    one of the ``iters`` rounds.
+
+    Parameters
+    ----------
+    X : array or sequence of arrays
+        The ``n`` messages.
+    f : int
+        Byzantine messages tolerated.
+    iters : int
+        Filtering rounds (each draws new coordinates), ``>= 1``.
+    sub_dim : int
+        Coordinates per round (all of them if ``>= d``), ``>= 1``.
+    c : float
+        Filtering fraction: ``floor(c f)`` messages removed per round, ``>= 0``.
+    seed : int
+        Seed of the coordinate draws (round ``t`` uses the key ``counter_key(seed, t)``, the
+        same generator as :func:`rand_k_indices`: identical on CPU and CUDA).
+
+    Returns
+    -------
+    array
+        One message, in the caller's array type, dtype and device.
+
+    Raises
+    ------
+    ValueError
+        ``[dnc]`` if ``n <= 2f``, ``n <= iters * floor(c f)`` (no message could survive),
+        or an argument is out of range.
+    TypeError
+        ``[dnc]`` for a non-integer ``f``, ``iters``, ``sub_dim`` or ``seed``.
+
+    Notes
+    -----
+    The top direction is exact (Jacobi on the ``n x n`` Gram matrix of the centred
+    subsample). Messages holding a non-finite entry are scored ``+inf`` (removed first) and left
+    out of the centring; ties in the score remove the higher index first.
+
+    References
+    ----------
+    Shejwalkar, Houmansadr. Manipulating the Byzantine: optimizing model poisoning attacks and
+    defenses for federated learning. NDSS 2021.
+    """
+    op = "dnc"
+    f, iters, sub_dim = as_index(op, "f", f), as_index(op, "iters", iters), as_index(op, "sub_dim", sub_dim)
+    c, seed = as_number(op, "c", c), as_seed(op, seed)
+    return _reduce(op, X, lambda b, out: core.dnc(b.messages, f, iters, sub_dim, c, seed, out))

@@ -258,3 +258,76 @@ def make_aggregator(spec: str | Aggregator, f: int = 0, seed: int = 0) -> Aggreg
     if not agg.reduces:
         raise ValueError(f"[make_aggregator] {spec!r} ends with a pre-aggregator; add a rule, e.g. '{spec}+median'")
     return agg
+
+
+# ---------------------------------------------------------------- subset rules (docs/rules-subset.md)
+# f is passed as given: the rule raises below its bound (n > 2f), never tolerating fewer silently.
+
+
+class _RuleOfF(Aggregator):
+    """A rule whose only parameter is ``f``: calls ``rule(X, f)`` with ``f`` as given."""
+
+    rule: Callable[[Any, int], Any]
+
+    def __init__(self, f: int):
+        self.f = f
+
+    def __call__(self, X: Any) -> Any:
+        return type(self).rule(X, self.f)
+
+
+class MDA(_RuleOfF):
+    """Minimum-diameter averaging (:func:`byzcore.mda`) with ``f`` Byzantine messages.
+
+    Parameters
+    ----------
+    f : int
+        Byzantine messages tolerated; a call on ``n <= 2f`` messages raises ``ValueError``.
+    """
+
+    name = "mda"
+    rule = staticmethod(_ops.mda)
+
+
+class SMEA(_RuleOfF):
+    """Smallest maximum eigenvalue averaging (:func:`byzcore.smea`); ``f`` as in :class:`MDA`."""
+
+    name = "smea"
+    rule = staticmethod(_ops.smea)
+
+
+class CAF(_RuleOfF):
+    """Covariance-bound agnostic filter (:func:`byzcore.caf`); ``f`` as in :class:`MDA`."""
+
+    name = "caf"
+    rule = staticmethod(_ops.caf)
+
+
+class DnC(Aggregator):
+    """Divide-and-conquer (:func:`byzcore.dnc`). Call ``t`` draws its coordinates from
+    ``seed + t``, so each round of training samples new coordinates and runs are reproducible.
+
+    Parameters
+    ----------
+    f : int
+        Byzantine messages tolerated; a call on ``n <= 2f`` messages raises ``ValueError``.
+    iters, sub_dim, c, seed
+        As in :func:`byzcore.dnc`.
+    """
+
+    name = "dnc"
+
+    def __init__(self, f: int, iters: int = 1, sub_dim: int = 10000, c: float = 1.0, seed: int = 0):
+        self.f, self.iters, self.sub_dim, self.c, self.seed = f, iters, sub_dim, c, seed
+        self._calls = 0
+
+    def __call__(self, X: Any) -> Any:
+        seed = (self.seed + self._calls) % 2**64
+        self._calls += 1
+        return _ops.dnc(X, self.f, iters=self.iters, sub_dim=self.sub_dim, c=self.c, seed=seed)
+
+
+register("mda")(lambda f, seed: MDA(f))
+register("smea")(lambda f, seed: SMEA(f))
+register("caf")(lambda f, seed: CAF(f))
+register("dnc")(lambda f, seed, iters=1, sub_dim=10000, c=1.0: DnC(f, int(iters), int(sub_dim), float(c), seed))

@@ -240,6 +240,10 @@ def run_case(n, d, dtype, seed, bad=0, ties=False):
         keys = [D[i] if fin[i] else np.where(fin, 0.0, np.inf) for i in range(n)]
         want = np.stack([X64[np.sort(np.lexsort((np.arange(n), keys[i]))[:m])].mean(0) for i in range(n)])
         check(f"nnm {tag}", call("nnm", X, f, shape=(n, d))[0], want, rel)
+    if n > 2 * f:  # the subset rules: call() compares the emulated GPU with the CPU kernel
+        for name in ("mda",) + (("caf",) if n <= 70 else ()) + (("smea",) if n <= 17 else ()):
+            call(name, X, f, shape=d)
+        call("dnc", X, f, 2, max(1, d // 2), 1.0, 7, shape=d)
 
 
 def main() -> None:

@@ -47,6 +47,15 @@ void bucket_means(const Messages& X, const std::vector<std::int64_t>& perm, std:
                   void* out);
 // out[n*d]: row i replaced by the mean of its n-f nearest messages (itself included).
 void nnm(const Messages& X, std::int64_t f, void* out);
+// out[d]: the subset rules (docs/rules-subset.md), each the (weighted) mean of the messages it
+// keeps. mda: the n-f subset of smallest diameter; smea: the n-f subset whose covariance has
+// the smallest largest eigenvalue; caf: the covariance filter; dnc: divide-and-conquer, which
+// drops floor(c f) messages per round for `iters` rounds on sub_dim random coordinates.
+void mda(const Messages& X, std::int64_t f, void* out);
+void smea(const Messages& X, std::int64_t f, void* out);
+void caf(const Messages& X, std::int64_t f, void* out);
+void dnc(const Messages& X, std::int64_t f, std::int64_t iters, std::int64_t sub_dim, double c,
+         std::uint64_t seed, void* out);
 
 // The seeded permutation of 0..n-1 that bucketing uses (same generator as rand_k).
 std::vector<std::int64_t> random_permutation(std::int64_t n, std::uint64_t seed);
