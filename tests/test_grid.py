@@ -235,3 +235,13 @@ def test_grid_command_on_a_toml_file(tmp_path, capsys):
     assert (out / "heatmaps.png").stat().st_size > 1000
     assert cli.main(["grid", str(tmp_path / "nope.toml")]) == 2
     assert "[grid] no grid file" in capsys.readouterr().err
+
+
+def test_reproduce_command_lists_and_refuses(tmp_path, capsys):
+    assert cli.main(["reproduce", "zeno", "--quick", "--dry-run", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "zeno: 16 points, 16 distinct runs, 0 finished" in printed and "attack" in printed
+    assert cli.main(["reproduce", "zeno", "--seeds", "2", "--dry-run", "--out", str(tmp_path)]) == 0
+    assert "32 points" in capsys.readouterr().out
+    assert cli.main(["reproduce", "fig9", "--dry-run"]) == 2
+    assert "[reproduce] unknown preset 'fig9'" in capsys.readouterr().err
