@@ -175,17 +175,23 @@ def plot_heatmaps(panels: list, path: str, *, metric: str, row_label: str, col_l
     if plt is None or not panels:
         return False
     fig, axes = _grid_of_axes(plt, len(panels), 3, (4.2, 3.4))
+    from matplotlib.colors import LogNorm, Normalize
+
     finite = np.concatenate([m[np.isfinite(m)] for *_, m in panels] or [np.zeros(0)])
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    # Losses span orders of magnitude once a rule breaks: a logarithmic colour scale then.
+    log = metric != "accuracy" and vmin > 0 and vmax > 10 * vmin
+    scale = np.log if log else (lambda v: v)
     for ax, (ptitle, rows, cols, m) in zip(axes.flat, panels):
         shown = np.where(np.isinf(m), vmax, m)
-        im = ax.imshow(shown, cmap="viridis_r" if metric != "accuracy" else "viridis", vmin=vmin, vmax=vmax,
-                       aspect="auto")
+        norm = LogNorm(vmin=vmin, vmax=vmax) if log else Normalize(vmin=vmin, vmax=vmax)
+        im = ax.imshow(shown, cmap="viridis_r" if metric != "accuracy" else "viridis", norm=norm, aspect="auto")
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
                 v = m[i, j]
                 text = "" if np.isnan(v) else ("div" if np.isinf(v) else f"{v:.3g}")
-                level = 0.5 if not np.isfinite(v) or vmax == vmin else (v - vmin) / (vmax - vmin)
+                level = 0.5 if not np.isfinite(v) or vmax == vmin else \
+                    (scale(v) - scale(vmin)) / (scale(vmax) - scale(vmin))
                 bright = level > 0.5 if metric == "accuracy" else level < 0.5  # viridis is bright at its top
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color="k" if bright else "w")
         ax.set_xticks(range(len(cols)), [str(c) for c in cols], fontsize=7, rotation=20)

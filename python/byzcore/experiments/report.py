@@ -37,7 +37,7 @@ class Report:
 
 def _matches(point, where: dict) -> bool:
     for key, want in where.items():
-        have = point.case if key == "case" else getattr(point.config, key)
+        have = _value_of(point, key)
         wants = want if isinstance(want, list) else [want]
         if key != "case":
             wants = [_value(key, w) for w in wants]
@@ -50,7 +50,7 @@ def _label(point, keys: list, fmt: str | None) -> str:
     fmt = point.label or fmt
     if fmt:
         return fmt.format(case=point.case, **dataclasses.asdict(point.config))
-    vals = [(k, point.case if k == "case" else getattr(point.config, k)) for k in keys]
+    vals = [(k, _value_of(point, k)) for k in keys]
     if len(vals) == 1:
         return str(vals[0][1])
     return ", ".join(f"{k}={v}" for k, v in vals) or "run"
@@ -73,10 +73,12 @@ def curve_panels(grid: Grid, out: str) -> list:
     if not specs:
         lines = fig.get("lines") or (["aggregator"] if "aggregator" in keys else keys[-1:])
         lines = [lines] if isinstance(lines, str) else list(lines)
-        panel_keys = [k for k in keys if k not in lines]
+        # A key that the line keys determine (Zeno's rho beside the rule of robust SGD) is an
+        # attribute of the line, not a reason for another panel.
+        panel_keys = [k for k in keys if k not in lines and not _determined(grid.points, lines, k)]
         seen: dict = {}
         for p in grid.points:
-            vals = tuple((k, p.case if k == "case" else getattr(p.config, k)) for k in panel_keys)
+            vals = tuple((k, _value_of(p, k)) for k in panel_keys)
             seen.setdefault(vals, None)
         specs = [{"title": ", ".join(f"{k}={v}" for k, v in vals) or grid.name, "where": dict(vals),
                   "label": fig.get("label")} for vals in seen]
@@ -87,10 +89,10 @@ def curve_panels(grid: Grid, out: str) -> list:
         members = [p for p in grid.points if _matches(p, spec.get("where", {}))]
         if not members:
             continue
-        inner = [k for k in keys if len({str(p.case if k == "case" else getattr(p.config, k)) for p in members}) > 1]
+        inner = [k for k in keys if len({str(_value_of(p, k)) for p in members}) > 1]
         lines_: dict = {}
         for p in members:
-            setting = tuple(str(p.case if k == "case" else getattr(p.config, k)) for k in inner)
+            setting = tuple(str(_value_of(p, k)) for k in inner)
             lines_.setdefault(setting, []).append(p)
         drawn = []
         for group in lines_.values():
@@ -100,6 +102,18 @@ def curve_panels(grid: Grid, out: str) -> list:
         if drawn:
             panels.append((spec.get("title", ""), drawn, spec.get("x")))
     return panels
+
+
+def _value_of(point, key: str):
+    return point.case if key == "case" else getattr(point.config, key)
+
+
+def _determined(points: list, by: list, key: str) -> bool:
+    """Whether the values of ``by`` determine the value of ``key`` over ``points``."""
+    seen: dict = {}
+    for p in points:
+        seen.setdefault(tuple(str(_value_of(p, k)) for k in by), set()).add(str(_value_of(p, key)))
+    return all(len(v) == 1 for v in seen.values())
 
 
 def _plain(v):
