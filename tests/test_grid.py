@@ -245,3 +245,14 @@ def test_reproduce_command_lists_and_refuses(tmp_path, capsys):
     assert "32 points" in capsys.readouterr().out
     assert cli.main(["reproduce", "fig9", "--dry-run"]) == 2
     assert "[reproduce] unknown preset 'fig9'" in capsys.readouterr().err
+
+
+def test_parquet_table_matches_the_csv(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    from byzcore.experiments.tables import write_table
+
+    rows = [{"rule": "median", "loss": 0.25, "x": "diverged"}, {"rule": "krum", "loss": None, "x": 0.5}]
+    paths = write_table(rows, str(tmp_path / "t.csv"))
+    assert paths == [str(tmp_path / "t.csv"), str(tmp_path / "t.parquet")]
+    table = pq.read_table(paths[1]).to_pylist()
+    assert table == [{"rule": "median", "loss": 0.25, "x": "diverged"}, {"rule": "krum", "loss": None, "x": "0.5"}]

@@ -68,7 +68,7 @@ def grid_main(args: argparse.Namespace) -> int:
     """``byzcore grid``: 0 when every run finished, 1 when some failed, 2 for a bad file."""
     try:
         grid = load_grid(args.file, quick=args.quick, seeds=args.seeds)
-        out = args.out or os.path.join("runs", "grid", grid.name)
+        out = args.out or os.path.join("runs", "grid", grid.name.replace(os.sep, "-").replace("..", "-"))
         if args.dry_run:
             return _dry_run(grid, out)
         done = run_grid(grid, out, jobs=args.jobs, progress=not args.no_progress)
