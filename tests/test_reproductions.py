@@ -89,13 +89,17 @@ def test_resam_momentum_helps_every_rule_under_alie(tmp_path):
         assert with_m < without - 0.01, rule
 
 
+@pytest.mark.slow  # a CNN: about a minute on two busy cores
 @pytest.mark.skipif(not HAS_CLIP_HEURISTIC, reason="needs RunConfig.clip_alpha (the clipping heuristic)")
-def test_marina_pp_nn_clipping_heuristic_resists_shift_back(tmp_path):
+def test_marina_pp_nn_both_variants_learn(tmp_path):
+    # What the medium run shows (docs/reproductions.md): both variants learn under both attacks;
+    # the clipping heuristic does not beat plain momentum SGD at this scale.
     pytest.importorskip("torch")
     pytest.importorskip("mlxtend")
     done, report = reproduce("marina-pp-nn", str(tmp_path), quick=True, jobs=2, progress=False, plots=False)
     assert not done.failed
-    clip = _final(report, attack="shift-back", clip_alpha=1.0)
-    plain = _final(report, attack="shift-back", clip_alpha=None)
-    assert clip["diverged"] == 0
-    assert plain["diverged"] == 1 or clip["accuracy_mean"] > plain["accuracy_mean"]
+    for attack in ("shift-back", "alie"):
+        for clip in (None, 1.0):
+            row = _final(report, attack=attack, clip_alpha=clip)
+            assert row["diverged"] == 0
+            assert row["accuracy_mean"] > 0.5, (attack, clip)    # from 0.08 (chance is 0.1)
