@@ -36,7 +36,8 @@ def read_metrics(run_folder: str) -> list:
 def collect_rows(points: Iterable, out: str, failed: dict | None = None) -> tuple[list, list]:
     """One row per grid point: ``case``, ``run``, every configuration field, then the run's
     outcome (``status`` ok/error/missing, ``error``, ``diverged``, ``seconds``), its final
-    metrics and the other numeric values of its last recorded round (e.g. ``bytes_sent``).
+    metrics, the other numeric values of its last recorded round (e.g. ``bytes_sent``) and its
+    totals as ``total_<name>`` (e.g. Zeno's ``total_accept_rate`` over every round).
 
     Parameters
     ----------
@@ -63,8 +64,8 @@ def collect_rows(points: Iterable, out: str, failed: dict | None = None) -> tupl
                 s = json.load(fh)
             last = (read_metrics(folder) or [{}])[-1]
             values = dict(s.get("final", {}))
-            values.update({k: v for k, v in last.items() if k not in values and k not in _SKIP_LAST
-                           and isinstance(v, (int, float)) and not isinstance(v, bool)})
+            values.update({k: v for k, v in last.items() if k not in values and k not in _SKIP_LAST and _number(v)})
+            values.update(_totals(s.get("totals") or {}))
             row.update(status="ok", error="", diverged=bool(s.get("diverged")), seconds=s.get("seconds"))
             for k, v in values.items():
                 if k not in metric_names:
@@ -75,6 +76,22 @@ def collect_rows(points: Iterable, out: str, failed: dict | None = None) -> tupl
                        diverged=None, seconds=None)
         rows.append(row)
     return rows, metric_names
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _totals(totals: dict, prefix: str = "total_") -> dict:
+    """A run's totals (``summary.json``'s ``totals``: oracle calls, Zeno's detection counts and
+    rates over every round) as flat ``total_<name>`` columns."""
+    out = {}
+    for k, v in totals.items():
+        if isinstance(v, dict):
+            out.update(_totals(v, prefix))
+        elif _number(v):
+            out[prefix + k] = v
+    return out
 
 
 def group_key(row: dict, keys: list) -> tuple:
