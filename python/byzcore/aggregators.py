@@ -491,11 +491,25 @@ class MDA(_RuleOfF):
     rule = staticmethod(_ops.mda)
 
 
-class SMEA(_RuleOfF):
-    """Smallest maximum eigenvalue averaging (:func:`byzcore.smea`); ``f`` as in :class:`MDA`."""
+class SMEA(Aggregator):
+    """Smallest maximum eigenvalue averaging (:func:`byzcore.smea`).
+
+    Parameters
+    ----------
+    f : int
+        As in :class:`MDA`.
+    max_subsets : int, optional
+        The search budget of :func:`byzcore.smea` (past it the call raises ``ValueError``);
+        default :func:`byzcore.smea_default_budget` of the number of messages.
+    """
 
     name = "smea"
-    rule = staticmethod(_ops.smea)
+
+    def __init__(self, f: int, max_subsets: int | None = None):
+        self.f, self.max_subsets = f, max_subsets
+
+    def __call__(self, X: Any) -> Any:
+        return _ops.smea(X, self.f, max_subsets=self.max_subsets)
 
 
 class CAF(_RuleOfF):
@@ -530,6 +544,6 @@ class DnC(Aggregator):
 
 
 register("mda")(lambda f, seed: MDA(f))
-register("smea")(lambda f, seed: SMEA(f))
+register("smea")(lambda f, seed, max_subsets=None: SMEA(f, None if max_subsets is None else int(max_subsets)))
 register("caf")(lambda f, seed: CAF(f))
 register("dnc")(lambda f, seed, iters=1, sub_dim=10000, c=1.0: DnC(f, int(iters), int(sub_dim), float(c), seed))
