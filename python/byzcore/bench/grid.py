@@ -4,7 +4,6 @@ table and the JSON document (``run(options)``; the options are those of
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -126,10 +125,8 @@ def run(args: Any) -> int:
                     row.update(status="unavailable", note=unavailable[op])
                 else:
                     k = KERNELS[op]
-                    cell = case
-                    if k.max_f is not None and case.f > k.max_f(n):
-                        cell = dataclasses.replace(case, f=max(0, k.max_f(n)))  # shares the cached references
-                        row["f"] = cell.f
+                    cell = k.case_for(case)
+                    row["f"] = cell.f
                     _bench_cell(k, cell, row, args, use_torch, sync, budget, pred)
                     if peer_python and row["status"] == "ok" and op in PEER_CALLS:
                         _peer_columns(op, cell, row, args, peer_python, tmp.name)

@@ -4,6 +4,7 @@ pytest-benchmark suite in ``bench/`` alike (both check and time exactly the same
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -65,6 +66,13 @@ class Kernel:
     check_call: Callable[[Case], Any] | None = None  # byzcore call checked, if not bz's
     max_f: Callable[[int], int] | None = None  # the rule's bound: the largest f it takes for n
     passes: int = 1           # n*d*itemsize passes of the least traffic (2: read and write n rows)
+
+    def case_for(self, case: Case) -> Case:
+        """The case with ``f`` lowered to the rule's bound where it is over it (the cached
+        references are shared: none depends on ``f``)."""
+        if self.max_f is None or case.f <= self.max_f(case.n):
+            return case
+        return dataclasses.replace(case, f=max(0, self.max_f(case.n)))
 
     def checked_result(self, case: Case) -> Any:
         return self.check_call(case) if self.check_call else self.bz(case)()
