@@ -15,8 +15,7 @@ void clip(const Messages& X, double threshold, void* out) {
 
 void arc(const Messages& X, std::int64_t f, void* out) {
   check_messages("arc", X);
-  check_f("arc", f);
-  check_bound("arc", f <= (X.n - 1) / 2, "n > 2f", X.n, f);  // no arithmetic on f: it could wrap
+  check_f_bound("arc", Bound::more_than_2f, X.n, f);
   BYZCORE_DEVICE_SWITCH(X, arc(X, f, out));
 }
 
@@ -24,7 +23,7 @@ void centered_clipping(const Messages& X, double tau, const void* center, std::i
                        void* out) {
   check_messages("centered_clipping", X);
   if (!(tau >= 0)) fail("centered_clipping", "tau must be >= 0, got " + std::to_string(tau));
-  if (iters < 1) fail("centered_clipping", "iters must be >= 1, got " + std::to_string(iters));
+  check_iterations("centered_clipping", "iters", iters, 1);
   BYZCORE_DEVICE_SWITCH(X, centered_clipping(X, tau, center, iters, out));
 }
 

@@ -8,15 +8,13 @@ namespace byzcore {
 
 void meamed(const Messages& X, std::int64_t f, void* out) {
   check_messages("meamed", X);
-  check_f("meamed", f);
-  check_bound("meamed", f <= (X.n - 1) / 2, "n > 2f", X.n, f);
+  check_f_bound("meamed", Bound::more_than_2f, X.n, f);
   BYZCORE_DEVICE_SWITCH(X, meamed(X, f, out));
 }
 
 void bulyan(const Messages& X, std::int64_t f, void* out) {
   check_messages("bulyan", X);
-  check_f("bulyan", f);
-  check_bound("bulyan", X.n >= 3 && f <= (X.n - 3) / 4, "n >= 4f + 3", X.n, f);
+  check_f_bound("bulyan", Bound::at_least_4f_plus_3, X.n, f);
   BYZCORE_DEVICE_SWITCH(X, bulyan(X, f, out));
 }
 

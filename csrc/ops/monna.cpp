@@ -10,8 +10,7 @@ namespace byzcore {
 
 void monna(const Messages& X, std::int64_t f, std::int64_t pivot, void* out) {
   check_messages("monna", X);
-  check_f("monna", f);
-  check_bound("monna", f <= (X.n - 1) / 2, "n > 2f", X.n, f);
+  check_f_bound("monna", Bound::more_than_2f, X.n, f);
   if (pivot < 0 || pivot >= X.n)
     fail("monna", "pivot must be a message index in 0..n-1 (n = " + std::to_string(X.n) + "), got " +
                       std::to_string(pivot));
@@ -20,8 +19,7 @@ void monna(const Messages& X, std::int64_t f, std::int64_t pivot, void* out) {
 
 void cge(const Messages& X, std::int64_t f, void* out) {
   check_messages("cge", X);
-  check_f("cge", f);
-  check_bound("cge", f <= (X.n - 1) / 2, "n > 2f", X.n, f);
+  check_f_bound("cge", Bound::more_than_2f, X.n, f);
   BYZCORE_DEVICE_SWITCH(X, cge(X, f, out));
 }
 

@@ -11,8 +11,7 @@ namespace {
 // n > 2f without computing 2f (f may be up to 2^63 - 1).
 void check_majority(const char* op, const Messages& X, std::int64_t f) {
   check_messages(op, X);
-  check_f(op, f);
-  check_bound(op, f < X.n && X.n - f > f, "n > 2f", X.n, f);
+  check_f_bound(op, Bound::more_than_2f, X.n, f);
 }
 }  // namespace
 

@@ -157,7 +157,8 @@ def multi_krum(X: ArrayLike, f: int, m: int | None = None, *, variant: str = "or
         return _byzfl_krum("multi_krum", X, f, m)
 
     def call(b: Batch, out: int) -> None:
-        mm = b.n - f if m is None else as_index("multi_krum", "m", m)
+        # max(f, 0): a negative f is the core's error to report, not an m outside int64.
+        mm = b.n - max(f, 0) if m is None else as_index("multi_krum", "m", m)
         core.multi_krum(b.messages, f, mm, out)
 
     return _reduce("multi_krum", X, call)
@@ -203,12 +204,17 @@ def rand_k_indices(d: int, k: int, *, seed: int, like: ArrayLike | None = None) 
     """
     op = "rand_k_indices"
     d, k, seed = as_index(op, "d", d), as_index(op, "k", k), as_seed(op, seed)
+    return _draw_indices(op, d, k, seed, like)
+
+
+def _draw_indices(op: str, d: int, k: int, seed: int, like: ArrayLike | None) -> Any:
+    size = max(0, min(k, d))  # k > d is the core's error to report, not a huge allocation
     if like is None:
-        out = np.empty((max(k, 0),), dtype=np.int64)
+        out = np.empty((size,), dtype=np.int64)
         core.rand_k_indices(d, k, seed, "cpu", 0, 0, out.__array_interface__["data"][0])
         return out
     b = Batch(op, like.reshape(1, -1) if getattr(like, "ndim", 2) == 1 else like)
-    out, ptr = b.empty((max(k, 0),), "int64")
+    out, ptr = b.empty((size,), "int64")
     core.rand_k_indices(d, k, seed, b.device, b.device_index, b.stream, ptr)
     return out
 
@@ -233,25 +239,40 @@ def rand_k_sparse(x: ArrayLike, k: int, *, seed: int) -> tuple[Any, Any]:
     """The sparse form of :func:`rand_k` for sending: ``(indices, values)``, where ``values``
     are ``x.reshape(-1)[indices] * d / k``. :func:`rand_k_dense` rebuilds the dense vector."""
     op = "rand_k_sparse"
+    k, seed = as_index(op, "k", k), as_seed(op, seed)
+    if isinstance(x, (list, tuple)) or not hasattr(x, "reshape"):
+        raise TypeError(f"[{op}] x must be one message as an array or tensor, got {type(x).__name__}; "
+                        "e.g. np.asarray(x, dtype=np.float32)")
     flat = x.reshape(-1)
     d = flat.shape[0]
-    idx = rand_k_indices(d, k, seed=seed, like=flat)
+    if not 1 <= k <= d:  # checked here too so that the error names this function
+        raise ValueError(f"[{op}] k must be in 1..d (d = {d}), got {k}")
+    idx = _draw_indices(op, d, k, seed, flat)
     values = flat[idx] * (d / k)
     return idx, values
 
 
 def rand_k_dense(indices: ArrayLike, values: ArrayLike, d: int) -> Any:
     """Inverse of :func:`rand_k_sparse`: a length-``d`` vector, ``values`` at ``indices``."""
-    d = as_index("rand_k_dense", "d", d)
-    if hasattr(values, "new_zeros"):
-        out = values.new_zeros((d,))
-    elif type(values).__module__.startswith("cupy"):
-        import cupy
+    op = "rand_k_dense"
+    d = as_index(op, "d", d)
+    if not 1 <= d <= 2**40:
+        raise ValueError(f"[{op}] d must be in 1..2**40 (the length of the dense message), got {d}")
+    try:
+        if hasattr(values, "new_zeros"):
+            out = values.new_zeros((d,))
+        elif type(values).__module__.startswith("cupy"):
+            import cupy
 
-        out = cupy.zeros((d,), dtype=values.dtype)
-    else:
-        out = np.zeros((d,), dtype=np.asarray(values).dtype)
-    out[indices] = values
+            out = cupy.zeros((d,), dtype=values.dtype)
+        else:
+            out = np.zeros((d,), dtype=np.asarray(values).dtype)
+        out[indices] = values
+    except MemoryError:
+        raise ValueError(f"[{op}] a dense vector of d = {d} coordinates does not fit in memory") from None
+    except (IndexError, ValueError, TypeError, RuntimeError) as exc:
+        raise ValueError(f"[{op}] cannot place values at indices in a vector of length {d} ({exc}); pass the "
+                         "(indices, values) pair rand_k_sparse returned for this d") from None
     return out
 
 
