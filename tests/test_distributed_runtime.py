@@ -30,6 +30,8 @@ SMALL = dict(workers=5, byzantine=1, rounds=12, n_samples=1500, seed=3)
     (dict(algorithm="sgd", aggregator="mean", attack="label-flip", **SMALL), 6),
     # arbitrary values: the Byzantine process sends NaN, the rule drops it, on 2 worker processes
     (dict(algorithm="sgd", aggregator="median", attack="nan", **SMALL), 3),
+    # the l2 regulariser of the Byz-VR-MARINA(-PP) papers reaches the worker processes
+    (dict(algorithm="byz_vr_marina_pp", aggregator="median", attack="sign-flip", reg="l2", **SMALL), 3),
 ])
 def test_runtime_equals_simulation(cfg, nprocs):
     sim = A.run(cfg)

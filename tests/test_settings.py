@@ -260,6 +260,6 @@ def test_cli_maps_every_new_option():
 def test_distributed_backend_refuses_what_it_cannot_build_yet():
     from byzcore.experiments import run_experiment
 
-    for cfg in (A.RunConfig(reg="l2"), A.RunConfig(optimality_gap=True), A.RunConfig(attack_space="estimator")):
-        with pytest.raises(ValueError, match=r"^\[run\] --reg l2, --optimality-gap and --attack-space"):
+    for cfg in (A.RunConfig(optimality_gap=True), A.RunConfig(attack_space="estimator")):
+        with pytest.raises(ValueError, match=r"^\[run\] --optimality-gap and --attack-space estimator"):
             run_experiment(cfg, backend="torch-distributed")

@@ -54,7 +54,7 @@ from .aggregators import (
     TrimmedMean,
     make_aggregator,
 )
-from ._ops import caf, dnc, mda, smea  # the subset rules (docs/rules.md#subset-rules-mda-smea-caf-dnc)
+from ._ops import caf, dnc, mda, mda_default_budget, smea, smea_default_budget  # the subset rules (docs/rules.md#subset-rules-mda-smea-caf-dnc)
 from .aggregators import CAF, MDA, SMEA, DnC
 
 try:
@@ -91,4 +91,4 @@ __all__ = [
     "ARC", "Bulyan", "CGE", "Clipping", "FedTrimmedAvg", "MeaMed", "MoNNA", "arc", "bulyan", "cge",
     "meamed", "monna",
 ]
-__all__ += ["CAF", "DnC", "MDA", "SMEA", "caf", "dnc", "mda", "smea"]
+__all__ += ["CAF", "DnC", "MDA", "SMEA", "caf", "dnc", "mda", "mda_default_budget", "smea", "smea_default_budget"]

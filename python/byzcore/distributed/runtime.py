@@ -69,7 +69,7 @@ def _setup(cfg_dict: dict, factory: Any = None) -> tuple[Any, Any, Any, Any, np.
         cfg.problem = problem.name
     else:
         problem = make_problem(cfg.problem, cfg.workers, split=cfg.split, seed=cfg.seed, lam=cfg.lam,
-                               n_samples=cfg.n_samples)
+                               n_samples=cfg.n_samples, reg=cfg.reg)
     byz = byzantine_ids(cfg.workers, cfg.byzantine, cfg.seed)
     return cfg, problem, make_algorithm(cfg, problem), make_attack(cfg.attack), byz
 
