@@ -11,8 +11,19 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis profile "fuzz": the long search of tests/test_fuzz.py,
+# `pytest --hypothesis-profile=fuzz tests/test_fuzz.py` (BYZCORE_FUZZ_EXAMPLES sets the number
+# of examples per test; .ci/sanitize runs it under ASan/UBSan with a time limit). Without it
+# the fuzz tests run their small fixed budget (test_fuzz.BUDGET) and the other property tests
+# their own settings.
+settings.register_profile("fuzz", max_examples=int(os.environ.get("BYZCORE_FUZZ_EXAMPLES", "3000")), deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
 @functools.lru_cache(maxsize=None)
@@ -81,3 +92,18 @@ def pytest_configure(config):
     # emits a DeprecationWarning (mypy_extensions.TypedDict) that `filterwarnings = error` would
     # turn into an INTERNALERROR hiding the real failure. It is not our code's warning.
     config.addinivalue_line("filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+
+
+def write_wide_libsvm(path, rows: int, d: int, per_row: int, seed: int, valued: bool) -> None:
+    """A LIBSVM file of ``rows`` rows with ``per_row`` random non-zeros among ``d`` features
+    (values in [0.5, 2) or all 1), labels about 40% positive; the last row also holds
+    feature ``d``, so the file's width is ``d``."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for _ in range(rows):
+        cols = np.sort(rng.choice(d, size=per_row, replace=False)) + 1
+        vals = rng.uniform(0.5, 2.0, size=per_row) if valued else np.ones(per_row)
+        lines.append(("+1 " if rng.random() < 0.4 else "-1 ") + " ".join(f"{c}:{v:.3f}" for c, v in zip(cols, vals)))
+    lines[-1] += f" {d}:1"
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")

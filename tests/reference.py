@@ -404,3 +404,139 @@ def dnc(X, f: int, *, iters: int = 1, sub_dim: int = 10000, c: float = 1.0, seed
         keep[order[:remove]] = False
         good &= keep
     return X[good].mean(axis=0)
+
+
+# ---------------------------------------------------------------- catalogue rules (issue 9)
+def weighted_mean(X, weights) -> np.ndarray:
+    """sum_i w_i x_i / sum_i w_i; a weight-0 message takes no part."""
+    X = _rows(X)
+    total = np.zeros(X.shape[1])
+    for w, row in zip(weights, X):
+        if w != 0:
+            total = total + w * row
+    return total / sum(weights)
+
+
+def trimmed_mean_fraction(X, beta: float) -> np.ndarray:
+    """Flower's FedTrimmedAvg: int(beta * n) values cut at each end."""
+    return trimmed_mean(X, int(beta * _rows(X).shape[0]))
+
+
+def closest_to_median(X, keep: int) -> np.ndarray:
+    """Per coordinate: the mean of the `keep` values closest to the median, ties in distance
+    to the smaller value; non-finite values rank last (+inf)."""
+    X = _rows(X)
+    d = X.shape[1]
+    med = median(X)
+    out = np.empty(d)
+    for j in range(d):
+        col = [v if math.isfinite(v) else math.inf for v in X[:, j]]
+        by_distance = sorted(col, key=lambda v: (abs(v - med[j]), v))
+        kept = by_distance[:keep]
+        out[j] = sum(kept) / len(kept)
+    return out
+
+
+def meamed(X, f: int) -> np.ndarray:
+    n = _rows(X).shape[0]
+    assert n > 2 * f
+    return closest_to_median(X, n - f)
+
+
+def bulyan_selection(X, f: int) -> list[int]:
+    """theta = n - 2f rounds of Krum on the remaining messages, each with max(1, r - f - 2)
+    neighbours (r messages left), lowest score first, ties to the lower index."""
+    X = _rows(X)
+    n = X.shape[0]
+    D = pairwise_distances(X, squared=True)
+    left = list(range(n))
+    chosen = []
+    for _ in range(n - 2 * f):
+        r = len(left)
+        k = min(r - 1, max(1, r - f - 2))
+        scores = []
+        for i in left:
+            others = sorted(D[i, j] for j in left if j != i)
+            scores.append(sum(others[:k]))
+        best = min(range(r), key=lambda a: (scores[a], a))
+        chosen.append(left.pop(best))
+    return sorted(chosen)
+
+
+def bulyan(X, f: int) -> np.ndarray:
+    X = _rows(X)
+    assert X.shape[0] >= 4 * f + 3
+    theta = X.shape[0] - 2 * f
+    return closest_to_median(X[bulyan_selection(X, f)], theta - 2 * f)
+
+
+def _nearest_mean(X: np.ndarray, dist: list[float], keep: int) -> np.ndarray:
+    chosen = sorted(range(len(dist)), key=lambda i: (dist[i], i))[:keep]
+    return mean(X[sorted(chosen)])
+
+
+def monna(X, f: int, pivot: int = 0) -> np.ndarray:
+    X = _rows(X)
+    n = X.shape[0]
+    assert n > 2 * f
+    ok = _row_finite(X)
+    dist = [0.0 if i == pivot else (math.sqrt(float(np.dot(X[i] - X[pivot], X[i] - X[pivot]))) if ok[i] else math.inf)
+            for i in range(n)]
+    return _nearest_mean(X, dist, n - f)
+
+
+def _norms(X: np.ndarray) -> list[float]:
+    """Euclidean norm of each message, +inf for one holding a non-finite entry."""
+    ok = _row_finite(X)
+    return [math.sqrt(sum(v * v for v in X[i])) if ok[i] else math.inf for i in range(X.shape[0])]
+
+
+def cge(X, f: int) -> np.ndarray:
+    X = _rows(X)
+    n = X.shape[0]
+    assert n > 2 * f
+    return _nearest_mean(X, _norms(X), n - f)
+
+
+def arc(X, f: int) -> np.ndarray:
+    """The floor(2 f (n - f) / n) largest-norm messages clipped to the largest remaining norm."""
+    X = _rows(X)
+    n = X.shape[0]
+    assert n > 2 * f
+    norms = _norms(X)
+    clipped = (2 * f * (n - f)) // n
+    threshold = sorted(norms)[n - clipped - 1]
+    return np.stack([clip_one(X[i], threshold) for i in range(n)])
+
+
+def krum_byzfl_order(X, f: int) -> list[int]:
+    """ByzFL's Krum scores: the n - f - 1 smallest squared distances to the others."""
+    D = pairwise_distances(X, squared=True)
+    n = D.shape[0]
+    scores = [sum(sorted(D[i, j] for j in range(n) if j != i)[:n - f - 1]) for i in range(n)]
+    return sorted(range(n), key=lambda i: (scores[i], i))
+
+
+def multi_krum_byzfl(X, f: int, m: int | None = None) -> np.ndarray:
+    X = _rows(X)
+    m = X.shape[0] - f if m is None else m
+    return mean(X[sorted(krum_byzfl_order(X, f)[:m])])
+
+
+# --- training settings of docs/spec.md#algorithms and #problems (issue 10) ---------------------
+
+def logistic_objective(X, y, x, lam: float, reg: str) -> float:
+    """``mean_j log(1 + exp(-y_j <a_j, x>)) + lam * r(x)`` with ``r = sum x^2 / (1 + x^2)``
+    (``reg="nonconvex"``) or ``||x||^2`` (``reg="l2"``); labels in ``{-1, +1}``."""
+    X, y, x = (np.asarray(a, dtype=np.float64) for a in (X, y, x))
+    margins = -y * (X @ x)
+    loss = float(np.mean(np.logaddexp(0.0, margins)))
+    r = float(np.sum(x * x)) if reg == "l2" else float(np.sum(x * x / (1.0 + x * x)))
+    return loss + lam * r
+
+
+def clip_heuristic_step(g_prev, messages, lam: float, aggregator) -> np.ndarray:
+    """Eq. 10 of arXiv 2311.14127: ``g_prev + aggregator(clip_lam(m_i - g_prev))``."""
+    g_prev = np.asarray(g_prev, dtype=np.float64)
+    diffs = clip(np.asarray(messages, dtype=np.float64) - g_prev, lam)
+    return g_prev + np.asarray(aggregator(diffs), dtype=np.float64)
