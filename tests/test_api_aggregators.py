@@ -301,6 +301,22 @@ def test_build_info():
     assert isinstance(info.get("cuda_devices", 0), int)
 
 
+def test_build_info_says_what_the_build_contains():
+    info = bz.build_info()
+    levels = ["generic", "avx2", "avx512"]
+    modules = info["isa_modules"]
+    assert modules[0] == "generic" and info["simd"] in modules
+    assert modules == [m for m in levels if m in modules]  # known names, in level order
+    archs = info["cuda_architectures"]
+    if archs is not None:  # written by CMake: present in any pip-installed build
+        assert isinstance(archs, list) and bool(archs) == info["cuda"]
+        assert all(re.fullmatch(r"\d+(-real|-virtual)?", a) for a in archs), archs
+        assert info["build_type"] and isinstance(info["lto"], bool)
+    if info["wheel_tag"] is not None:
+        assert archs is not None, "an installed wheel must carry _build_config.py"
+        assert re.fullmatch(r"cp\d+-cp\d+t?-\S+", info["wheel_tag"]), info["wheel_tag"]
+
+
 def test_public_names():
     for name in ("mean", "median", "trimmed_mean", "pairwise_distances", "krum_scores", "krum",
                  "multi_krum", "geometric_median", "clip", "rand_k", "rand_k_indices", "rand_k_sparse",

@@ -250,3 +250,115 @@ def test_counts():
     assert bench_cli._count("1e7") == 10**7
     with pytest.raises(Exception, match="positive integer"):
         bench_cli._count("0.5")
+
+
+# ---------------------------------------------------------------- the catalogue rules (issue 9)
+CATALOGUE = ["meamed", "bulyan", "monna", "cge", "arc", "mda", "smea", "caf", "dnc", "weighted_mean",
+             "trimmed_mean_beta"]
+SMALL = ["--n", "10", "13", "--d", "100", "3000", "--repeat", "1", "--no-progress", "--bw-bytes", "8MiB",
+         "--baseline-cap", "1e9", "--no-torch"]
+
+
+def _run_small(tmp_path, *extra):
+    out = tmp_path / "bench.json"
+    rc = main(["bench", *SMALL, "--json", str(out), *extra])
+    return rc, json.loads(out.read_text())
+
+
+def test_the_catalogue_rules_pass_the_gate(tmp_path):
+    rc, doc = _run_small(tmp_path, "--ops", *CATALOGUE, "--threads", "1")
+    assert rc == 0
+    rows = doc["results"]
+    assert {r["op"] for r in rows} == set(CATALOGUE)
+    assert all(r["status"] == "ok" and r["check_ratio"] <= 1 for r in rows), [r for r in rows if r["status"] != "ok"]
+    # Bulyan's bound n >= 4f + 3 lowers the default f = n // 5 where it must, and says so.
+    assert {(r["n"], r["f"]) for r in rows if r["op"] == "bulyan"} == {(10, 1), (13, 2)}
+    assert "--threads 1" in doc["command"]
+
+
+@pytest.mark.parametrize("op, wrong", [
+    ("meamed", lambda X, f: np.median(X, axis=0)),
+    ("bulyan", lambda X, f: np.median(X, axis=0)),
+    ("monna", lambda X, f: X[1:].mean(axis=0)),
+    ("cge", lambda X, f: X.mean(axis=0)),
+    ("arc", lambda X, f: X.copy()),
+    ("mda", lambda X, f: X[f:].mean(axis=0)),           # an n - f subset holding the Byzantine rows
+    ("smea", lambda X, f: X.mean(axis=0)),              # not the mean of n - f messages
+    ("caf", lambda X, f: X.mean(axis=0)),
+    ("dnc", lambda X, f, **kw: X[: X.shape[0] - 1].mean(axis=0)),
+])
+def test_a_wrong_catalogue_result_is_refused(tmp_path, monkeypatch, op, wrong):
+    monkeypatch.setattr(byzcore, op, wrong)
+    rc, doc = _run_small(tmp_path, "--ops", op)
+    assert rc == 1
+    assert {r["status"] for r in doc["results"]} == {"mismatch"}
+
+
+def _fake_peer(tmp_path, body: str):
+    """A stand-in for the peers' interpreter: it speaks the runner's protocol (request JSON as
+    the last argument, "ready", a JSON line with the time, the result saved as .npy) and
+    computes what ``body`` says instead of importing ByzFL, byzpy or Flower."""
+    import sys
+
+    script = tmp_path / "fake-python"
+    script.write_text(f"#!{sys.executable}\n" + """
+import json, sys, time
+import numpy as np
+from byzcore.bench import baselines
+from byzcore.bench.references import closest_to_median64
+req = json.loads(sys.argv[-1])
+X, f, lib = np.load(req["input"]), req["f"], req["lib"]
+print("ready", flush=True)
+""" + body + """
+np.save(req["output"], np.asarray(r, dtype=np.float64))
+print(json.dumps({"time_s": 0.5}))
+""")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_the_peer_column(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", ":".join(__import__("sys").path))
+    python = _fake_peer(tmp_path, """
+if lib == "flwr":
+    time.sleep(60)
+r = closest_to_median64(X.astype(np.float64), len(X) - f) if lib == "byzfl" else X.mean(axis=0)
+""")
+    rc, doc = _run_small(tmp_path, "--ops", "meamed", "bulyan", "--peers", "--peer-python", python,
+                         "--peer-timeout", "2")
+    assert rc == 0
+    for r in doc["results"]:
+        assert r["status"] == "ok"
+        if r["op"] == "meamed":
+            byzfl, byzpy = r["peers"]["byzfl"], r["peers"]["byzpy"]
+            assert byzfl["equal"] and byzfl["time_s"] == 0.5
+            assert byzfl["speedup"] == pytest.approx(0.5 / r["time_s"])
+            assert not byzpy["equal"] and byzpy["rel_diff"] > 0 and not byzpy["same_definition"]
+            assert r["speedup_peer"] == pytest.approx(0.5 / r["time_s"])
+            assert "byzfl 500ms" in r["note"] and "equal" in r["note"]
+        else:
+            assert r["peers"]["flwr"]["status"] == "timeout" and "flwr timeout" in r["note"]
+            assert "speedup_peer" not in r
+
+
+def test_a_peer_that_disagrees_where_the_definitions_agree_fails_the_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PYTHONPATH", ":".join(__import__("sys").path))
+    python = _fake_peer(tmp_path, "r = baselines.np_monna(X, f) if lib == 'byzfl' else X.mean(axis=0)")
+    rc, doc = _run_small(tmp_path, "--ops", "monna", "--peers", "--peer-python", python)
+    assert rc == 1
+    assert all(r["peers"]["byzfl"]["equal"] and not r["peers"]["byzpy"]["equal"] and r["peer_mismatch"]
+               for r in doc["results"])
+    assert "byzpy" in capsys.readouterr().out
+
+
+def test_a_missing_peer_interpreter_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match="--peer-python"):
+        main(["bench", *SMALL, "--ops", "meamed", "--peers", "--peer-python", str(tmp_path / "nope")])
+
+
+def test_info_prints_build_info_as_json(capsys):
+    rc = main(["info"])
+    printed = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert printed == json.loads(json.dumps(byzcore.build_info()))
+    assert printed["simd"] in printed["isa_modules"]

@@ -4,7 +4,7 @@ imports a layer above its own, so the rule cannot silently break.
 Layers, lowest first (a module may import its own layer and those below):
 
 0. kernel API and shared helpers: ``_native``, ``_arrays``, ``_ops``, ``_spec``, ``_streams``,
-   ``_progress``
+   ``_progress``, ``_environ``
 1. rules and the attack set: ``aggregators``, ``attacks``, and the top package ``byzcore``
    (which re-exports the kernel functions and rule objects)
 2. ``problems``
@@ -32,8 +32,9 @@ import byzcore
 PACKAGE = pathlib.Path(byzcore.__file__).resolve().parent
 
 LAYERS = {
-    "_native": 0, "_arrays": 0, "_ops": 0, "_spec": 0, "_streams": 0, "_progress": 0,
+    "_native": 0, "_arrays": 0, "_ops": 0, "_spec": 0, "_streams": 0, "_progress": 0, "_environ": 0,
     "_core_generic": 0, "_core_avx2": 0, "_core_avx512": 0,  # the compiled modules (and their stubs)
+    "_build_config": 0,  # written by CMake into installed builds only
     "aggregators": 1, "attacks": 1, "": 1,
     "problems": 2,
     "algorithms": 3,

@@ -225,6 +225,75 @@ def test_aggregator_objects_raise_instead_of_clamping():
     np.testing.assert_array_equal(agg(X), byzcore.dnc(X, 2, iters=2, sub_dim=3, c=1.0, seed=5))  # next call: seed + 1
 
 
+# ----------------------------------------------------------------------------- search budgets
+# The exact searches are exponential in the worst case; each has a budget and raises past it.
+
+def test_smea_budget_raises_on_a_hard_case():
+    # Pure noise: every subset nearly ties, so the bounds prune little (n = 40, f = 10 ran for
+    # more than 100 s before the budget existed).
+    X = np.random.default_rng(0).standard_normal((40, 50))
+    msg = (r"^\[smea\] exact search needs more than 2000 subset evaluations on this input \(n = 40, f = 10\); "
+           r"raise max_subsets or use a smaller n$")
+    with pytest.raises(ValueError, match=msg):
+        byzcore.smea(X, 10, max_subsets=2000)
+    with pytest.raises(ValueError, match=r"^\[smea\] exact search needs more than 2000"):
+        byzcore.make_aggregator("smea:max_subsets=2000", f=10)(X)
+    with pytest.raises(ValueError, match=r"^\[smea\] exact search needs more than 2000"):
+        byzcore.SMEA(10, max_subsets=2000)(X)
+    for bad in (0, -1, -2**63):
+        with pytest.raises(ValueError, match=r"^\[smea\] max_subsets must be >= 1"):
+            byzcore.smea(X, 10, max_subsets=bad)
+    with pytest.raises((ValueError, TypeError), match=r"^\[smea\]"):
+        byzcore.smea(X, 10, max_subsets=2**64)
+
+
+def test_smea_default_budget_solves_n30_f7():
+    # Shifted Byzantine messages: the honest subset is the optimum by far.
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((30, 200))
+    X[23:] += 3.0
+    np.testing.assert_allclose(byzcore.smea(X, 7), X[:23].mean(axis=0), rtol=1e-12, atol=1e-12)
+    # Pure noise, the hard case (200,000-400,000 evaluations): solved within the default budget,
+    # and the result is the mean of 23 of the messages (the optimum itself is checked against
+    # enumeration at n = 12 above; C(30, 7) = 2,035,800 subsets is too many here).
+    Y = np.random.default_rng(1).standard_normal((30, 100_000)).astype(np.float32)
+    got = byzcore.smea(Y, 7).astype(np.float64)
+    w = np.linalg.lstsq(Y.T.astype(np.float64), got, rcond=None)[0]
+    np.testing.assert_allclose(np.sort(w), [0.0] * 7 + [1 / 23] * 23, atol=1e-6)
+    assert byzcore.smea_default_budget(30) == 500_000
+    assert byzcore.smea_default_budget(60) == 62_500
+    assert byzcore.smea_default_budget(10**6) == 1000
+
+
+def _conflict_triangles(m: int) -> np.ndarray:
+    """m triangles, each in its own plane (3 unit vectors 120 degrees apart: sqrt(3) within a
+    triangle, sqrt(2) across), and m messages at the origin: below sqrt(3) the "too far" graph
+    is m disjoint triangles, whose vertex cover (2m > f = 2m - 1) the bounded search can only
+    refute by exploring ~1.6^f branches."""
+    X = np.zeros((4 * m, 2 * m))
+    ang = 2 * np.pi * np.arange(3) / 3
+    for j in range(m):
+        X[3 * j:3 * j + 3, 2 * j], X[3 * j:3 * j + 3, 2 * j + 1] = np.cos(ang), np.sin(ang)
+    return X
+
+
+def test_mda_budget_raises_on_a_hard_case():
+    X = _conflict_triangles(14)  # n = 56, f = 27: ~0.1 s unbounded
+    f = 27
+    with pytest.raises(ValueError, match=r"^\[mda\] exact search needs more than 1000 branch steps on this input "
+                                         r"\(n = 56, f = 27\); raise max_steps or use a smaller f$"):
+        byzcore.mda(X, f, max_steps=1000)
+    for bad in (0, -1, -2**63):
+        with pytest.raises(ValueError, match=r"^\[mda\] max_steps must be >= 1"):
+            byzcore.mda(X, f, max_steps=bad)
+    assert byzcore.mda_default_budget(88) == 3_000_000 and byzcore.mda_default_budget(176) == 750_000
+    # Within the budget, the budget changes nothing: the default gives the answer of an
+    # unbounded search (the optimum itself is checked against enumeration on small n above).
+    want = byzcore.mda(X, f, max_steps=2**63 - 1)
+    np.testing.assert_array_equal(byzcore.mda(X, f), want)
+    assert np.isfinite(want).all()
+
+
 # ----------------------------------------------------------------------------- ISA builds
 
 _SCRIPT = """

@@ -15,7 +15,11 @@ import re
 
 import pytest
 
-STUB_DIR = pathlib.Path(__file__).resolve().parents[1] / "python" / "byzcore"
+import byzcore
+
+# The stubs next to the imported package: python/byzcore in a source tree, the installed
+# package when the suite runs against a wheel (.ci/wheel); the wheel ships them.
+STUB_DIR = pathlib.Path(byzcore.__file__).resolve().parent
 GENERIC_STUB = STUB_DIR / "_core_generic.pyi"
 ISAS = ("generic", "avx2", "avx512")
 

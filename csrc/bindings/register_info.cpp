@@ -1,4 +1,5 @@
-// Build and machine facts for byzcore.build_info().
+// Build and machine facts for byzcore.build_info(). ISA-neutral (compiled once for every module:
+// see CMakeLists.txt); the module's own ISA is set in module.cpp.
 #include <pybind11/pybind11.h>
 
 #include "byzcore/backends.h"
@@ -7,7 +8,6 @@ namespace py = pybind11;
 
 void register_info(py::module_& m) {
   m.attr("__version__") = BYZCORE_VERSION;
-  m.attr("isa") = BYZCORE_ISA;
   m.def("cpu_supports", [](const std::string& level) {
 #if defined(__x86_64__) && defined(__GNUC__)
     if (level == "avx2") return static_cast<bool>(__builtin_cpu_supports("x86-64-v3"));

@@ -54,8 +54,8 @@ void register_ops(py::module_& m) {
   m.def("cge", [](const Messages& X, std::int64_t f, Out out) { cge(X, f, ptr(out)); }, nogil);
   m.def("arc", [](const Messages& X, std::int64_t f, Out out) { arc(X, f, ptr(out)); }, nogil);
   m.def("random_permutation", &random_permutation, py::arg("n"), py::arg("seed"));
-  m.def("mda", [](const Messages& X, std::int64_t f, Out out) { mda(X, f, ptr(out)); }, nogil);
-  m.def("smea", [](const Messages& X, std::int64_t f, Out out) { smea(X, f, ptr(out)); }, nogil);
+  m.def("mda", [](const Messages& X, std::int64_t f, std::int64_t max_steps, Out out) { mda(X, f, max_steps, ptr(out)); }, nogil);
+  m.def("smea", [](const Messages& X, std::int64_t f, std::int64_t max_subsets, Out out) { smea(X, f, max_subsets, ptr(out)); }, nogil);
   m.def("caf", [](const Messages& X, std::int64_t f, Out out) { caf(X, f, ptr(out)); }, nogil);
   m.def("dnc",
         [](const Messages& X, std::int64_t f, std::int64_t iters, std::int64_t sub_dim, double c, std::uint64_t seed,

@@ -99,15 +99,15 @@ void dnc_impl(const Messages& X, std::int64_t remove, std::int64_t iters, std::i
 
 }  // namespace
 
-void mda(const Messages& X, std::int64_t f, void* out) {
+void mda(const Messages& X, std::int64_t f, std::int64_t max_steps, void* out) {
   const std::vector<double> D = distances(X);
-  write_mean(X, subset::min_diameter(D.data(), X.n, f), out);
+  write_mean(X, subset::min_diameter(D.data(), X.n, f, max_steps), out);
 }
 
-void smea(const Messages& X, std::int64_t f, void* out) {
+void smea(const Messages& X, std::int64_t f, std::int64_t max_subsets, void* out) {
   std::vector<char> finite;
   const std::vector<double> D = distances(X, &finite);
-  write_mean(X, subset::min_max_eigenvalue(D.data(), finite, X.n, f), out);
+  write_mean(X, subset::min_max_eigenvalue(D.data(), finite, X.n, f, max_subsets), out);
 }
 
 void caf(const Messages& X, std::int64_t f, void* out) {

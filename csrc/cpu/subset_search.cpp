@@ -3,6 +3,9 @@
 #include "byzcore/subset_search.h"
 
 #include <algorithm>
+#include <string>
+
+#include "byzcore/messages.h"
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -174,10 +177,24 @@ std::vector<i64> first_k(i64 k) {
 
 using Bits = std::vector<std::uint64_t>;
 
+// The budget of branch steps of the cover searches of one MDA call: the bounded search is
+// exponential in f at worst (disjoint conflict triangles need ~1.6^f steps).
+struct StepBudget {
+  std::int64_t left, max;
+  i64 n, f;
+  void step() {
+    if (--left < 0)
+      fail("mda", "exact search needs more than " + std::to_string(max) + " branch steps on this input (n = " +
+                      std::to_string(n) + ", f = " + std::to_string(f) + "); raise max_steps or use a smaller f");
+  }
+};
+
 struct ConflictGraph {
   i64 n, words;
   std::vector<Bits> adj;
-  ConflictGraph(const double* D, i64 n_, double t) : n(n_), words((n_ + 63) / 64), adj(static_cast<std::size_t>(n_)) {
+  StepBudget* budget_steps;
+  ConflictGraph(const double* D, i64 n_, double t, StepBudget* steps)
+      : n(n_), words((n_ + 63) / 64), adj(static_cast<std::size_t>(n_)), budget_steps(steps) {
     for (i64 a = 0; a < n; ++a) {
       adj[a].assign(static_cast<std::size_t>(words), 0);
       for (i64 b = 0; b < n; ++b)
@@ -191,6 +208,7 @@ struct ConflictGraph {
   }
   // Is there a vertex cover of the subgraph on `alive` with at most `budget` vertices?
   bool cover(Bits alive, i64 budget) const {
+    budget_steps->step();
     i64 best = -1, maxdeg = 0, edges2 = 0;
     for (i64 v = 0; v < n; ++v) {
       if (!((alive[v / 64] >> (v % 64)) & 1)) continue;
@@ -211,8 +229,9 @@ struct ConflictGraph {
 
 }  // namespace
 
-Weights min_diameter(const double* D, i64 n, i64 f) {
+Weights min_diameter(const double* D, i64 n, i64 f, std::int64_t max_steps) {
   const i64 k = n - f;
+  StepBudget steps{max_steps, max_steps, n, f};
   if (f == 0 || k == 1) return uniform_over(first_k(k), n);
   std::vector<double> t;
   for (i64 a = 0; a < n; ++a)
@@ -225,10 +244,10 @@ Weights min_diameter(const double* D, i64 n, i64 f) {
   std::size_t lo = 0, hi = t.size() - 1;
   while (lo < hi) {
     const std::size_t mid = lo + (hi - lo) / 2;
-    if (ConflictGraph(D, n, t[mid]).cover(all, f)) hi = mid;
+    if (ConflictGraph(D, n, t[mid], &steps).cover(all, f)) hi = mid;
     else lo = mid + 1;
   }
-  const ConflictGraph g(D, n, t[lo]);
+  const ConflictGraph g(D, n, t[lo], &steps);
   // The lexicographically first optimal subset: take each message in index order if an optimal
   // subset containing it and the ones taken so far (and none of the ones passed) still exists.
   Bits in(all.size(), 0), out(all.size(), 0);
@@ -280,14 +299,24 @@ namespace {
 struct SmeaSearch {
   const double* D;
   i64 n, k;
+  std::int64_t max_evals;  // the budget of eigenvalue evaluations (the worst case is exponential)
   std::vector<i64> cand;  // finite messages, ascending
   double best = kInf;
   bool from_greedy = false;  // best is the greedy bound, not yet a subset found in order
   std::vector<i64> best_set;
   std::vector<double> G;
+  std::int64_t evals = 0;
 
+  // Every centred Gram + eigenvalue goes through here, so the budget counts all the work.
+  bool gram(const i64* S, i64 m) {
+    if (++evals > max_evals)
+      fail("smea", "exact search needs more than " + std::to_string(max_evals) +
+                       " subset evaluations on this input (n = " + std::to_string(n) + ", f = " +
+                       std::to_string(n - k) + "); raise max_subsets or use a smaller n");
+    return centred_gram(D, n, S, m, nullptr, G);
+  }
   double lambda(const std::vector<i64>& S) {
-    if (!centred_gram(D, n, S.data(), static_cast<i64>(S.size()), nullptr, G)) return kInf;
+    if (!gram(S.data(), static_cast<i64>(S.size()))) return kInf;
     return std::max(0.0, eigenvalue_from_top(G, static_cast<i64>(S.size())));
   }
   bool worse(double v) const { return from_greedy ? v > best : v >= best; }
@@ -304,7 +333,7 @@ struct SmeaSearch {
     for (std::size_t q = p; q < cand.size(); ++q)
       if (!banned[q]) Q.push_back(cand[q]);
     if (static_cast<i64>(Q.size()) < k) return;
-    if (!P.empty() && centred_gram(D, n, Q.data(), static_cast<i64>(Q.size()), nullptr, G) &&
+    if (!P.empty() && gram(Q.data(), static_cast<i64>(Q.size())) &&
         worse(eigenvalue_from_top(G, static_cast<i64>(Q.size()), static_cast<i64>(Q.size()) - k + 1)))
       return;
     std::vector<double> a(cand.size(), kInf);
@@ -335,9 +364,10 @@ struct SmeaSearch {
 
 }  // namespace
 
-Weights min_max_eigenvalue(const double* D, const std::vector<char>& finite, i64 n, i64 f) {
+Weights min_max_eigenvalue(const double* D, const std::vector<char>& finite, i64 n, i64 f,
+                           std::int64_t max_subsets) {
   const i64 k = n - f;
-  SmeaSearch s{D, n, k, {}, kInf, false, {}, {}};
+  SmeaSearch s{D, n, k, max_subsets, {}, kInf, false, {}, {}};
   for (i64 i = 0; i < n; ++i)
     if (finite[i]) s.cand.push_back(i);
   // Every subset then holds a non-finite message (all tie at +inf): the first one.

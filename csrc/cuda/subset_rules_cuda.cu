@@ -126,13 +126,15 @@ void dnc_impl(Context& ctx, const Messages& X, const void* const* rows, i64 remo
 
 }  // namespace
 
-void mda(const Messages& X, std::int64_t f, void* out) {
-  distance_rule("mda", X, out, [&](const double* D, const std::vector<char>&) { return subset::min_diameter(D, X.n, f); });
+void mda(const Messages& X, std::int64_t f, std::int64_t max_steps, void* out) {
+  distance_rule("mda", X, out, [&](const double* D, const std::vector<char>&) {
+    return subset::min_diameter(D, X.n, f, max_steps);
+  });
 }
 
-void smea(const Messages& X, std::int64_t f, void* out) {
+void smea(const Messages& X, std::int64_t f, std::int64_t max_subsets, void* out) {
   distance_rule("smea", X, out, [&](const double* D, const std::vector<char>& finite) {
-    return subset::min_max_eigenvalue(D, finite, X.n, f);
+    return subset::min_max_eigenvalue(D, finite, X.n, f, max_subsets);
   });
 }
 

@@ -15,14 +15,16 @@ void check_majority(const char* op, const Messages& X, std::int64_t f) {
 }
 }  // namespace
 
-void mda(const Messages& X, std::int64_t f, void* out) {
+void mda(const Messages& X, std::int64_t f, std::int64_t max_steps, void* out) {
   check_majority("mda", X, f);
-  BYZCORE_DEVICE_SWITCH(X, mda(X, f, out));
+  if (max_steps < 1) fail("mda", "max_steps must be >= 1 (the budget of search steps), got " + std::to_string(max_steps));
+  BYZCORE_DEVICE_SWITCH(X, mda(X, f, max_steps, out));
 }
 
-void smea(const Messages& X, std::int64_t f, void* out) {
+void smea(const Messages& X, std::int64_t f, std::int64_t max_subsets, void* out) {
   check_majority("smea", X, f);
-  BYZCORE_DEVICE_SWITCH(X, smea(X, f, out));
+  if (max_subsets < 1) fail("smea", "max_subsets must be >= 1 (the budget of subset evaluations), got " + std::to_string(max_subsets));
+  BYZCORE_DEVICE_SWITCH(X, smea(X, f, max_subsets, out));
 }
 
 void caf(const Messages& X, std::int64_t f, void* out) {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
+from ._native import build_contents as _build_contents
 from ._native import core as _core
 from ._ops import (
     arc,
@@ -54,7 +55,7 @@ from .aggregators import (
     TrimmedMean,
     make_aggregator,
 )
-from ._ops import caf, dnc, mda, smea  # the subset rules (docs/rules.md#subset-rules-mda-smea-caf-dnc)
+from ._ops import caf, dnc, mda, mda_default_budget, smea, smea_default_budget  # the subset rules (docs/rules.md#subset-rules-mda-smea-caf-dnc)
 from .aggregators import CAF, MDA, SMEA, DnC
 
 try:
@@ -66,9 +67,14 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - running from an uni
 def build_info() -> dict:
     """How this byzcore was built and what it uses on this machine.
 
-    Keys: ``version``, ``cuda`` (CUDA kernels compiled in), ``cuda_devices`` (GPUs visible),
-    ``cuda_build`` (toolkit and architectures), ``simd`` (the ISA module in use: ``generic``,
-    ``avx2`` or ``avx512``), ``threads`` (CPU threads the kernels use), ``openmp``.
+    Returns
+    -------
+    dict
+        ``version``, ``cuda`` (CUDA kernels compiled in), ``cuda_devices`` (GPUs visible),
+        ``cuda_build`` (toolkit version), ``simd`` (the ISA module in use: ``generic``,
+        ``avx2`` or ``avx512``), ``threads`` (CPU threads the kernels use), ``openmp``, and
+        what the build contains: ``isa_modules``, ``cuda_architectures``, ``build_type``,
+        ``lto``, ``wheel_tag`` (see :func:`byzcore._native.build_contents`).
     """
     return {
         "version": __version__,
@@ -78,6 +84,7 @@ def build_info() -> dict:
         "simd": _core.isa,
         "threads": int(_core.num_threads()),
         "openmp": bool(_core.openmp),
+        **_build_contents(),
     }
 
 
@@ -91,4 +98,4 @@ __all__ = [
     "ARC", "Bulyan", "CGE", "Clipping", "FedTrimmedAvg", "MeaMed", "MoNNA", "arc", "bulyan", "cge",
     "meamed", "monna",
 ]
-__all__ += ["CAF", "DnC", "MDA", "SMEA", "caf", "dnc", "mda", "smea"]
+__all__ += ["CAF", "DnC", "MDA", "SMEA", "caf", "dnc", "mda", "mda_default_budget", "smea", "smea_default_budget"]

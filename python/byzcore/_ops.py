@@ -554,7 +554,14 @@ def arc(X: ArrayLike, f: int) -> Any:
 # ---- subset rules: MDA, SMEA, CAF, DnC (docs/rules.md#subset-rules-mda-smea-caf-dnc) ------------------------------
 
 
-def mda(X: ArrayLike, f: int) -> Any:
+def mda_default_budget(n: int) -> int:
+    """MDA's default search budget for ``n`` messages: 3,000,000 branch steps up to n = 88,
+    scaled down as ``(88/n)^2`` above (a step costs ~n^2/64 word operations): about 10 s at
+    worst on one loaded core of the development machine (docs/spec.md#rule-mda)."""
+    return max(10_000, int(3_000_000 * min(1.0, (88 / max(n, 1)) ** 2)))
+
+
+def mda(X: ArrayLike, f: int, *, max_steps: int | None = None) -> Any:
     """Minimum-diameter averaging: the mean of the ``n - f`` messages whose largest pairwise
     distance (the diameter) is smallest.
 
@@ -567,6 +574,12 @@ def mda(X: ArrayLike, f: int) -> Any:
         The ``n`` messages, ``(n, d)`` or ``(n, *shape)``.
     f : int
         Byzantine messages tolerated.
+    max_steps : int, optional
+        The budget of the vertex-cover searches (branch steps, each ``O(n^2 / 64)`` word
+        operations). The search takes microseconds to milliseconds on the inputs measured
+        (n = 200, f = 99 included) but is exponential in ``f`` at worst: a conflict graph of
+        disjoint triangles (n = 88, f = 43) takes ~20 s without this bound. Default
+        :func:`mda_default_budget` ``(n)``, about 10 s at worst.
 
     Returns
     -------
@@ -576,7 +589,8 @@ def mda(X: ArrayLike, f: int) -> Any:
     Raises
     ------
     ValueError
-        ``[mda]`` if ``n <= 2f``, ``f < 0`` or the input is empty.
+        ``[mda]`` if ``n <= 2f``, ``f < 0``, ``max_steps < 1`` or the input is empty, and when
+        the search needs more than ``max_steps`` steps: never an unbounded run.
     TypeError
         ``[mda]`` for a non-integer ``f`` or an unsupported input.
 
@@ -592,10 +606,20 @@ def mda(X: ArrayLike, f: int) -> Any:
     learning. PODC 2020.
     """
     f = as_index("mda", "f", f)
-    return _reduce("mda", X, lambda b, out: core.mda(b.messages, f, out))
+    steps = None if max_steps is None else as_index("mda", "max_steps", max_steps)
+    return _reduce("mda", X, lambda b, out: core.mda(
+        b.messages, f, mda_default_budget(b.n) if steps is None else steps, out))
 
 
-def smea(X: ArrayLike, f: int) -> Any:
+def smea_default_budget(n: int) -> int:
+    """SMEA's default search budget for ``n`` messages: 500,000 subset evaluations up to n = 30
+    (n = 30, f = 7 on pure noise needs 200,000-400,000), fewer above as ``(30/n)^3``, since one
+    evaluation (an eigenproblem of the subset's size) costs ~n^3: about 10-20 s at worst on one
+    loaded core of the development machine, for any n (docs/spec.md#rule-smea)."""
+    return max(1000, int(500_000 * min(1.0, (30 / max(n, 1)) ** 3)))
+
+
+def smea(X: ArrayLike, f: int, *, max_subsets: int | None = None) -> Any:
     """Smallest maximum eigenvalue averaging: the mean of the ``n - f`` messages whose
     empirical covariance has the smallest largest eigenvalue.
 
@@ -609,6 +633,12 @@ def smea(X: ArrayLike, f: int) -> Any:
         The ``n`` messages.
     f : int
         Byzantine messages tolerated.
+    max_subsets : int, optional
+        The budget of the search: the most subset eigenvalues it may evaluate (each a small
+        dense eigenproblem). The search is exponential in the worst case (pure noise, where
+        every subset nearly ties). Default :func:`smea_default_budget` ``(n)``: 500,000 up to
+        n = 30 (enough for n = 30, f = 7 on pure noise), scaled down as ``(30/n)^3`` above,
+        so that the worst case stays at about 10-20 s on one loaded core.
 
     Returns
     -------
@@ -618,7 +648,9 @@ def smea(X: ArrayLike, f: int) -> Any:
     Raises
     ------
     ValueError
-        ``[smea]`` if ``n <= 2f``, ``f < 0`` or the input is empty.
+        ``[smea]`` if ``n <= 2f``, ``f < 0``, ``max_subsets < 1`` or the input is empty, and
+        when the exact search needs more than ``max_subsets`` evaluations (raise it, or use
+        fewer messages): never an unbounded run.
     TypeError
         ``[smea]`` for a non-integer ``f`` or an unsupported input.
 
@@ -633,7 +665,9 @@ def smea(X: ArrayLike, f: int) -> Any:
     ML under heterogeneity. AISTATS 2023.
     """
     f = as_index("smea", "f", f)
-    return _reduce("smea", X, lambda b, out: core.smea(b.messages, f, out))
+    budget = None if max_subsets is None else as_index("smea", "max_subsets", max_subsets)
+    return _reduce("smea", X, lambda b, out: core.smea(
+        b.messages, f, smea_default_budget(b.n) if budget is None else budget, out))
 
 
 def caf(X: ArrayLike, f: int) -> Any:

@@ -590,10 +590,25 @@ class MDA(_RuleOfF):
 
 
 class SMEA(_RuleOfF):
-    """Smallest maximum eigenvalue averaging (:func:`byzcore.smea`); ``f`` as in :class:`MDA`."""
+    """Smallest maximum eigenvalue averaging (:func:`byzcore.smea`).
+
+    Parameters
+    ----------
+    f : int
+        As in :class:`MDA`.
+    max_subsets : int, optional
+        The search budget of :func:`byzcore.smea` (past it the call raises ``ValueError``);
+        default :func:`byzcore.smea_default_budget` of the number of messages.
+    """
 
     name = "smea"
-    rule = staticmethod(_ops.smea)
+
+    def __init__(self, f: int, max_subsets: int | None = None):
+        super().__init__(f)
+        self.max_subsets = None if max_subsets is None else as_index(self.name, "max_subsets", max_subsets)
+
+    def __call__(self, X: Any) -> Any:
+        return _ops.smea(X, self._tolerated(X), max_subsets=self.max_subsets)
 
 
 class CAF(_RuleOfF):
@@ -721,7 +736,7 @@ register("fed_trimmed_avg", "trimmed_mean_fraction", options={"beta": _number}, 
 register("clipping", "clip", options=_TAU, positional="tau")(lambda f, seed, tau=1.0: Clipping(tau, f))
 register("arc", options=_F)(lambda f, seed: ARC(f))
 register("mda", options=_F)(lambda f, seed: MDA(f))
-register("smea", options=_F)(lambda f, seed: SMEA(f))
+register("smea", options={**_F, "max_subsets": _whole_number})(lambda f, seed, max_subsets=None: SMEA(f, max_subsets))
 register("caf", options=_F)(lambda f, seed: CAF(f))
 register("dnc", options={**_F, "iters": _whole_number, "sub_dim": _whole_number, "c": _number, "seed": _whole_number})(
     lambda f, seed, iters=1, sub_dim=10000, c=1.0: DnC(f, iters, sub_dim, c, seed))

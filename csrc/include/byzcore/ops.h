@@ -51,8 +51,10 @@ void nnm(const Messages& X, std::int64_t f, void* out);
 // keeps. mda: the n-f subset of smallest diameter; smea: the n-f subset whose covariance has
 // the smallest largest eigenvalue; caf: the covariance filter; dnc: divide-and-conquer, which
 // drops floor(c f) messages per round for `iters` rounds on sub_dim random coordinates.
-void mda(const Messages& X, std::int64_t f, void* out);
-void smea(const Messages& X, std::int64_t f, void* out);
+// mda raises past max_steps branch steps of its vertex-cover search (exponential in f at worst).
+void mda(const Messages& X, std::int64_t f, std::int64_t max_steps, void* out);
+// smea raises past max_subsets subset evaluations (its exact search is exponential at worst).
+void smea(const Messages& X, std::int64_t f, std::int64_t max_subsets, void* out);
 void caf(const Messages& X, std::int64_t f, void* out);
 void dnc(const Messages& X, std::int64_t f, std::int64_t iters, std::int64_t sub_dim, double c,
          std::uint64_t seed, void* out);

@@ -19,13 +19,16 @@ namespace subset {
 using Weights = std::vector<double>;
 
 // MDA: the lexicographically first (by sorted index tuple) of the n - f subsets of smallest
-// diameter max_{a,b in S} D_ab.
-Weights min_diameter(const double* D, std::int64_t n, std::int64_t f);
+// diameter max_{a,b in S} D_ab. Throws ValueError ("[mda] ...") past max_steps branch steps of
+// its vertex-cover searches (exponential in f at worst).
+Weights min_diameter(const double* D, std::int64_t n, std::int64_t f, std::int64_t max_steps);
 
 // SMEA: the lexicographically first n - f subset whose scatter matrix has the smallest largest
 // eigenvalue (exact up to the rounding of the eigenvalues); non-finite messages never chosen
-// while n - f finite ones exist.
-Weights min_max_eigenvalue(const double* D, const std::vector<char>& finite, std::int64_t n, std::int64_t f);
+// while n - f finite ones exist. Throws ValueError ("[smea] ...") past max_subsets eigenvalue
+// evaluations: the branch and bound is exponential in the worst case (pure noise, large n).
+Weights min_max_eigenvalue(const double* D, const std::vector<char>& finite, std::int64_t n, std::int64_t f,
+                           std::int64_t max_subsets);
 
 // CAF: the weights c / sum c of the filter iteration whose weighted covariance had the smallest
 // largest eigenvalue.

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["np_clip", "np_gram_dist2", "np_krum", "np_krum_scores", "np_multi_krum", "np_nnm", "np_rand_k",
+__all__ = ["np_arc", "np_cge", "np_monna", "np_clip", "np_gram_dist2", "np_krum", "np_krum_scores", "np_multi_krum", "np_nnm", "np_rand_k",
            "np_trimmed", "np_weiszfeld", "torch_clip", "torch_krum", "torch_krum_scores", "torch_multi_krum",
            "torch_nnm", "torch_rand_k", "torch_trimmed", "torch_weiszfeld"]
 
@@ -125,3 +125,28 @@ def torch_krum(T: Any, f: int) -> Any:
 
 def torch_multi_krum(T: Any, f: int) -> Any:
     return T[torch_krum_scores(T, f).argsort()[: T.shape[0] - f]].mean(0)
+
+
+def _mean_of_nearest(X: np.ndarray, dist2: np.ndarray, keep: int) -> np.ndarray:
+    return X[np.argsort(dist2, kind="stable")[:keep]].mean(axis=0)
+
+
+def np_monna(X: np.ndarray, f: int) -> np.ndarray:
+    """The mean of the n - f messages nearest to message 0."""
+    Y = X - X[0]
+    return _mean_of_nearest(X, np.einsum("ij,ij->i", Y, Y), len(X) - f)
+
+
+def np_cge(X: np.ndarray, f: int) -> np.ndarray:
+    """The mean of the n - f messages of smallest norm."""
+    return _mean_of_nearest(X, np.einsum("ij,ij->i", X, X), len(X) - f)
+
+
+def np_arc(X: np.ndarray, f: int) -> np.ndarray:
+    """Clip the floor(2 (f/n)(n - f)) largest-norm messages to the next largest norm."""
+    n = len(X)
+    nb = 2 * f * (n - f) // n
+    if nb == 0:
+        return X.copy()
+    norms = np.sqrt(np.einsum("ij,ij->i", X, X))
+    return np_clip(X, float(np.sort(norms)[n - nb - 1]))

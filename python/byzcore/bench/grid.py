@@ -5,7 +5,9 @@ table and the JSON document (``run(options)``; the options are those of
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from typing import Any, Callable
 
 import numpy as np
@@ -15,6 +17,7 @@ from .environment import check_device, environment, measure_read_bandwidth
 from .formatting import COLUMNS, fmt_time, format_row, header_lines, table_line
 from .inputs import Case, default_f, make_messages
 from .kernels import KERNELS, Kernel, gm_iterations, unavailable_reason
+from .peers import PEER_CALLS, agree, run_peer
 from .timing import BaselinePredictor, device_sync, time_call
 
 __all__ = ["DEFAULT_D", "DEFAULT_MAX_BYTES", "DEFAULT_N", "DEFAULT_OPS", "command_line", "run"]
@@ -43,11 +46,41 @@ def command_line(args: Any) -> str:
         parts += ["--f", str(args.f)]
     if args.no_torch:
         parts.append("--no-torch")
+    if getattr(args, "threads", None) is not None:
+        parts += ["--threads", str(args.threads)]
+    if getattr(args, "peers", False):
+        parts += ["--peers", "--peer-python", args.peer_python, "--peer-timeout", f"{args.peer_timeout:g}"]
     return " ".join(parts)
+
+
+def _limit_threads(n: int | None) -> None:
+    """--threads: byzcore's OpenMP and NumPy's BLAS threads here (threadpoolctl), and the
+    environment the peers' interpreters inherit (their torch reads OMP_NUM_THREADS)."""
+    if n is None:
+        return
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        print("note: threadpoolctl is not installed: --threads applies to the peers only", file=sys.stderr)
+        return
+    threadpool_limits(n)
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
 
 
 def run(args: Any) -> int:
     check_device(args.device)
+    _limit_threads(getattr(args, "threads", None))
+    peer_python = getattr(args, "peer_python", None) if getattr(args, "peers", False) else None
+    if peer_python and not os.path.exists(peer_python):
+        raise SystemExit(f"[bench] --peer-python {peer_python} does not exist; give the interpreter that has "
+                         "ByzFL, byzpy and Flower installed")
     dtype = np.dtype(args.dtype)
     max_bytes = args.max_bytes if args.max_bytes is not None else DEFAULT_MAX_BYTES[args.device]
     use_torch = not args.no_torch
@@ -78,6 +111,7 @@ def run(args: Any) -> int:
     unavailable: dict[str, str] = {}
     pred = BaselinePredictor()
     bar = Progress(len(kept) * len(ops), "bench", unit="cell", enabled=not args.no_progress)
+    tmp = tempfile.TemporaryDirectory(prefix="byzcore-bench-") if peer_python else None
     try:
         for n, d in kept:
             f = default_f(n) if args.f is None else args.f
@@ -90,7 +124,12 @@ def run(args: Any) -> int:
                 if op in unavailable:
                     row.update(status="unavailable", note=unavailable[op])
                 else:
-                    _bench_cell(KERNELS[op], case, row, args, use_torch, sync, budget, pred)
+                    k = KERNELS[op]
+                    cell = k.case_for(case)
+                    row["f"] = cell.f
+                    _bench_cell(k, cell, row, args, use_torch, sync, budget, pred)
+                    if peer_python and row["status"] == "ok" and op in PEER_CALLS:
+                        _peer_columns(op, cell, row, args, peer_python, tmp.name)
                     if row["status"] == "unavailable":
                         unavailable[op] = row["note"]
                         bar.write(f"note: {op} is not available in this build ({row['note']}); skipping it")
@@ -103,12 +142,19 @@ def run(args: Any) -> int:
             _free(args.device)
     finally:
         bar.close()
+        if tmp is not None:
+            tmp.cleanup()
 
-    bad = [r for r in results if r["status"] in ("mismatch", "error")]
+    bad = [r for r in results if r["status"] in ("mismatch", "error") or r.get("peer_mismatch")]
     if unavailable:
         print("not measured (kernel not available in this build): " + ", ".join(unavailable))
-    if bad:
-        print(f"{len(bad)} cell(s) disagreed with the NumPy reference or failed; their timings were not reported")
+    failed = [r for r in bad if not r.get("peer_mismatch")]
+    if failed:
+        print(f"{len(failed)} cell(s) disagreed with the NumPy reference or failed; their timings were not reported")
+    for r in bad:
+        if r.get("peer_mismatch"):
+            libs = [lib for lib, p in r["peers"].items() if p["same_definition"] and p["status"] == "ok" and not p["equal"]]
+            print(f"{r['op']} n={r['n']} d={r['d']:g}: {', '.join(libs)} differs from byzcore although the definitions agree")
     if args.json:
         doc = {"command": command_line(args),
                "environment": env, "bandwidth": bw, "dtype": dtype.name, "device": args.device,
@@ -165,7 +211,7 @@ def _bench_cell(k: Kernel, case: Case, row: dict, args: Any, use_torch: bool,
         else:  # the iterations are lost in the timing noise of the start: count the start too
             t = t / iters
             notes.append(f"per iteration ({iters} its, median start included)")
-    row.update(status="ok", time_s=t, gbps=case.nbytes / t / 1e9)
+    row.update(status="ok", time_s=t, gbps=k.passes * case.nbytes / t / 1e9)
 
     for lib, maker in (("numpy", k.numpy), ("torch", k.torch)):
         if maker is None or (lib == "numpy" and args.device != "cpu") or (lib == "torch" and not use_torch):
@@ -198,3 +244,40 @@ def _bench_cell(k: Kernel, case: Case, row: dict, args: Any, use_torch: bool,
         row["gram_s"] = tg
         notes.append(f"X@X.T {fmt_time(tg)} ({t / tg:.2f}x of it)")
     row["note"] = "; ".join(notes)
+
+
+def _peer_columns(op: str, case: Case, row: dict, args: Any, python: str, tmp: str) -> None:
+    """Runs each peer that has ``op`` on the cell's input (saved once per cell) and records its
+    time, its speed-up and its agreement with byzcore's result in ``row["peers"]``; the note
+    gets one entry per peer and ``speedup_peer`` is against the fastest one that finished."""
+    from .tolerances import to_host
+
+    path = os.path.join(tmp, f"input-{case.n}x{case.d}.npy")
+    if not os.path.exists(path):
+        for old in os.listdir(tmp):
+            os.remove(os.path.join(tmp, old))
+        np.save(path, np.ascontiguousarray(case.X, dtype=np.float32))
+    mine = to_host(KERNELS[op].checked_result(case))
+    peers: dict[str, dict] = {}
+    notes = []
+    for call in PEER_CALLS[op]:
+        res = run_peer(python, call, path, f=case.f, tau=case.threshold(), beta=case.beta,
+                       weights=[float(w) for w in case.weights], reps=args.peer_repeat, timeout=args.peer_timeout)
+        entry = {"status": res["status"], "same_definition": call.same}
+        if res["status"] == "ok":
+            equal, rel = agree(res["result"], mine, case.n)
+            entry.update(time_s=res["time_s"], speedup=res["time_s"] / row["time_s"], equal=equal, rel_diff=rel)
+            verdict = "equal" if equal else ("DIFFERS" if call.same else f"rel {rel:.1e}")
+            notes.append(f"{call.lib} {fmt_time(res['time_s'])} ({res['time_s'] / row['time_s']:.3g}x, {verdict})")
+            if call.same and not equal:
+                row["peer_mismatch"] = True
+        else:
+            entry["note"] = res["note"]
+            notes.append(f"{call.lib} {res['status']}" + (f" (> {args.peer_timeout:g} s)" if res["status"] == "timeout" else ""))
+        peers[call.lib] = entry
+    row["peers"] = peers
+    done = [p["time_s"] for p in peers.values() if p["status"] == "ok"]
+    if done:
+        row["fastest_peer_s"] = min(done)
+        row["speedup_peer"] = min(done) / row["time_s"]
+    row["note"] = "; ".join(x for x in (row.get("note"), "peers: " + ", ".join(notes)) if x)

@@ -51,6 +51,13 @@ class Case:
     def m(self) -> int:
         return self.n - self.f
 
+    @property
+    def weights(self) -> np.ndarray:
+        """Per-message weights of weighted_mean (example counts 1, 2, 3, 1, 2, 3, ...)."""
+        return (1 + np.arange(self.n) % 3).astype(np.float64)
+
+    beta = 0.2  # trimmed_mean_beta trims int(0.2 n) values at each end (Flower's FedTrimmedAvg)
+
     def torch_X(self) -> Any:
         """The input as a torch tensor on the bench device (CPU: shares NumPy's memory)."""
         if self._torch_X is None:

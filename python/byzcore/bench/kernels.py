@@ -4,6 +4,7 @@ pytest-benchmark suite in ``bench/`` alike (both check and time exactly the same
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -11,8 +12,22 @@ import numpy as np
 
 from . import baselines as B
 from .inputs import Case
+from .references import closest_to_median64
 from .tolerances import (
+    DNC_ITERS,
+    DNC_SUB_DIM,
     GM_CHECK_ITERS,
+    check_arc,
+    check_bulyan,
+    check_caf,
+    check_cge,
+    check_dnc,
+    check_mda,
+    check_meamed,
+    check_monna,
+    check_smea,
+    check_trimmed_mean_beta,
+    check_weighted_mean,
     check_centered_clipping,
     check_clip,
     check_geometric_median,
@@ -49,6 +64,15 @@ class Kernel:
     n_power: int = 1          # cost ~ n**n_power * d (for the baseline-time prediction)
     per_iteration: bool = False
     check_call: Callable[[Case], Any] | None = None  # byzcore call checked, if not bz's
+    max_f: Callable[[int], int] | None = None  # the rule's bound: the largest f it takes for n
+    passes: int = 1           # n*d*itemsize passes of the least traffic (2: read and write n rows)
+
+    def case_for(self, case: Case) -> Case:
+        """The case with ``f`` lowered to the rule's bound where it is over it (the cached
+        references are shared: none depends on ``f``)."""
+        if self.max_f is None or case.f <= self.max_f(case.n):
+            return case
+        return dataclasses.replace(case, f=max(0, self.max_f(case.n)))
 
     def checked_result(self, case: Case) -> Any:
         return self.check_call(case) if self.check_call else self.bz(case)()
@@ -96,6 +120,7 @@ def _gm_start_torch(c: Case) -> Any:
 # What each library is called with: byzcore's input, the NumPy array, the torch tensor.
 BZ, NP, TO = Case.bz_X, (lambda c: c.X), Case.torch_X
 F, K, SEED, THR, GMI = (lambda c: c.f), (lambda c: c.k), (lambda c: c.seed), Case.threshold, (lambda c: c.gm_iters)
+W, BETA = (lambda c: c.weights), (lambda c: c.beta)
 
 
 KERNELS: dict[str, Kernel] = {k.name: k for k in [
@@ -139,7 +164,7 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in [
            _call(lambda X, thr: _bz().clip(X, thr), BZ, THR),
            _call(B.np_clip, NP, THR),
            _call(B.torch_clip, TO, THR),
-           check_clip),
+           check_clip, passes=2),
     Kernel("centered_clipping",
            _call(lambda X, tau: _bz().centered_clipping(X, tau), BZ, THR),
            _call(lambda X, tau: B.np_clip(X, tau).mean(axis=0), NP, THR),
@@ -155,6 +180,43 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in [
            _call(B.np_rand_k, NP, K, SEED),
            _call(B.torch_rand_k, TO, K),
            check_rand_k),
+    # The catalogue rules (issue 9). NumPy baselines where a vectorised one is short to write;
+    # the comparison that matters is the peer column (``--peers``, :mod:`byzcore.bench.peers`).
+    Kernel("meamed",
+           _call(lambda X, f: _bz().meamed(X, f), BZ, F),
+           _call(lambda X, f: closest_to_median64(X, len(X) - f), NP, F),
+           None, check_meamed),
+    Kernel("bulyan",
+           _call(lambda X, f: _bz().bulyan(X, f), BZ, F),
+           None, None, check_bulyan, n_power=2, max_f=lambda n: (n - 3) // 4),
+    Kernel("monna",
+           _call(lambda X, f: _bz().monna(X, f), BZ, F),
+           _call(B.np_monna, NP, F), None, check_monna),
+    Kernel("cge",
+           _call(lambda X, f: _bz().cge(X, f), BZ, F),
+           _call(B.np_cge, NP, F), None, check_cge),
+    Kernel("arc",
+           _call(lambda X, f: _bz().arc(X, f), BZ, F),
+           _call(B.np_arc, NP, F), None, check_arc, passes=2),
+    Kernel("mda",
+           _call(lambda X, f: _bz().mda(X, f), BZ, F),
+           None, None, check_mda, n_power=2),
+    Kernel("smea",
+           _call(lambda X, f: _bz().smea(X, f), BZ, F),
+           None, None, check_smea, n_power=2),
+    Kernel("caf",
+           _call(lambda X, f: _bz().caf(X, f), BZ, F),
+           None, None, check_caf, n_power=2),
+    Kernel("dnc",
+           _call(lambda X, f, seed: _bz().dnc(X, f, iters=DNC_ITERS, sub_dim=DNC_SUB_DIM, seed=seed), BZ, F, SEED),
+           None, None, check_dnc, n_power=2),
+    Kernel("weighted_mean",
+           _call(lambda X, w: _bz().mean(X, weights=w), BZ, W),
+           _call(lambda X, w: (w / w.sum()).astype(X.dtype) @ X, NP, W), None, check_weighted_mean),
+    Kernel("trimmed_mean_beta",
+           _call(lambda X, beta: _bz().trimmed_mean(X, beta=beta), BZ, BETA),
+           _call(lambda X, beta: B.np_trimmed(X, int(beta * len(X))), NP, BETA),
+           None, check_trimmed_mean_beta),
 ]}
 
 

@@ -7,17 +7,35 @@ breaks the contract itself (NaN, not one of the messages, an asymmetric distance
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
 import numpy as np
 
 from .inputs import Case
-from .references import checked_columns, columns64, krum_scores64, sqdist64, sqnorms64, weiszfeld64
+from .references import (
+    arc_threshold64,
+    bulyan_selection64,
+    caf_weights64,
+    checked_columns,
+    closest_to_median64,
+    columns64,
+    diameter64,
+    dnc_survivors64,
+    krum_scores64,
+    nearest_rows,
+    scatter_eigenvalue64,
+    sqdist64,
+    sqnorms64,
+    weiszfeld64,
+)
 
 __all__ = ["GM_CHECK_ITERS", "check_centered_clipping", "check_clip", "check_geometric_median", "check_krum",
            "check_mean", "check_median", "check_multi_krum", "check_nnm", "check_pairwise_distances", "check_rand_k",
-           "check_trimmed_mean", "dist_tol_sq", "error_ratio", "norm_tol", "sum_tol", "to_host"]
+           "check_trimmed_mean", "dist_tol_sq", "error_ratio", "norm_tol", "sum_tol", "to_host",
+           "check_arc", "check_bulyan", "check_caf", "check_cge", "check_dnc", "check_mda", "check_meamed",
+           "check_monna", "check_smea", "check_trimmed_mean_beta", "check_weighted_mean", "DNC_ITERS", "DNC_SUB_DIM"]
 
 
 def error_ratio(got: np.ndarray, ref: np.ndarray, tol: Any) -> float:
@@ -168,3 +186,103 @@ def check_geometric_median(c: Case, out: Any) -> float:
     # Each iteration: weights from norms (_norm_tol) and a weighted mean (_sum_tol).
     tol = (GM_CHECK_ITERS + 1) * (sum_tol(c.n, c.eps) + norm_tol(c.d, c.eps)) * np.abs(c.X).max(axis=0)
     return error_ratio(out, ref, tol)
+
+
+# ---------------------------------------------------------------- the catalogue rules (issue 9)
+def _check_mean_of(c: Case, out: Any, rows) -> float:
+    """``out`` is the mean of the messages ``rows``, on the checked columns."""
+    out = to_host(out)[checked_columns(c)]
+    kept = columns64(c)[rows]
+    return error_ratio(out, kept.mean(0), sum_tol(kept.shape[0], c.eps) * np.abs(kept).mean(0))
+
+
+def check_meamed(c: Case, out: Any) -> float:
+    out = to_host(out)[checked_columns(c)]
+    Xs = columns64(c)
+    return error_ratio(out, closest_to_median64(Xs, c.n - c.f), sum_tol(c.n, c.eps) * np.abs(Xs).max(0))
+
+
+def check_bulyan(c: Case, out: Any) -> float:
+    out = to_host(out)[checked_columns(c)]
+    Xs = columns64(c)[bulyan_selection64(c)]
+    return error_ratio(out, closest_to_median64(Xs, c.n - 4 * c.f), sum_tol(c.n, c.eps) * np.abs(Xs).max(0))
+
+
+def check_monna(c: Case, out: Any) -> float:
+    return _check_mean_of(c, out, nearest_rows(sqdist64(c)[0], c.n - c.f))
+
+
+def check_cge(c: Case, out: Any) -> float:
+    return _check_mean_of(c, out, nearest_rows(sqnorms64(c), c.n - c.f))
+
+
+def check_arc(c: Case, out: Any) -> float:
+    out = to_host(out)[:, checked_columns(c)]
+    ref = columns64(c) * _clip_factors(c, arc_threshold64(c))[:, None]
+    return error_ratio(out, ref, (norm_tol(c.d, c.eps) + 2 * c.eps) * np.abs(ref))
+
+
+def check_weighted_mean(c: Case, out: Any) -> float:
+    out = to_host(out)[checked_columns(c)]
+    w = c.weights / c.weights.sum()
+    Xs = columns64(c)
+    return error_ratio(out, w @ Xs, sum_tol(c.n, c.eps) * (w @ np.abs(Xs)))
+
+
+def check_trimmed_mean_beta(c: Case, out: Any) -> float:
+    g = int(c.beta * c.n)
+    out = to_host(out)[checked_columns(c)]
+    kept = np.sort(columns64(c), axis=0)[g: c.n - g]
+    return error_ratio(out, kept.mean(0), sum_tol(kept.shape[0], c.eps) * np.abs(kept).mean(0))
+
+
+BRUTE_FORCE_SUBSETS = 20_000  # C(n, f) up to which MDA and SMEA are checked against every subset
+
+
+def _check_best_subset(c: Case, out: Any, objective) -> float:
+    """``out`` must be the mean of an ``n - f`` subset whose objective is the smallest: found by
+    enumerating every subset when there are at most BRUTE_FORCE_SUBSETS, otherwise no worse
+    than the honest rows and every "ball" (a message and its n - f - 1 nearest). The subset is
+    read back from ``out`` by least squares on the checked columns (its weights are 1/(n-f))."""
+    k = c.n - c.f
+    got = to_host(out)[checked_columns(c)].astype(np.float64)
+    w = np.linalg.lstsq(columns64(c).T, got, rcond=None)[0]
+    S = np.flatnonzero(w > 0.5 / k)
+    if len(S) != k:
+        return math.inf
+    ratio = _check_mean_of(c, out, S)
+    if math.comb(c.n, c.f) <= BRUTE_FORCE_SUBSETS:
+        best = min(objective(c, list(T)) for T in itertools.combinations(range(c.n), k))
+    else:
+        D = sqdist64(c)
+        rivals = [list(range(k))] + [list(nearest_rows(D[i], k)) for i in range(c.n)]
+        best = min(objective(c, T) for T in rivals)
+    # The objective from float32 inputs through a Gram: a relative rounding of norm_tol.
+    slack = objective(c, list(S)) - best
+    return max(ratio, slack / (norm_tol(c.d, c.eps) * max(best, 1e-300)) if slack > 0 else 0.0)
+
+
+def check_mda(c: Case, out: Any) -> float:
+    return _check_best_subset(c, out, diameter64)
+
+
+def check_smea(c: Case, out: Any) -> float:
+    return _check_best_subset(c, out, scatter_eigenvalue64)
+
+
+def check_caf(c: Case, out: Any) -> float:
+    out = to_host(out)[checked_columns(c)]
+    w = caf_weights64(c)
+    Xs = columns64(c)
+    # The weights come through eigenvectors of an n x n matrix built from float32 inputs:
+    # their rounding is of the order of norm_tol, relative to the spread of the messages.
+    tol = (sum_tol(c.n, c.eps) + c.n * norm_tol(c.d, c.eps)) * np.abs(Xs).max(0)
+    return error_ratio(out, w @ Xs, tol)
+
+
+def check_dnc(c: Case, out: Any) -> float:
+    good = dnc_survivors64(c, DNC_ITERS, DNC_SUB_DIM, 1.0, c.seed)
+    return _check_mean_of(c, out, np.flatnonzero(good))
+
+
+DNC_ITERS, DNC_SUB_DIM = 1, 10_000  # byzcore.dnc's defaults, benchmarked as a user calls it

@@ -15,7 +15,8 @@ columns:
             the cell's input; for geometric_median the time of ONE Weiszfeld iteration
             ((t(max_iter=I) - t(max_iter=0)) / I, so the median start is not counted)
   GB/s      n * d * itemsize / time: the input read once (a kernel that reads it twice,
-            or is compute-bound like pairwise_distances, shows less)
+            or is compute-bound like pairwise_distances, shows less); twice that for clip
+            and arc, which also write the n clipped messages
   %BW       GB/s as a fraction of the machine's read bandwidth printed in the header
             (over 100% where the input fits in the CPU caches)
   numpy     time of the NumPy equivalent on the same input (per iteration for
@@ -24,7 +25,10 @@ columns:
   x-np      numpy time / byzcore time (higher is better for byzcore)
   torch     time of the PyTorch equivalent on the same input; "-" where not installed
   x-torch   torch time / byzcore time
-  note      pairwise_distances also shows the BLAS Gram X @ X.T alone (NumPy on the CPU,
+  note      with --peers: each peer's time, byzcore's speed-up over it and whether the
+            results are equal (where the definitions agree; "rel" gives the relative distance
+            where they do not, e.g. the peers' random power steps in SMEA and CAF)
+            pairwise_distances also shows the BLAS Gram X @ X.T alone (NumPy on the CPU,
             cuBLAS via torch on the GPU) and byzcore's time as a multiple of it
 
 Every cell is checked against a float64 NumPy reference before it is timed; a cell that
@@ -98,5 +102,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baselines")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for byzcore's kernels, NumPy's BLAS, torch and the peers (default: all)")
+    parser.add_argument("--peers", action="store_true",
+                        help="also run ByzFL, byzpy and Flower on the same input where they have the rule (see --peer-python)")
+    parser.add_argument("--peer-python", default="/work/peers/bin/python",
+                        help="the interpreter that has the peers installed; each peer call runs in a subprocess of it")
+    parser.add_argument("--peer-timeout", type=float, default=30.0,
+                        help="seconds a peer call may take after its imports; then it is killed and shown as a timeout")
+    parser.add_argument("--peer-repeat", type=int, default=1, help="timed calls per peer (the best is reported)")
     parser.add_argument("--json", metavar="OUT", default=None, help="also write every figure and the environment to this JSON file")
     parser.set_defaults(func=run)

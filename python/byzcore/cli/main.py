@@ -1,4 +1,5 @@
-"""The ``byzcore`` command: ``byzcore run`` (training experiments), ``byzcore bench``
+"""The ``byzcore`` command: ``byzcore run`` (training experiments), ``byzcore grid`` and
+``byzcore reproduce`` (grids of them, preset grids of published figures), ``byzcore bench``
 (kernel benchmarks), ``byzcore info`` (build facts). Each subcommand's module adds its own
 arguments, so this file stays a switchboard; heavy imports happen inside the subcommand."""
 
@@ -11,8 +12,8 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``byzcore`` parser with its ``run``, ``bench`` and ``info`` subcommands."""
-    from . import bench, info, run
+    """The ``byzcore`` parser with its ``run``, ``grid``, ``reproduce``, ``bench`` and ``info`` subcommands."""
+    from . import bench, grid, info, run
 
     parser = argparse.ArgumentParser(prog="byzcore", description="Byzantine-robust aggregation and training.")
     sub = parser.add_subparsers(dest="command")
@@ -20,6 +21,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter))
     bench.add_arguments(sub.add_parser("bench", help="benchmark the kernels against NumPy and PyTorch",
                                        formatter_class=argparse.ArgumentDefaultsHelpFormatter))
+    grid.add_grid_arguments(sub.add_parser("grid", help="run an experiment grid (TOML/JSON) in parallel, resumably",
+                                           formatter_class=argparse.ArgumentDefaultsHelpFormatter))
+    grid.add_reproduce_arguments(sub.add_parser("reproduce", help="reproduce a published figure (a preset grid)",
+                                                formatter_class=argparse.ArgumentDefaultsHelpFormatter))
     info.add_arguments(sub.add_parser("info", help="print build information"))
     return parser
 

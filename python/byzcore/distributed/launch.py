@@ -26,6 +26,8 @@ import time
 import traceback
 from typing import Any, Callable, Sequence
 
+from .._environ import scoped_environ
+
 __all__ = ["spawn", "SpawnResult", "init_from_env"]
 
 
@@ -130,20 +132,12 @@ def spawn(fn: Callable[..., Any], nprocs: int, args: Sequence[Any] = (), *, time
         try:
             # The children inherit os.environ at start: set it around the starts, so that
             # variables read when libraries load (OMP_NUM_THREADS by OpenMP) take effect.
-            saved = {k: os.environ.get(k) for k in child_env}
-            os.environ.update(child_env)
-            try:
+            with scoped_environ(child_env):
                 for rank in range(nprocs):
                     p = ctx.Process(target=_child, args=(fn, rank, nprocs, child_env, tuple(args), out_dir, backend,
                                                          init_timeout_s), daemon=True)
                     p.start()
                     procs[rank] = p
-            finally:
-                for k, v in saved.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline and any(procs[r].is_alive() for r in watched):
                 time.sleep(0.02)
