@@ -10,6 +10,7 @@ free (so the comparison is conservative for byzcore).
 from __future__ import annotations
 
 import pytest
+
 from byzcore.bench import KERNELS, Case, unavailable_reason
 
 LIBS = ("byzcore", "numpy", "torch")

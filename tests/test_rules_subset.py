@@ -12,12 +12,20 @@ import sys
 
 import numpy as np
 import pytest
+import reference as ref
+from api_helpers import (
+    assert_close,
+    assert_same_input,
+    copy_input,
+    kind_dtype_pairs,
+    make_input,
+    result_framework,
+    rounded,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import byzcore
-import reference as ref
-from api_helpers import assert_close, assert_same_input, copy_input, kind_dtype_pairs, make_input, result_framework, rounded
 
 RULES = ["mda", "smea", "caf", "dnc"]
 RTOL = {np.float32: 3e-6, np.float64: 1e-11}
@@ -51,7 +59,8 @@ def test_matches_brute_force(name, dtype):
         want = getattr(ref, name)(X.astype(np.float64), f, **kw)
         assert got.dtype == dtype
         scale = float(np.max(np.abs(want)))
-        np.testing.assert_allclose(got, want, rtol=RTOL[dtype], atol=RTOL[dtype] * scale, err_msg=f"{name} n={n} f={f} seed={seed}")
+        np.testing.assert_allclose(got, want, rtol=RTOL[dtype], atol=RTOL[dtype] * scale,
+                                   err_msg=f"{name} n={n} f={f} seed={seed}")
 
 
 def test_mda_smea_larger_n_against_brute_force():
@@ -64,7 +73,8 @@ def test_mda_smea_larger_n_against_brute_force():
 
 def test_dnc_rounds_and_fraction_against_reference():
     X = inputs(7, 11, 3, 40, outliers=True)
-    for iters, sub_dim, c, seed in [(1, 10, 1.0, 0), (2, 13, 1.0, 5), (3, 40, 1.0, 9), (2, 7, 1.5, 3), (1, 100, 0.5, 2)]:
+    cases = [(1, 10, 1.0, 0), (2, 13, 1.0, 5), (3, 40, 1.0, 9), (2, 7, 1.5, 3), (1, 100, 0.5, 2)]
+    for iters, sub_dim, c, seed in cases:
         got = byzcore.dnc(X, 3, iters=iters, sub_dim=sub_dim, c=c, seed=seed)
         want = ref.dnc(X, 3, iters=iters, sub_dim=sub_dim, c=c, seed=seed)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=f"{iters} {sub_dim} {c} {seed}")
@@ -136,7 +146,8 @@ def test_nonfinite_messages_are_never_chosen(name, data):
     got = call(name, X, f)
     assert np.all(np.isfinite(got))
     np.testing.assert_array_equal(X, before)
-    np.testing.assert_allclose(got, getattr(ref, name)(X, f), rtol=1e-10, atol=1e-10 * np.nanmax(np.abs(np.where(np.isfinite(X), X, 0))))
+    scale = np.nanmax(np.abs(np.where(np.isfinite(X), X, 0)))
+    np.testing.assert_allclose(got, getattr(ref, name)(X, f), rtol=1e-10, atol=1e-10 * scale)
 
 
 @pytest.mark.parametrize("name", ["mda", "smea", "dnc"])
@@ -207,8 +218,8 @@ def test_every_input_kind(name, kind, dtype):
     assert result_framework(kind) == type(got).__module__.split(".")[0]
     assert tuple(got.shape) == shape
     want = getattr(ref, name)(rounded(X64, dtype), 2)
-    assert_close(np.asarray(got.tolist() if hasattr(got, "tolist") and not isinstance(got, np.ndarray) else got).reshape(-1),
-                 want, dtype, factor=4)
+    plain = got.tolist() if hasattr(got, "tolist") and not isinstance(got, np.ndarray) else got
+    assert_close(np.asarray(plain).reshape(-1), want, dtype, factor=4)
 
 
 # ----------------------------------------------------------------------------- objects
@@ -286,7 +297,8 @@ def test_mda_budget_raises_on_a_hard_case():
     for bad in (0, -1, -2**63):
         with pytest.raises(ValueError, match=r"^\[mda\] max_steps must be >= 1"):
             byzcore.mda(X, f, max_steps=bad)
-    assert byzcore.mda_default_budget(88) == 3_000_000 and byzcore.mda_default_budget(176) == 750_000
+    assert byzcore.mda_default_budget(88) == 3_000_000
+    assert byzcore.mda_default_budget(176) == 750_000
     # Within the budget, the budget changes nothing: the default gives the answer of an
     # unbounded search (the optimum itself is checked against enumeration on small n above).
     want = byzcore.mda(X, f, max_steps=2**63 - 1)
@@ -328,4 +340,5 @@ def test_isa_builds_agree():
         assert r["simd"] == isa
         for dt, tol in [("float32", 3e-6), ("float64", 1e-12)]:
             for name in RULES:
-                np.testing.assert_allclose(r[dt][name], results[0][dt][name], rtol=tol, atol=tol, err_msg=f"{isa} {dt} {name}")
+                np.testing.assert_allclose(r[dt][name], results[0][dt][name], rtol=tol, atol=tol,
+                                           err_msg=f"{isa} {dt} {name}")

@@ -14,7 +14,8 @@ clipping). So whenever at most ``f`` messages hold non-finite entries and the ru
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -297,7 +298,8 @@ def bucketing(X: ArrayLike, s: int, aggregator: Callable[[Any], Any], *, seed: i
     op = "bucketing"
     s, seed = as_index(op, "s", s), as_seed(op, seed)
     if not callable(aggregator):
-        raise TypeError(f"[{op}] aggregator must be callable (e.g. byzcore.median or byzcore.Median()), got {type(aggregator).__name__}")
+        raise TypeError(f"[{op}] aggregator must be callable (e.g. byzcore.median or byzcore.Median()), "
+                        f"got {type(aggregator).__name__}")
     b = Batch(op, X)
     if s < 1:
         raise ValueError(f"[{op}] bucket size s must be >= 1, got {s}")
@@ -361,7 +363,8 @@ def _byzfl_krum(op: str, X: ArrayLike, f: int, m: int | None) -> Any:
     if f < 0:
         raise ValueError(f"[{op}] f must be >= 0 (the number of Byzantine messages tolerated), got {f}")
     if f > (n - 1) // 2:
-        raise ValueError(f"[{op}] variant='byzfl' needs n > 2f, got n = {n}, f = {f}; lower f or aggregate more messages")
+        raise ValueError(f"[{op}] variant='byzfl' needs n > 2f, got n = {n}, f = {f}; "
+                         "lower f or aggregate more messages")
     m = n - f if m is None else as_index(op, "m", m)
     if not 1 <= m <= n:
         raise ValueError(f"[{op}] m must be in 1..n (n = {n}), got {m}")

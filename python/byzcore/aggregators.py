@@ -95,13 +95,13 @@ class Aggregator:
     def __call__(self, X: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def __rshift__(self, other: "Aggregator") -> "Chain":
+    def __rshift__(self, other: Aggregator) -> Chain:
         return Chain(self, other)
 
     def __repr__(self) -> str:
         return self.name
 
-    def stages(self) -> tuple["Aggregator", ...]:
+    def stages(self) -> tuple[Aggregator, ...]:
         """The aggregators this one calls (a chain's stages, bucketing's inner rule)."""
         return ()
 
@@ -127,7 +127,7 @@ class Aggregator:
         for s in self.stages():
             s.reset()
 
-    def with_clamp(self) -> "Aggregator":
+    def with_clamp(self) -> Aggregator:
         """A fresh copy (state reset) that lowers ``f`` to what each call's ``n`` allows instead of
         raising, counting every such call in :attr:`clamped`. This object is left unchanged.
 
@@ -178,8 +178,8 @@ class Chain(Aggregator):
             if not isinstance(stage, Aggregator):
                 raise TypeError(f"[aggregator] only aggregators compose with >>, got {type(stage).__name__}")
         if first.reduces:
-            raise ValueError(f"[aggregator] {first.name} reduces to one vector and cannot be followed by {second.name}; "
-                             "only pre-aggregators (nnm, bucketing without a rule) may come first")
+            raise ValueError(f"[aggregator] {first.name} reduces to one vector and cannot be followed by "
+                             f"{second.name}; only pre-aggregators (nnm, bucketing without a rule) may come first")
         self.first, self.second = first, second
         self.name = f"{first.name}+{second.name}"
         self.f = max(first.f, second.f)
@@ -558,7 +558,7 @@ class ARC(Aggregator):
 
 
 
-# ---------------------------------------------------------------- subset rules (docs/rules.md#subset-rules-mda-smea-caf-dnc)
+# -------------------------------------------- subset rules (docs/rules.md#subset-rules-mda-smea-caf-dnc)
 # f is passed as given: the rule raises below its bound (n > 2f), never tolerating fewer silently.
 
 
@@ -633,7 +633,8 @@ class DnC(Aggregator):
     name = "dnc"
 
     def __init__(self, f: int, iters: int = 1, sub_dim: int = 10000, c: float = 1.0, seed: int = 0):
-        self.f, self.iters, self.sub_dim = _check_f(self.name, f), as_index(self.name, "iters", iters), as_index(self.name, "sub_dim", sub_dim)
+        self.f = _check_f(self.name, f)
+        self.iters, self.sub_dim = as_index(self.name, "iters", iters), as_index(self.name, "sub_dim", sub_dim)
         self.c, self.seed = as_number(self.name, "c", c), as_seed(self.name, seed)
         self.calls = 0
 

@@ -9,8 +9,8 @@ non-zero if any.
 
 from __future__ import annotations
 
-import importlib.util
 import glob
+import importlib.util
 import os
 import sys
 import traceback
@@ -40,7 +40,7 @@ def messages(X):
 
 def call(name, X, *args, shape, dtype=None):
     """The op on the emulated GPU, also compared with the CPU kernel of the same module."""
-    global failures
+    global failures  # noqa: PLW0603 -- a script's one failure counter, reported at exit
     results = []
     for device in ("cuda", "cpu"):
         X = np.ascontiguousarray(X)
@@ -49,7 +49,7 @@ def call(name, X, *args, shape, dtype=None):
         out = np.full(shape, np.float32(-7.25) if dtype is None else 0, dtype=dtype or X.dtype)
         try:
             r = getattr(core, name)(M, *args, out.ctypes.data)
-        except RuntimeError as e:  # a CPU kernel not written yet
+        except RuntimeError:  # a CPU kernel not written yet
             if device == "cpu":
                 return results[0]
             raise
@@ -66,7 +66,7 @@ def call(name, X, *args, shape, dtype=None):
 
 
 def check(label, got, want, rel):
-    global failures
+    global failures  # noqa: PLW0603 -- a script's one failure counter, reported at exit
     try:
         finite = want[np.isfinite(want)]
         scale = max(1.0, float(np.abs(finite).max())) if finite.size else 1.0
@@ -132,7 +132,7 @@ def weiszfeld(X, nu=1e-6, max_iter=100, tol=1e-7, a=None):
     z = rank_mean(X, (n - 1) // 2, n // 2)
     good = np.isfinite(X64).all(axis=1)
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 -- returned after the loop: the iterations run
         dist = np.sqrt(((X64[good] - z) ** 2).sum(axis=1))
         w = a[good] / np.maximum(nu, dist)
         zn = (w[:, None] * X64[good]).sum(axis=0) / w.sum()
@@ -222,7 +222,7 @@ def run_case(n, d, dtype, seed, bad=0, ties=False):
     center = np.full(d, 2.0, dtype=dtype)
     for c, iters in ((None, 1), (center, 3)):
         v = centered_clipping(X, 1.5, c, iters)
-        M, keep = messages(X)
+        M, _keep = messages(X)  # _keep holds the arrays M points into
         out = np.empty(d, dtype=dtype)
         core.centered_clipping(M, 1.5, 0 if c is None else c.ctypes.data, iters, out.ctypes.data)
         check(f"centered_clipping iters={iters} {tag}", out, v, 1e-5 if dtype == np.float32 else 1e-10)
@@ -230,7 +230,7 @@ def run_case(n, d, dtype, seed, bad=0, ties=False):
         perm = core.random_permutation(n, 9)
         nb = -(-n // s)
         want = np.stack([X64[perm[b * s:(b + 1) * s]].mean(0) for b in range(nb)])
-        M, keep = messages(X)
+        M, _keep = messages(X)
         out = np.empty((nb, d), dtype=dtype)
         core.bucket_means(M, perm, s, out.ctypes.data)
         check(f"bucket_means s={s} {tag}", out, want, rel)

@@ -9,9 +9,28 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["np_arc", "np_cge", "np_monna", "np_clip", "np_gram_dist2", "np_krum", "np_krum_scores", "np_multi_krum", "np_nnm", "np_rand_k",
-           "np_trimmed", "np_weiszfeld", "torch_clip", "torch_krum", "torch_krum_scores", "torch_multi_krum",
-           "torch_nnm", "torch_rand_k", "torch_trimmed", "torch_weiszfeld"]
+__all__ = [
+    "np_arc",
+    "np_cge",
+    "np_clip",
+    "np_gram_dist2",
+    "np_krum",
+    "np_krum_scores",
+    "np_monna",
+    "np_multi_krum",
+    "np_nnm",
+    "np_rand_k",
+    "np_trimmed",
+    "np_weiszfeld",
+    "torch_clip",
+    "torch_krum",
+    "torch_krum_scores",
+    "torch_multi_krum",
+    "torch_nnm",
+    "torch_rand_k",
+    "torch_trimmed",
+    "torch_weiszfeld",
+]
 
 
 def np_gram_dist2(X: np.ndarray) -> np.ndarray:

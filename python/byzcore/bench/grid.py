@@ -153,8 +153,10 @@ def run(args: Any) -> int:
         print(f"{len(failed)} cell(s) disagreed with the NumPy reference or failed; their timings were not reported")
     for r in bad:
         if r.get("peer_mismatch"):
-            libs = [lib for lib, p in r["peers"].items() if p["same_definition"] and p["status"] == "ok" and not p["equal"]]
-            print(f"{r['op']} n={r['n']} d={r['d']:g}: {', '.join(libs)} differs from byzcore although the definitions agree")
+            libs = [lib for lib, p in r["peers"].items()
+                    if p["same_definition"] and p["status"] == "ok" and not p["equal"]]
+            print(f"{r['op']} n={r['n']} d={r['d']:g}: {', '.join(libs)} differs from byzcore "
+                  "although the definitions agree")
     if args.json:
         doc = {"command": command_line(args),
                "environment": env, "bandwidth": bw, "dtype": dtype.name, "device": args.device,
@@ -181,7 +183,7 @@ def _bench_cell(k: Kernel, case: Case, row: dict, args: Any, use_torch: bool,
         sync()
         ratio = k.check(case, out)
         del out
-    except Exception as exc:  # noqa: BLE001 - reported per cell, the run goes on
+    except Exception as exc:
         reason = unavailable_reason(exc)
         if reason:
             row.update(status="unavailable", note=reason)
@@ -224,7 +226,7 @@ def _bench_cell(k: Kernel, case: Case, row: dict, args: Any, use_torch: bool,
         try:
             tb = time_call(maker(case), repeat=args.repeat, budget=budget,
                            sync=device_sync(args.device) if lib == "torch" else (lambda: None))
-        except Exception as exc:  # noqa: BLE001 - e.g. out of memory: the cell keeps byzcore's figure
+        except Exception as exc:
             notes.append(f"{lib} failed ({type(exc).__name__})")
             _free(args.device)
             continue
@@ -273,7 +275,8 @@ def _peer_columns(op: str, case: Case, row: dict, args: Any, python: str, tmp: s
                 row["peer_mismatch"] = True
         else:
             entry["note"] = res["note"]
-            notes.append(f"{call.lib} {res['status']}" + (f" (> {args.peer_timeout:g} s)" if res["status"] == "timeout" else ""))
+            late = f" (> {args.peer_timeout:g} s)" if res["status"] == "timeout" else ""
+            notes.append(f"{call.lib} {res['status']}" + late)
         peers[call.lib] = entry
     row["peers"] = peers
     done = [p["time_s"] for p in peers.values() if p["status"] == "ok"]

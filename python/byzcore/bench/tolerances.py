@@ -31,11 +31,38 @@ from .references import (
     weiszfeld64,
 )
 
-__all__ = ["GM_CHECK_ITERS", "check_centered_clipping", "check_clip", "check_geometric_median", "check_krum",
-           "check_mean", "check_median", "check_multi_krum", "check_nnm", "check_pairwise_distances", "check_rand_k",
-           "check_trimmed_mean", "dist_tol_sq", "error_ratio", "norm_tol", "sum_tol", "to_host",
-           "check_arc", "check_bulyan", "check_caf", "check_cge", "check_dnc", "check_mda", "check_meamed",
-           "check_monna", "check_smea", "check_trimmed_mean_beta", "check_weighted_mean", "DNC_ITERS", "DNC_SUB_DIM"]
+__all__ = [
+    "DNC_ITERS",
+    "DNC_SUB_DIM",
+    "GM_CHECK_ITERS",
+    "check_arc",
+    "check_bulyan",
+    "check_caf",
+    "check_centered_clipping",
+    "check_cge",
+    "check_clip",
+    "check_dnc",
+    "check_geometric_median",
+    "check_krum",
+    "check_mda",
+    "check_meamed",
+    "check_mean",
+    "check_median",
+    "check_monna",
+    "check_multi_krum",
+    "check_nnm",
+    "check_pairwise_distances",
+    "check_rand_k",
+    "check_smea",
+    "check_trimmed_mean",
+    "check_trimmed_mean_beta",
+    "check_weighted_mean",
+    "dist_tol_sq",
+    "error_ratio",
+    "norm_tol",
+    "sum_tol",
+    "to_host",
+]
 
 
 def error_ratio(got: np.ndarray, ref: np.ndarray, tol: Any) -> float:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..bench.kernels import KERNELS
 from ..bench.grid import DEFAULT_D, DEFAULT_MAX_BYTES, DEFAULT_N, DEFAULT_OPS, run
+from ..bench.kernels import KERNELS
 
 __all__ = ["EPILOG", "add_arguments"]
 
@@ -92,7 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cuda: inputs are torch CUDA tensors, baselines are torch on the GPU")
     parser.add_argument("--max-bytes", type=_size, default=None,
                         help="skip cells whose input n*d*itemsize exceeds this (e.g. 512MiB, 4GB); "
-                             f"default {DEFAULT_MAX_BYTES['cpu'] >> 20}MiB on cpu, {DEFAULT_MAX_BYTES['cuda'] >> 30}GiB on cuda")
+                             f"default {DEFAULT_MAX_BYTES['cpu'] >> 20}MiB on cpu, "
+                             f"{DEFAULT_MAX_BYTES['cuda'] >> 30}GiB on cuda")
     parser.add_argument("--baseline-cap", type=float, default=3.0,
                         help="do not run a NumPy/PyTorch baseline predicted (from the smaller cells) to take "
                              "longer than this many seconds per call; shown as '-'")
@@ -105,11 +106,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for byzcore's kernels, NumPy's BLAS, torch and the peers (default: all)")
     parser.add_argument("--peers", action="store_true",
-                        help="also run ByzFL, byzpy and Flower on the same input where they have the rule (see --peer-python)")
+                        help="also run ByzFL, byzpy and Flower on the same input where they have the rule "
+                        "(see --peer-python)")
     parser.add_argument("--peer-python", default="/work/peers/bin/python",
                         help="the interpreter that has the peers installed; each peer call runs in a subprocess of it")
     parser.add_argument("--peer-timeout", type=float, default=30.0,
                         help="seconds a peer call may take after its imports; then it is killed and shown as a timeout")
     parser.add_argument("--peer-repeat", type=int, default=1, help="timed calls per peer (the best is reported)")
-    parser.add_argument("--json", metavar="OUT", default=None, help="also write every figure and the environment to this JSON file")
+    parser.add_argument("--json", metavar="OUT", default=None,
+                        help="also write every figure and the environment to this JSON file")
     parser.set_defaults(func=run)

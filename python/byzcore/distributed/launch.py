@@ -24,11 +24,12 @@ import sys
 import tempfile
 import time
 import traceback
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 from .._environ import scoped_environ
 
-__all__ = ["spawn", "SpawnResult", "init_from_env"]
+__all__ = ["SpawnResult", "init_from_env", "spawn"]
 
 
 class SpawnResult:
