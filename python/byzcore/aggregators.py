@@ -31,6 +31,7 @@ conventions: ``docs/spec.md``.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -682,7 +683,7 @@ class _Rule:
 _RULES: dict[str, _Rule] = {}
 
 
-def register(*names: str, options: dict[str, Callable[[str], Any]] | None = None,
+def register(*names: str, options: Mapping[str, Callable[[str], Any]] | None = None,
              positional: str | None = None) -> Callable[[Callable[..., Aggregator]], Callable[..., Aggregator]]:
     """Register ``factory(f=..., seed=..., **options) -> Aggregator`` under ``names``.
 

@@ -129,6 +129,7 @@ def run(args: Any) -> int:
                     row["f"] = cell.f
                     _bench_cell(k, cell, row, args, use_torch, sync, budget, pred)
                     if peer_python and row["status"] == "ok" and op in PEER_CALLS:
+                        assert tmp is not None  # made when peer_python is given
                         _peer_columns(op, cell, row, args, peer_python, tmp.name)
                     if row["status"] == "unavailable":
                         unavailable[op] = row["note"]

@@ -134,6 +134,7 @@ def run_peer(python: str, call: PeerCall, input_path: str, *, f: int, tau: float
     except OSError as exc:
         return {"status": "missing", "note": f"cannot start {python}: {exc}"}
     try:
+        assert proc.stdout is not None  # stdout=PIPE
         ready, _, _ = select.select([proc.stdout], [], [], import_timeout)
         first = proc.stdout.readline().decode(errors="replace") if ready else ""
         if first.strip() != "ready":

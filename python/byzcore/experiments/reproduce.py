@@ -39,7 +39,7 @@ def preset_path(name: str) -> str:
     ValueError
         ``[reproduce] unknown preset ...`` with the known names.
     """
-    entry = resources.files(__package__).joinpath("presets", f"{name}.toml")
+    entry = resources.files(__package__).joinpath("presets").joinpath(f"{name}.toml")  # one name a call before 3.11
     if not entry.is_file():
         known = sorted(e.name[:-5] for e in resources.files(__package__).joinpath("presets").iterdir()
                        if e.name.endswith(".toml"))
