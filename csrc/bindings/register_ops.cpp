@@ -15,6 +15,8 @@ constexpr auto nogil = py::call_guard<py::gil_scoped_release>();
 }  // namespace
 
 void register_ops(py::module_& m) {
+  // One op a line, as a table: clang-format would break each m.def into a lambda block.
+  // clang-format off
   m.def("mean", [](const Messages& X, Out out) { mean(X, ptr(out)); }, nogil);
   m.def("median", [](const Messages& X, Out out) { median(X, ptr(out)); }, nogil);
   m.def("trimmed_mean", [](const Messages& X, std::int64_t f, Out out) { trimmed_mean(X, f, ptr(out)); }, nogil);
@@ -61,4 +63,5 @@ void register_ops(py::module_& m) {
         [](const Messages& X, std::int64_t f, std::int64_t iters, std::int64_t sub_dim, double c, std::uint64_t seed,
            Out out) { dnc(X, f, iters, sub_dim, c, seed, ptr(out)); },
         nogil);
+  // clang-format on
 }

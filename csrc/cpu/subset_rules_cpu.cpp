@@ -68,8 +68,8 @@ std::vector<char> finite_rows(const Messages& X) {
 }
 
 template <class T>
-void dnc_impl(const Messages& X, std::int64_t remove, std::int64_t iters, std::int64_t sub_dim,
-              std::uint64_t seed, void* out) {
+void dnc_impl(const Messages& X, std::int64_t remove, std::int64_t iters, std::int64_t sub_dim, std::uint64_t seed,
+              void* out) {
   const i64 n = X.n, b = std::min(sub_dim, X.d);
   const std::vector<char> finite = finite_rows<T>(X);
   std::vector<std::int64_t> idx(static_cast<std::size_t>(b));

@@ -3,12 +3,12 @@
 #include "byzcore/subset_search.h"
 
 #include <algorithm>
-#include <string>
-
-#include "byzcore/messages.h"
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <string>
+
+#include "byzcore/messages.h"
 
 namespace byzcore {
 namespace subset {
@@ -96,8 +96,10 @@ double eigenvalue_from_top(std::vector<double>& A, i64 m, i64 j = 1) {
   for (int it = 0; it < 200; ++it) {
     const double mid = lo + 0.5 * (hi - lo);
     if (!(mid > lo && mid < hi)) break;
-    if (below(mid) >= m - j + 1) hi = mid;
-    else lo = mid;
+    if (below(mid) >= m - j + 1)
+      hi = mid;
+    else
+      lo = mid;
   }
   return hi;
 }
@@ -244,8 +246,10 @@ Weights min_diameter(const double* D, i64 n, i64 f, std::int64_t max_steps) {
   std::size_t lo = 0, hi = t.size() - 1;
   while (lo < hi) {
     const std::size_t mid = lo + (hi - lo) / 2;
-    if (ConflictGraph(D, n, t[mid], &steps).cover(all, f)) hi = mid;
-    else lo = mid + 1;
+    if (ConflictGraph(D, n, t[mid], &steps).cover(all, f))
+      hi = mid;
+    else
+      lo = mid + 1;
   }
   const ConflictGraph g(D, n, t[lo], &steps);
   // The lexicographically first optimal subset: take each message in index order if an optimal
@@ -290,9 +294,9 @@ Weights min_diameter(const double* D, i64 n, i64 f, std::int64_t max_steps) {
 // least the need-th smallest a_u (the look-ahead bound), and a u with a_u >= best can never
 // join. From the other side, a completion is Q = P + U minus r = |Q| - (n - f) messages, and
 // M_S = M_Q - E with E positive semidefinite of rank <= r, so lambda(S) >= lambda_{r+1}(M_Q)
-// (Weyl's interlacing): strong where few messages are left to drop. Subsets are visited in lexicographic order, so the first optimum found is kept (strict
-// improvement) and ties go to the lexicographically first subset. The search starts from the
-// greedy subset (drop, f times, the message whose removal lowers lambda most) as its bound.
+// (Weyl's interlacing): strong where few messages are left to drop. Subsets are visited in lexicographic order, so the
+// first optimum found is kept (strict improvement) and ties go to the lexicographically first subset. The search starts
+// from the greedy subset (drop, f times, the message whose removal lowers lambda most) as its bound.
 
 namespace {
 
@@ -300,7 +304,7 @@ struct SmeaSearch {
   const double* D;
   i64 n, k;
   std::int64_t max_evals;  // the budget of eigenvalue evaluations (the worst case is exponential)
-  std::vector<i64> cand;  // finite messages, ascending
+  std::vector<i64> cand;   // finite messages, ascending
   double best = kInf;
   bool from_greedy = false;  // best is the greedy bound, not yet a subset found in order
   std::vector<i64> best_set;
@@ -311,8 +315,8 @@ struct SmeaSearch {
   bool gram(const i64* S, i64 m) {
     if (++evals > max_evals)
       fail("smea", "exact search needs more than " + std::to_string(max_evals) +
-                       " subset evaluations on this input (n = " + std::to_string(n) + ", f = " +
-                       std::to_string(n - k) + "); raise max_subsets or use a smaller n");
+                       " subset evaluations on this input (n = " + std::to_string(n) +
+                       ", f = " + std::to_string(n - k) + "); raise max_subsets or use a smaller n");
     return centred_gram(D, n, S, m, nullptr, G);
   }
   double lambda(const std::vector<i64>& S) {
@@ -343,8 +347,10 @@ struct SmeaSearch {
       P.push_back(cand[q]);
       a[q] = lambda(P);
       P.pop_back();
-      if (worse(a[q])) banned[q] = 1;
-      else live.push_back(a[q]);
+      if (worse(a[q]))
+        banned[q] = 1;
+      else
+        live.push_back(a[q]);
     }
     if (static_cast<i64>(live.size()) < need) return;
     std::nth_element(live.begin(), live.begin() + (need - 1), live.end());
@@ -355,8 +361,10 @@ struct SmeaSearch {
       for (std::size_t r = q + 1; r < cand.size(); ++r) after += !banned[r];
       if (after < need - 1) break;
       P.push_back(cand[q]);
-      if (need == 1) take(a[q], P);
-      else node(P, q + 1, banned);
+      if (need == 1)
+        take(a[q], P);
+      else
+        node(P, q + 1, banned);
       P.pop_back();
     }
   }
@@ -364,8 +372,7 @@ struct SmeaSearch {
 
 }  // namespace
 
-Weights min_max_eigenvalue(const double* D, const std::vector<char>& finite, i64 n, i64 f,
-                           std::int64_t max_subsets) {
+Weights min_max_eigenvalue(const double* D, const std::vector<char>& finite, i64 n, i64 f, std::int64_t max_subsets) {
   const i64 k = n - f;
   SmeaSearch s{D, n, k, max_subsets, {}, kInf, false, {}, {}};
   for (i64 i = 0; i < n; ++i)
@@ -464,7 +471,8 @@ void dnc_round(const double* Dsub, const std::vector<char>& finite, i64 n, i64 r
   }
   std::vector<i64> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), i64{0});
-  std::sort(order.begin(), order.end(), [&](i64 a, i64 b) { return score[a] > score[b] || (score[a] == score[b] && a > b); });
+  std::sort(order.begin(), order.end(),
+            [&](i64 a, i64 b) { return score[a] > score[b] || (score[a] == score[b] && a > b); });
   keep.assign(static_cast<std::size_t>(n), 1);
   for (i64 q = 0; q < remove; ++q) keep[order[q]] = 0;
 }

@@ -25,10 +25,13 @@ void pairwise_distances(const Messages&, bool, void*) { no_cuda("pairwise_distan
 void krum_scores(const Messages&, std::int64_t, void*) { no_cuda("krum_scores"); }
 void krum(const Messages&, std::int64_t, void*) { no_cuda("krum"); }
 void multi_krum(const Messages&, std::int64_t, std::int64_t, void*) { no_cuda("multi_krum"); }
-std::int64_t geometric_median(const Messages&, const std::vector<double>&, double, std::int64_t,
-                              double, void*) { no_cuda("geometric_median"); }
+std::int64_t geometric_median(const Messages&, const std::vector<double>&, double, std::int64_t, double, void*) {
+  no_cuda("geometric_median");
+}
 void clip(const Messages&, double, void*) { no_cuda("clip"); }
-void rand_k_indices(std::int64_t, std::int64_t, std::uint64_t, const Place&, std::int64_t*) { no_cuda("rand_k_indices"); }
+void rand_k_indices(std::int64_t, std::int64_t, std::uint64_t, const Place&, std::int64_t*) {
+  no_cuda("rand_k_indices");
+}
 void rand_k(const Messages&, std::int64_t, std::uint64_t, void*) { no_cuda("rand_k"); }
 void centered_clipping(const Messages&, double, const void*, std::int64_t, void*) { no_cuda("centered_clipping"); }
 void bucket_means(const Messages&, const std::vector<std::int64_t>&, std::int64_t, void*) { no_cuda("bucketing"); }

@@ -52,7 +52,8 @@ std::vector<T> download(Context& ctx, const T* dev, std::size_t count) {
 }
 
 // The squared distances (and finiteness flags) of Y, on the host.
-std::vector<double> host_distances(Context& ctx, const Messages& Y, const void* const* rows, std::vector<char>* finite) {
+std::vector<double> host_distances(Context& ctx, const Messages& Y, const void* const* rows,
+                                   std::vector<char>* finite) {
   double* D = ctx.alloc<double>(static_cast<std::size_t>(Y.n * Y.n));
   int* fin = finite ? ctx.alloc<int>(static_cast<std::size_t>(Y.n)) : nullptr;
   detail::squared_distances(ctx, Y, rows, D, fin);
@@ -127,9 +128,8 @@ void dnc_impl(Context& ctx, const Messages& X, const void* const* rows, i64 remo
 }  // namespace
 
 void mda(const Messages& X, std::int64_t f, std::int64_t max_steps, void* out) {
-  distance_rule("mda", X, out, [&](const double* D, const std::vector<char>&) {
-    return subset::min_diameter(D, X.n, f, max_steps);
-  });
+  distance_rule("mda", X, out,
+                [&](const double* D, const std::vector<char>&) { return subset::min_diameter(D, X.n, f, max_steps); });
 }
 
 void smea(const Messages& X, std::int64_t f, std::int64_t max_subsets, void* out) {

@@ -17,13 +17,15 @@ void check_majority(const char* op, const Messages& X, std::int64_t f) {
 
 void mda(const Messages& X, std::int64_t f, std::int64_t max_steps, void* out) {
   check_majority("mda", X, f);
-  if (max_steps < 1) fail("mda", "max_steps must be >= 1 (the budget of search steps), got " + std::to_string(max_steps));
+  if (max_steps < 1)
+    fail("mda", "max_steps must be >= 1 (the budget of search steps), got " + std::to_string(max_steps));
   BYZCORE_DEVICE_SWITCH(X, mda(X, f, max_steps, out));
 }
 
 void smea(const Messages& X, std::int64_t f, std::int64_t max_subsets, void* out) {
   check_majority("smea", X, f);
-  if (max_subsets < 1) fail("smea", "max_subsets must be >= 1 (the budget of subset evaluations), got " + std::to_string(max_subsets));
+  if (max_subsets < 1)
+    fail("smea", "max_subsets must be >= 1 (the budget of subset evaluations), got " + std::to_string(max_subsets));
   BYZCORE_DEVICE_SWITCH(X, smea(X, f, max_subsets, out));
 }
 
@@ -32,23 +34,25 @@ void caf(const Messages& X, std::int64_t f, void* out) {
   BYZCORE_DEVICE_SWITCH(X, caf(X, f, out));
 }
 
-void dnc(const Messages& X, std::int64_t f, std::int64_t iters, std::int64_t sub_dim, double c,
-         std::uint64_t seed, void* out) {
+void dnc(const Messages& X, std::int64_t f, std::int64_t iters, std::int64_t sub_dim, double c, std::uint64_t seed,
+         void* out) {
   const char* op = "dnc";
   check_majority(op, X, f);
   if (iters < 1) fail(op, "iters must be >= 1 (filtering rounds), got " + std::to_string(iters));
   if (sub_dim < 1) fail(op, "sub_dim must be >= 1 (coordinates sampled per round), got " + std::to_string(sub_dim));
-  if (!(c >= 0) || !std::isfinite(c)) fail(op, "c must be a finite number >= 0 (the filtering fraction), got " + std::to_string(c));
+  if (!(c >= 0) || !std::isfinite(c))
+    fail(op, "c must be a finite number >= 0 (the filtering fraction), got " + std::to_string(c));
   // remove = floor(c f) messages per round; every round may remove a different set, so
   // n > iters * remove keeps at least one survivor (compared by division: no product can wrap).
   const double cf = std::floor(c * static_cast<double>(f));
   if (!(cf < static_cast<double>(X.n)))
-    fail(op, "needs n > c f (messages removed per round), got n = " + std::to_string(X.n) + ", c f = " +
-                 std::to_string(c * static_cast<double>(f)) + "; lower c or f");
+    fail(op, "needs n > c f (messages removed per round), got n = " + std::to_string(X.n) +
+                 ", c f = " + std::to_string(c * static_cast<double>(f)) + "; lower c or f");
   const std::int64_t remove = static_cast<std::int64_t>(cf);
   if (remove > 0 && iters > (X.n - 1) / remove)
     fail(op, "needs n > iters * floor(c f) so that a message survives every round, got n = " + std::to_string(X.n) +
-                 ", iters = " + std::to_string(iters) + ", floor(c f) = " + std::to_string(remove) + "; lower iters or c");
+                 ", iters = " + std::to_string(iters) + ", floor(c f) = " + std::to_string(remove) +
+                 "; lower iters or c");
   BYZCORE_DEVICE_SWITCH(X, dnc(X, remove, iters, sub_dim, seed, out));
 }
 

@@ -28,23 +28,20 @@ void krum(const Messages& X, std::int64_t f, void* out);
 void multi_krum(const Messages& X, std::int64_t f, std::int64_t m, void* out);
 // out[d]: smoothed Weiszfeld from the coordinate-wise median; weights may be empty (all 1).
 // Returns the number of iterations run.
-std::int64_t geometric_median(const Messages& X, const std::vector<double>& weights, double nu,
-                              std::int64_t max_iter, double tol, void* out);
+std::int64_t geometric_median(const Messages& X, const std::vector<double>& weights, double nu, std::int64_t max_iter,
+                              double tol, void* out);
 // out[n*d]: each row scaled by min(1, threshold/||x_i||); a row with a non-finite entry,
 // being infinitely far from zero, becomes all zeros.
 void clip(const Messages& X, double threshold, void* out);
 // out_indices[k] (int64, on X's device): the k coordinates of 0..d-1 drawn uniformly without
 // replacement for `seed`, ascending. The same on every device (counter-based generator).
-void rand_k_indices(std::int64_t d, std::int64_t k, std::uint64_t seed, const Place& place,
-                    std::int64_t* out_indices);
+void rand_k_indices(std::int64_t d, std::int64_t k, std::uint64_t seed, const Place& place, std::int64_t* out_indices);
 // out[n*d]: each row keeps the rand_k_indices(d, k, seed) coordinates scaled by d/k, zero elsewhere.
 void rand_k(const Messages& X, std::int64_t k, std::uint64_t seed, void* out);
 // out[d]: v <- v + mean_i clip(x_i - v, tau), iters times, from center (nullptr: zero).
-void centered_clipping(const Messages& X, double tau, const void* center, std::int64_t iters,
-                       void* out);
+void centered_clipping(const Messages& X, double tau, const void* center, std::int64_t iters, void* out);
 // out[ceil(n/s)*d]: bucket means of the messages taken in the order perm (a permutation of 0..n-1).
-void bucket_means(const Messages& X, const std::vector<std::int64_t>& perm, std::int64_t s,
-                  void* out);
+void bucket_means(const Messages& X, const std::vector<std::int64_t>& perm, std::int64_t s, void* out);
 // out[n*d]: row i replaced by the mean of its n-f nearest messages (itself included).
 void nnm(const Messages& X, std::int64_t f, void* out);
 // out[d]: the subset rules (docs/rules.md#subset-rules-mda-smea-caf-dnc), each the (weighted) mean of the messages it
@@ -56,8 +53,8 @@ void mda(const Messages& X, std::int64_t f, std::int64_t max_steps, void* out);
 // smea raises past max_subsets subset evaluations (its exact search is exponential at worst).
 void smea(const Messages& X, std::int64_t f, std::int64_t max_subsets, void* out);
 void caf(const Messages& X, std::int64_t f, void* out);
-void dnc(const Messages& X, std::int64_t f, std::int64_t iters, std::int64_t sub_dim, double c,
-         std::uint64_t seed, void* out);
+void dnc(const Messages& X, std::int64_t f, std::int64_t iters, std::int64_t sub_dim, double c, std::uint64_t seed,
+         void* out);
 // out[d]: sum_i w_i x_i / sum_i w_i; weights finite, >= 0, not all zero; a weight-0 message is
 // left out (even a non-finite one), the others propagate NaN/Inf as mean does.
 void weighted_mean(const Messages& X, const std::vector<double>& weights, void* out);
