@@ -187,6 +187,12 @@ class Chain(Aggregator):
         self.reduces = second.reduces
 
     def stages(self) -> tuple[Aggregator, ...]:
+        """The two stages, first then second (a chain's ``>>`` order).
+
+        References
+        ----------
+        docs/spec.md#composition
+        """
         return (self.first, self.second)
 
     def __call__(self, X: Any) -> Any:
@@ -342,6 +348,12 @@ class Bucketing(Aggregator):
         self.calls = 0
 
     def stages(self) -> tuple[Aggregator, ...]:
+        """The rule applied to the bucket means, if there is one (else no stages).
+
+        References
+        ----------
+        docs/spec.md#pre-bucketing
+        """
         return () if self.inner is None else (self.inner,)
 
     def __call__(self, X: Any) -> Any:

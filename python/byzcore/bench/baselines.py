@@ -43,12 +43,24 @@ def np_gram_dist2(X: np.ndarray) -> np.ndarray:
 
 
 def np_krum_scores(X: np.ndarray, f: int) -> np.ndarray:
+    """The plain NumPy baseline of ``krum_scores`` that ``byzcore bench`` times byzcore against.
+
+    References
+    ----------
+    docs/spec.md#rule-krum-scores
+    """
     D = np_gram_dist2(X)
     np.fill_diagonal(D, np.inf)
     return np.sort(D, axis=1)[:, : X.shape[0] - f - 2].sum(axis=1)
 
 
 def np_weiszfeld(X: np.ndarray, z: np.ndarray, iters: int, nu: float = 1e-6) -> np.ndarray:
+    """The plain NumPy baseline of ``weiszfeld`` that ``byzcore bench`` times byzcore against.
+
+    References
+    ----------
+    docs/spec.md#rule-geometric-median
+    """
     for _ in range(iters):
         diff = X - z
         w = 1.0 / np.maximum(nu, np.sqrt(np.einsum("ij,ij->i", diff, diff)))
@@ -57,6 +69,12 @@ def np_weiszfeld(X: np.ndarray, z: np.ndarray, iters: int, nu: float = 1e-6) -> 
 
 
 def np_clip(X: np.ndarray, thr: float) -> np.ndarray:
+    """The plain NumPy baseline of ``clip`` that ``byzcore bench`` times byzcore against.
+
+    References
+    ----------
+    docs/spec.md#helper-clip
+    """
     norms = np.sqrt(np.einsum("ij,ij->i", X, X))
     with np.errstate(divide="ignore"):
         scale = np.minimum(1, thr / norms).astype(X.dtype)
@@ -64,6 +82,12 @@ def np_clip(X: np.ndarray, thr: float) -> np.ndarray:
 
 
 def np_rand_k(X: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """The plain NumPy baseline of ``rand_k`` that ``byzcore bench`` times byzcore against.
+
+    References
+    ----------
+    docs/spec.md#helper-rand-k
+    """
     d = X.shape[1]
     idx = np.random.default_rng(seed).choice(d, k, replace=False)
     out = np.zeros_like(X)
@@ -72,6 +96,12 @@ def np_rand_k(X: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def np_nnm(X: np.ndarray, f: int) -> np.ndarray:
+    """The plain NumPy baseline of ``nnm`` that ``byzcore bench`` times byzcore against.
+
+    References
+    ----------
+    docs/spec.md#pre-nnm
+    """
     n = X.shape[0]
     near = np.argpartition(np_gram_dist2(X), n - f - 1, axis=1)[:, : n - f]
     W = np.zeros((n, n), dtype=X.dtype)
@@ -86,6 +116,12 @@ def _torch():
 
 
 def torch_krum_scores(T: Any, f: int) -> Any:
+    """The plain PyTorch baseline of ``krum_scores`` that ``byzcore bench`` times byzcore against.
+
+    References
+    ----------
+    docs/spec.md#rule-krum-scores
+    """
     torch = _torch()
     D = torch.cdist(T, T).square_()
     D.fill_diagonal_(math.inf)
@@ -93,6 +129,12 @@ def torch_krum_scores(T: Any, f: int) -> Any:
 
 
 def torch_weiszfeld(T: Any, z: Any, iters: int, nu: float = 1e-6) -> Any:
+    """The plain PyTorch baseline of ``weiszfeld`` that ``byzcore bench`` times byzcore against.
+
+    References
+    ----------
+    docs/spec.md#rule-geometric-median
+    """
     torch = _torch()
     for _ in range(iters):
         w = 1.0 / torch.linalg.vector_norm(T - z, dim=1).clamp_min(nu)
@@ -101,11 +143,23 @@ def torch_weiszfeld(T: Any, z: Any, iters: int, nu: float = 1e-6) -> Any:
 
 
 def torch_clip(T: Any, thr: float) -> Any:
+    """The plain PyTorch baseline of ``clip`` that ``byzcore bench`` times byzcore against.
+
+    References
+    ----------
+    docs/spec.md#helper-clip
+    """
     torch = _torch()
     return T * torch.clamp(thr / torch.linalg.vector_norm(T, dim=1), max=1)[:, None]
 
 
 def torch_rand_k(T: Any, k: int) -> Any:
+    """The plain PyTorch baseline of ``rand_k`` that ``byzcore bench`` times byzcore against.
+
+    References
+    ----------
+    docs/spec.md#helper-rand-k
+    """
     torch = _torch()
     d = T.shape[1]
     idx = torch.randperm(d, device=T.device)[:k]
@@ -115,6 +169,12 @@ def torch_rand_k(T: Any, k: int) -> Any:
 
 
 def torch_nnm(T: Any, f: int) -> Any:
+    """The plain PyTorch baseline of ``nnm`` that ``byzcore bench`` times byzcore against.
+
+    References
+    ----------
+    docs/spec.md#pre-nnm
+    """
     torch = _torch()
     n = T.shape[0]
     near = torch.topk(torch.cdist(T, T), n - f, dim=1, largest=False).indices
@@ -123,26 +183,62 @@ def torch_nnm(T: Any, f: int) -> Any:
 
 
 def np_trimmed(X: np.ndarray, f: int) -> np.ndarray:
+    """The plain NumPy baseline of ``trimmed`` that ``byzcore bench`` times byzcore against.
+
+    References
+    ----------
+    docs/spec.md#rule-trimmed-mean
+    """
     return np.sort(X, axis=0)[f: X.shape[0] - f].mean(axis=0)
 
 
 def torch_trimmed(T: Any, f: int) -> Any:
+    """The plain PyTorch baseline of ``trimmed`` that ``byzcore bench`` times byzcore against.
+
+    References
+    ----------
+    docs/spec.md#rule-trimmed-mean
+    """
     return _torch().sort(T, dim=0).values[f: T.shape[0] - f].mean(0)
 
 
 def np_krum(X: np.ndarray, f: int) -> np.ndarray:
+    """The plain NumPy baseline of ``krum`` that ``byzcore bench`` times byzcore against.
+
+    References
+    ----------
+    docs/spec.md#rule-krum
+    """
     return X[int(np.argmin(np_krum_scores(X, f)))].copy()
 
 
 def np_multi_krum(X: np.ndarray, f: int) -> np.ndarray:
+    """The plain NumPy baseline of ``multi_krum`` that ``byzcore bench`` times byzcore against.
+
+    References
+    ----------
+    docs/spec.md#rule-multi-krum
+    """
     return X[np.argsort(np_krum_scores(X, f))[: X.shape[0] - f]].mean(axis=0)
 
 
 def torch_krum(T: Any, f: int) -> Any:
+    """The plain PyTorch baseline of ``krum`` that ``byzcore bench`` times byzcore against.
+
+    References
+    ----------
+    docs/spec.md#rule-krum
+    """
     return T[torch_krum_scores(T, f).argmin()].clone()
 
 
 def torch_multi_krum(T: Any, f: int) -> Any:
+    """The plain PyTorch baseline of ``multi_krum`` that ``byzcore bench`` times byzcore against.
+
+    References
+    ----------
+    docs/spec.md#rule-multi-krum
+    """
     return T[torch_krum_scores(T, f).argsort()[: T.shape[0] - f]].mean(0)
 
 

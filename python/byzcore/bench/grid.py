@@ -75,6 +75,14 @@ def _limit_threads(n: int | None) -> None:
 
 
 def run(args: Any) -> int:
+    """Run ``byzcore bench`` with the parsed command-line ``args`` and print the table.
+
+    Returns
+    -------
+    int
+        The exit status: 0 when no result mismatched or errored (byzcore's, or a peer's that shares the
+        definition), else 1.
+    """
     check_device(args.device)
     _limit_threads(getattr(args, "threads", None))
     peer_python = getattr(args, "peer_python", None) if getattr(args, "peers", False) else None

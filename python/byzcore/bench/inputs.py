@@ -28,18 +28,22 @@ class Case:
 
     @property
     def n(self) -> int:
+        """The number of messages."""
         return int(self.X.shape[0])
 
     @property
     def d(self) -> int:
+        """The message length."""
         return int(self.X.shape[1])
 
     @property
     def eps(self) -> float:
+        """The machine epsilon of the messages' dtype."""
         return float(np.finfo(self.X.dtype).eps)
 
     @property
     def nbytes(self) -> int:
+        """The input's size in bytes."""
         return int(self.X.nbytes)
 
     @property
@@ -49,6 +53,7 @@ class Case:
 
     @property
     def m(self) -> int:
+        """``n - f``: the messages multi-Krum averages."""
         return self.n - self.f
 
     @property

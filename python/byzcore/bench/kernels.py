@@ -75,6 +75,7 @@ class Kernel:
         return dataclasses.replace(case, f=max(0, self.max_f(case.n)))
 
     def checked_result(self, case: Case) -> Any:
+        """The result of the call that is checked against the reference (before it is timed)."""
         return self.check_call(case) if self.check_call else self.bz(case)()
 
 

@@ -94,18 +94,33 @@ def norm_tol(d: int, eps: float) -> float:
 
 
 def to_host(x: Any) -> np.ndarray:
+    """``x`` (a NumPy array or a torch tensor on any device) as a NumPy array."""
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     return np.asarray(x)
 
 
 def check_mean(c: Case, out: Any) -> float:
+    """The error of ``mean``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-mean
+    """
     out = to_host(out)[checked_columns(c)]
     Xs = columns64(c)
     return error_ratio(out, Xs.mean(0), sum_tol(c.n, c.eps) * np.abs(Xs).mean(0))
 
 
 def check_median(c: Case, out: Any) -> float:
+    """The error of ``median``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-median
+    """
     out = to_host(out)[checked_columns(c)]
     ref = np.median(columns64(c), axis=0)
     # Selection is exact; an even n averages two values: one rounding (2 eps for margin).
@@ -113,6 +128,13 @@ def check_median(c: Case, out: Any) -> float:
 
 
 def check_trimmed_mean(c: Case, out: Any) -> float:
+    """The error of ``trimmed_mean``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-trimmed-mean
+    """
     out = to_host(out)[checked_columns(c)]
     kept = np.sort(columns64(c), axis=0)[c.f: c.n - c.f]
     return error_ratio(out, kept.mean(0), sum_tol(kept.shape[0], c.eps) * np.abs(kept).mean(0))
@@ -126,6 +148,13 @@ def dist_tol_sq(c: Case) -> np.ndarray:
 
 
 def check_pairwise_distances(c: Case, out: Any) -> float:
+    """The error of ``pairwise_distances``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-pairwise-distances
+    """
     out = to_host(out).astype(np.float64)
     if not (np.all(np.diag(out) == 0) and np.all(out >= 0) and np.array_equal(out, out.T)):
         return math.inf  # zero diagonal, non-negative, symmetric: the contract itself
@@ -137,6 +166,13 @@ def check_pairwise_distances(c: Case, out: Any) -> float:
 
 
 def check_krum(c: Case, out: Any) -> float:
+    """The error of ``krum``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-krum
+    """
     out = to_host(out)
     scores = krum_scores64(c)
     best = int(np.argmin(scores))
@@ -151,6 +187,13 @@ def check_krum(c: Case, out: Any) -> float:
 
 
 def check_multi_krum(c: Case, out: Any) -> float:
+    """The error of ``multi_krum``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-multi-krum
+    """
     out = to_host(out)[checked_columns(c)]
     chosen = np.argsort(krum_scores64(c), kind="stable")[: c.m]
     kept = columns64(c)[chosen]
@@ -158,6 +201,13 @@ def check_multi_krum(c: Case, out: Any) -> float:
 
 
 def check_nnm(c: Case, out: Any) -> float:
+    """The error of ``nnm``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#pre-nnm
+    """
     out = to_host(out)[:, checked_columns(c)]
     near = np.argsort(sqdist64(c), axis=1, kind="stable")[:, : c.m]
     W = np.zeros((c.n, c.n))
@@ -172,12 +222,26 @@ def _clip_factors(c: Case, tau: float) -> np.ndarray:
 
 
 def check_clip(c: Case, out: Any) -> float:
+    """The error of ``clip``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#helper-clip
+    """
     out = to_host(out)[:, checked_columns(c)]
     ref = columns64(c) * _clip_factors(c, c.threshold())[:, None]
     return error_ratio(out, ref, (norm_tol(c.d, c.eps) + 2 * c.eps) * np.abs(ref))
 
 
 def check_centered_clipping(c: Case, out: Any) -> float:
+    """The error of ``centered_clipping``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-centered-clipping
+    """
     out = to_host(out)[checked_columns(c)]
     clipped = columns64(c) * _clip_factors(c, c.threshold())[:, None]
     tol = (sum_tol(c.n, c.eps) + norm_tol(c.d, c.eps)) * np.abs(clipped).mean(0)
@@ -185,6 +249,13 @@ def check_centered_clipping(c: Case, out: Any) -> float:
 
 
 def check_rand_k(c: Case, out: Any) -> float:
+    """The error of ``rand_k``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#helper-rand-k
+    """
     import byzcore
 
     out = to_host(out)
@@ -224,32 +295,74 @@ def _check_mean_of(c: Case, out: Any, rows) -> float:
 
 
 def check_meamed(c: Case, out: Any) -> float:
+    """The error of ``meamed``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-meamed
+    """
     out = to_host(out)[checked_columns(c)]
     Xs = columns64(c)
     return error_ratio(out, closest_to_median64(Xs, c.n - c.f), sum_tol(c.n, c.eps) * np.abs(Xs).max(0))
 
 
 def check_bulyan(c: Case, out: Any) -> float:
+    """The error of ``bulyan``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-bulyan
+    """
     out = to_host(out)[checked_columns(c)]
     Xs = columns64(c)[bulyan_selection64(c)]
     return error_ratio(out, closest_to_median64(Xs, c.n - 4 * c.f), sum_tol(c.n, c.eps) * np.abs(Xs).max(0))
 
 
 def check_monna(c: Case, out: Any) -> float:
+    """The error of ``monna``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-monna
+    """
     return _check_mean_of(c, out, nearest_rows(sqdist64(c)[0], c.n - c.f))
 
 
 def check_cge(c: Case, out: Any) -> float:
+    """The error of ``cge``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-cge
+    """
     return _check_mean_of(c, out, nearest_rows(sqnorms64(c), c.n - c.f))
 
 
 def check_arc(c: Case, out: Any) -> float:
+    """The error of ``arc``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#pre-arc
+    """
     out = to_host(out)[:, checked_columns(c)]
     ref = columns64(c) * _clip_factors(c, arc_threshold64(c))[:, None]
     return error_ratio(out, ref, (norm_tol(c.d, c.eps) + 2 * c.eps) * np.abs(ref))
 
 
 def check_weighted_mean(c: Case, out: Any) -> float:
+    """The error of ``weighted_mean``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-mean
+    """
     out = to_host(out)[checked_columns(c)]
     w = c.weights / c.weights.sum()
     Xs = columns64(c)
@@ -257,6 +370,13 @@ def check_weighted_mean(c: Case, out: Any) -> float:
 
 
 def check_trimmed_mean_beta(c: Case, out: Any) -> float:
+    """The error of ``trimmed_mean_beta``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-trimmed-mean
+    """
     g = int(c.beta * c.n)
     out = to_host(out)[checked_columns(c)]
     kept = np.sort(columns64(c), axis=0)[g: c.n - g]
@@ -290,14 +410,35 @@ def _check_best_subset(c: Case, out: Any, objective) -> float:
 
 
 def check_mda(c: Case, out: Any) -> float:
+    """The error of ``mda``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-mda
+    """
     return _check_best_subset(c, out, diameter64)
 
 
 def check_smea(c: Case, out: Any) -> float:
+    """The error of ``smea``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-smea
+    """
     return _check_best_subset(c, out, scatter_eigenvalue64)
 
 
 def check_caf(c: Case, out: Any) -> float:
+    """The error of ``caf``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-caf
+    """
     out = to_host(out)[checked_columns(c)]
     w = caf_weights64(c)
     Xs = columns64(c)
@@ -308,6 +449,13 @@ def check_caf(c: Case, out: Any) -> float:
 
 
 def check_dnc(c: Case, out: Any) -> float:
+    """The error of ``dnc``'s result ``out`` on case ``c`` against the float64 reference, as a
+    fraction of the tolerance (at most 1 passes).
+
+    References
+    ----------
+    docs/spec.md#rule-dnc
+    """
     good = dnc_survivors64(c, DNC_ITERS, DNC_SUB_DIM, 1.0, c.seed)
     return _check_mean_of(c, out, np.flatnonzero(good))
 
