@@ -15,8 +15,8 @@ shift-back     if Byzantines are a strict majority of the sampled clients: the  
                message that steers the aggregate so that the next iterate is
                ``x^0``; else honest (``when=half``: at least half, a stronger
                variant)
-sign-flip      ``-s * mean(honest)`` [``s=1``]                                        [AEL21]
-ipm            ``-eps * mean(honest)`` [``eps=0.1``, the paper's value against Krum]  [XKG20]
+sign-flip      ``-s * mean(honest)`` [``s=1``]                                       [AEL21]
+ipm            ``-eps * mean(honest)`` [``eps=0.1``, the paper's value vs. Krum]     [XKG20]
 alie           ``mean - z * std`` per coordinate (population std), ``z =             [BBG19]
                PhiInverse((n - s)/n)``, ``s = floor(n/2 + 1) - f``; not clamped
                where finite; ``s`` is kept in ``1..n-1`` (see :func:`alie_z`)
@@ -27,13 +27,14 @@ label-flip     the honest computation on flipped labels (``y -> -y``; classes   
 nan / inf      a message full of NaN / +Inf
 zero           the zero message
 scale          ``factor * own`` [``factor=-100``] (tests and demonstrations)
-mimic          a copy of one honest client [``target=ID``; default the lowest-id      [KHJ22]
+mimic          a copy of one honest client [``target=ID``; default the lowest-id     [KHJ22]
                honest client of the round]
 opt-alie       ALIE with ``z`` chosen by a line search that maximises the distance   [ByzFL]
                between the server's aggregate and the honest mean
 opt-ipm        IPM with ``eps`` chosen by the same search                            [ByzFL]
-minmax         ``mean + gamma * p`` [``direction=std``; ``unit``, ``sign``], the      [SH21]
-               largest ``gamma`` with ``max_i ||m - h_i||^2 <= max_ij ||h_i - h_j||^2``
+minmax         ``mean + gamma * p`` [``direction=std``; ``unit``, ``sign``], the     [SH21]
+               largest ``gamma`` with
+               ``max_i ||m - h_i||^2 <= max_ij ||h_i - h_j||^2``
 minsum         the same with ``sum_i ||m - h_i||^2 <= max_i sum_j ||h_i - h_j||^2``  [SH21]
 =============  ====================================================================  =========
 

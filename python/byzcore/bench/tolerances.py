@@ -66,7 +66,7 @@ __all__ = [
 
 
 def error_ratio(got: np.ndarray, ref: np.ndarray, tol: Any) -> float:
-    """max |got - ref| / tol (elementwise tol allowed); NaN anywhere in got gives inf."""
+    """``max |got - ref| / tol`` (elementwise ``tol`` allowed); NaN anywhere in ``got`` gives inf."""
     got = np.asarray(got, dtype=np.float64)
     diff = np.abs(got - ref)
     if not np.all(np.isfinite(diff)):

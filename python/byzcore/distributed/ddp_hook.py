@@ -79,7 +79,7 @@ def min_processes(aggregator: Aggregator) -> tuple[int, str]:
 
     Returns
     -------
-    (n, bound)
+    tuple of (int, str)
         ``n`` and the bound it comes from, as text (``"n >= f + 3"``), for error messages.
         An aggregator byzcore does not know gives ``(1, "n >= 1")``: it is not checked.
 
@@ -89,7 +89,7 @@ def min_processes(aggregator: Aggregator) -> tuple[int, str]:
     centered clipping and NNM need an honest majority, ``n >= 2f + 1``; Krum and Multi-Krum
     ``n >= f + 3`` (and ``n >= m``); bucketing with buckets of ``s`` hands ``ceil(n / s)``
     bucket means, up to ``f`` of them Byzantine, to its rule, so it needs
-    ``ceil(n / s) >= `` the rule's bound.
+    ``ceil(n / s)`` at least the rule's bound.
     """
     if isinstance(aggregator, Chain):
         n1, why1 = min_processes(aggregator.first)

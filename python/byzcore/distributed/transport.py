@@ -15,7 +15,7 @@ Two planes
   says them); messages travel in the problem's dtype (float32 problems send float32).
 
 Why one link per worker process (measured with torch 2.13, ``bench/gloo_p2p_faults.py``)
-------------------------------------------------------------------------------------
+----------------------------------------------------------------------------------------
 A gloo ``recv`` that times out closes its *pair* ("Application timeout caused pair
 closure"); in one group of all ranks that poisons the group, and a collective with a dead
 member hangs until the group's timeout. With a group per worker process, a crashed or
