@@ -18,19 +18,15 @@ import time
 import numpy as np
 
 import byzcore
+from byzcore.bench import time_call
 
 
 CLOCK = time.perf_counter
 
 
 def best(fn, repeat):
-    fn()
-    ts = []
-    for _ in range(repeat):
-        t = CLOCK()
-        fn()
-        ts.append(CLOCK() - t)
-    return min(ts)
+    """The best of ``repeat`` timed calls after a warm-up, on ``CLOCK``."""
+    return time_call(fn, repeat=repeat, budget=1e9, reduce=min, clock=CLOCK)
 
 
 def blas_kernel() -> str:

@@ -15,23 +15,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
 
 import byzcore
+from byzcore.bench import time_call
 
 
 def best(fn, reps=5, budget=20.0):
-    times = []
-    t_end = time.perf_counter() + budget
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-        if time.perf_counter() > t_end:
-            break
-    return min(times)
+    """The best of ``reps`` timed calls after a warm-up (about ``budget`` seconds at most)."""
+    return time_call(fn, repeat=reps, budget=budget, reduce=min)
 
 
 def main():

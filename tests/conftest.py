@@ -11,8 +11,19 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis profile "fuzz": the long search of tests/test_fuzz.py,
+# `pytest --hypothesis-profile=fuzz tests/test_fuzz.py` (BYZCORE_FUZZ_EXAMPLES sets the number
+# of examples per test; .ci/sanitize runs it under ASan/UBSan with a time limit). Without it
+# the fuzz tests run their small fixed budget (test_fuzz.BUDGET) and the other property tests
+# their own settings.
+settings.register_profile("fuzz", max_examples=int(os.environ.get("BYZCORE_FUZZ_EXAMPLES", "3000")), deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
 @functools.lru_cache(maxsize=None)

@@ -5,10 +5,12 @@ nothing here imports it. Every function takes an ``(n, d)`` array (anything ``np
 reads) and returns float64. The non-finite conventions of docs/spec.md#nonfinite are followed literally:
 
 - order statistics (median, trimmed mean): a non-finite entry (NaN, +Inf, -Inf) ranks above
-  every finite value;
+  every finite value and counts as +inf where it is selected;
 - distances: a message holding a non-finite entry is at distance +inf from every other
   message (its own distance to itself stays 0);
 - geometric median and centered clipping: such a message gets weight zero / contributes zero;
+- nearest-neighbour mixing: such a message is infinitely far from all, so its neighbours are
+  the finite messages, by index;
 - mean propagates non-finite values as NumPy does.
 
 Randomness is taken as an argument (the indices of rand_k, the permutation of bucketing),
@@ -36,11 +38,11 @@ def _row_finite(X: np.ndarray) -> np.ndarray:
     return np.array([all(math.isfinite(v) for v in row) for row in X], dtype=bool)
 
 
-def _sorted_column(col: np.ndarray) -> list[float]:
-    """Values of one coordinate in ascending order, non-finite values last (above all finite)."""
-    finite = sorted(v for v in col if math.isfinite(v))
-    rest = [v for v in col if not math.isfinite(v)]
-    return finite + rest
+def _ranked_columns(X) -> np.ndarray:
+    """Each coordinate's values in ascending order, a non-finite value counted as +inf (so
+    it ranks above every finite value)."""
+    A = _rows(X)
+    return np.sort(np.where(np.isfinite(A), A, np.inf), axis=0)
 
 
 # ---------------------------------------------------------------- coordinate-wise rules
@@ -53,28 +55,23 @@ def mean(X) -> np.ndarray:
     return total / X.shape[0]
 
 
+def rank_mean(X, lo: int, hi: int) -> np.ndarray:
+    """Per coordinate, the mean of the values of ranks ``lo..hi`` (0-based, ascending)."""
+    S = _ranked_columns(X)
+    return S[lo:hi + 1].sum(axis=0) / (hi - lo + 1)
+
+
 def median(X) -> np.ndarray:
-    X = _rows(X)
-    n, d = X.shape
-    out = np.empty(d)
-    for j in range(d):
-        s = _sorted_column(X[:, j])
-        if n % 2 == 1:
-            out[j] = s[n // 2]
-        else:
-            out[j] = (s[n // 2 - 1] + s[n // 2]) / 2
-    return out
+    """The middle rank, or the mean of the two middle ranks for even n."""
+    n = _rows(X).shape[0]
+    return rank_mean(X, (n - 1) // 2, n // 2)
 
 
 def trimmed_mean(X, f: int) -> np.ndarray:
-    X = _rows(X)
-    n, d = X.shape
+    """The mean of ranks ``f..n-f-1``: the f largest and f smallest values dropped."""
+    n = _rows(X).shape[0]
     assert n > 2 * f
-    out = np.empty(d)
-    for j in range(d):
-        kept = _sorted_column(X[:, j])[f:n - f]
-        out[j] = sum(kept) / len(kept)
-    return out
+    return rank_mean(X, f, n - f - 1)
 
 
 # ---------------------------------------------------------------- distance-based rules
@@ -125,15 +122,21 @@ def multi_krum(X, f: int, m: int | None = None) -> np.ndarray:
 
 
 def nnm(X, f: int) -> np.ndarray:
-    """Row i becomes the mean of itself and its n - f - 1 nearest other messages (ties: lower index)."""
+    """Row i becomes the mean of itself and its n - f - 1 nearest other messages (ties: lower
+    index); a row with a non-finite entry, infinitely far from all, becomes the mean of the
+    first n - f finite messages (by index; non-finite ones after them if too few)."""
     X = _rows(X)
     n = X.shape[0]
     assert n > f
     D = pairwise_distances(X, squared=True)
+    ok = _row_finite(X)
     out = np.empty_like(X)
     for i in range(n):
-        others = sorted((j for j in range(n) if j != i), key=lambda j: (D[i, j], j))
-        chosen = [i] + others[:n - f - 1]
+        if ok[i]:
+            others = sorted((j for j in range(n) if j != i), key=lambda j: (D[i, j], j))
+            chosen = [i] + others[:n - f - 1]
+        else:
+            chosen = ([j for j in range(n) if ok[j]] + [j for j in range(n) if not ok[j]])[:n - f]
         out[i] = mean(X[chosen])
     return out
 
@@ -146,11 +149,20 @@ def geometric_median(X, *, nu: float = 1e-6, max_iter: int = 100, tol: float = 1
     Stops when ||z_new - z|| <= tol * ||z|| (the relative change) or after max_iter updates.
     A message with a non-finite entry has weight zero.
     """
+    return weiszfeld(X, nu=nu, max_iter=max_iter, tol=tol, weights=weights)[0]
+
+
+def weiszfeld(X, *, nu: float = 1e-6, max_iter: int = 100, tol: float = 1e-7,
+              weights=None) -> tuple[np.ndarray, int]:
+    """:func:`geometric_median` and the number of updates it made: it stops when the
+    relative change ||z_new - z|| <= tol * ||z_new||, after max_iter updates, or when no
+    message has weight left (every one non-finite or weighted zero)."""
     X = _rows(X)
     n = X.shape[0]
     a = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
     ok = _row_finite(X)
     z = median(X)
+    updates = 0
     for _ in range(max_iter):
         num = np.zeros(X.shape[1])
         den = 0.0
@@ -160,13 +172,15 @@ def geometric_median(X, *, nu: float = 1e-6, max_iter: int = 100, tol: float = 1
             w = a[i] / max(nu, float(np.linalg.norm(X[i] - z)))
             num = num + w * X[i]
             den += w
-        z_new = num / den
-        change = float(np.linalg.norm(z_new - z))
-        size = float(np.linalg.norm(z))
-        z = z_new
-        if change <= tol * size:
+        if not den > 0:
             break
-    return z
+        z_new = num / den
+        updates += 1
+        change = float(np.linalg.norm(z_new - z))
+        z = z_new
+        if change <= tol * float(np.linalg.norm(z)):
+            break
+    return z, updates
 
 
 def smoothed_objective(X, z, nu: float = 1e-6, weights=None) -> float:
@@ -241,6 +255,15 @@ def bucket_means(X, s: int, perm) -> np.ndarray:
     return np.stack([mean(ordered[b:b + s]) for b in range(0, len(ordered), s)])
 
 
+# ---------------------------------------------------------------- training problems
+def logistic_loss(X, y, x, lam: float) -> float:
+    """Mean logistic loss ``log(1 + exp(-y_j a_j^T x))`` over the rows ``a_j`` of ``X``
+    (labels ``y`` in {-1, +1}) plus the non-convex regulariser ``lam * sum x_k^2 / (1 + x_k^2)``."""
+    X, x = _rows(X), np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    return float(np.mean(np.log1p(np.exp(-y * (X @ x)))) + lam * np.sum(x**2 / (1 + x**2)))
+
+
 # ---------------------------------------------------------------- the documented draw
 def counter_key(seed: int, i: int) -> int:
     """SplitMix64 finaliser, two rounds, over a Weyl sequence keyed by the seed (as in
@@ -295,3 +318,206 @@ def minsum_message(H, p) -> np.ndarray:
     T = max(sum(float(np.sum((a - b) ** 2)) for b in H) for a in H)
     g = largest_feasible_scale(lambda g: sum(float(np.sum((mu + g * p - h) ** 2)) for h in H) <= T)
     return mu + g * p
+
+
+# ---------------------------------------------------------------- subset rules (brute force)
+def _first_best(X, f: int, value) -> np.ndarray:
+    """Mean of the first n - f subset (itertools order) of smallest value(S)."""
+    import itertools
+
+    X = _rows(X)
+    n = X.shape[0]
+    best, best_s = math.inf, None
+    for S in itertools.combinations(range(n), n - f):
+        v = value(list(S))
+        if best_s is None or v < best:
+            best, best_s = v, list(S)
+    return X[best_s].mean(axis=0)
+
+
+def mda(X, f: int) -> np.ndarray:
+    """Minimum-diameter averaging by enumerating every n - f subset."""
+    D = pairwise_distances(X)
+    return _first_best(X, f, lambda S: max((D[a, b] for a in S for b in S), default=0.0))
+
+
+def max_scatter_eigenvalue(X, S) -> float:
+    """Largest eigenvalue of sum_{i in S} (x_i - m_S)(x_i - m_S)^T (inf if S holds a
+    non-finite message), from the |S| x |S| Gram matrix of the centred rows."""
+    Y = _rows(X)[S]
+    if not np.all(np.isfinite(Y)):
+        return math.inf
+    Y = Y - Y.mean(axis=0)
+    return float(np.linalg.eigvalsh(Y @ Y.T)[-1])
+
+
+def smea(X, f: int) -> np.ndarray:
+    """Smallest maximum eigenvalue averaging by enumerating every n - f subset."""
+    return _first_best(X, f, lambda S: max_scatter_eigenvalue(X, S))
+
+
+def caf(X, f: int) -> np.ndarray:
+    """The covariance filter on the d x d weighted covariance itself (small d)."""
+    X = _rows(X)
+    n = X.shape[0]
+    ok = _row_finite(X)
+    c = ok.astype(np.float64)
+    Xf = np.where(ok[:, None], X, 0.0)
+    best_l, best_mu = math.inf, Xf[ok].mean(axis=0) if ok.any() else X.mean(axis=0)
+    while c.sum() > n - 2 * f:
+        w = c / c.sum()
+        mu = w @ Xf
+        Y = Xf - mu
+        cov = (Y * w[:, None]).T @ Y
+        vals, vecs = np.linalg.eigh(cov)
+        lam, v = vals[-1], vecs[:, -1]
+        if lam < best_l:
+            best_l, best_mu = lam, mu
+        if lam <= 0:
+            break
+        tau = (Y @ v) ** 2
+        tmax = tau[c > 0].max()
+        if tmax <= 0:
+            break
+        c = np.where(c > 0, np.maximum(c * (1 - tau / tmax), 0.0), 0.0)
+    return best_mu
+
+
+def dnc(X, f: int, *, iters: int = 1, sub_dim: int = 10000, c: float = 1.0, seed: int = 0) -> np.ndarray:
+    """Divide-and-conquer with an SVD of each centred subsample (finite messages only)."""
+    X = _rows(X)
+    n, d = X.shape
+    ok = _row_finite(X)
+    remove = math.floor(c * f)
+    b = min(sub_dim, d)
+    good = np.ones(n, dtype=bool)
+    for t in range(iters):
+        idx = rand_k_indices(d, b, counter_key(seed, t))
+        R = X[ok][:, idx]
+        score = np.full(n, math.inf)
+        if len(R):
+            R = R - R.mean(axis=0)
+            v = np.linalg.svd(R, full_matrices=False)[2][0]
+            score[ok] = (R @ v) ** 2
+        order = sorted(range(n), key=lambda i: (-score[i], -i))
+        keep = np.ones(n, dtype=bool)
+        keep[order[:remove]] = False
+        good &= keep
+    return X[good].mean(axis=0)
+
+
+# ---------------------------------------------------------------- catalogue rules (issue 9)
+def weighted_mean(X, weights) -> np.ndarray:
+    """sum_i w_i x_i / sum_i w_i; a weight-0 message takes no part."""
+    X = _rows(X)
+    total = np.zeros(X.shape[1])
+    for w, row in zip(weights, X):
+        if w != 0:
+            total = total + w * row
+    return total / sum(weights)
+
+
+def trimmed_mean_fraction(X, beta: float) -> np.ndarray:
+    """Flower's FedTrimmedAvg: int(beta * n) values cut at each end."""
+    return trimmed_mean(X, int(beta * _rows(X).shape[0]))
+
+
+def closest_to_median(X, keep: int) -> np.ndarray:
+    """Per coordinate: the mean of the `keep` values closest to the median, ties in distance
+    to the smaller value; non-finite values rank last (+inf)."""
+    X = _rows(X)
+    d = X.shape[1]
+    med = median(X)
+    out = np.empty(d)
+    for j in range(d):
+        col = [v if math.isfinite(v) else math.inf for v in X[:, j]]
+        by_distance = sorted(col, key=lambda v: (abs(v - med[j]), v))
+        kept = by_distance[:keep]
+        out[j] = sum(kept) / len(kept)
+    return out
+
+
+def meamed(X, f: int) -> np.ndarray:
+    n = _rows(X).shape[0]
+    assert n > 2 * f
+    return closest_to_median(X, n - f)
+
+
+def bulyan_selection(X, f: int) -> list[int]:
+    """theta = n - 2f rounds of Krum on the remaining messages, each with max(1, r - f - 2)
+    neighbours (r messages left), lowest score first, ties to the lower index."""
+    X = _rows(X)
+    n = X.shape[0]
+    D = pairwise_distances(X, squared=True)
+    left = list(range(n))
+    chosen = []
+    for _ in range(n - 2 * f):
+        r = len(left)
+        k = min(r - 1, max(1, r - f - 2))
+        scores = []
+        for i in left:
+            others = sorted(D[i, j] for j in left if j != i)
+            scores.append(sum(others[:k]))
+        best = min(range(r), key=lambda a: (scores[a], a))
+        chosen.append(left.pop(best))
+    return sorted(chosen)
+
+
+def bulyan(X, f: int) -> np.ndarray:
+    X = _rows(X)
+    assert X.shape[0] >= 4 * f + 3
+    theta = X.shape[0] - 2 * f
+    return closest_to_median(X[bulyan_selection(X, f)], theta - 2 * f)
+
+
+def _nearest_mean(X: np.ndarray, dist: list[float], keep: int) -> np.ndarray:
+    chosen = sorted(range(len(dist)), key=lambda i: (dist[i], i))[:keep]
+    return mean(X[sorted(chosen)])
+
+
+def monna(X, f: int, pivot: int = 0) -> np.ndarray:
+    X = _rows(X)
+    n = X.shape[0]
+    assert n > 2 * f
+    ok = _row_finite(X)
+    dist = [0.0 if i == pivot else (math.sqrt(float(np.dot(X[i] - X[pivot], X[i] - X[pivot]))) if ok[i] else math.inf)
+            for i in range(n)]
+    return _nearest_mean(X, dist, n - f)
+
+
+def _norms(X: np.ndarray) -> list[float]:
+    """Euclidean norm of each message, +inf for one holding a non-finite entry."""
+    ok = _row_finite(X)
+    return [math.sqrt(sum(v * v for v in X[i])) if ok[i] else math.inf for i in range(X.shape[0])]
+
+
+def cge(X, f: int) -> np.ndarray:
+    X = _rows(X)
+    n = X.shape[0]
+    assert n > 2 * f
+    return _nearest_mean(X, _norms(X), n - f)
+
+
+def arc(X, f: int) -> np.ndarray:
+    """The floor(2 f (n - f) / n) largest-norm messages clipped to the largest remaining norm."""
+    X = _rows(X)
+    n = X.shape[0]
+    assert n > 2 * f
+    norms = _norms(X)
+    clipped = (2 * f * (n - f)) // n
+    threshold = sorted(norms)[n - clipped - 1]
+    return np.stack([clip_one(X[i], threshold) for i in range(n)])
+
+
+def krum_byzfl_order(X, f: int) -> list[int]:
+    """ByzFL's Krum scores: the n - f - 1 smallest squared distances to the others."""
+    D = pairwise_distances(X, squared=True)
+    n = D.shape[0]
+    scores = [sum(sorted(D[i, j] for j in range(n) if j != i)[:n - f - 1]) for i in range(n)]
+    return sorted(range(n), key=lambda i: (scores[i], i))
+
+
+def multi_krum_byzfl(X, f: int, m: int | None = None) -> np.ndarray:
+    X = _rows(X)
+    m = X.shape[0] - f if m is None else m
+    return mean(X[sorted(krum_byzfl_order(X, f)[:m])])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -84,12 +86,117 @@ def test_centered_clipping_uses_previous_aggregate():
     np.testing.assert_allclose(v2, ref.centered_clipping(X, 1.0, center=v1), rtol=1e-12)
 
 
-def test_rules_clamp_f_to_the_input():
-    """Objects built for f keep working when given fewer messages (e.g. after bucketing)."""
-    small = X[:4]
-    bz.Krum(5)(small)
-    bz.TrimmedMean(5)(small)
-    bz.NNM(5)(small)
+SMALL = X[:4]  # 4 messages: below every bound for f = 5
+
+
+@pytest.mark.parametrize("agg,bound,clamped_f", [
+    (bz.Krum(5), "n >= f + 3", 1), (bz.MultiKrum(5), "n >= f + 3", 1), (bz.TrimmedMean(5), "n > 2f", 1),
+    (bz.Median(5), "n > 2f", 1), (bz.GeometricMedian(5), "n > 2f", 1), (bz.NNM(5), "n > f", 3),
+], ids=lambda v: getattr(v, "name", str(v)))
+def test_rules_refuse_fewer_messages_than_their_bound(agg, bound, clamped_f):
+    """Krum(5) on 4 messages would tolerate fewer than 5 Byzantine messages: it raises."""
+    with pytest.raises(ValueError, match=rf"^\[{agg.name}\] needs {re.escape(bound)}, got n = 4, f = 5"):
+        agg(SMALL)
+    assert agg.clamped == 0
+
+
+@pytest.mark.parametrize("agg,want", [
+    (bz.Krum(5), lambda: ref.krum(SMALL, 1)),
+    (bz.MultiKrum(5), lambda: ref.multi_krum(SMALL, 1)),
+    (bz.TrimmedMean(5), lambda: ref.trimmed_mean(SMALL, 1)),
+    (bz.Median(5), lambda: ref.median(SMALL)),
+    (bz.GeometricMedian(5), lambda: ref.geometric_median(SMALL)),
+    (bz.NNM(5), lambda: ref.nnm(SMALL, 3)),
+], ids=lambda v: getattr(v, "name", ""))
+def test_rules_clamp_f_to_the_input(agg, want):
+    """Only on request (with_clamp): f drops to the largest value the bound allows, each call counted."""
+    clamping = agg.with_clamp()
+    assert clamping is not agg and clamping.on_small == "clamp" and agg.on_small == "raise"
+    np.testing.assert_allclose(clamping(SMALL), want(), rtol=1e-9, atol=1e-12)
+    clamping(SMALL)
+    clamping(np.vstack([X, X]))  # 18 messages meet every bound for f = 5: no clamping
+    assert clamping.clamped == 2 and clamping.state["clamped"] == 2
+    assert agg.clamped == 0
+    clamping.reset()
+    assert clamping.clamped == 0
+
+
+def test_clamp_counts_every_stage_and_make_aggregator_asks_for_it():
+    agg = bz.make_aggregator("nnm+krum", f=5, on_small="clamp")
+    np.testing.assert_allclose(agg(SMALL), ref.krum(ref.nnm(SMALL, 3), 1), rtol=1e-12)
+    assert agg.clamped == 2 and agg.state["stages"][0]["clamped"] == 1
+    with pytest.raises(ValueError, match=r"\[nnm\] needs n > f"):
+        bz.make_aggregator("nnm+krum", f=5)(SMALL)
+    # After bucketing 9 messages into 5 buckets, Krum(3) has too few: raise, or clamp on request.
+    with pytest.raises(ValueError, match=r"\[krum\] needs n >= f \+ 3, got n = 5, f = 3"):
+        bz.make_aggregator("bucketing:2+krum", f=3)(X)
+    b = bz.make_aggregator("bucketing:2+krum", f=3, on_small="clamp")
+    b(X)
+    assert b.clamped == 1
+    obj = bz.Krum(5)
+    assert bz.make_aggregator(obj, on_small="clamp") is not obj and obj.on_small == "raise"
+    with pytest.raises(ValueError, match=r"\[make_aggregator\] on_small"):
+        bz.make_aggregator("krum", on_small="ignore")
+
+
+def test_rules_below_the_bound_without_f_never_clamp():
+    """f = 0 needs nothing of n beyond the rule's own minimum (Krum: 3 messages)."""
+    np.testing.assert_allclose(bz.Median()(X[:1]), X[0])
+    with pytest.raises(ValueError, match=r"\[krum\] needs n >= f \+ 3, got n = 2, f = 0"):
+        bz.Krum(0).with_clamp()(X[:2])
+
+
+# ---------------------------------------------------------------- state
+def test_centered_clipping_state_is_explicit():
+    a, b = bz.CenteredClipping(tau=1.0), bz.CenteredClipping(tau=1.0)
+    assert a.state == {"clamped": 0, "center": None}
+    first = a(X)
+    np.testing.assert_array_equal(b(X), first)  # two fresh objects agree
+    assert a.state["center"] is not None
+    np.testing.assert_array_equal(a.center, first)
+    second = a(X)
+    assert not np.array_equal(second, first)  # the centre moved: the object has state
+    a.reset()
+    assert a.center is None
+    np.testing.assert_array_equal(a(X), first)  # reset restores the first result
+
+
+def test_bucketing_state_is_explicit():
+    a, b = bz.Bucketing(bz.Median(), s=2, seed=3), bz.Bucketing(bz.Median(), s=2, seed=3)
+    first = a(X)
+    np.testing.assert_array_equal(b(X), first)
+    assert a.calls == 1 and a.state == {"clamped": 0, "calls": 1, "stages": [{"clamped": 0}]}
+    assert not np.array_equal(a(X), first)
+    a.reset()
+    assert a.calls == 0
+    np.testing.assert_array_equal(a(X), first)
+    chain = bz.make_aggregator("bucketing:2+cc", seed=3)
+    r1 = chain(X)
+    chain(X)
+    chain.reset()
+    assert chain.state == {"clamped": 0, "calls": 0, "stages": [{"clamped": 0, "center": None}]}
+    np.testing.assert_array_equal(chain(X), r1)
+
+
+def test_with_clamp_copies_start_fresh():
+    cc = bz.CenteredClipping(tau=1.0)
+    first = cc(X)
+    copy = cc.with_clamp()
+    assert copy.center is None and cc.center is not None
+    np.testing.assert_array_equal(copy(X), first)
+
+
+@pytest.mark.parametrize("make,exc", [
+    (lambda: bz.Krum(-1), ValueError), (lambda: bz.Krum(1.0), TypeError), (lambda: bz.Krum(True), TypeError),
+    (lambda: bz.Krum(2**63), ValueError), (lambda: bz.MultiKrum(1, m=0), ValueError),
+    (lambda: bz.Bucketing(bz.Median(), s=0), ValueError), (lambda: bz.Bucketing(bz.Median(), seed=-1), ValueError),
+    (lambda: bz.Bucketing("median"), TypeError), (lambda: bz.CenteredClipping(tau=-1.0), ValueError),
+    (lambda: bz.CenteredClipping(iters=0), ValueError), (lambda: bz.GeometricMedian(nu=0.0), ValueError),
+    (lambda: bz.GeometricMedian(max_iter=-1), ValueError), (lambda: bz.NNM(2**63 - 1 + 1), ValueError),
+])
+def test_objects_check_their_arguments_when_built(make, exc):
+    with pytest.raises(exc, match=r"^\[\w+\] "):
+        make()
 
 
 def test_torch_through_objects():
@@ -135,11 +242,39 @@ def test_make_aggregator_names_and_passthrough():
         assert name in aggregators.available()
 
 
-@pytest.mark.parametrize("spec", ["unknown", "median+frobnicate", "nnm", "bucketing:2", "median:3",
-                                  "krum:f=x=y,oops", "gm:bogus=1", "median+krum"])
-def test_make_aggregator_bad_names(spec):
-    with pytest.raises(ValueError, match=r"\[(make_aggregator|aggregator)\]"):
+@pytest.mark.parametrize("spec,says", [
+    ("unknown", "unknown aggregator 'unknown'"), ("median+frobnicate", "unknown aggregator 'frobnicate'"),
+    ("nnm", "ends with a pre-aggregator"), ("bucketing:2", "ends with a pre-aggregator"),
+    ("median:3", "median takes no positional option"), ("krum:f=x=y,oops", "cannot read option"),
+    ("gm:bogus=1", "unknown option 'bogus' for gm"), ("median+krum", "median reduces to one vector"),
+    ("krum:f=-3", "[krum] f must be >= 0"), ("krum:f=1.5", "must be a whole number"),
+    ("krum:f=99999999999999999999", "outside the 64-bit integer range"), ("tm:1,f=2", "given twice"),
+    ("gm:nu=x", "option nu='x' of 'gm'"), ("gm:nu=-1", "[geometric_median] nu must be"),
+    ("cc:iters=0", "[centered_clipping] iters must be"), ("cc:use_previous=maybe", "boolean"),
+    ("bucketing:0+median", "[bucketing] bucket size s must be >= 1"), ("bucketing:seed=-1+median", "seed must be"),
+    ("mkrum:m=0", "[multi_krum] m must be >= 1"), ("krum+", "empty part"), ("mean:f=1", "unknown option 'f'"),
+])
+def test_make_aggregator_bad_specs(spec, says):
+    """Each error names make_aggregator first and says what is wrong (never a Python internals message)."""
+    with pytest.raises(ValueError, match=r"^\[make_aggregator\] ") as info:
         bz.make_aggregator(spec, f=1)
+    assert says in str(info.value)
+    assert "<lambda>" not in str(info.value)
+
+
+@pytest.mark.parametrize("f,seed,exc", [(-1, 0, ValueError), (1.0, 0, TypeError), (True, 0, TypeError),
+                                        (2**63, 0, ValueError), (0, -1, ValueError), (0, 2**64, ValueError)])
+def test_make_aggregator_bad_f_and_seed(f, seed, exc):
+    with pytest.raises(exc, match=r"^\[make_aggregator\] "):
+        bz.make_aggregator("median", f=f, seed=seed)
+
+
+def test_spec_options_override_and_convert():
+    assert bz.make_aggregator("krum:f=2", f=5).f == 2
+    cc = bz.make_aggregator("cc:0.5,iters=3,use_previous=false")
+    assert (cc.tau, cc.iters, cc.use_previous) == (0.5, 3, False)
+    assert bz.make_aggregator("bucketing:s=3,seed=7+median").seed == 7
+    assert bz.make_aggregator("bucketing:3+median", seed=2**64 - 1).seed == 2**64 - 1
 
 
 @pytest.mark.parametrize("spec", ["", "   ", None, 3])

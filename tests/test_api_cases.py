@@ -1,6 +1,10 @@
 """Small cases worked out by hand (the expected numbers are written out, not computed by a
 reference), most with Byzantine outliers, and the edge cases of docs/spec.md#rules:
-n = 1, n = 2f + 1, d = 1, ties, huge values."""
+n = 1, n = 2f + 1, d = 1, ties, huge values.
+
+Every test runs once per device of ``conftest.devices()`` (CPU, and CUDA when a GPU and the
+CUDA kernels are present): ``arr`` builds the inputs on the device of the run, ``close``
+brings results back to NumPy."""
 
 from __future__ import annotations
 
@@ -11,17 +15,27 @@ import pytest
 
 import byzcore as bz
 import reference as ref
+from conftest import on_device, to_numpy
 
 DTYPES = ["float64", "float32"]
+_DEVICE = ["cpu"]
+
+
+@pytest.fixture(autouse=True)
+def _on_each_device(device):
+    """Runs every test of this module on each device; ``arr`` reads the current one."""
+    _DEVICE[0] = device
+    yield
+    _DEVICE[0] = "cpu"
 
 
 def arr(rows, dtype="float64"):
-    return np.array(rows, dtype=dtype)
+    return on_device(np.array(rows, dtype=dtype), _DEVICE[0])
 
 
 def close(got, want, dtype="float64", atol=0.0):
     rtol = 1e-12 if dtype == "float64" else 1e-6
-    np.testing.assert_allclose(np.asarray(got, dtype=np.float64), np.array(want, dtype=np.float64),
+    np.testing.assert_allclose(to_numpy(got).astype(np.float64), np.array(want, dtype=np.float64),
                                rtol=rtol, atol=atol)
 
 
@@ -226,9 +240,10 @@ def test_bucketing_uses_the_documented_permutation():
     for seed in (0, 1, 2**63 + 5):
         perm = bz.permutation(7, seed=seed)
         np.testing.assert_array_equal(perm, ref.permutation(7, seed))
-        got = bz.bucketing(X, 3, lambda means: np.asarray(means).reshape(-1), seed=seed)
+        got = bz.bucketing(X, 3, lambda means: means.reshape(-1), seed=seed)
         # The aggregator receives the bucket means in order: check them against the shuffle.
-        want = [X[perm[0:3], 0].mean(), X[perm[3:6], 0].mean(), X[perm[6:7], 0].mean()]
+        H = to_numpy(X)
+        want = [H[perm[0:3], 0].mean(), H[perm[3:6], 0].mean(), H[perm[6:7], 0].mean()]
         close(got, want)
 
 
@@ -248,8 +263,8 @@ def test_nnm_ties_lower_index_and_itself_included(dtype):
     # row 0: 1 and 3 both at distance 1 -> message 1; row 1: message 3 at distance 0;
     # row 2: 1 and 3 both at distance 1 -> message 1; row 3: message 1 at distance 0.
     X = arr([[0], [1], [2], [1]], dtype)
-    got = np.asarray(bz.nnm(X, 2), dtype=np.float64)
-    np.testing.assert_allclose(got, ref.nnm(X.astype(np.float64), 2))
+    got = to_numpy(bz.nnm(X, 2)).astype(np.float64)
+    np.testing.assert_allclose(got, ref.nnm(to_numpy(X).astype(np.float64), 2))
     close(got, [[0.5], [1.0], [1.5], [1.0]], dtype)
 
 
@@ -274,7 +289,7 @@ def test_d_equals_one(dtype):
     X = arr([[4], [-1], [7], [2], [1e6]], dtype)
     close(bz.median(X), [4.0], dtype)
     close(bz.trimmed_mean(X, 2), [4.0], dtype)
-    close(bz.krum(X, 1), ref.krum(X, 1), dtype)
+    close(bz.krum(X, 1), ref.krum(to_numpy(X), 1), dtype)
     close(bz.geometric_median(X), [4.0], dtype, atol=1e-4)
     close(bz.clip(X, 2.0), [[2], [-1], [2], [2], [2]], dtype)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import byzcore as bz
+import reference as ref
 
 GOOD = np.arange(15, dtype=np.float64).reshape(5, 3)
 
@@ -40,9 +41,30 @@ def raises(exc, op, fn, *args, **kwargs):
     return str(info.value)
 
 
-def test_calls_are_valid_on_good_input():
-    for name, call in CALLS.items():
-        call(GOOD)
+# The result each call of CALLS must give on GOOD (so the error tests below start from calls
+# that are right, not merely calls that return).
+WANT = {
+    "mean": lambda X: ref.mean(X),
+    "median": ref.median,
+    "trimmed_mean": lambda X: ref.trimmed_mean(X, 1),
+    "pairwise_distances": ref.pairwise_distances,
+    "krum_scores": lambda X: ref.krum_scores(X, 1),
+    "krum": lambda X: ref.krum(X, 1),
+    "multi_krum": lambda X: ref.multi_krum(X, 1),
+    "geometric_median": ref.geometric_median,
+    "clip": lambda X: ref.clip(X, 1.0),
+    "rand_k": lambda X: ref.rand_k(X, ref.rand_k_indices(3, 1, 0)),
+    "centered_clipping": lambda X: ref.centered_clipping(X, 1.0),
+    "bucketing": lambda X: ref.bucketing(X, 2, ref.median, ref.permutation(5, 0)),
+    "nnm": lambda X: ref.nnm(X, 1),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_calls_are_valid_on_good_input(name):
+    before = GOOD.copy()
+    np.testing.assert_allclose(CALLS[name](GOOD), WANT[name](GOOD), rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(GOOD, before)
 
 
 # ---------------------------------------------------------------- bad X, for every function
@@ -53,6 +75,8 @@ BAD_X_VALUE = {
     "shapes differ": [np.zeros(3), np.zeros(3), np.zeros(4), np.zeros(3), np.zeros(3)],
     "shapes differ 2d": [np.zeros((2, 2)), np.zeros(4), np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((2, 2))],
     "list of empties": [np.zeros(0)] * 5,
+    "ragged nested lists": [[1.0, 2.0, 3.0], [1.0, 2.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0]],
+    "ragged deeper": [[[1.0], [2.0]], [[1.0]], [[1.0], [2.0]], [[1.0], [2.0]], [[1.0], [2.0]]],
 }
 
 
@@ -133,7 +157,9 @@ def test_f_must_be_an_integer(name, bad):
 
 @pytest.mark.parametrize("name", list(F_OPS))
 def test_f_numpy_integer_accepted(name):
-    F_OPS[name](GOOD, np.int64(1))
+    want = F_OPS[name](GOOD, 1)
+    for f in (np.int64(1), np.int32(1), np.uint8(1), np.intp(1)):
+        np.testing.assert_array_equal(F_OPS[name](GOOD, f), want)
 
 
 @pytest.mark.parametrize("name", list(F_OPS))
@@ -253,6 +279,11 @@ def test_permutation_bad_args():
     raises(ValueError, "permutation", bz.permutation, -1, seed=0)
     raises(TypeError, "permutation", bz.permutation, 3, seed=None)
     raises(TypeError, "permutation", bz.permutation, 2.0, seed=0)
+
+
+def test_ragged_nested_list_names_the_op_and_the_fix():
+    msg = raises(ValueError, "median", bz.median, [[1.0, 2.0], [3.0]])
+    assert "rectangular" in msg and "list of arrays" in msg
 
 
 def test_errors_say_the_fix():

@@ -200,9 +200,23 @@ def test_mean_propagates_like_numpy(dtype):
     assert np.isnan(bz.mean(Y)[0])
 
 
-def test_all_messages_non_finite_does_not_crash():
-    """Beyond the bound the result may be non-finite, but the call returns normally."""
-    X = np.full((5, 3), np.nan)
-    for fn in (bz.median, lambda X: bz.trimmed_mean(X, 1), lambda X: bz.krum(X, 1), bz.geometric_median,
-               lambda X: bz.nnm(X, 1), lambda X: bz.centered_clipping(X, 1.0), bz.pairwise_distances):
-        fn(X)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_all_messages_non_finite_does_not_crash(dtype):
+    """Beyond the bound the result may be non-finite, but the call returns normally, with the
+    documented shape and dtype, leaves the input alone, and invents no finite value: every entry
+    comes from the non-finite messages (centered clipping, which ignores them, stays at its centre)."""
+    for fill in (math.nan, math.inf, -math.inf):
+        X = np.full((5, 3), fill, dtype=dtype)
+        before = X.copy()
+        for fn, shape in ((bz.median, (3,)), (lambda X: bz.trimmed_mean(X, 1), (3,)),
+                          (lambda X: bz.krum(X, 1), (3,)), (bz.geometric_median, (3,)),
+                          (lambda X: bz.nnm(X, 1), (5, 3))):
+            got = fn(X)
+            assert got.shape == shape and got.dtype == X.dtype
+            assert not np.isfinite(got).any(), got
+        np.testing.assert_array_equal(bz.centered_clipping(X, 1.0), np.zeros(3))
+        np.testing.assert_array_equal(bz.centered_clipping(X, 1.0, center=np.ones(3)), np.ones(3))
+        D = bz.pairwise_distances(X)
+        np.testing.assert_array_equal(D, ref.pairwise_distances(X.astype(np.float64)).astype(dtype))
+        assert np.all(np.diag(D) == 0) and np.all(np.isinf(D[~np.eye(5, dtype=bool)]))
+        np.testing.assert_array_equal(X, before)

@@ -115,6 +115,17 @@ OPS: dict[str, Callable[[Any, int], Any]] = {
 MIN_N = {"krum_scores": 3, "krum": 3, "multi_krum": 3, "multi_krum_m2": 3}
 ROBUST = {"median", "trimmed_mean", "krum", "multi_krum", "geometric_median", "centered_clipping"}
 SIZES = [(1, 5), (2, 3), (3, 1), (5, 7), (8, 1000), (17, 33), (32, 4099), (33, 64), (64, 129), (101, 2000)]
+# The catalogue rules of issue 9 (tests/test_rules_coord.py checks them against the reference).
+OPS.update({
+    "meamed": lambda X, f: byzcore.meamed(X, f),
+    "bulyan": lambda X, f: byzcore.bulyan(X, f),
+    "monna": lambda X, f: byzcore.monna(X, f, pivot=0),
+    "cge": lambda X, f: byzcore.cge(X, f),
+    "arc": lambda X, f: byzcore.arc(X, f),
+    "weighted_mean": lambda X, f: byzcore.mean(X, weights=np.arange(1, X.shape[0] + 1)),
+})
+MIN_N["bulyan"] = 3
+ROBUST |= {"meamed", "bulyan", "cge", "arc", "monna"}  # messages() poisons the last rows: monna's pivot 0 stays honest
 
 
 @gpu

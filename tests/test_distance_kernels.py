@@ -1,5 +1,5 @@
 """Correctness of the distance-based CPU kernels: pairwise_distances, krum_scores, krum,
-multi_krum, nnm and geometric_median, against plain float64 NumPy references written here.
+multi_krum, nnm and geometric_median, against the plain float64 references of tests/reference.py.
 
 Sizes reach every path of the pairwise kernel: tiny problems (direct float64 sums), the
 blocked Gram product with coordinates split between threads (many 512-coordinate chunks) and
@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import byzcore
+import reference as ref64
 
 DTYPES = [np.float32, np.float64]
 # Relative tolerance against the float64 reference: float32 results are rounded to float32
@@ -26,75 +27,6 @@ RTOL = {np.float32: 2e-6, np.float64: 1e-12}
 
 
 # ----------------------------------------------------------------------------- references
-
-def ref_sqdist(X):
-    """Squared distances in float64; a row with a NaN/Inf is at +inf from every other row."""
-    A = np.asarray(X, dtype=np.float64)
-    n = len(A)
-    ok = np.all(np.isfinite(A), axis=1)
-    D = np.zeros((n, n))
-    for i in range(n):
-        for j in range(n):
-            if i == j:
-                continue
-            D[i, j] = np.sum((A[i] - A[j]) ** 2) if ok[i] and ok[j] else np.inf
-    return D
-
-
-def ref_scores(X, f):
-    D = ref_sqdist(X)
-    n = len(D)
-    return np.array([np.sort(np.delete(D[i], i))[: n - f - 2].sum() for i in range(n)])
-
-
-def ref_krum(X, f):
-    return np.asarray(X, dtype=np.float64)[int(np.argmin(ref_scores(X, f)))]  # argmin: first of ties
-
-
-def ref_multi_krum(X, f, m=None):
-    n = len(X)
-    m = n - f if m is None else m
-    order = np.argsort(ref_scores(X, f), kind="stable")[:m]
-    return np.asarray(X, dtype=np.float64)[order].mean(axis=0)
-
-
-def ref_nnm(X, f):
-    A = np.asarray(X, dtype=np.float64)
-    n = len(A)
-    D = ref_sqdist(A)
-    ok = np.all(np.isfinite(A), axis=1)
-    out = np.empty_like(A)
-    for i in range(n):
-        if ok[i]:
-            order = np.argsort(D[i], kind="stable")  # itself first (0), ties by index
-        else:  # infinitely far from all: its neighbours are the finite messages, by index
-            order = np.concatenate([np.flatnonzero(ok), np.flatnonzero(~ok)])
-        out[i] = A[order[: n - f]].mean(axis=0)
-    return out
-
-
-def ref_geometric_median(X, nu=1e-6, max_iter=100, tol=1e-7, weights=None):
-    A = np.asarray(X, dtype=np.float64)
-    n = len(A)
-    a = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    ok = np.all(np.isfinite(A), axis=1)
-    z = np.median(np.where(np.isfinite(A), A, np.inf), axis=0)
-    it = 0
-    while it < max_iter:
-        w = np.zeros(n)
-        for i in range(n):
-            if ok[i] and a[i] > 0:
-                w[i] = a[i] / max(nu, np.sqrt(np.sum((A[i] - z) ** 2)))
-        if not w.sum() > 0:
-            break
-        znew = (w[ok, None] * A[ok]).sum(axis=0) / w.sum()
-        it += 1
-        change = np.sqrt(np.sum((znew - z) ** 2))
-        z = znew
-        if change <= tol * np.sqrt(np.sum(z * z)):
-            break
-    return z, it
-
 
 def assert_close(got, ref, dtype, rtol=None):
     got = np.asarray(got, dtype=np.float64)
@@ -129,10 +61,10 @@ def test_hand_computed():
 def test_krum_ties_lowest_index():
     X = np.array([[5.0], [1.0], [2.0], [1.0], [2.0], [9.0]], dtype=np.float32)
     scores = byzcore.krum_scores(X, 1)
-    np.testing.assert_allclose(scores, ref_scores(X, 1))
+    np.testing.assert_allclose(scores, ref64.krum_scores(X, 1))
     assert byzcore.krum(X, 1)[0] == 1.0  # rows 1 and 3 tie (and 2, 4 as well)
     # multi_krum ties: the lower index goes first
-    np.testing.assert_allclose(byzcore.multi_krum(X, 1, m=3), ref_multi_krum(X, 1, m=3))
+    np.testing.assert_allclose(byzcore.multi_krum(X, 1, m=3), ref64.multi_krum(X, 1, m=3))
 
 
 # ----------------------------------------------------------------------------- random cases
@@ -149,7 +81,7 @@ def test_pairwise_random(n, d, dtype):
     X = gradients(rng, n, d, dtype)
     D = byzcore.pairwise_distances(X)
     assert D.dtype == dtype and D.shape == (n, n)
-    R = ref_sqdist(X)
+    R = ref64.pairwise_distances(X)
     assert_close(D, R, dtype)
     assert np.all(D == D.T) and np.all(np.diag(D) == 0) and np.all(D >= 0)
     assert_close(byzcore.pairwise_distances(X, squared=False), np.sqrt(R), dtype)
@@ -165,7 +97,7 @@ def test_pairwise_near_identical(n, d, dtype):
     X = (base + scales[:, None] * rng.standard_normal((n, d))).astype(dtype)
     X[3] = X[1]  # exact duplicates: distance exactly 0
     D = byzcore.pairwise_distances(X)
-    R = ref_sqdist(X)
+    R = ref64.pairwise_distances(X)
     assert D[1, 3] == 0 and D[3, 1] == 0
     np.testing.assert_allclose(D, R, rtol=RTOL[dtype])  # relative to each entry, no atol
 
@@ -183,19 +115,19 @@ def test_pairwise_huge_and_tiny_values(dtype):
     X = X.astype(dtype)
     D = byzcore.pairwise_distances(X)
     with np.errstate(over="ignore"):  # float32 output: the reference overflows to inf too
-        R = ref_sqdist(X).astype(dtype)
+        R = ref64.pairwise_distances(X).astype(dtype)
     np.testing.assert_allclose(D, R, rtol=RTOL[dtype])
     assert D[5, 6] > 0 and np.isfinite(D[5, 6])
     # The choice is made on float64 scores, so it matches the reference even when the
     # float32 output overflows.
-    np.testing.assert_array_equal(byzcore.krum(X, 2), X[int(np.argmin(ref_scores(X, 2)))])
+    np.testing.assert_array_equal(byzcore.krum(X, 2), X[int(np.argmin(ref64.krum_scores(X, 2)))])
 
 
 def test_pairwise_far_first_message_recentres():
     rng = np.random.default_rng(11)
     X = gradients(rng, 40, 6000, np.float32, spread=0.01)
     X[0] += 1e3  # the first finite row would be the centre: the others then all look equal
-    assert_close(byzcore.pairwise_distances(X), ref_sqdist(X), np.float32)
+    assert_close(byzcore.pairwise_distances(X), ref64.pairwise_distances(X), np.float32)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -203,17 +135,17 @@ def test_pairwise_far_first_message_recentres():
 def test_krum_family(n, d, f, dtype):
     rng = np.random.default_rng(n + d + f)
     X = gradients(rng, n, d, dtype)
-    assert_close(byzcore.krum_scores(X, f), ref_scores(X, f), dtype)
-    np.testing.assert_array_equal(byzcore.krum(X, f), ref_krum(X, f).astype(dtype))
-    assert_close(byzcore.multi_krum(X, f), ref_multi_krum(X, f), dtype)
-    assert_close(byzcore.multi_krum(X, f, m=1), ref_multi_krum(X, f, m=1), dtype)
-    assert_close(byzcore.nnm(X, f), ref_nnm(X, f), dtype)
+    assert_close(byzcore.krum_scores(X, f), ref64.krum_scores(X, f), dtype)
+    np.testing.assert_array_equal(byzcore.krum(X, f), ref64.krum(X, f).astype(dtype))
+    assert_close(byzcore.multi_krum(X, f), ref64.multi_krum(X, f), dtype)
+    assert_close(byzcore.multi_krum(X, f, m=1), ref64.multi_krum(X, f, m=1), dtype)
+    assert_close(byzcore.nnm(X, f), ref64.nnm(X, f), dtype)
 
 
 def test_n_equals_f_plus_3_and_bounds():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((6, 50))
-    assert_close(byzcore.krum_scores(X, 3), ref_scores(X, 3), np.float64)
+    assert_close(byzcore.krum_scores(X, 3), ref64.krum_scores(X, 3), np.float64)
     with pytest.raises(ValueError, match=r"^\[krum\].*n >= f \+ 3"):
         byzcore.krum(X, 4)
     with pytest.raises(ValueError, match=r"^\[multi_krum\]"):
@@ -237,22 +169,22 @@ def test_non_finite_messages(n, d, dtype):
     X[bad[1], d - 1] = np.inf
     X[bad[2], :] = -np.inf
     D = byzcore.pairwise_distances(X)
-    R = ref_sqdist(X)
+    R = ref64.pairwise_distances(X)
     assert np.all(np.isinf(D[bad][:, [i for i in range(n) if i not in bad]]))
     assert np.all(np.diag(D) == 0) and np.all(D == D.T)
     assert_close(D, R, dtype)
     k = byzcore.krum(X, f)
     assert np.all(np.isfinite(k))
-    np.testing.assert_array_equal(k, ref_krum(X, f).astype(dtype))
+    np.testing.assert_array_equal(k, ref64.krum(X, f).astype(dtype))
     mk = byzcore.multi_krum(X, f)
     assert np.all(np.isfinite(mk))
-    assert_close(mk, ref_multi_krum(X, f), dtype)
+    assert_close(mk, ref64.multi_krum(X, f), dtype)
     N = byzcore.nnm(X, f)
     assert np.all(np.isfinite(N))
-    assert_close(N, ref_nnm(X, f), dtype)
+    assert_close(N, ref64.nnm(X, f), dtype)
     gm = byzcore.geometric_median(X)
     assert np.all(np.isfinite(gm))
-    ref, _ = ref_geometric_median(X)
+    ref = ref64.geometric_median(X)
     assert_close(gm, ref, dtype, rtol=1e-5 if dtype is np.float32 else 1e-9)
 
 
@@ -264,7 +196,7 @@ def test_geometric_median(n, d, dtype):
     rng = np.random.default_rng(n * d)
     X = gradients(rng, n, d, dtype, spread=1.0)
     got = byzcore.geometric_median(X, max_iter=50, tol=1e-9)
-    ref, _ = ref_geometric_median(X, max_iter=50, tol=1e-9)
+    ref = ref64.geometric_median(X, max_iter=50, tol=1e-9)
     assert got.dtype == dtype
     assert_close(got, ref, dtype, rtol=1e-5 if dtype is np.float32 else 1e-9)
 
@@ -277,11 +209,11 @@ def test_geometric_median_iterations_weights_and_start():
     w = rng.uniform(0.1, 2.0, size=9)
     w[4] = 0
     for it in (1, 2, 7):
-        ref, n_it = ref_geometric_median(X, max_iter=it, tol=0.0, weights=w)
+        ref, n_it = ref64.weiszfeld(X, max_iter=it, tol=0.0, weights=w)
         assert n_it == it
         assert_close(byzcore.geometric_median(X, max_iter=it, tol=0.0, weights=w), ref, np.float64)
     # the iteration count: the compiled kernel stops at the same step as the reference
-    _, n_ref = ref_geometric_median(X, tol=1e-6)
+    _, n_ref = ref64.weiszfeld(X, tol=1e-6)
     from byzcore._arrays import Batch
     from byzcore._native import core
 
@@ -290,7 +222,7 @@ def test_geometric_median_iterations_weights_and_start():
     assert core.geometric_median(b.messages, [], 1e-6, 100, 1e-6, ptr) == n_ref
     # a Byzantine point far away barely moves the geometric median (unlike the mean)
     Y = np.vstack([X, 1e6 * np.ones((1, 20))])
-    assert np.linalg.norm(byzcore.geometric_median(Y) - ref_geometric_median(X)[0]) < 1.0
+    assert np.linalg.norm(byzcore.geometric_median(Y) - ref64.geometric_median(X)) < 1.0
 
 
 # ----------------------------------------------------------------------------- input kinds
@@ -334,7 +266,7 @@ def test_property_symmetric_nonnegative(X):
     D = byzcore.pairwise_distances(X)
     assert np.all(D == D.T) and np.all(np.diag(D) == 0) and np.all(D >= 0)
     with np.errstate(over="ignore"):  # the float32 output may overflow or underflow, like the reference cast
-        R = ref_sqdist(X).astype(np.float32)
+        R = ref64.pairwise_distances(X).astype(np.float32)
     assert_close(D, R, np.float32, rtol=1e-5)
 
 

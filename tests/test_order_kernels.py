@@ -1,5 +1,5 @@
 """Correctness of the CPU kernels for median, trimmed_mean, clip, rand_k(_indices),
-centered_clipping and bucketing, against plain float64 NumPy references written here.
+centered_clipping and bucketing, against the plain float64 references of tests/reference.py.
 
 The sizes are chosen to reach every code path of the order-statistics kernel: the median for
 n <= 32 (the network held in SIMD registers), the network run over L1/L2 tiles after
@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import byzcore
+import reference as ref64
 
 NS = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 25, 31, 32, 33, 48, 64, 100, 127, 128, 129, 200, 301, 1000]
 DS = [1, 3, 37, 1029]
@@ -23,71 +24,6 @@ DTYPES = [np.float32, np.float64]
 
 
 # ----------------------------------------------------------------------------- references
-
-def ref_rank_mean(X, lo, hi):
-    """Mean of ranks lo..hi per coordinate, non-finite entries ranked as +inf."""
-    A = np.asarray(X, dtype=np.float64)
-    A = np.where(np.isfinite(A), A, np.inf)
-    S = np.sort(A, axis=0)
-    return S[lo:hi + 1].sum(axis=0) / (hi - lo + 1)
-
-
-def ref_median(X):
-    n = len(X)
-    return ref_rank_mean(X, (n - 1) // 2, n // 2)
-
-
-def ref_trimmed_mean(X, f):
-    n = len(X)
-    return ref_rank_mean(X, f, n - f - 1)
-
-
-def ref_clip_rows(X, tau):
-    A = np.asarray(X, dtype=np.float64)
-    out = np.zeros_like(A)
-    for i, row in enumerate(A):
-        if not np.all(np.isfinite(row)):
-            continue
-        norm = np.sqrt(np.sum(row * row))
-        out[i] = row if norm <= tau else row * (tau / norm)
-    return out
-
-
-def ref_centered_clipping(X, tau, center=None, iters=1):
-    A = np.asarray(X, dtype=np.float64)
-    v = np.zeros(A.shape[1]) if center is None else np.asarray(center, dtype=np.float64).copy()
-    ok = np.all(np.isfinite(A), axis=1)
-    for _ in range(iters):
-        step = np.zeros_like(v)
-        for i in range(len(A)):
-            if not ok[i]:
-                continue
-            diff = A[i] - v
-            norm = np.sqrt(np.sum(diff * diff))
-            step += diff if norm <= tau else diff * (tau / norm)
-        v = v + step / len(A)
-    return v
-
-
-MASK = (1 << 64) - 1
-
-
-def ref_counter_key(seed, i):
-    """counter_key of csrc/include/byzcore/counter_rng.h, in Python integers."""
-    z = (seed * 0xD1B54A32D192ED03 + (i + 1) * 0x9E3779B97F4A7C15) & MASK
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-    z ^= z >> 31
-    z = (z + 0x9E3779B97F4A7C15) & MASK
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-    return z ^ (z >> 31)
-
-
-def ref_rand_k_indices(d, k, seed):
-    pairs = sorted((ref_counter_key(seed, j), j) for j in range(d))
-    return np.array(sorted(j for _, j in pairs[:k]), dtype=np.int64)
-
 
 def rng_matrix(n, d, dtype, seed=0):
     return np.random.default_rng(seed).standard_normal((n, d)).astype(dtype)
@@ -106,7 +42,7 @@ def test_median_matches_reference(n, dtype):
         X = rng_matrix(n, d, dtype, seed=n * 7 + d)
         out = byzcore.median(X)
         assert out.dtype == dtype and out.shape == (d,)
-        np.testing.assert_allclose(out, ref_median(X), **tol(dtype))
+        np.testing.assert_allclose(out, ref64.median(X), **tol(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -118,7 +54,7 @@ def test_trimmed_mean_matches_reference(n, dtype):
         X = rng_matrix(n, 1029, dtype, seed=n + f)
         out = byzcore.trimmed_mean(X, f)
         assert out.dtype == dtype
-        np.testing.assert_allclose(out, ref_trimmed_mean(X, f), **tol(dtype))
+        np.testing.assert_allclose(out, ref64.trimmed_mean(X, f), **tol(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -137,7 +73,7 @@ def test_trimmed_mean_every_small_window(dtype):
                 X[bad, c] = rng.choice([np.nan, np.inf, -np.inf], size=bad.size)
             out = byzcore.trimmed_mean(X, f)
             assert np.all(np.isfinite(out)), (n, f)
-            np.testing.assert_allclose(out, ref_trimmed_mean(X, f), **tol(dtype), err_msg=f"n={n} f={f}")
+            np.testing.assert_allclose(out, ref64.trimmed_mean(X, f), **tol(dtype), err_msg=f"n={n} f={f}")
 
 
 def test_hand_computed_cases():
@@ -159,8 +95,8 @@ def test_hand_computed_cases():
 @pytest.mark.parametrize("n", [5, 16, 32, 40, 150])
 def test_ties(n, dtype):
     X = np.random.default_rng(n).integers(-2, 3, size=(n, 333)).astype(dtype)
-    np.testing.assert_allclose(byzcore.median(X), ref_median(X), **tol(dtype))
-    np.testing.assert_allclose(byzcore.trimmed_mean(X, n // 3), ref_trimmed_mean(X, n // 3), **tol(dtype))
+    np.testing.assert_allclose(byzcore.median(X), ref64.median(X), **tol(dtype))
+    np.testing.assert_allclose(byzcore.trimmed_mean(X, n // 3), ref64.trimmed_mean(X, n // 3), **tol(dtype))
     same = np.full((n, 17), 2.5, dtype=dtype)
     np.testing.assert_array_equal(byzcore.median(same), np.full(17, 2.5, dtype=dtype))
     np.testing.assert_array_equal(byzcore.trimmed_mean(same, n // 3), np.full(17, 2.5, dtype=dtype))
@@ -173,10 +109,10 @@ def test_huge_float32_values_do_not_overflow(n):
     X[: n // 2] = np.float32(2.8e38)
     med = byzcore.median(X)
     assert np.all(np.isfinite(med))
-    np.testing.assert_allclose(med, ref_median(X), rtol=1e-6)
+    np.testing.assert_allclose(med, ref64.median(X), rtol=1e-6)
     tm = byzcore.trimmed_mean(X, n // 4)
     assert np.all(np.isfinite(tm))
-    np.testing.assert_allclose(tm, ref_trimmed_mean(X, n // 4), rtol=1e-6)
+    np.testing.assert_allclose(tm, ref64.trimmed_mean(X, n // 4), rtol=1e-6)
     Y = np.full((n, 3), 1e38, dtype=np.float32)
     np.testing.assert_allclose(byzcore.trimmed_mean(Y, 0), np.full(3, 1e38), rtol=1e-6)
 
@@ -193,10 +129,10 @@ def test_non_finite_rows_give_finite_results(n, dtype):
         X[i, :: 5] = 1.0  # mixed finite / non-finite rows too
     med = byzcore.median(X)
     assert np.all(np.isfinite(med))
-    np.testing.assert_allclose(med, ref_median(X), **tol(dtype))
+    np.testing.assert_allclose(med, ref64.median(X), **tol(dtype))
     tm = byzcore.trimmed_mean(X, f)
     assert np.all(np.isfinite(tm))
-    np.testing.assert_allclose(tm, ref_trimmed_mean(X, f), **tol(dtype))
+    np.testing.assert_allclose(tm, ref64.trimmed_mean(X, f), **tol(dtype))
     g = max(f, n // 4)
     if len(bad) <= g and n > 2 * g:
         tm = byzcore.trimmed_mean(X, g)
@@ -208,18 +144,18 @@ def test_non_finite_ranks_above_every_finite_value():
     # -inf counts as larger than 2, so the middle value is 2
     np.testing.assert_array_equal(byzcore.median(X), [2.0])
     X = np.array([[np.nan, 0.0], [5.0, np.nan], [-1e30, 3.0], [4.0, -4.0]])
-    np.testing.assert_array_equal(byzcore.trimmed_mean(X, 1), ref_trimmed_mean(X, 1))
+    np.testing.assert_array_equal(byzcore.trimmed_mean(X, 1), ref64.trimmed_mean(X, 1))
 
 
 def test_selection_path_for_very_large_n():
     for n, d in [(4097, 5), (5000, 3)]:
         X = rng_matrix(n, d, np.float32, seed=n)
         X[:7, 1] = np.nan
-        np.testing.assert_allclose(byzcore.median(X), ref_median(X), **tol(np.float32))
+        np.testing.assert_allclose(byzcore.median(X), ref64.median(X), **tol(np.float32))
         for f in (0, 1, n // 3, (n - 1) // 2):
-            np.testing.assert_allclose(byzcore.trimmed_mean(X, f), ref_trimmed_mean(X, f), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(byzcore.trimmed_mean(X, f), ref64.trimmed_mean(X, f), rtol=1e-5, atol=1e-6)
     X = rng_matrix(4099, 2, np.float64, seed=1)
-    np.testing.assert_allclose(byzcore.median(X), ref_median(X), rtol=1e-12)
+    np.testing.assert_allclose(byzcore.median(X), ref64.median(X), rtol=1e-12)
 
 
 @pytest.mark.parametrize("n", [3, 20, 40, 140])
@@ -228,15 +164,15 @@ def test_list_and_torch_inputs(n):
     rows = [X[i].reshape(3, 43) for i in range(n)]
     out = byzcore.median(rows)
     assert out.shape == (3, 43)
-    np.testing.assert_allclose(out.reshape(-1), ref_median(X), **tol(np.float32))
-    np.testing.assert_allclose(byzcore.trimmed_mean(list(X), 1), ref_trimmed_mean(X, 1), **tol(np.float32))
+    np.testing.assert_allclose(out.reshape(-1), ref64.median(X), **tol(np.float32))
+    np.testing.assert_allclose(byzcore.trimmed_mean(list(X), 1), ref64.trimmed_mean(X, 1), **tol(np.float32))
     torch = pytest.importorskip("torch")
     T = torch.from_numpy(X.astype(np.float64))
     out = byzcore.median(T)
     assert isinstance(out, torch.Tensor) and out.dtype == torch.float64
-    np.testing.assert_allclose(out.numpy(), ref_median(X), **tol(np.float64))
+    np.testing.assert_allclose(out.numpy(), ref64.median(X), **tol(np.float64))
     out = byzcore.trimmed_mean([T[i] for i in range(n)], n // 3)
-    np.testing.assert_allclose(out.numpy(), ref_trimmed_mean(X, n // 3), **tol(np.float64))
+    np.testing.assert_allclose(out.numpy(), ref64.trimmed_mean(X, n // 3), **tol(np.float64))
 
 
 def test_inputs_are_not_modified():
@@ -260,9 +196,9 @@ def test_property_order_statistics(n, d, data):
                  dtype=np.float64).reshape(n, d)
     f = data.draw(st.integers(0, (n - 1) // 2))
     med = byzcore.median(X)
-    np.testing.assert_allclose(med, ref_median(X), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(med, ref64.median(X), rtol=1e-12, atol=1e-12)
     tm = byzcore.trimmed_mean(X, f)
-    np.testing.assert_allclose(tm, ref_trimmed_mean(X, f), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(tm, ref64.trimmed_mean(X, f), rtol=1e-12, atol=1e-9)
     # permutation invariance and lying between min and max
     perm = np.random.default_rng(n).permutation(n)
     np.testing.assert_array_equal(byzcore.median(X[perm]), med)
@@ -288,7 +224,7 @@ def test_clip_rows(dtype):
     X = rng_matrix(6, 1001, dtype) * np.array([0.001, 0.5, 1, 10, 100, 0], dtype=dtype)[:, None]
     out = byzcore.clip(X, 5.0)
     assert out.shape == X.shape and out.dtype == dtype
-    np.testing.assert_allclose(out, ref_clip_rows(X, 5.0), **tol(dtype))
+    np.testing.assert_allclose(out, ref64.clip(X, 5.0), **tol(dtype))
     assert np.all(out[5] == 0)
     norms = np.linalg.norm(out.astype(np.float64), axis=1)
     assert np.all(norms <= 5.0 * (1 + 1e-6))
@@ -310,7 +246,7 @@ def test_clip_non_finite_rows_become_zero(dtype):
     out = byzcore.clip(X, 1.0)
     assert np.all(np.isfinite(out))
     assert np.all(out[1] == 0) and np.all(out[2] == 0)
-    np.testing.assert_allclose(out, ref_clip_rows(X, 1.0), **tol(dtype))
+    np.testing.assert_allclose(out, ref64.clip(X, 1.0), **tol(dtype))
 
 
 def test_clip_huge_values():
@@ -327,11 +263,11 @@ def test_clip_huge_values():
 def test_clip_list_and_torch():
     X = rng_matrix(3, 20, np.float64) * 10
     out = byzcore.clip(list(X), 2.0)
-    np.testing.assert_allclose(out, ref_clip_rows(X, 2.0), rtol=1e-12)
+    np.testing.assert_allclose(out, ref64.clip(X, 2.0), rtol=1e-12)
     torch = pytest.importorskip("torch")
     out = byzcore.clip(torch.from_numpy(X[0]), 2.0)
     assert isinstance(out, torch.Tensor) and out.shape == (20,)
-    np.testing.assert_allclose(out.numpy(), ref_clip_rows(X[:1], 2.0)[0], rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), ref64.clip(X[:1], 2.0)[0], rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- centered clipping
@@ -344,7 +280,7 @@ def test_centered_clipping_matches_reference(dtype, iters):
     for c in (None, center):
         out = byzcore.centered_clipping(X, 4.0, center=c, iters=iters)
         assert out.dtype == dtype and out.shape == (513,)
-        np.testing.assert_allclose(out, ref_centered_clipping(X, 4.0, c, iters), **tol(dtype))
+        np.testing.assert_allclose(out, ref64.centered_clipping(X, 4.0, center=c, iters=iters), **tol(dtype))
 
 
 def test_centered_clipping_hand_cases():
@@ -362,7 +298,7 @@ def test_centered_clipping_non_finite_messages_contribute_zero(dtype):
     X[4] = np.inf
     out = byzcore.centered_clipping(X, 1.0, iters=4)
     assert np.all(np.isfinite(out))
-    np.testing.assert_allclose(out, ref_centered_clipping(X, 1.0, None, 4), **tol(dtype))
+    np.testing.assert_allclose(out, ref64.centered_clipping(X, 1.0, iters=4), **tol(dtype))
 
 
 def test_centered_clipping_huge_float32():
@@ -378,7 +314,7 @@ def test_centered_clipping_huge_float32():
 def test_rand_k_indices_follow_the_documented_rule(d, k, seed):
     idx = byzcore.rand_k_indices(d, k, seed=seed)
     assert idx.dtype == np.int64
-    np.testing.assert_array_equal(idx, ref_rand_k_indices(d, k, seed))
+    np.testing.assert_array_equal(idx, ref64.rand_k_indices(d, k, seed))
 
 
 def test_rand_k_indices_large_d():
@@ -386,11 +322,11 @@ def test_rand_k_indices_large_d():
     idx = byzcore.rand_k_indices(d, k, seed=7)
     assert len(idx) == k and len(np.unique(idx)) == k
     assert np.all(np.diff(idx) > 0) and idx[0] >= 0 and idx[-1] < d
-    keys = np.array([ref_counter_key(7, int(j)) for j in idx], dtype=np.uint64)
+    keys = np.array([ref64.counter_key(7, int(j)) for j in idx], dtype=np.uint64)
     # every kept key is at most the k-th smallest, so no other coordinate may have a smaller key
     # than the largest kept one: check against a sample of the others.
     others = np.setdiff1d(np.arange(0, d, 997), idx)
-    other_keys = np.array([ref_counter_key(7, int(j)) for j in others], dtype=np.uint64)
+    other_keys = np.array([ref64.counter_key(7, int(j)) for j in others], dtype=np.uint64)
     assert keys.max() < other_keys.min()
     np.testing.assert_array_equal(byzcore.rand_k_indices(d, k, seed=7), idx)
 
@@ -451,5 +387,5 @@ def test_bucketing_median_end_to_end():
     out = byzcore.bucketing(X, 2, byzcore.median, seed=5)
     perm = byzcore.permutation(12, seed=5)
     means = np.array([X[perm[2 * b: 2 * b + 2]].mean(0) for b in range(6)])
-    np.testing.assert_allclose(out, ref_median(means), rtol=1e-12)
+    np.testing.assert_allclose(out, ref64.median(means), rtol=1e-12)
     assert np.all(np.isfinite(out))

@@ -5,6 +5,7 @@ import builtins
 
 import numpy as np
 import pytest
+import reference as ref64
 from byzcore import problems as P
 
 
@@ -16,11 +17,6 @@ def _data(N=60, d=20, seed=0, binary=True):
         X = rng.normal(size=(N, d))
     y = np.where(rng.random(N) < 0.4, 1.0, -1.0)
     return X, y
-
-
-def _ref_loss(X, y, x, lam):
-    """Plain float64 reference: mean logistic loss + lam * sum x^2 / (1 + x^2)."""
-    return np.mean(np.log1p(np.exp(-y * (X @ x)))) + lam * np.sum(x**2 / (1 + x**2))
 
 
 def _fd_grad(fun, x, h=1e-6):
@@ -52,7 +48,7 @@ def test_full_gradients_match_finite_differences_and_reference(layout, binary):
     G = prob.full_gradients(x, np.arange(4))
     L = prob.losses(x)
     for i, idx in enumerate(parts):
-        ref = lambda z, idx=idx: _ref_loss(X[idx], y[idx], z, 0.05)
+        ref = lambda z, idx=idx: ref64.logistic_loss(X[idx], y[idx], z, 0.05)
         assert L[i] == pytest.approx(ref(x), rel=1e-12)
         np.testing.assert_allclose(G[i], _fd_grad(ref, x), rtol=1e-5, atol=1e-8)
     ev = prob.evaluate(x, [0, 2, 3])
@@ -77,7 +73,7 @@ def test_minibatch_quantities_agree_with_full_gradients_of_the_sample(layout, bi
     parts = P.split_indices(np.where(y > 0, 1.0, -1.0), 4, "homogeneous", 3)
     for r, w in enumerate(wk):
         rows = parts[w][_streams.integers(5, _streams.MINIBATCH, 2, [w], 7, len(parts[w]))[0]]
-        ref = lambda z, rows=rows: _ref_loss(X[rows], y[rows], z, 0.05)
+        ref = lambda z, rows=rows: ref64.logistic_loss(X[rows], y[rows], z, 0.05)
         np.testing.assert_allclose(G[r], _fd_grad(ref, x), rtol=1e-5, atol=1e-8)
     # per-worker models
     xs = np.stack([x, x2])
@@ -115,10 +111,10 @@ def test_validation_losses_and_gradient():
     parts = P.split_indices(np.where(y > 0, 1.0, -1.0), 4, "homogeneous", 3)
     rows = np.array([parts[bi][ri] for bi, ri in zip(b, r)])
     pts = np.random.default_rng(2).normal(size=(3, X.shape[1]))
-    ref = [_ref_loss(X[rows], y[rows], p, 0.05) for p in pts]
+    ref = [ref64.logistic_loss(X[rows], y[rows], p, 0.05) for p in pts]
     np.testing.assert_allclose(prob.validation_losses(pts, idx), ref, rtol=1e-12)
     np.testing.assert_allclose(prob.validation_gradient(pts[0], idx),
-                               _fd_grad(lambda z: _ref_loss(X[rows], y[rows], z, 0.05), pts[0]), rtol=1e-5, atol=1e-8)
+                               _fd_grad(lambda z: ref64.logistic_loss(X[rows], y[rows], z, 0.05), pts[0]), rtol=1e-5, atol=1e-8)
 
 
 def test_flipped_labels():
@@ -126,7 +122,7 @@ def test_flipped_labels():
     x = np.full(X.shape[1], 0.1)
     flipped = prob.with_flipped_labels([1])
     parts = P.split_indices(np.where(y > 0, 1.0, -1.0), 4, "homogeneous", 3)
-    ref = lambda z: _ref_loss(X[parts[1]], -y[parts[1]], z, 0.05)
+    ref = lambda z: ref64.logistic_loss(X[parts[1]], -y[parts[1]], z, 0.05)
     np.testing.assert_allclose(flipped.full_gradients(x, [1])[0], _fd_grad(ref, x), rtol=1e-5, atol=1e-8)
     assert np.array_equal(flipped.full_gradients(x, [0]), prob.full_gradients(x, [0]))
     assert flipped.evaluate(x) == prob.evaluate(x)              # evaluation uses the true labels
@@ -263,3 +259,89 @@ def test_torch_mlp_gradients():
     flipped = prob.with_flipped_labels([0])
     assert not np.array_equal(flipped.full_gradients(x, [0]), prob.full_gradients(x, [0]))
     assert torch.get_default_dtype() == torch.float32                  # global state untouched
+
+
+def _tiny_torch_problem(torch, n_workers=4, threads=1):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 5)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    module = torch.nn.Linear(5, 2)
+    return module, P.TorchProblem(module, torch.nn.functional.cross_entropy, X, y, n_workers, threads=threads)
+
+
+def test_torch_problem_leaves_the_callers_module_alone():
+    torch = pytest.importorskip("torch")
+    module = torch.nn.Linear(5, 2)
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    prob = P.TorchProblem(module, torch.nn.functional.cross_entropy, X, (X[:, 0] > 0).astype(np.int64), 2)
+    x = prob.x0() + 0.5
+    prob.full_gradients(x, [0, 1])
+    prob.evaluate(x)
+    assert all(p.dtype == torch.float32 for p in module.parameters())          # not converted in place
+    for k, v in module.state_dict().items():
+        assert torch.equal(v, before[k])                                        # nor moved
+    np.testing.assert_array_equal(prob.x0(), torch.cat([before["weight"].reshape(-1), before["bias"]]).double())
+    assert prob.module is not module
+
+
+def test_torch_threads_are_restored_under_concurrent_calls():
+    """Many threads computing at once (no scope held by the caller) leave torch's thread count
+    as it was; during the computations it is the problem's."""
+    import threading
+
+    torch = pytest.importorskip("torch")
+    start = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        _, prob = _tiny_torch_problem(torch, threads=1)
+        seen, errors = set(), []
+        real = prob._loss_grad_impl
+
+        def spy(*a, **k):
+            seen.add(torch.get_num_threads())
+            return real(*a, **k)
+
+        prob._loss_grad_impl = spy
+
+        def work(w):
+            try:
+                for _ in range(30):
+                    prob.full_gradients(prob.x0(), [w % prob.n_workers])
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert seen == {1}
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(start)
+
+
+def test_zeno_pp_worker_threads_never_set_torch_threads(monkeypatch):
+    """Zeno++'s threads mode: only the calling thread sets torch's (process-wide) thread count."""
+    import threading
+
+    import byzcore.algorithms as A
+
+    torch = pytest.importorskip("torch")
+    start = torch.get_num_threads()
+    torch.set_num_threads(2)
+    calls = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(threading.current_thread()), real(n)))
+    try:
+        _, prob = _tiny_torch_problem(torch, n_workers=4, threads=1)
+        res = A.run(algorithm="zeno_pp", mode="threads", problem=prob, byzantine=1, attack="sign-flip", rounds=30,
+                    aggregator="mean", batch=8, eval_every=10)
+        assert len(res.metrics) >= 2 and not res.diverged
+        assert calls and all(t is threading.main_thread() for t in calls)
+        assert torch.get_num_threads() == 2
+    finally:
+        real(start)

@@ -47,5 +47,18 @@ void register_ops(py::module_& m) {
         },
         nogil);
   m.def("nnm", [](const Messages& X, std::int64_t f, Out out) { nnm(X, f, ptr(out)); }, nogil);
+  m.def("weighted_mean", [](const Messages& X, const std::vector<double>& w, Out out) { weighted_mean(X, w, ptr(out)); }, nogil);
+  m.def("meamed", [](const Messages& X, std::int64_t f, Out out) { meamed(X, f, ptr(out)); }, nogil);
+  m.def("bulyan", [](const Messages& X, std::int64_t f, Out out) { bulyan(X, f, ptr(out)); }, nogil);
+  m.def("monna", [](const Messages& X, std::int64_t f, std::int64_t pivot, Out out) { monna(X, f, pivot, ptr(out)); }, nogil);
+  m.def("cge", [](const Messages& X, std::int64_t f, Out out) { cge(X, f, ptr(out)); }, nogil);
+  m.def("arc", [](const Messages& X, std::int64_t f, Out out) { arc(X, f, ptr(out)); }, nogil);
   m.def("random_permutation", &random_permutation, py::arg("n"), py::arg("seed"));
+  m.def("mda", [](const Messages& X, std::int64_t f, Out out) { mda(X, f, ptr(out)); }, nogil);
+  m.def("smea", [](const Messages& X, std::int64_t f, Out out) { smea(X, f, ptr(out)); }, nogil);
+  m.def("caf", [](const Messages& X, std::int64_t f, Out out) { caf(X, f, ptr(out)); }, nogil);
+  m.def("dnc",
+        [](const Messages& X, std::int64_t f, std::int64_t iters, std::int64_t sub_dim, double c, std::uint64_t seed,
+           Out out) { dnc(X, f, iters, sub_dim, c, seed, ptr(out)); },
+        nogil);
 }

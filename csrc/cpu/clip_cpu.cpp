@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "byzcore/backends.h"
+#include "byzcore/selection.h"
 #include "cpu/cpu_common.h"
+#include "cpu/rows_cpu.h"
 
 namespace byzcore {
 namespace cpu {
@@ -97,15 +99,13 @@ inline double clip_scale(double norm, double tau) {
 }
 
 template <class T>
-void clip_impl(const Messages& X, double threshold, T* out) {
+void scale_rows_impl(const Messages& X, const std::vector<double>& scale, T* out) {
   const std::int64_t n = X.n, d = X.d;
-  std::vector<double> norms;
-  row_norms<T>(X, nullptr, norms);
   parallel_tiles(d, n, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t i = 0; i < n; ++i) {
       const T* r = X.row<T>(i);
       T* o = out + i * d;
-      const double s = clip_scale(norms[static_cast<std::size_t>(i)], threshold);
+      const double s = scale[static_cast<std::size_t>(i)];
       if (s == 1.0) {
         std::copy(r + b, r + e, o + b);
       } else if (s == 0.0) {  // not x * 0, which is NaN for a non-finite x
@@ -147,11 +147,41 @@ void centered_clipping_impl(const Messages& X, double tau, const T* center, std:
 
 }  // namespace
 
-void clip(const Messages& X, double threshold, void* out) {
+void message_norms(const Messages& X, const double* c, std::vector<double>& norms) {
   dispatch_float(X.dtype, [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    clip_impl<T>(X, threshold, static_cast<T*>(out));
+    row_norms<T>(X, c, norms);
   });
+}
+
+void scale_rows(const Messages& X, const std::vector<double>& scale, void* out) {
+  dispatch_float(X.dtype, [&](auto tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    scale_rows_impl<T>(X, scale, static_cast<T*>(out));
+  });
+}
+
+void clip(const Messages& X, double threshold, void* out) {
+  std::vector<double> norms;
+  message_norms(X, nullptr, norms);
+  for (double& v : norms) v = clip_scale(v, threshold);
+  scale_rows(X, norms, out);
+}
+
+// ARC: the nb = floor(2 f (n - f) / n) largest norms (ties: the higher index counts as
+// larger) are clipped to the largest remaining norm; nb < n/2 + 1 <= n, so one remains.
+void arc(const Messages& X, std::int64_t f, void* out) {
+  std::vector<double> norms;
+  message_norms(X, nullptr, norms);
+  const std::int64_t n = X.n;
+  const std::int64_t nb = arc_clipped(n, f);
+  std::vector<double> sorted(norms);
+  std::nth_element(sorted.begin(), sorted.begin() + (n - nb - 1), sorted.end());
+  const double threshold = sorted[static_cast<std::size_t>(n - nb - 1)];
+  // Every norm above the threshold is among the nb largest; one equal to it is unchanged by
+  // clipping, so which of the tied messages "was clipped" does not matter.
+  for (double& v : norms) v = clip_scale(v, threshold);
+  scale_rows(X, norms, out);
 }
 
 void centered_clipping(const Messages& X, double tau, const void* center, std::int64_t iters, void* out) {

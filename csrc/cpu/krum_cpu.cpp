@@ -10,6 +10,7 @@
 #include "byzcore/backends.h"
 #include "cpu/cpu_common.h"
 #include "cpu/distance_cpu.h"
+#include "cpu/rows_cpu.h"
 
 namespace byzcore {
 namespace cpu {
@@ -37,23 +38,37 @@ std::vector<double> scores_of(const Messages& X, i64 f) {
   return s;
 }
 
-// out = mean of the listed rows (listed in ascending order), accumulated in double.
 template <class T>
-void mean_of_rows(const Messages& X, const std::vector<i64>& rows, T* out) {
-  const double inv = 1.0 / static_cast<double>(rows.size());
+void mean_of_rows_impl(const Messages& X, const std::vector<i64>& rows, const std::vector<double>& w, T* out) {
+  double total = 0;
+  for (std::size_t t = 0; t < rows.size(); ++t) total += w.empty() ? 1.0 : w[t];
+  const double inv = 1.0 / total;
   parallel_tiles(X.d, static_cast<i64>(rows.size()), [&](i64 b, i64 e) {
     double acc[kTile];
     const i64 len = e - b;
     std::fill(acc, acc + len, 0.0);
-    for (i64 i : rows) {
-      const T* r = X.row<T>(i) + b;
-      for (i64 j = 0; j < len; ++j) acc[j] += static_cast<double>(r[j]);
+    for (std::size_t t = 0; t < rows.size(); ++t) {
+      const T* r = X.row<T>(rows[t]) + b;
+      if (w.empty()) {
+        for (i64 j = 0; j < len; ++j) acc[j] += static_cast<double>(r[j]);
+      } else if (w[t] != 0.0) {  // weight 0: the message takes no part (not 0 * NaN)
+        const double wt = w[t];
+        for (i64 j = 0; j < len; ++j) acc[j] += wt * static_cast<double>(r[j]);
+      }
     }
     for (i64 j = 0; j < len; ++j) out[b + j] = static_cast<T>(acc[j] * inv);
   });
 }
 
 }  // namespace
+
+void mean_of_rows(const Messages& X, const std::vector<std::int64_t>& rows, const std::vector<double>& w,
+                  void* out) {
+  dispatch_float(X.dtype, [&](auto tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    mean_of_rows_impl<T>(X, rows, w, static_cast<T*>(out));
+  });
+}
 
 void krum_scores(const Messages& X, std::int64_t f, void* out) {
   const std::vector<double> s = scores_of(X, f);
@@ -69,10 +84,7 @@ void krum(const Messages& X, std::int64_t f, void* out) {
   i64 best = 0;
   for (i64 i = 1; i < X.n; ++i)
     if (s[i] < s[best]) best = i;  // strict: ties keep the lowest index
-  dispatch_float(X.dtype, [&](auto tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    mean_of_rows<T>(X, {best}, static_cast<T*>(out));
-  });
+  mean_of_rows(X, {best}, {}, out);
 }
 
 void multi_krum(const Messages& X, std::int64_t f, std::int64_t m, void* out) {
@@ -82,10 +94,7 @@ void multi_krum(const Messages& X, std::int64_t f, std::int64_t m, void* out) {
   std::stable_sort(order.begin(), order.end(), [&](i64 a, i64 b) { return s[a] < s[b]; });
   order.resize(static_cast<std::size_t>(m));
   std::sort(order.begin(), order.end());
-  dispatch_float(X.dtype, [&](auto tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    mean_of_rows<T>(X, order, static_cast<T*>(out));
-  });
+  mean_of_rows(X, order, {}, out);
 }
 
 void nnm(const Messages& X, std::int64_t f, void* out) {

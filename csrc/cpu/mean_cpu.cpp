@@ -1,5 +1,9 @@
 #include "cpu/cpu_common.h"
 #include "byzcore/backends.h"
+#include "cpu/rows_cpu.h"
+
+#include <numeric>
+#include <vector>
 
 namespace byzcore {
 namespace cpu {
@@ -27,6 +31,13 @@ void mean(const Messages& X, void* out) {
     using T = std::remove_pointer_t<decltype(tag)>;
     mean_impl<T>(X, static_cast<T*>(out));
   });
+}
+
+// sum_i w_i x_i / sum_i w_i (weights checked in csrc/ops/mean.cpp); a weight-0 message is skipped.
+void weighted_mean(const Messages& X, const std::vector<double>& weights, void* out) {
+  std::vector<std::int64_t> all(static_cast<std::size_t>(X.n));
+  std::iota(all.begin(), all.end(), 0);
+  mean_of_rows(X, all, weights, out);
 }
 
 int num_threads() {

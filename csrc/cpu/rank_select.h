@@ -64,8 +64,10 @@ struct Comparator {
 // With sorted_blocks = B > 1, the comparators inside aligned B-wire blocks (phases p < B)
 // are left out: the caller has sorted those blocks already (a superset of what pruning kept
 // there, which is exact).
+// With prune = false nothing is pruned (only the sorted blocks are left out): every rank
+// comes out in order, which MeaMed needs (it compares the values of individual ranks).
 inline std::vector<Comparator> rank_network(std::int64_t n, std::int64_t lo, std::int64_t hi,
-                                            std::int64_t sorted_blocks = 1) {
+                                            std::int64_t sorted_blocks = 1, bool prune = true) {
   std::vector<Comparator> net;
   std::int64_t p2 = 1;
   while (p2 < n) p2 <<= 1;
@@ -81,7 +83,7 @@ inline std::vector<Comparator> rank_network(std::int64_t n, std::int64_t lo, std
   std::vector<Comparator> pruned;
   for (auto it = net.rbegin(); it != net.rend(); ++it) {
     const auto a = static_cast<std::size_t>(it->a), b = static_cast<std::size_t>(it->b);
-    if (terminal[a] && terminal[b] && kept_rank[a] == kept_rank[b]) continue;
+    if (prune && terminal[a] && terminal[b] && kept_rank[a] == kept_rank[b]) continue;
     terminal[a] = terminal[b] = 0;
     if (it->phase >= sorted_blocks) pruned.push_back(*it);
   }
@@ -286,17 +288,21 @@ inline void compare_exchange(T* __restrict pa, T* __restrict pb) {
 // Network path. W lanes per tile: 128 bytes, four AVX2 registers per row segment; the
 // tile (n x 128 bytes, at most 16 KiB) stays in L1 while the comparators run over it.
 template <class T>
-void rank_mean_network(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {
-  constexpr std::int64_t W = 128 / sizeof(T);
+constexpr std::int64_t kNetworkLanes = 128 / sizeof(T);
+#if defined(BYZCORE_RANK_REGISTERS)
+constexpr std::int64_t kNetworkBlocks = kSortedBlock;
+#else
+constexpr std::int64_t kNetworkBlocks = 1;
+#endif
+
+// The tile walk of the network path: per tile of W coordinates the n ranked row segments go
+// through `net` (built with sorted_blocks = kNetworkBlocks), then finish(buf, len, dst)
+// turns the n x W buffer into len results at dst.
+template <class T, class Finish>
+void network_tiles(const Messages& X, const std::vector<Comparator>& net, T* out, Finish&& finish) {
+  constexpr std::int64_t W = kNetworkLanes<T>;
   constexpr std::int64_t kPrefetch = 4 * W;
   const std::int64_t n = X.n, d = X.d;
-#if defined(BYZCORE_RANK_REGISTERS)
-  constexpr std::int64_t kBlocks = kSortedBlock;
-#else
-  constexpr std::int64_t kBlocks = 1;
-#endif
-  const std::vector<Comparator> net = rank_network(n, lo, hi, kBlocks);
-  const double count = static_cast<double>(hi - lo + 1);
   parallel_tiles(d, n, [&](std::int64_t b, std::int64_t e) {
     // Heap, not stack: at n = 4096 the tile is 512 KiB (it lives in L2 then).
     struct alignas(64) Row { T v[W]; };
@@ -332,25 +338,35 @@ void rank_mean_network(const Messages& X, std::int64_t lo, std::int64_t hi, T* o
         for (std::int64_t l = 0; l < W; ++l) buf[i * W + l] = load_ranked(src[i][l]);
 #endif
       for (const Comparator& c : net) compare_exchange<T, W>(buf + c.a * W, buf + c.b * W);
-      if (hi == lo) {
-        const T* s = buf + lo * W;
-        for (std::int64_t l = 0; l < len; ++l) out[j0 + l] = s[l];
-      } else if (hi == lo + 1) {
-        const T* s = buf + lo * W;
-        const T* t = buf + hi * W;
-        for (std::int64_t l = 0; l < len; ++l)
-          out[j0 + l] = static_cast<T>(0.5 * static_cast<double>(s[l]) + 0.5 * static_cast<double>(t[l]));
-      } else {
-        double acc[W];
-        std::fill(acc, acc + W, 0.0);
-        for (std::int64_t w = lo; w <= hi; ++w) {
-          const T* s = buf + w * W;
-          for (std::int64_t l = 0; l < W; ++l) acc[l] += static_cast<double>(s[l]);
-        }
-        for (std::int64_t l = 0; l < len; ++l) out[j0 + l] = static_cast<T>(acc[l] / count);
-      }
+      finish(static_cast<const T*>(buf), len, out + j0);
     }
   }, tile_for(d, W));
+}
+
+template <class T>
+void rank_mean_network(const Messages& X, std::int64_t lo, std::int64_t hi, T* out) {
+  constexpr std::int64_t W = kNetworkLanes<T>;
+  const std::vector<Comparator> net = rank_network(X.n, lo, hi, kNetworkBlocks);
+  const double count = static_cast<double>(hi - lo + 1);
+  network_tiles<T>(X, net, out, [&](const T* buf, std::int64_t len, T* dst) {
+    if (hi == lo) {
+      const T* s = buf + lo * W;
+      for (std::int64_t l = 0; l < len; ++l) dst[l] = s[l];
+    } else if (hi == lo + 1) {
+      const T* s = buf + lo * W;
+      const T* t = buf + hi * W;
+      for (std::int64_t l = 0; l < len; ++l)
+        dst[l] = static_cast<T>(0.5 * static_cast<double>(s[l]) + 0.5 * static_cast<double>(t[l]));
+    } else {
+      double acc[W];
+      std::fill(acc, acc + W, 0.0);
+      for (std::int64_t w = lo; w <= hi; ++w) {
+        const T* s = buf + w * W;
+        for (std::int64_t l = 0; l < W; ++l) acc[l] += static_cast<double>(s[l]);
+      }
+      for (std::int64_t l = 0; l < len; ++l) dst[l] = static_cast<T>(acc[l] / count);
+    }
+  });
 }
 
 // Selection path for large n: transpose a tile, then nth_element per coordinate.

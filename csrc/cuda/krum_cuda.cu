@@ -76,14 +76,26 @@ __global__ void __launch_bounds__(kListThreads) list_kernel(const int* chosen, i
   }
 }
 
-// out[j] = mean over the m rows listed in idx (one list shared by all coordinates).
+// out[j] = mean over the m rows listed in idx (one list shared by all coordinates), weighted
+// by w when given (a weight-0 row takes no part).
 template <class T>
-__global__ void mean_of_rows_kernel(const T* const* rows, const int* idx, int m, std::int64_t d, T* out) {
-  const double inv = 1.0 / m;
+__global__ void mean_of_rows_kernel(const T* const* rows, const int* idx, const double* w, int m, std::int64_t d,
+                                    T* out) {
+  double total = m;
+  if (w) {
+    total = 0;
+    for (int t = 0; t < m; ++t) total += w[t];
+  }
+  const double inv = 1.0 / total;
   for (std::int64_t j = dev::global_thread(); j < d; j += dev::grid_threads()) {
     double acc = 0;
-    for (int t = 0; t < m; ++t) acc += static_cast<double>(rows[idx[t]][j]);
-    out[j] = static_cast<T>(m == 1 ? acc : acc * inv);
+    if (w) {
+      for (int t = 0; t < m; ++t)
+        if (w[t] != 0.0) acc += w[t] * static_cast<double>(rows[idx[t]][j]);
+    } else {
+      for (int t = 0; t < m; ++t) acc += static_cast<double>(rows[idx[t]][j]);
+    }
+    out[j] = static_cast<T>(m == 1 && !w ? acc : acc * inv);
   }
 }
 
@@ -116,15 +128,22 @@ void select_mean(Context& ctx, const Messages& X, std::int64_t f, std::int64_t m
   ctx.launched("rank_kernel");
   list_kernel<<<1, kListThreads, 0, ctx.stream()>>>(chosen, n, best);
   ctx.launched("list_kernel");
-  dispatch_float(X.dtype, [&](auto tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    mean_of_rows_kernel<T><<<ctx.blocks(X.d, 256), 256, 0, ctx.stream()>>>(
-        reinterpret_cast<const T* const*>(rows), best, static_cast<int>(m), X.d, static_cast<T*>(out));
-    ctx.launched("mean_of_rows_kernel");
-  });
+  detail::mean_of_rows(ctx, X, rows, best, nullptr, static_cast<int>(m), out);
 }
 
 }  // namespace
+
+namespace detail {
+void mean_of_rows(Context& ctx, const Messages& X, const void* const* rows, const int* idx, const double* w,
+                  int m, void* out) {
+  dispatch_float(X.dtype, [&](auto tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    mean_of_rows_kernel<T><<<ctx.blocks(X.d, 256), 256, 0, ctx.stream()>>>(
+        reinterpret_cast<const T* const*>(rows), idx, w, m, X.d, static_cast<T*>(out));
+    ctx.launched("mean_of_rows_kernel");
+  });
+}
+}  // namespace detail
 
 void krum_scores(const Messages& X, std::int64_t f, void* out) {
   Context ctx("krum_scores", X.place);

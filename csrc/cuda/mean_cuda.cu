@@ -1,8 +1,11 @@
 // Plain coordinate-wise mean (the non-robust baseline): one thread per coordinate sums the n
 // rows in double, so a warp reads 32 consecutive values of each row (coalesced). NaN/Inf
 // propagate, as on the CPU.
+#include <vector>
+
 #include "byzcore/backends.h"
 #include "cuda/device/context.cuh"
+#include "cuda/device/internal.cuh"
 #include "cuda/device/util.cuh"
 
 namespace byzcore {
@@ -39,6 +42,14 @@ void mean(const Messages& X, void* out) {
     mean_kernel<T><<<ctx.blocks(X.d, 256), 256, 0, ctx.stream()>>>(ctx.rows<T>(X), X.n, X.d, static_cast<T*>(out));
     ctx.launched("mean_kernel");
   });
+}
+
+void weighted_mean(const Messages& X, const std::vector<double>& weights, void* out) {
+  detail::Context ctx("mean", X.place);
+  std::vector<int> all(static_cast<std::size_t>(X.n));
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+  detail::mean_of_rows(ctx, X, ctx.rows<void>(X), ctx.upload(all.data(), all.size()),
+                       ctx.upload(weights.data(), weights.size()), static_cast<int>(X.n), out);
 }
 
 }  // namespace cuda

@@ -33,6 +33,16 @@ void rand_k(const Messages&, std::int64_t, std::uint64_t, void*) { no_cuda("rand
 void centered_clipping(const Messages&, double, const void*, std::int64_t, void*) { no_cuda("centered_clipping"); }
 void bucket_means(const Messages&, const std::vector<std::int64_t>&, std::int64_t, void*) { no_cuda("bucketing"); }
 void nnm(const Messages&, std::int64_t, void*) { no_cuda("nnm"); }
+void mda(const Messages&, std::int64_t, void*) { no_cuda("mda"); }
+void smea(const Messages&, std::int64_t, void*) { no_cuda("smea"); }
+void caf(const Messages&, std::int64_t, void*) { no_cuda("caf"); }
+void dnc(const Messages&, std::int64_t, std::int64_t, std::int64_t, std::uint64_t, void*) { no_cuda("dnc"); }
+void weighted_mean(const Messages&, const std::vector<double>&, void*) { no_cuda("mean"); }
+void meamed(const Messages&, std::int64_t, void*) { no_cuda("meamed"); }
+void bulyan(const Messages&, std::int64_t, void*) { no_cuda("bulyan"); }
+void monna(const Messages&, std::int64_t, std::int64_t, void*) { no_cuda("monna"); }
+void cge(const Messages&, std::int64_t, void*) { no_cuda("cge"); }
+void arc(const Messages&, std::int64_t, void*) { no_cuda("arc"); }
 
 }  // namespace cuda
 }  // namespace byzcore

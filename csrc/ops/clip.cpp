@@ -1,4 +1,4 @@
-// Norm clipping and centered clipping.
+// Norm clipping, adaptive robust clipping (ARC) and centered clipping.
 #include <cmath>
 
 #include "byzcore/backends.h"
@@ -13,11 +13,17 @@ void clip(const Messages& X, double threshold, void* out) {
   BYZCORE_DEVICE_SWITCH(X, clip(X, threshold, out));
 }
 
+void arc(const Messages& X, std::int64_t f, void* out) {
+  check_messages("arc", X);
+  check_f_bound("arc", Bound::more_than_2f, X.n, f);
+  BYZCORE_DEVICE_SWITCH(X, arc(X, f, out));
+}
+
 void centered_clipping(const Messages& X, double tau, const void* center, std::int64_t iters,
                        void* out) {
   check_messages("centered_clipping", X);
   if (!(tau >= 0)) fail("centered_clipping", "tau must be >= 0, got " + std::to_string(tau));
-  if (iters < 1) fail("centered_clipping", "iters must be >= 1, got " + std::to_string(iters));
+  check_iterations("centered_clipping", "iters", iters, 1);
   BYZCORE_DEVICE_SWITCH(X, centered_clipping(X, tau, center, iters, out));
 }
 

@@ -11,19 +11,9 @@ std::int64_t geometric_median(const Messages& X, const std::vector<double>& weig
   const char* op = "geometric_median";
   check_messages(op, X);
   check_positive(op, "nu", nu);
-  if (max_iter < 0) fail(op, "max_iter must be >= 0, got " + std::to_string(max_iter));
+  check_iterations(op, "max_iter", max_iter, 0);
   if (!(tol >= 0)) fail(op, "tol must be >= 0, got " + std::to_string(tol));
-  if (!weights.empty()) {
-    if (static_cast<std::int64_t>(weights.size()) != X.n)
-      fail(op, "weights must have one entry per message (n = " + std::to_string(X.n) + "), got " +
-                   std::to_string(weights.size()));
-    double total = 0;
-    for (double w : weights) {
-      if (!(w >= 0) || !std::isfinite(w)) fail(op, "weights must be finite and >= 0");
-      total += w;
-    }
-    if (!(total > 0)) fail(op, "weights must not all be zero");
-  }
+  if (!weights.empty()) check_weights(op, X, weights);
   return BYZCORE_DEVICE_SWITCH(X, geometric_median(X, weights, nu, max_iter, tol, out));
 }
 

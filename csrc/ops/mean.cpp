@@ -9,4 +9,11 @@ void mean(const Messages& X, void* out) {
   BYZCORE_DEVICE_SWITCH(X, mean(X, out));
 }
 
+void weighted_mean(const Messages& X, const std::vector<double>& weights, void* out) {
+  const char* op = "mean";
+  check_messages(op, X);
+  check_weights(op, X, weights);
+  BYZCORE_DEVICE_SWITCH(X, weighted_mean(X, weights, out));
+}
+
 }  // namespace byzcore

@@ -1,5 +1,6 @@
 // Random-k sparsification and the seeded permutation used by bucketing.
 #include <algorithm>
+#include <new>
 #include <numeric>
 
 #include "byzcore/backends.h"
@@ -9,8 +10,13 @@
 
 namespace byzcore {
 
+// The draw scans all d keys, so d is capped at 2**40 coordinates (4 TiB of float32, more than
+// any message a machine holds): a larger d is a mistake, and would run for hours.
+constexpr std::int64_t kMaxCoordinates = std::int64_t{1} << 40;
+
 static void check_k(const char* op, std::int64_t d, std::int64_t k) {
-  if (d <= 0) fail(op, "d must be >= 1, got " + std::to_string(d));
+  if (d <= 0 || d > kMaxCoordinates)
+    fail(op, "d must be in 1..2**40, got " + std::to_string(d));
   if (k < 1 || k > d)
     fail(op, "k must be in 1..d (d = " + std::to_string(d) + "), got " + std::to_string(k));
 }
@@ -35,12 +41,22 @@ void bucket_means(const Messages& X, const std::vector<std::int64_t>& perm, std:
   check_messages("bucketing", X);
   if (s < 1) fail("bucketing", "bucket size s must be >= 1, got " + std::to_string(s));
   if (static_cast<std::int64_t>(perm.size()) != X.n) fail("bucketing", "internal: permutation size != n");
-  BYZCORE_DEVICE_SWITCH(X, bucket_means(X, perm, s, out));
+  // s >= n is one bucket; passing min(s, n) keeps the kernels' ceil(n / s) from wrapping.
+  const std::int64_t size = std::min(s, X.n);
+  BYZCORE_DEVICE_SWITCH(X, bucket_means(X, perm, size, out));
 }
 
 std::vector<std::int64_t> random_permutation(std::int64_t n, std::uint64_t seed) {
   // Sort 0..n-1 by counter keys: the same permutation on every platform for a seed.
-  std::vector<std::int64_t> perm(static_cast<std::size_t>(n));
+  // n counts messages: 2**31 - 1 is beyond any aggregation, and a larger n would sort for minutes.
+  if (n < 0 || n > std::int64_t{0x7fffffff})
+    fail("permutation", "n must be in 0..2**31-1 (the number of messages), got " + std::to_string(n));
+  std::vector<std::int64_t> perm;
+  try {
+    perm.resize(static_cast<std::size_t>(n));
+  } catch (const std::bad_alloc&) {
+    fail("permutation", "n = " + std::to_string(n) + " does not fit in memory");
+  }
   std::iota(perm.begin(), perm.end(), 0);
   std::sort(perm.begin(), perm.end(), [seed](std::int64_t a, std::int64_t b) {
     const auto ka = counter_key(seed, static_cast<std::uint64_t>(a));

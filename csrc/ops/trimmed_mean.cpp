@@ -6,8 +6,7 @@ namespace byzcore {
 
 void trimmed_mean(const Messages& X, std::int64_t f, void* out) {
   check_messages("trimmed_mean", X);
-  check_f("trimmed_mean", f);
-  check_bound("trimmed_mean", X.n > 2 * f, "n > 2f", X.n, f);
+  check_f_bound("trimmed_mean", Bound::more_than_2f, X.n, f);
   BYZCORE_DEVICE_SWITCH(X, trimmed_mean(X, f, out));
 }
 

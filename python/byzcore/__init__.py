@@ -11,14 +11,19 @@ from importlib import metadata as _metadata
 
 from ._native import core as _core
 from ._ops import (
+    arc,
     bucketing,
+    bulyan,
+    cge,
     centered_clipping,
     clip,
     geometric_median,
     krum,
     krum_scores,
     mean,
+    meamed,
     median,
+    monna,
     multi_krum,
     nnm,
     pairwise_distances,
@@ -30,18 +35,27 @@ from ._ops import (
     trimmed_mean,
 )
 from .aggregators import (
+    ARC,
+    CGE,
     NNM,
     Aggregator,
     Bucketing,
+    Bulyan,
     CenteredClipping,
+    Clipping,
+    FedTrimmedAvg,
     GeometricMedian,
     Krum,
     Mean,
+    MeaMed,
     Median,
+    MoNNA,
     MultiKrum,
     TrimmedMean,
     make_aggregator,
 )
+from ._ops import caf, dnc, mda, smea  # the subset rules (docs/rules.md#subset-rules-mda-smea-caf-dnc)
+from .aggregators import CAF, MDA, SMEA, DnC
 
 try:
     __version__ = _metadata.version("byzcore")
@@ -73,4 +87,8 @@ __all__ = [
     "geometric_median", "krum", "krum_scores", "make_aggregator", "mean", "median", "multi_krum",
     "nnm", "pairwise_distances", "permutation", "rand_k", "rand_k_dense", "rand_k_indices",
     "rand_k_sparse", "trimmed_mean", "__version__",
+    # catalogue rules (issue 9)
+    "ARC", "Bulyan", "CGE", "Clipping", "FedTrimmedAvg", "MeaMed", "MoNNA", "arc", "bulyan", "cge",
+    "meamed", "monna",
 ]
+__all__ += ["CAF", "DnC", "MDA", "SMEA", "caf", "dnc", "mda", "smea"]

@@ -220,7 +220,7 @@ class Batch:
         first = X[0]
         fw = _framework(first)
         if fw is None:  # nested lists of numbers
-            self._init_array(np.asarray(X))
+            self._init_array(self._nested(X))
             return
         items = []
         for x in X:
@@ -256,6 +256,14 @@ class Batch:
         self._check_sizes()
         self._keep = [self._contiguous(self._to_compute(x)).reshape(self.d) for _, x in items]
         self._ptrs = [self._ptr(x) for x in self._keep]
+
+    def _nested(self, X: Sequence[Any]) -> np.ndarray:
+        """Nested lists of numbers as one array; ragged or non-numeric lists answer with the op."""
+        try:
+            return np.asarray(X)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"[{self.op}] nested lists must be rectangular, one list of d numbers per "
+                             f"message ({exc}); pad or trim the messages, or pass a list of arrays") from None
 
     def _setup(self, fw: str, x: Any, dtype: str) -> None:
         _check_float(self.op, dtype)
@@ -403,31 +411,47 @@ class Batch:
 
 
 def as_index(op: str, name: str, value: Any, *, unsigned: bool = False) -> int:
-    """An integer argument (f, m, k, s, seed, iters): bools and floats are refused."""
-    if isinstance(value, bool):
-        raise TypeError(f"[{op}] {name} must be an integer, got bool")
+    """An integer argument (``f``, ``m``, ``k``, ``s``, ``d``, ``n``, ``iters``, ``max_iter``).
+
+    Accepted: a Python ``int`` or anything with ``__index__`` (NumPy integers, 0-d integer
+    tensors). Refused with ``TypeError``: ``bool`` (``True`` is almost always a slip, not a
+    count), floats even when whole (``3.0``), strings, ``None``. Refused with ``ValueError``:
+    a value outside int64 (the compiled core's type), unless ``unsigned`` (seeds, checked by
+    :func:`as_seed`). The rule's own range (``f >= 0``, ``1 <= m <= n``, ...) is checked by the
+    core without arithmetic that can wrap.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"[{op}] {name} must be an integer, got bool {value!r}; pass e.g. {int(value)}")
     try:
         v = operator.index(value)
     except TypeError:
-        raise TypeError(f"[{op}] {name} must be an integer, got {type(value).__name__} {value!r}") from None
+        hint = f"; pass {int(value)}" if isinstance(value, (float, np.floating)) and float(value).is_integer() else ""
+        raise TypeError(f"[{op}] {name} must be an integer, got {type(value).__name__} {value!r}{hint}") from None
     if not unsigned and not -2**63 <= v < 2**63:  # the core takes int64
-        raise ValueError(f"[{op}] {name} = {v} is out of the 64-bit integer range")
+        raise ValueError(f"[{op}] {name} = {v} is outside the 64-bit integer range -2**63..2**63-1")
     return v
 
 
 def as_seed(op: str, seed: Any) -> int:
+    """A seed: an integer (as :func:`as_index` reads it) in ``0..2**64-1`` (the core's uint64)."""
     if seed is None:
         raise TypeError(f"[{op}] seed is required (an integer in 0..2**64-1) so the draw is reproducible")
     s = as_index(op, "seed", seed, unsigned=True)
     if not 0 <= s < 2**64:
-        raise ValueError(f"[{op}] seed must be in 0..2**64-1, got {s}")
+        raise ValueError(f"[{op}] seed must be in 0..2**64-1, got {s}; reduce it, e.g. seed % 2**64")
     return s
 
 
 def as_number(op: str, name: str, value: Any) -> float:
-    if isinstance(value, (bool, str, bytes)):  # float("1") would accept a string
-        raise TypeError(f"[{op}] {name} must be a number, got {type(value).__name__}")
+    """A real argument (``threshold``, ``tau``, ``nu``, ``tol``, weights): an ``int``, ``float`` or
+    NumPy/torch real scalar. ``bool``, strings, complex numbers and ``None`` are refused with
+    ``TypeError``; an integer too large for a float with ``ValueError``. Whether NaN or Inf is
+    allowed is the rule's check."""
+    if isinstance(value, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
+        raise TypeError(f"[{op}] {name} must be a real number, got {type(value).__name__} {value!r}")
     try:
         return float(value)
+    except OverflowError:
+        raise ValueError(f"[{op}] {name} = {value!r} is too large for a float") from None
     except (TypeError, ValueError):
-        raise TypeError(f"[{op}] {name} must be a number, got {type(value).__name__}") from None
+        raise TypeError(f"[{op}] {name} must be a real number, got {type(value).__name__}") from None

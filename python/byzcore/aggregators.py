@@ -9,24 +9,88 @@ with ``>>``::
     NNM(f) >> Krum(f)              # nearest-neighbour mixing, then Krum
     make_aggregator("bucketing:2+median", f=3, seed=0)   # the same from a string
 
-The string grammar (used by the command line) is ``part+part+...+rule``: every part but the
-last is a pre-aggregator (``nnm``, ``bucketing:S``), the last a rule, each ``name`` or
-``name:arg`` or ``name:key=value,key=value``.
+The string grammar (used by the command line) is the one of :mod:`byzcore._spec`:
+``part+part+...+rule``, every part but the last a pre-aggregator (``nnm``, ``bucketing:S``),
+the last a rule, each ``name``, ``name:arg`` or ``name:key=value,key=value``; each rule declares
+its options and their types.
+
+**Fewer messages than the bound.** A rule built for ``f`` raises when a call brings too few
+messages for its bound on ``n`` (``Krum(5)`` on 4 messages: ``[krum] needs n >= f + 3``), since
+it could not tolerate the ``f`` Byzantine messages asked for. A caller that knows the input
+may be small (partial participation draws few clients) asks for clamping explicitly with
+:meth:`Aggregator.with_clamp`: ``f`` is then lowered to the largest value the bound allows for
+that call, and each such call is counted in :attr:`Aggregator.clamped`.
+
+**State.** :class:`CenteredClipping` (its centre, the previous aggregate) and
+:class:`Bucketing` (its call count, which picks the shuffle) change between calls; everything
+that does is in :attr:`Aggregator.state`, and :meth:`Aggregator.reset` returns an object to
+the state it was built in, so a reset object gives the results of a fresh one. Bounds and
+conventions: ``docs/spec.md``.
 """
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
 from . import _ops
+from ._arrays import as_index, as_number, as_seed
+from ._spec import SpecPart, option, parse_spec
+
+# The largest f a bound allows for n messages (negative: none does).
+_MAX_F: dict[str, Callable[[int], int]] = {
+    "n > f": lambda n: n - 1,
+    "n > 2f": lambda n: (n - 1) // 2,
+    "n >= f + 3": lambda n: n - 3,
+    "n >= 4f + 3": lambda n: (n - 3) // 4 if n >= 3 else -1,
+}
+_PROBE = np.zeros((1, 1))  # a 1 x 1 input: the ops check their own options on it at construction
+
+
+def _count(X: Any) -> int | None:
+    """The number of messages in X, or None when X is not messages (the op then says why)."""
+    if isinstance(X, (list, tuple)):
+        return len(X)
+    shape = getattr(X, "shape", None)
+    try:
+        return int(shape[0]) if shape is not None and len(shape) >= 2 else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_f(op: str, f: Any) -> int:
+    f = as_index(op, "f", f)
+    if f < 0:
+        raise ValueError(f"[{op}] f must be >= 0 (the number of Byzantine messages tolerated), got {f}")
+    return f
 
 
 class Aggregator:
-    """Base class: subclasses set ``name`` and ``f`` and implement ``__call__``."""
+    """Base class: subclasses set ``name``, ``f`` and ``bound`` and implement ``__call__``.
+
+    Attributes
+    ----------
+    name : str
+        The rule's name as :func:`make_aggregator` writes it.
+    f : int
+        The number of Byzantine messages the rule tolerates.
+    bound : str or None
+        Its bound on ``n`` (``"n > 2f"``, ``"n >= f + 3"``, ``"n > f"``), or None.
+    reduces : bool
+        False for pre-aggregators, which return ``n'`` messages.
+    on_small : str
+        ``"raise"`` (default) or ``"clamp"`` (see :meth:`with_clamp`).
+    """
 
     name = "aggregator"
     f = 0
-    reduces = True  # False for pre-aggregators, which return n' messages
+    bound: str | None = None
+    reduces = True
+    on_small = "raise"
+    _clamped = 0
 
     def __call__(self, X: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -37,11 +101,82 @@ class Aggregator:
     def __repr__(self) -> str:
         return self.name
 
+    def stages(self) -> tuple["Aggregator", ...]:
+        """The aggregators this one calls (a chain's stages, bucketing's inner rule)."""
+        return ()
+
+    @property
+    def clamped(self) -> int:
+        """Calls in which a stage tolerated fewer than its ``f`` (only with :meth:`with_clamp`),
+        summed over the stages."""
+        return self._clamped + sum(s.clamped for s in self.stages())
+
+    @property
+    def state(self) -> dict:
+        """Everything that changes between calls: ``clamped``, the rule's own state (e.g.
+        ``center``, ``calls``) and, for composites, ``stages`` (their states in order)."""
+        out = {"clamped": self._clamped, **self._own_state()}
+        if self.stages():
+            out["stages"] = [s.state for s in self.stages()]
+        return out
+
+    def reset(self) -> None:
+        """Return to the state just after construction (clamp counter included), recursively."""
+        self._clamped = 0
+        self._reset_own()
+        for s in self.stages():
+            s.reset()
+
+    def with_clamp(self) -> "Aggregator":
+        """A fresh copy (state reset) that lowers ``f`` to what each call's ``n`` allows instead of
+        raising, counting every such call in :attr:`clamped`. This object is left unchanged.
+
+        Returns
+        -------
+        Aggregator
+            The clamping copy; its stages clamp too.
+        """
+        agg = copy.deepcopy(self)
+        agg.reset()
+        agg._set_on_small("clamp")
+        return agg
+
+    # ------------------------------------------------------------ for subclasses
+    def _own_state(self) -> dict:
+        return {}
+
+    def _reset_own(self) -> None:
+        pass
+
+    def _set_on_small(self, mode: str) -> None:
+        self.on_small = mode
+        for s in self.stages():
+            s._set_on_small(mode)
+
+    def _tolerated(self, X: Any) -> int:
+        """The f this call uses: ``self.f`` if the bound holds for X's n, else raise or clamp."""
+        n = _count(X)
+        if self.bound is None or n is None or n < 1:
+            return self.f  # no bound, or not messages: the op reports it
+        top = _MAX_F[self.bound](n)
+        if self.f <= top:
+            return self.f
+        if self.on_small != "clamp":
+            raise ValueError(
+                f"[{self.name}] needs {self.bound}, got n = {n}, f = {self.f}; lower f, aggregate more messages, "
+                "or use .with_clamp() (make_aggregator(..., on_small='clamp')) to tolerate fewer Byzantine "
+                "messages when n is small, counted in .clamped")
+        self._clamped += 1
+        return max(top, 0)
+
 
 class Chain(Aggregator):
     """``pre >> rule``: apply a pre-aggregator, then the next stage."""
 
     def __init__(self, first: Aggregator, second: Aggregator):
+        for stage in (first, second):
+            if not isinstance(stage, Aggregator):
+                raise TypeError(f"[aggregator] only aggregators compose with >>, got {type(stage).__name__}")
         if first.reduces:
             raise ValueError(f"[aggregator] {first.name} reduces to one vector and cannot be followed by {second.name}; "
                              "only pre-aggregators (nnm, bucketing without a rule) may come first")
@@ -50,11 +185,16 @@ class Chain(Aggregator):
         self.f = max(first.f, second.f)
         self.reduces = second.reduces
 
+    def stages(self) -> tuple[Aggregator, ...]:
+        return (self.first, self.second)
+
     def __call__(self, X: Any) -> Any:
         return self.second(self.first(X))
 
 
 class Mean(Aggregator):
+    """The plain mean (not robust: the baseline); ``f`` is always 0."""
+
     name = "mean"
 
     def __call__(self, X: Any) -> Any:
@@ -62,141 +202,529 @@ class Mean(Aggregator):
 
 
 class Median(Aggregator):
+    """Coordinate-wise median tolerating ``f`` Byzantine messages: needs ``n > 2f``."""
+
     name = "median"
+    bound = "n > 2f"
 
     def __init__(self, f: int = 0):
-        self.f = f
+        self.f = _check_f(self.name, f)
 
     def __call__(self, X: Any) -> Any:
+        self._tolerated(X)  # the median takes no f: the bound is checked (or the clamp counted)
         return _ops.median(X)
 
 
 class TrimmedMean(Aggregator):
+    """Coordinate-wise trimmed mean dropping ``f`` values at each end: needs ``n > 2f``."""
+
     name = "trimmed_mean"
+    bound = "n > 2f"
 
     def __init__(self, f: int):
-        self.f = f
+        self.f = _check_f(self.name, f)
 
     def __call__(self, X: Any) -> Any:
-        return _ops.trimmed_mean(X, min(self.f, (_count(X) - 1) // 2))
+        return _ops.trimmed_mean(X, self._tolerated(X))
 
 
 class Krum(Aggregator):
+    """Krum (Blanchard et al., NeurIPS 2017): needs ``n >= f + 3``."""
+
     name = "krum"
+    bound = "n >= f + 3"
 
     def __init__(self, f: int):
-        self.f = f
+        self.f = _check_f(self.name, f)
 
     def __call__(self, X: Any) -> Any:
-        return _ops.krum(X, min(self.f, _count(X) - 3))
+        return _ops.krum(X, self._tolerated(X))
 
 
 class MultiKrum(Aggregator):
+    """Multi-Krum: the mean of the ``m`` best-scored messages (default ``n - f``); needs ``n >= f + 3``."""
+
     name = "multi_krum"
+    bound = "n >= f + 3"
 
     def __init__(self, f: int, m: int | None = None):
-        self.f, self.m = f, m
+        self.f = _check_f(self.name, f)
+        if m is not None:
+            m = as_index(self.name, "m", m)
+            if m < 1:
+                raise ValueError(f"[{self.name}] m must be >= 1 (messages averaged), got {m}")
+        self.m = m
 
     def __call__(self, X: Any) -> Any:
-        f = min(self.f, _count(X) - 3)
-        return _ops.multi_krum(X, f, self.m)
+        return _ops.multi_krum(X, self._tolerated(X), self.m)
 
 
 class GeometricMedian(Aggregator):
+    """Smoothed Weiszfeld geometric median tolerating ``f`` messages: needs ``n > 2f``."""
+
     name = "geometric_median"
+    bound = "n > 2f"
 
     def __init__(self, f: int = 0, nu: float = 1e-6, max_iter: int = 100, tol: float = 1e-7):
-        self.f, self.nu, self.max_iter, self.tol = f, nu, max_iter, tol
+        self.f = _check_f(self.name, f)
+        self.nu, self.tol = as_number(self.name, "nu", nu), as_number(self.name, "tol", tol)
+        self.max_iter = as_index(self.name, "max_iter", max_iter)
+        # The op checks nu, max_iter and tol here rather than at the first real call.
+        _ops.geometric_median(_PROBE, nu=self.nu, max_iter=self.max_iter, tol=self.tol)
 
     def __call__(self, X: Any) -> Any:
+        self._tolerated(X)
         return _ops.geometric_median(X, nu=self.nu, max_iter=self.max_iter, tol=self.tol)
 
 
 class CenteredClipping(Aggregator):
-    """Centered clipping; by default centred at the previous aggregate, as Karimireddy et al. do."""
+    """Centered clipping (Karimireddy et al., ICML 2021). With ``use_previous`` (default) each
+    call starts from the previous call's result, as in the paper; that centre is the object's
+    state: :attr:`center` (``None``: zero), shown in :attr:`state` and cleared by :meth:`reset`.
+    It has no bound on ``n``; ``f`` is informational."""
 
     name = "centered_clipping"
 
     def __init__(self, f: int = 0, tau: float = 1.0, iters: int = 1, use_previous: bool = True):
-        self.f, self.tau, self.iters, self.use_previous = f, tau, iters, use_previous
-        self._previous = None
+        self.f = _check_f(self.name, f)
+        self.tau = as_number(self.name, "tau", tau)
+        self.iters = as_index(self.name, "iters", iters)
+        self.use_previous = bool(use_previous)
+        self.center: Any = None
+        _ops.centered_clipping(_PROBE, self.tau, iters=self.iters)  # checks tau and iters now
 
     def __call__(self, X: Any) -> Any:
-        out = _ops.centered_clipping(X, self.tau, center=self._previous, iters=self.iters)
+        out = _ops.centered_clipping(X, self.tau, center=self.center, iters=self.iters)
         if self.use_previous:
-            self._previous = out
+            self.center = out
         return out
+
+    def _own_state(self) -> dict:
+        return {"center": self.center}
+
+    def _reset_own(self) -> None:
+        self.center = None
 
 
 class NNM(Aggregator):
-    """Nearest-neighbour mixing, a pre-aggregator: ``NNM(f) >> rule``."""
+    """Nearest-neighbour mixing, a pre-aggregator: ``NNM(f) >> rule``; needs ``n > f``."""
 
     name = "nnm"
+    bound = "n > f"
     reduces = False
 
     def __init__(self, f: int):
-        self.f = f
+        self.f = _check_f(self.name, f)
 
     def __call__(self, X: Any) -> Any:
-        return _ops.nnm(X, min(self.f, _count(X) - 1))
+        return _ops.nnm(X, self._tolerated(X))
 
 
 class Bucketing(Aggregator):
     """Bucketing with bucket size ``s``: ``Bucketing(Median(), s=2)`` is a rule; with no inner
-    rule it is a pre-aggregator returning the bucket means. Each call draws a new shuffle
-    from ``seed`` (call ``t`` uses ``seed + t``), so runs are reproducible."""
+    rule it is a pre-aggregator returning the bucket means. Call ``t`` (counted from 0, or from
+    the last :meth:`reset`) shuffles with ``seed + t``, so a run is reproducible; the count is
+    the object's state, :attr:`calls`."""
 
     name = "bucketing"
 
     def __init__(self, inner: Aggregator | None = None, s: int = 2, seed: int = 0):
-        self.inner, self.s, self.seed = inner, s, seed
+        if inner is not None and not isinstance(inner, Aggregator):
+            raise TypeError(f"[bucketing] inner must be an Aggregator (e.g. byzcore.Median()) or None, "
+                            f"got {type(inner).__name__}")
+        self.inner, self.s, self.seed = inner, as_index("bucketing", "s", s), as_seed("bucketing", seed)
+        if self.s < 1:
+            raise ValueError(f"[bucketing] bucket size s must be >= 1, got {self.s}")
         self.f = inner.f if inner is not None else 0
         self.reduces = inner is not None
-        self.name = f"bucketing:{s}" + (f"+{inner.name}" if inner is not None else "")
-        self._calls = 0
+        self.name = f"bucketing:{self.s}" + (f"+{inner.name}" if inner is not None else "")
+        self.calls = 0
+
+    def stages(self) -> tuple[Aggregator, ...]:
+        return () if self.inner is None else (self.inner,)
 
     def __call__(self, X: Any) -> Any:
-        seed = (self.seed + self._calls) % 2**64
-        self._calls += 1
-        if self.inner is not None:
-            return _ops.bucketing(X, self.s, self.inner, seed=seed)
-        return _ops.bucketing(X, self.s, _identity_stack, seed=seed)
+        seed = (self.seed + self.calls) % 2**64
+        self.calls += 1
+        return _ops.bucketing(X, self.s, self.inner if self.inner is not None else _identity_stack, seed=seed)
+
+    def _own_state(self) -> dict:
+        return {"calls": self.calls}
+
+    def _reset_own(self) -> None:
+        self.calls = 0
 
 
 def _identity_stack(means: Any) -> Any:
     return means
 
 
-def _count(X: Any) -> int:
-    return len(X) if isinstance(X, (list, tuple)) else int(X.shape[0])
+# ---------------------------------------------------------------- catalogue rules (issue 9)
+# These objects never lower f on their own: below a rule's bound on n the call raises, so a
+# user who asked for f Byzantine messages never silently gets less protection.
+class MeaMed(Aggregator):
+    """Mean around the median, :func:`byzcore.meamed`; needs ``n > 2f``.
+
+    Parameters
+    ----------
+    f : int
+        Number of Byzantine messages tolerated.
+
+    Raises
+    ------
+    ValueError
+        On a call with ``n <= 2f``.
+
+    References
+    ----------
+    Xie, Koyejo, Gupta 2018; see ``docs/rules.md``.
+    """
+
+    name = "meamed"
+    bound = "n > 2f"
+
+    def __init__(self, f: int):
+        self.f = _check_f(self.name, f)
+
+    def __call__(self, X: Any) -> Any:
+        return _ops.meamed(X, self._tolerated(X))
+
+
+class Bulyan(Aggregator):
+    """Bulyan, :func:`byzcore.bulyan`; needs ``n >= 4f + 3``.
+
+    Parameters
+    ----------
+    f : int
+        Number of Byzantine messages tolerated.
+
+    Raises
+    ------
+    ValueError
+        On a call with ``n < 4f + 3``.
+
+    References
+    ----------
+    El Mhamdi, Guerraoui, Rouault, ICML 2018; see ``docs/rules.md``.
+    """
+
+    name = "bulyan"
+    bound = "n >= 4f + 3"
+
+    def __init__(self, f: int):
+        self.f = _check_f(self.name, f)
+
+    def __call__(self, X: Any) -> Any:
+        return _ops.bulyan(X, self._tolerated(X))
+
+
+class MoNNA(Aggregator):
+    """MoNNA, :func:`byzcore.monna`: mean of the ``n - f`` messages nearest to ``pivot``.
+
+    Parameters
+    ----------
+    f : int
+        Number of Byzantine messages tolerated; calls need ``n > 2f``.
+    pivot : int
+        Index of the trusted message (default 0).
+
+    Raises
+    ------
+    ValueError
+        On a call with ``n <= 2f`` or a pivot outside ``0..n-1``.
+
+    References
+    ----------
+    Farhadkhani et al., ICML 2023; see ``docs/rules.md``.
+    """
+
+    name = "monna"
+    bound = "n > 2f"
+
+    def __init__(self, f: int, pivot: int = 0):
+        self.f, self.pivot = _check_f(self.name, f), as_index(self.name, "pivot", pivot)
+
+    def __call__(self, X: Any) -> Any:
+        return _ops.monna(X, self._tolerated(X), self.pivot)
+
+
+class CGE(Aggregator):
+    """Comparative gradient elimination, :func:`byzcore.cge`; needs ``n > 2f``.
+
+    Parameters
+    ----------
+    f : int
+        Number of Byzantine messages tolerated (the ``f`` largest norms are dropped).
+
+    Raises
+    ------
+    ValueError
+        On a call with ``n <= 2f``.
+
+    References
+    ----------
+    Gupta, Liu, Vaidya 2021; see ``docs/rules.md``.
+    """
+
+    name = "cge"
+    bound = "n > 2f"
+
+    def __init__(self, f: int):
+        self.f = _check_f(self.name, f)
+
+    def __call__(self, X: Any) -> Any:
+        return _ops.cge(X, self._tolerated(X))
+
+
+class FedTrimmedAvg(Aggregator):
+    """Trimmed mean by fraction, as Flower's ``FedTrimmedAvg``: ``trimmed_mean(X, beta=beta)``,
+    which trims ``int(beta * n)`` values at each end.
+
+    Parameters
+    ----------
+    beta : float
+        Fraction trimmed at each end, in ``[0, 0.5)``.
+
+    Raises
+    ------
+    ValueError
+        On a ``beta`` outside ``[0, 0.5)`` (at construction).
+    """
+
+    name = "fed_trimmed_avg"
+
+    def __init__(self, beta: float):
+        if not 0.0 <= float(beta) < 0.5:
+            raise ValueError(f"[fed_trimmed_avg] beta must be in [0, 0.5), got {beta}")
+        self.beta = float(beta)
+
+    def __call__(self, X: Any) -> Any:
+        return _ops.trimmed_mean(X, beta=self.beta)
+
+
+class Clipping(Aggregator):
+    """Static norm clipping of every message, a pre-aggregator: ``Clipping(tau) >> rule``.
+
+    Parameters
+    ----------
+    tau : float
+        Clipping radius: each ``x_i`` becomes ``min(1, tau / ||x_i||) x_i`` (:func:`byzcore.clip`).
+
+    Raises
+    ------
+    ValueError
+        On a negative ``tau`` (at the call, from the kernel).
+    """
+
+    name = "clipping"
+    reduces = False
+
+    def __init__(self, tau: float, f: int = 0):
+        self.tau, self.f = as_number(self.name, "tau", tau), _check_f(self.name, f)
+
+    def __call__(self, X: Any) -> Any:
+        return _ops.clip(X, self.tau)
+
+
+class ARC(Aggregator):
+    """Adaptive robust clipping, a pre-aggregator: ``ARC(f) >> rule`` (:func:`byzcore.arc`).
+
+    Parameters
+    ----------
+    f : int
+        Number of Byzantine messages tolerated; calls need ``n > 2f``.
+
+    Raises
+    ------
+    ValueError
+        On a call with ``n <= 2f``.
+
+    References
+    ----------
+    Allouah et al., NeurIPS 2024; see ``docs/rules.md``.
+    """
+
+    name = "arc"
+    reduces = False
+
+    bound = "n > 2f"
+
+    def __init__(self, f: int):
+        self.f = _check_f(self.name, f)
+
+    def __call__(self, X: Any) -> Any:
+        return _ops.arc(X, self._tolerated(X))
+
+
+
+
+# ---------------------------------------------------------------- subset rules (docs/rules.md#subset-rules-mda-smea-caf-dnc)
+# f is passed as given: the rule raises below its bound (n > 2f), never tolerating fewer silently.
+
+
+class _RuleOfF(Aggregator):
+    """A rule whose only parameter is ``f``: calls ``rule(X, f)`` with ``f`` as given."""
+
+    rule: Callable[[Any, int], Any]
+
+    bound = "n > 2f"
+
+    def __init__(self, f: int):
+        self.f = _check_f(self.name, f)
+
+    def __call__(self, X: Any) -> Any:
+        return type(self).rule(X, self._tolerated(X))
+
+
+class MDA(_RuleOfF):
+    """Minimum-diameter averaging (:func:`byzcore.mda`) with ``f`` Byzantine messages.
+
+    Parameters
+    ----------
+    f : int
+        Byzantine messages tolerated; a call on ``n <= 2f`` messages raises ``ValueError``.
+    """
+
+    name = "mda"
+    rule = staticmethod(_ops.mda)
+
+
+class SMEA(_RuleOfF):
+    """Smallest maximum eigenvalue averaging (:func:`byzcore.smea`); ``f`` as in :class:`MDA`."""
+
+    name = "smea"
+    rule = staticmethod(_ops.smea)
+
+
+class CAF(_RuleOfF):
+    """Covariance-bound agnostic filter (:func:`byzcore.caf`); ``f`` as in :class:`MDA`."""
+
+    name = "caf"
+    rule = staticmethod(_ops.caf)
+
+
+class DnC(Aggregator):
+    """Divide-and-conquer (:func:`byzcore.dnc`). Call ``t`` draws its coordinates from
+    ``seed + t``, so each round of training samples new coordinates and runs are reproducible.
+
+    Parameters
+    ----------
+    f : int
+        Byzantine messages tolerated; a call on ``n <= 2f`` messages raises ``ValueError``.
+    iters, sub_dim, c, seed
+        As in :func:`byzcore.dnc`.
+    """
+
+    name = "dnc"
+
+    def __init__(self, f: int, iters: int = 1, sub_dim: int = 10000, c: float = 1.0, seed: int = 0):
+        self.f, self.iters, self.sub_dim = _check_f(self.name, f), as_index(self.name, "iters", iters), as_index(self.name, "sub_dim", sub_dim)
+        self.c, self.seed = as_number(self.name, "c", c), as_seed(self.name, seed)
+        self.calls = 0
+
+    def __call__(self, X: Any) -> Any:
+        seed = (self.seed + self.calls) % 2**64
+        self.calls += 1
+        return _ops.dnc(X, self._tolerated(X), iters=self.iters, sub_dim=self.sub_dim, c=self.c, seed=seed)
+
+    def _own_state(self) -> dict:
+        return {"calls": self.calls}
+
+    def _reset_own(self) -> None:
+        self.calls = 0
 
 
 # ---------------------------------------------------------------- registry
-_RULES: dict[str, Callable[..., Aggregator]] = {}
+def _whole_number(text: str) -> int:
+    return int(text)
 
 
-def register(*names: str) -> Callable[[Callable[..., Aggregator]], Callable[..., Aggregator]]:
-    """Register a factory ``factory(f=..., seed=..., **options) -> Aggregator`` under names."""
+def _number(text: str) -> float:
+    return float(text)
+
+
+def _boolean(text: str) -> bool:
+    value = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(text.lower())
+    if value is None:
+        raise ValueError(text)
+    return value
+
+
+_whole_number.__name__, _number.__name__, _boolean.__name__ = "whole number", "number", "boolean (true/false)"
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A registered name: ``build(f=..., seed=..., **options)``, the options it takes (each with
+    the converter from its spec text), and which option a positional value sets."""
+
+    build: Callable[..., Aggregator]
+    options: dict[str, Callable[[str], Any]] = field(default_factory=dict)
+    positional: str | None = None
+
+
+_RULES: dict[str, _Rule] = {}
+
+
+def register(*names: str, options: dict[str, Callable[[str], Any]] | None = None,
+             positional: str | None = None) -> Callable[[Callable[..., Aggregator]], Callable[..., Aggregator]]:
+    """Register ``factory(f=..., seed=..., **options) -> Aggregator`` under ``names``.
+
+    Parameters
+    ----------
+    names : str
+        The spec names (lower case, ``_`` for ``-``).
+    options : dict, optional
+        Option name -> converter from its text (``int``, ``float``, ...); the only keys a spec
+        may give. ``f`` (the rule's own ``f``, overriding :func:`make_aggregator`'s) is an
+        option like any other where a rule declares it.
+    positional : str, optional
+        The option that ``name:value`` sets.
+    """
+    declared = dict(options or {})
+    if positional is not None and positional not in declared:
+        raise ValueError(f"[register] positional option {positional!r} is not among the options {sorted(declared)}")
 
     def deco(factory: Callable[..., Aggregator]) -> Callable[..., Aggregator]:
         for n in names:
-            _RULES[n] = factory
+            _RULES[n] = _Rule(factory, declared, positional)
         return factory
 
     return deco
 
 
+_F = {"f": _whole_number}
 register("mean", "average")(lambda f, seed: Mean())
-register("median", "cwmed")(lambda f, seed: Median(f))
-register("trimmed_mean", "tm", "cwtm")(lambda f, seed, f_=None: TrimmedMean(f if f_ is None else int(f_)))
-register("krum")(lambda f, seed: Krum(f))
-register("multi_krum", "mkrum")(lambda f, seed, m=None: MultiKrum(f, None if m is None else int(m)))
-register("geometric_median", "gm", "rfa")(
-    lambda f, seed, nu=1e-6, max_iter=100, tol=1e-7: GeometricMedian(f, float(nu), int(max_iter), float(tol)))
-register("centered_clipping", "cc")(
-    lambda f, seed, tau=1.0, iters=1: CenteredClipping(f, float(tau), int(iters)))
-register("nnm")(lambda f, seed: NNM(f))
-register("bucketing")(lambda f, seed, s=2: Bucketing(None, int(s), seed))
+register("median", "cwmed", options=_F)(lambda f, seed: Median(f))
+register("trimmed_mean", "tm", "cwtm", options=_F, positional="f")(lambda f, seed: TrimmedMean(f))
+register("krum", options=_F)(lambda f, seed: Krum(f))
+register("multi_krum", "mkrum", options={**_F, "m": _whole_number}, positional="m")(
+    lambda f, seed, m=None: MultiKrum(f, m))
+register("geometric_median", "gm", "rfa", options={**_F, "nu": _number, "max_iter": _whole_number, "tol": _number})(
+    lambda f, seed, nu=1e-6, max_iter=100, tol=1e-7: GeometricMedian(f, nu, max_iter, tol))
+register("centered_clipping", "cc", positional="tau",
+         options={**_F, "tau": _number, "iters": _whole_number, "use_previous": _boolean})(
+    lambda f, seed, tau=1.0, iters=1, use_previous=True: CenteredClipping(f, tau, iters, use_previous))
+register("nnm", options=_F)(lambda f, seed: NNM(f))
+register("bucketing", options={"s": _whole_number, "seed": _whole_number}, positional="s")(
+    lambda f, seed, s=2: Bucketing(None, s, seed))
+
+
+_TAU = {"tau": _number}
+register("meamed", options=_F)(lambda f, seed: MeaMed(f))
+register("bulyan", options=_F)(lambda f, seed: Bulyan(f))
+register("monna", options={**_F, "pivot": _whole_number}, positional="pivot")(
+    lambda f, seed, pivot=0: MoNNA(f, pivot))
+register("cge", options=_F)(lambda f, seed: CGE(f))
+register("fed_trimmed_avg", "trimmed_mean_fraction", options={"beta": _number}, positional="beta")(
+    lambda f, seed, beta=0.2: FedTrimmedAvg(beta))
+register("clipping", "clip", options=_TAU, positional="tau")(lambda f, seed, tau=1.0: Clipping(tau, f))
+register("arc", options=_F)(lambda f, seed: ARC(f))
+register("mda", options=_F)(lambda f, seed: MDA(f))
+register("smea", options=_F)(lambda f, seed: SMEA(f))
+register("caf", options=_F)(lambda f, seed: CAF(f))
+register("dnc", options={**_F, "iters": _whole_number, "sub_dim": _whole_number, "c": _number, "seed": _whole_number})(
+    lambda f, seed, iters=1, sub_dim=10000, c=1.0: DnC(f, iters, sub_dim, c, seed))
 
 
 def available() -> list[str]:
@@ -204,57 +732,77 @@ def available() -> list[str]:
     return sorted(_RULES)
 
 
-def _parse_part(part: str) -> tuple[str, dict[str, str]]:
-    name, _, rest = part.strip().partition(":")
-    opts: dict[str, str] = {}
-    if rest:
-        for i, item in enumerate(rest.split(",")):
-            key, eq, value = item.partition("=")
-            if eq:
-                opts[key.strip()] = value.strip()
-            elif i == 0:
-                opts["_positional"] = key.strip()
-            else:
-                raise ValueError(f"[make_aggregator] cannot read option {item!r} in {part!r}; write key=value")
-    return name.strip().lower(), opts
+def _build(part: SpecPart, spec: str, f: int, seed: int) -> Aggregator:
+    op = "make_aggregator"
+    rule = _RULES.get(part.name)
+    if rule is None:
+        raise ValueError(f"[{op}] unknown aggregator {part.name!r} in {spec!r}; known: {', '.join(available())}")
+    raw = dict(part.options)
+    if part.positional is not None:
+        if rule.positional is None:
+            raise ValueError(f"[{op}] {part.name} takes no positional option (in {spec!r}); write key=value"
+                             + (f" with one of {', '.join(rule.options)}" if rule.options else ""))
+        if rule.positional in raw:
+            raise ValueError(f"[{op}] option {rule.positional!r} of {part.name} given twice in {spec!r}")
+        raw[rule.positional] = part.positional
+    unknown = sorted(set(raw) - set(rule.options))
+    if unknown:
+        known = ", ".join(rule.options) or "none"
+        raise ValueError(f"[{op}] unknown option {unknown[0]!r} for {part.name} in {spec!r}; its options: {known}")
+    values = {key: option(op, part, key, text, rule.options[key]) for key, text in raw.items()}
+    try:
+        return rule.build(f=values.pop("f", f), seed=values.pop("seed", seed), **values)
+    except (TypeError, ValueError) as exc:
+        where = repr(spec) if part.text == spec.strip() else f"{part.text!r} in {spec!r}"
+        raise type(exc)(f"[{op}] {where}: {exc}") from None
 
 
-_POSITIONAL = {"bucketing": "s", "trimmed_mean": "f_", "tm": "f_", "cwtm": "f_", "centered_clipping": "tau",
-               "cc": "tau", "multi_krum": "m", "mkrum": "m"}
-
-
-def make_aggregator(spec: str | Aggregator, f: int = 0, seed: int = 0) -> Aggregator:
+def make_aggregator(spec: str | Aggregator, f: int = 0, seed: int = 0, *, on_small: str = "raise") -> Aggregator:
     """Build an aggregator from a string such as ``"bucketing:2+median"`` or ``"nnm+krum"``.
 
-    ``f`` is the number of Byzantine messages each rule tolerates, ``seed`` seeds bucketing.
-    An :class:`Aggregator` is returned as it is.
+    Parameters
+    ----------
+    spec : str or Aggregator
+        The spec (grammar in the module docstring); an :class:`Aggregator` is returned as it is
+        (or as :meth:`~Aggregator.with_clamp`'s copy with ``on_small="clamp"``).
+    f : int
+        The number of Byzantine messages each rule tolerates (a part's ``f=`` overrides it).
+    seed : int
+        Seeds bucketing's shuffles (``0..2**64-1``).
+    on_small : {"raise", "clamp"}
+        What a rule does on a call with too few messages for its bound: raise (default), or
+        tolerate fewer than ``f`` for that call, counted in ``.clamped``.
+
+    Returns
+    -------
+    Aggregator
+
+    Raises
+    ------
+    TypeError
+        ``spec`` is not a non-empty string or an Aggregator; ``f`` or ``seed`` not an integer.
+    ValueError
+        An unknown name or option, an option of the wrong type or range, a spec that ends with
+        a pre-aggregator or puts a rule before another stage.
     """
+    op = "make_aggregator"
+    if on_small not in ("raise", "clamp"):
+        raise ValueError(f"[{op}] on_small must be 'raise' or 'clamp', got {on_small!r}")
     if isinstance(spec, Aggregator):
-        return spec
+        return spec.with_clamp() if on_small == "clamp" else spec
     if not isinstance(spec, str) or not spec.strip():
-        raise TypeError(f"[make_aggregator] spec must be a non-empty string like 'bucketing:2+median', got {spec!r}")
-    stages = []
-    for part in spec.split("+"):
-        name, opts = _parse_part(part)
-        if name not in _RULES:
-            raise ValueError(f"[make_aggregator] unknown aggregator {name!r} in {spec!r}; known: {', '.join(available())}")
-        if "_positional" in opts:
-            key = _POSITIONAL.get(name)
-            if key is None:
-                raise ValueError(f"[make_aggregator] {name} takes no positional option (in {spec!r})")
-            opts[key] = opts.pop("_positional")
-        try:
-            stages.append(_RULES[name](f, seed, **opts))
-        except TypeError as exc:
-            raise ValueError(f"[make_aggregator] bad options for {name} in {spec!r}: {exc}") from None
+        raise TypeError(f"[{op}] spec must be a non-empty string like 'bucketing:2+median', got {spec!r}")
+    f, seed = _check_f(op, f), as_seed(op, seed)
+    stages = [_build(part, spec, f, seed) for part in parse_spec(op, spec)]
     agg = stages[-1]
-    for i in range(len(stages) - 2, -1, -1):
-        stage = stages[i]
+    for stage in reversed(stages[:-1]):
         if isinstance(stage, Bucketing) and stage.inner is None and agg.reduces:
-            b = Bucketing(agg, stage.s, stage.seed)  # bucketing:S+rule is Bucketing(rule, s=S)
-            agg = b
+            agg = Bucketing(agg, stage.s, stage.seed)  # bucketing:S+rule is Bucketing(rule, s=S)
         else:
-            agg = Chain(stage, agg)
+            try:
+                agg = Chain(stage, agg)
+            except ValueError as exc:
+                raise ValueError(f"[{op}] in {spec!r}: {exc}") from None
     if not agg.reduces:
-        raise ValueError(f"[make_aggregator] {spec!r} ends with a pre-aggregator; add a rule, e.g. '{spec}+median'")
-    return agg
+        raise ValueError(f"[{op}] {spec!r} ends with a pre-aggregator; add a rule, e.g. '{spec}+median'")
+    return agg.with_clamp() if on_small == "clamp" else agg

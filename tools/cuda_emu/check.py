@@ -240,6 +240,21 @@ def run_case(n, d, dtype, seed, bad=0, ties=False):
         keys = [D[i] if fin[i] else np.where(fin, 0.0, np.inf) for i in range(n)]
         want = np.stack([X64[np.sort(np.lexsort((np.arange(n), keys[i]))[:m])].mean(0) for i in range(n)])
         check(f"nnm {tag}", call("nnm", X, f, shape=(n, d))[0], want, rel)
+    if n > 2 * f:  # the subset rules: call() compares the emulated GPU with the CPU kernel
+        for name in ("mda",) + (("caf",) if n <= 70 else ()) + (("smea",) if n <= 17 else ()):
+            call(name, X, f, shape=d)
+        call("dnc", X, f, 2, max(1, d // 2), 1.0, 7, shape=d)
+    # The catalogue rules of issue 9: the emulated kernels against the CPU ones (call compares).
+    for g in sorted({0, 1, (n - 1) // 2}):
+        if n > 2 * g:
+            call("meamed", X, g, shape=d)
+            call("cge", X, g, shape=d)
+            call("arc", X, g, shape=(n, d))
+            if np.isfinite(X64[0]).all():
+                call("monna", X, g, 0, shape=d)
+    if n >= 3:
+        call("bulyan", X, (n - 3) // 4, shape=d)
+    call("weighted_mean", X, [float(i % 3) + 0.5 for i in range(n)], shape=d)
 
 
 def main() -> None:

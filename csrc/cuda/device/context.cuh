@@ -77,6 +77,19 @@ class Context {
     return reinterpret_cast<const T* const*>(upload(X.rows.data(), X.rows.size()));
   }
 
+  // A small device array (n norms, an n x n distance matrix) copied to the host: the one
+  // synchronisation of the rules whose subset search runs on the host.
+  template <class T>
+  std::vector<T> download(const T* dev, std::size_t count) {
+    std::vector<T> host(count);
+    if (count > 0) {
+      check(cudaMemcpyAsync(host.data(), dev, count * sizeof(T), cudaMemcpyDeviceToHost, stream_),
+            "cudaMemcpyAsync (device to host)");
+      check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    }
+    return host;
+  }
+
   void memset(void* p, std::size_t bytes) {
     check(cudaMemsetAsync(p, 0, bytes, stream_), "cudaMemsetAsync");
   }

@@ -48,6 +48,15 @@ void row_norms(Context& ctx, const Messages& X, const void* const* rows, const d
 void to_double(Context& ctx, DType t, const void* in, std::int64_t count, double* out);
 void from_double(Context& ctx, DType t, const double* in, std::int64_t count, void* out);
 
+// out[d] (X's dtype): MeaMed of the messages behind `rows` (meamed_cuda.cu), f <= (n - 1) / 2
+// not required (Bulyan's second stage leaves 2f of theta out), only n - f >= 1.
+void meamed(Context& ctx, const Messages& X, const void* const* rows, std::int64_t f, void* out);
+
+// out[d] (X's dtype) = sum_t w_t x_{idx[t]} / sum_t w_t in double, idx (device, m ints) and w
+// (device, m doubles, or nullptr for all ones) (krum_cuda.cu).
+void mean_of_rows(Context& ctx, const Messages& X, const void* const* rows, const int* idx, const double* w,
+                  int m, void* out);
+
 }  // namespace detail
 }  // namespace cuda
 }  // namespace byzcore

@@ -47,6 +47,31 @@ void bucket_means(const Messages& X, const std::vector<std::int64_t>& perm, std:
                   void* out);
 // out[n*d]: row i replaced by the mean of its n-f nearest messages (itself included).
 void nnm(const Messages& X, std::int64_t f, void* out);
+// out[d]: the subset rules (docs/rules.md#subset-rules-mda-smea-caf-dnc), each the (weighted) mean of the messages it
+// keeps. mda: the n-f subset of smallest diameter; smea: the n-f subset whose covariance has
+// the smallest largest eigenvalue; caf: the covariance filter; dnc: divide-and-conquer, which
+// drops floor(c f) messages per round for `iters` rounds on sub_dim random coordinates.
+void mda(const Messages& X, std::int64_t f, void* out);
+void smea(const Messages& X, std::int64_t f, void* out);
+void caf(const Messages& X, std::int64_t f, void* out);
+void dnc(const Messages& X, std::int64_t f, std::int64_t iters, std::int64_t sub_dim, double c,
+         std::uint64_t seed, void* out);
+// out[d]: sum_i w_i x_i / sum_i w_i; weights finite, >= 0, not all zero; a weight-0 message is
+// left out (even a non-finite one), the others propagate NaN/Inf as mean does.
+void weighted_mean(const Messages& X, const std::vector<double>& weights, void* out);
+// out[d]: per coordinate, the mean of the n-f values closest to the median (ties in distance:
+// the smaller value); n > 2f.
+void meamed(const Messages& X, std::int64_t f, void* out);
+// out[d]: Bulyan: theta = n-2f messages by iterated Krum, then MeaMed of them leaving 2f out;
+// n >= 4f+3.
+void bulyan(const Messages& X, std::int64_t f, void* out);
+// out[d]: mean of the n-f messages nearest to message `pivot` (ties: lower index); n > 2f.
+void monna(const Messages& X, std::int64_t f, std::int64_t pivot, void* out);
+// out[d]: mean of the n-f messages of smallest norm (ties: lower index); n > 2f.
+void cge(const Messages& X, std::int64_t f, void* out);
+// out[n*d]: ARC: the floor(2f(n-f)/n) largest-norm messages clipped to the largest remaining
+// norm (a non-finite message becomes zeros, as in clip); n > 2f.
+void arc(const Messages& X, std::int64_t f, void* out);
 
 // The seeded permutation of 0..n-1 that bucketing uses (same generator as rand_k).
 std::vector<std::int64_t> random_permutation(std::int64_t n, std::uint64_t seed);

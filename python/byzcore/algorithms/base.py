@@ -157,6 +157,13 @@ class Algorithm:
         """Algorithm-specific per-round values for the metrics (e.g. accepted messages)."""
         return {}
 
+    def allow_small_rounds(self, clients: int) -> None:
+        """Partial participation: a round of ``clients < n`` messages may be below the rule's bound
+        on ``n``; the aggregator then tolerates fewer than ``f`` for that round (explicitly, see
+        :meth:`~byzcore.aggregators.Aggregator.with_clamp`), counted in ``describe()``."""
+        if self.aggregator is not None and clients < self.n:
+            self.aggregator = self.aggregator.with_clamp()
+
     def aggregate(self, messages: np.ndarray) -> np.ndarray:
         return np.asarray(self.aggregator(messages), dtype=np.float64).reshape(self.d)
 
@@ -186,7 +193,8 @@ class Algorithm:
 
     def describe(self) -> dict:
         return {"algorithm": self.name, "lr": self.lr, "batch": self.batch, "compressor": self.compressor,
-                "aggregator": None if self.aggregator is None else self.aggregator.name, "f": self.f}
+                "aggregator": None if self.aggregator is None else self.aggregator.name, "f": self.f,
+                "aggregator_clamped": None if self.aggregator is None else self.aggregator.clamped}
 
 
 def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, byzantine_rows: np.ndarray,

@@ -54,6 +54,7 @@ class ByzVRMarinaPP(Algorithm):
         for label, v in (("clients_per_round", self.C), ("c_hat", self.C_hat)):
             if not 1 <= v <= self.n:
                 raise ValueError(f"[{self.name}] {label} must be in 1..{self.n} (the number of workers), got {v}")
+        self.allow_small_rounds(min(self.C, self.C_hat))
         self.g = np.zeros(self.d)
         self._full = 0
 

@@ -26,6 +26,7 @@ class RobustSGD(Algorithm):
         self.C = self.n if clients_per_round is None else int(clients_per_round)
         if not 1 <= self.C <= self.n:
             raise ValueError(f"[{self.name}] clients_per_round must be in 1..{self.n}, got {self.C}")
+        self.allow_small_rounds(self.C)
 
     def describe(self) -> dict:
         return {**super().describe(), "clients_per_round": self.C}

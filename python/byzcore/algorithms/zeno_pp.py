@@ -153,27 +153,30 @@ def run_concurrent(alg: ZenoPP, problem, attack, byzantine: np.ndarray, rounds: 
 
     threads = [threading.Thread(target=worker, args=(w,), daemon=True, name=f"zeno-pp-worker-{w}")
                for w in range(alg.n)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + timeout
-    try:
-        for k in range(1, rounds + 1):
-            while True:
-                if errors:
-                    raise errors[0]
-                try:
-                    w, version, u = inbox.get(timeout=0.05)
-                    break
-                except queue.Empty:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError("[zeno_pp] concurrent run timed out") from None
-            with lock:
-                plan = Plan(k, np.array([w]), alg.x, info={"staleness": alg.updates - version})
-                alg.round = k
-                alg.server_step(plan, u)
-            if on_arrival is not None:
-                on_arrival(k, plan)
-    finally:
-        stop.set()
+    # Process-wide settings of the problem (torch's thread count) are set here, once, by the
+    # calling thread: worker threads setting and restoring them would race.
+    with problem.compute_scope():
         for t in threads:
-            t.join(timeout=5.0)
+            t.start()
+        deadline = time.monotonic() + timeout
+        try:
+            for k in range(1, rounds + 1):
+                while True:
+                    if errors:
+                        raise errors[0]
+                    try:
+                        w, version, u = inbox.get(timeout=0.05)
+                        break
+                    except queue.Empty:
+                        if time.monotonic() > deadline:
+                            raise TimeoutError("[zeno_pp] concurrent run timed out") from None
+                with lock:
+                    plan = Plan(k, np.array([w]), alg.x, info={"staleness": alg.updates - version})
+                    alg.round = k
+                    alg.server_step(plan, u)
+                if on_arrival is not None:
+                    on_arrival(k, plan)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=5.0)

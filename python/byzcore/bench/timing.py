@@ -18,26 +18,30 @@ def device_sync(device: str) -> Callable[[], None]:
     return lambda: None
 
 
-def time_call(fn: Callable[[], Any], *, repeat: int, budget: float, sync: Callable[[], None]) -> float:
+def time_call(fn: Callable[[], Any], *, repeat: int, budget: float, sync: Callable[[], None] = lambda: None,
+              reduce: Callable[[list[float]], float] = statistics.median,
+              clock: Callable[[], float] = time.perf_counter) -> float:
     """Median seconds per call: one warm-up call, then up to ``repeat`` samples (fewer when
     one call is slow, so a sample set costs about ``budget`` seconds); fast calls are looped
-    so that each sample lasts about a millisecond."""
+    so that each sample lasts about a millisecond. ``reduce=min`` gives the best sample
+    instead (the quick scripts in ``bench/`` report that); ``sync`` waits for a device;
+    ``clock`` is the wall clock unless given (``time.process_time`` on a loaded machine)."""
     sync()
-    t0 = time.perf_counter()
+    t0 = clock()
     fn()
     sync()
-    first = time.perf_counter() - t0
+    first = clock() - t0
     loops = max(1, min(10_000, int(1e-3 / max(first, 1e-9))))
     samples = max(1, min(repeat, int(budget / max(first * loops, 1e-9))))
     times = []
     for _ in range(samples):
         sync()
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(loops):
             fn()
         sync()
-        times.append((time.perf_counter() - t0) / loops)
-    return statistics.median(times)
+        times.append((clock() - t0) / loops)
+    return reduce(times)
 
 
 class BaselinePredictor:

@@ -16,6 +16,7 @@ label-flipping attack computes on.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -54,6 +55,12 @@ class Problem:
 
     def with_flipped_labels(self, workers: Sequence[int]) -> Problem:
         raise NotImplementedError
+
+    def compute_scope(self) -> contextlib.AbstractContextManager:
+        """A context to hold around a run whose computations happen on several threads (a
+        problem with process-wide settings, such as torch's thread count, sets them once
+        here instead of in each thread); a no-op by default."""
+        return contextlib.nullcontext()
 
     def stochastic_gradients(self, x, workers, batch: int, seed: int, round_: int) -> np.ndarray:
         """``batch = 0`` means the full local gradient."""

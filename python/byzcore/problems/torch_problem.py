@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from typing import Any
+import threading
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -14,6 +16,41 @@ from .data import split_indices
 __all__ = ["TorchProblem", "mlp_digits"]
 
 
+class _TorchThreads:
+    """Holds torch's intra-op thread count (a process-wide setting) while any TorchProblem
+    computation runs, and restores it when the last one ends.
+
+    One lock and a depth count, so concurrent callers (Zeno++'s worker threads) never
+    interleave their read-set-restore: only the first caller in sets the count and the last
+    one out restores it. A caller that holds the scope for a whole concurrent run
+    (:func:`byzcore.algorithms.zeno_pp.run_concurrent` does) leaves the workers nothing to set.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.saved = 0
+
+    @contextlib.contextmanager
+    def hold(self, torch: Any, threads: int) -> Iterator[None]:
+        with self.lock:
+            if self.depth == 0:
+                self.saved = torch.get_num_threads()
+                if self.saved != threads:
+                    torch.set_num_threads(threads)
+            self.depth += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.depth -= 1
+                if self.depth == 0 and torch.get_num_threads() != self.saved:
+                    torch.set_num_threads(self.saved)
+
+
+_TORCH_THREADS = _TorchThreads()
+
+
 class TorchProblem(Problem):
     """Any ``torch.nn.Module`` with a loss and a dataset, split across workers.
 
@@ -21,8 +58,11 @@ class TorchProblem(Problem):
     gradients come from ``torch.func.functional_call`` + autograd. ``classification=True``
     records accuracy (argmax) and makes label flipping map class ``c`` to ``C - 1 - c``.
     ``threads``: PyTorch intra-op threads during this problem's computations (restored
-    after each call; ``None`` leaves torch's setting). One thread is fastest for small models
-    and avoids oversubscription when the machine is shared.
+    when the last concurrent computation ends, see :meth:`compute_scope`; ``None`` leaves
+    torch's setting). One thread is fastest for small models and avoids oversubscription when
+    the machine is shared.
+
+    The caller's ``module`` is not modified: the problem computes on a float64 copy of it.
     """
 
     def __init__(self, module: Any, loss_fn: Any, features: Any, labels: Any, n_workers: int, *,
@@ -32,7 +72,9 @@ class TorchProblem(Problem):
 
         self.torch = torch
         self.threads = threads
-        self.module = module.double()
+        self.module = copy.deepcopy(module).double()  # float64 copy: the caller's module keeps its dtype
+        self._per_thread = threading.local()
+        self._copy_lock = threading.Lock()
         self.loss_fn = loss_fn
         self.name, self.split, self.seed = name, split, int(seed)
         self.n_workers = int(n_workers)
@@ -73,19 +115,30 @@ class TorchProblem(Problem):
             return self.n_classes - 1 - y
         return y
 
-    def _loss_grad(self, x: np.ndarray, X, y, need_grad: bool = True):
+    def compute_scope(self) -> contextlib.AbstractContextManager:
+        """A context holding torch's thread count at ``threads`` for everything computed in
+        it, from any thread (see :class:`_TorchThreads`); a no-op with ``threads=None``."""
         if self.threads is None:
+            return contextlib.nullcontext()
+        return _TORCH_THREADS.hold(self.torch, self.threads)
+
+    def _thread_module(self):
+        """This thread's copy of the module: ``functional_call`` swaps a module's parameters
+        while it runs, so threads computing at once (Zeno++'s workers) must not share one.
+        ``self.module`` itself is never called, so copying it is always safe."""
+        module = getattr(self._per_thread, "module", None)
+        if module is None:
+            with self._copy_lock:
+                module = self._per_thread.module = copy.deepcopy(self.module)
+        return module
+
+    def _loss_grad(self, x: np.ndarray, X, y, need_grad: bool = True):
+        with self.compute_scope():
             return self._loss_grad_impl(x, X, y, need_grad)
-        before = self.torch.get_num_threads()
-        self.torch.set_num_threads(self.threads)
-        try:
-            return self._loss_grad_impl(x, X, y, need_grad)
-        finally:
-            self.torch.set_num_threads(before)
 
     def _loss_grad_impl(self, x: np.ndarray, X, y, need_grad: bool):
         params = self._params(x)
-        out = self.torch.func.functional_call(self.module, params, (X,))
+        out = self.torch.func.functional_call(self._thread_module(), params, (X,))
         loss = self.loss_fn(out, y)
         if not need_grad:
             return float(loss.detach()), None, out.detach()

@@ -1,0 +1,143 @@
+"""Every integer argument of every public function at its extremes.
+
+A bound such as ``n > 2f`` computed as ``2 * f`` wraps in int64 for ``f = 2**62`` and used to
+let ``trimmed_mean(X, 2**62)`` return garbage; each value below must give the documented
+result, a ``ValueError`` or a ``TypeError`` naming the function, never anything else.
+
+What is accepted (``byzcore._arrays.as_index`` / ``as_seed``): Python ints and NumPy integers
+in int64 (seeds: in ``0..2**64-1``); ``bool``, whole floats (``3.0``), strings, ``None`` and
+complex numbers are refused with ``TypeError``; integers outside the range with ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import byzcore as bz
+import reference as ref
+
+GOOD = np.arange(15, dtype=np.float64).reshape(5, 3) ** 1.5  # n = 5, d = 3, distinct distances
+N, D = GOOD.shape
+
+INTS = [0, 1, -1, 2, 3, 5, 2**31, 2**62, 2**63 - 1, -2**63, 2**63, 2**64 - 1, 2**64, -2**64,
+        np.int64(1), np.int32(-1), np.int8(2), np.uint64(2**63), np.uint64(2**64 - 1), np.int64(2**63 - 1)]
+NOT_INTS = [3.0, 1.5, True, False, np.float64(1.0), np.bool_(True), "1", b"1", 1 + 0j, [1]]
+
+BIG = 2**40  # the cap on d (rand_k): the draw scans every coordinate
+MAX_MESSAGES = 2**31 - 1  # the cap on permutation's n
+
+
+def _ident(v):
+    return v
+
+
+# (op, argument, call(v), valid(v), want(v) -> the expected result; seed: the argument is a uint64)
+ARGS = [
+    ("trimmed_mean", "f", lambda v: bz.trimmed_mean(GOOD, v), lambda v: 0 <= v <= 2,
+     lambda v: ref.trimmed_mean(GOOD, v), False),
+    ("krum_scores", "f", lambda v: bz.krum_scores(GOOD, v), lambda v: 0 <= v <= 2,
+     lambda v: ref.krum_scores(GOOD, v), False),
+    ("krum", "f", lambda v: bz.krum(GOOD, v), lambda v: 0 <= v <= 2, lambda v: ref.krum(GOOD, v), False),
+    ("multi_krum", "f", lambda v: bz.multi_krum(GOOD, v), lambda v: 0 <= v <= 2,
+     lambda v: ref.multi_krum(GOOD, v), False),
+    ("multi_krum", "m", lambda v: bz.multi_krum(GOOD, 1, v), lambda v: 1 <= v <= N,
+     lambda v: ref.multi_krum(GOOD, 1, v), False),
+    ("nnm", "f", lambda v: bz.nnm(GOOD, v), lambda v: 0 <= v <= N - 1, lambda v: ref.nnm(GOOD, v), False),
+    ("geometric_median", "max_iter", lambda v: bz.geometric_median(GOOD, max_iter=v), lambda v: 0 <= v <= 10**6,
+     lambda v: ref.geometric_median(GOOD, max_iter=v), False),
+    ("centered_clipping", "iters", lambda v: bz.centered_clipping(GOOD, 2.0, iters=v), lambda v: 1 <= v <= 10**6,
+     lambda v: ref.centered_clipping(GOOD, 2.0, iters=v), False),
+    ("bucketing", "s", lambda v: bz.bucketing(GOOD, v, bz.median, seed=4), lambda v: v >= 1,
+     lambda v: ref.bucketing(GOOD, min(v, N), ref.median, ref.permutation(N, 4)), False),
+    ("bucketing", "seed", lambda v: bz.bucketing(GOOD, 2, bz.median, seed=v), lambda v: True,
+     lambda v: ref.bucketing(GOOD, 2, ref.median, ref.permutation(N, v)), True),
+    ("rand_k", "k", lambda v: bz.rand_k(GOOD, v, seed=1), lambda v: 1 <= v <= D,
+     lambda v: ref.rand_k(GOOD, ref.rand_k_indices(D, v, 1)), False),
+    ("rand_k", "seed", lambda v: bz.rand_k(GOOD, 2, seed=v), lambda v: True,
+     lambda v: ref.rand_k(GOOD, ref.rand_k_indices(D, 2, v)), True),
+    ("rand_k_indices", "d", lambda v: bz.rand_k_indices(v, 1, seed=2), lambda v: 1 <= v <= BIG,
+     lambda v: ref.rand_k_indices(v, 1, 2) if v < 2**20 else None, False),
+    ("rand_k_indices", "k", lambda v: bz.rand_k_indices(D, v, seed=2), lambda v: 1 <= v <= D,
+     lambda v: ref.rand_k_indices(D, v, 2), False),
+    ("rand_k_indices", "seed", lambda v: bz.rand_k_indices(D, 2, seed=v), lambda v: True,
+     lambda v: ref.rand_k_indices(D, 2, v), True),
+    ("rand_k_sparse", "seed", lambda v: bz.rand_k_sparse(GOOD[1], 2, seed=v)[0], lambda v: True,
+     lambda v: ref.rand_k_indices(D, 2, v), True),
+    ("rand_k_dense", "d", lambda v: bz.rand_k_dense(np.array([0]), np.array([7.0]), v), lambda v: 1 <= v <= BIG,
+     lambda v: np.eye(1, v)[0] * 7.0 if v < 2**20 else None, False),  # None: checked without reading 2**31 zeros
+    ("permutation", "n", lambda v: bz.permutation(v, seed=3), lambda v: 0 <= v <= MAX_MESSAGES,
+     lambda v: ref.permutation(v, 3), False),
+    ("permutation", "seed", lambda v: bz.permutation(N, seed=v), lambda v: True, lambda v: ref.permutation(N, v), True),
+]
+ARGS.append(("rand_k_sparse", "k", lambda v: bz.rand_k_sparse(GOOD[1], v, seed=2)[0],
+             lambda v: 1 <= v <= D, lambda v: ref.rand_k_indices(D, v, 2), False))
+
+# Valid but too slow for the normal suite: the draw scans 2**31 keys (~10 s on two cores).
+SLOW = {("rand_k_indices", "d", 2**31)}
+
+
+def _cases():
+    for op, arg, call, valid, want, seed in ARGS:
+        for v in INTS:
+            marks = [pytest.mark.slow] if (op, arg, int(v)) in SLOW else []
+            yield pytest.param(op, arg, call, valid, want, seed, v, marks=marks, id=f"{op}-{arg}-{type(v).__name__}({v})")
+
+
+def _expect_error(exc, op, call, v):
+    with pytest.raises(exc) as info:
+        call(v)
+    assert str(info.value).startswith(f"[{op}] "), str(info.value)
+
+
+@pytest.mark.parametrize("op,arg,call,valid,want,seed,v", list(_cases()))
+def test_integer_argument_extremes(op, arg, call, valid, want, seed, v):
+    i = int(v)
+    in_range = 0 <= i < 2**64 if seed else -2**63 <= i < 2**63
+    if not in_range or not valid(i):
+        _expect_error(ValueError, op, call, v)
+        return
+    got = np.asarray(call(v))
+    expected = want(i)
+    if expected is None:  # too large for the reference: the documented shape, a sample of values
+        assert got.ndim == 1 and got.dtype.kind in "iuf"
+        assert np.all(np.isfinite(got[:16])) and (got.dtype.kind in "iu" or got[0] == 7.0)
+        return
+    if got.dtype.kind in "iu":
+        np.testing.assert_array_equal(got, expected)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("v", NOT_INTS, ids=repr)
+@pytest.mark.parametrize("op,arg,call", [(a[0], a[1], a[2]) for a in ARGS], ids=lambda x: x if isinstance(x, str) else "")
+def test_integer_arguments_refuse_non_integers(op, arg, call, v):
+    _expect_error(TypeError, op, call, v)
+
+
+def test_the_overflow_regressions():
+    """The three calls that returned garbage before the bound checks were made overflow-free."""
+    X = np.random.default_rng(0).standard_normal((6, 4))
+    for call, op, needs in [(lambda: bz.trimmed_mean(X, 2**62), "trimmed_mean", "n > 2f"),
+                            (lambda: bz.krum(X, 2**63 - 1), "krum", "n >= f + 3"),
+                            (lambda: bz.krum_scores(X, 2**63 - 2), "krum_scores", "n >= f + 3"),
+                            (lambda: bz.multi_krum(X, 2**63 - 3), "multi_krum", "n >= f + 3"),
+                            (lambda: bz.nnm(X, 2**63 - 1), "nnm", "n > f")]:
+        with pytest.raises(ValueError, match=rf"^\[{op}\] needs {needs.replace('+', '[+]')}"):
+            call()
+
+
+def test_multi_krum_most_negative_f_names_f():
+    with pytest.raises(ValueError, match=r"^\[multi_krum\] f must be >= 0"):
+        bz.multi_krum(GOOD, -2**63)
+
+
+@pytest.mark.parametrize("name,call", [
+    ("clip", lambda v: bz.clip(GOOD, v)), ("centered_clipping", lambda v: bz.centered_clipping(GOOD, v)),
+    ("geometric_median", lambda v: bz.geometric_median(GOOD, nu=v)),
+    ("geometric_median", lambda v: bz.geometric_median(GOOD, tol=v)),
+])
+def test_real_arguments_refuse_bool_complex_and_huge_ints(name, call):
+    for bad in (True, 1 + 2j, "1.0", None):
+        _expect_error(TypeError, name, call, bad)
+    _expect_error(ValueError, name, call, 2**1100)  # not representable as a float

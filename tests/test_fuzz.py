@@ -1,0 +1,339 @@
+"""Fuzzing every public function and aggregator object: random shapes, dtypes, strides,
+list forms, non-finite and extreme values, random integer and float arguments.
+
+The contract each call is held to (docs/spec.md):
+
+* it returns, or raises ``ValueError``/``TypeError`` whose message starts with ``[op] `` (``op``
+  the function's name, or an aggregator's rule); nothing else (no crash, no other exception);
+* it never modifies its input (a copy is compared after the call);
+* a robust rule promising finiteness (at most ``f`` messages hold non-finite entries and the
+  bound on ``n`` holds) returns a finite result.
+
+One row of ``TABLE`` per function or object says how to draw its arguments, so a new rule is
+fuzzed by adding one row. ``draw_args(draw, n, d)`` returns ``(args, kwargs)``; ``bound(n, f)``
+is the rule's bound when it promises a finite result (``None``: no promise); ``f_of`` picks
+``f`` out of the drawn arguments for that promise.
+
+The normal suite runs a small fixed budget (``BUDGET``); the ``fuzz`` profile of
+tests/conftest.py runs long: ``pytest --hypothesis-profile=fuzz tests/test_fuzz.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import byzcore as bz
+
+# The normal suite's fixed budget per test; the "fuzz" profile (tests/conftest.py) replaces it.
+FUZZING = getattr(settings, "_current_profile", None) == "fuzz"
+BUDGET = settings(max_examples=settings.default.max_examples if FUZZING else 12, deadline=None,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+# Integers drawn for integer arguments: small values near the bounds and the extremes.
+EXTREME_INTS = [-2**64, -2**63, -2**31, -1, 2**31, 2**62, 2**63 - 1, 2**63, 2**64 - 1, 2**64]
+NON_INTS = [1.0, 2.5, True, None, "2", math.nan]
+
+
+def ints(lo: int = -2, hi: int = 12) -> st.SearchStrategy:
+    """Mostly small integers, sometimes an extreme one or a NumPy integer, rarely a non-integer."""
+    small = st.integers(lo, hi)
+    return st.one_of(small, small.map(np.int64), st.sampled_from(EXTREME_INTS), st.sampled_from(NON_INTS))
+
+
+def seeds() -> st.SearchStrategy:
+    return st.one_of(st.integers(0, 2**64 - 1), st.sampled_from([-1, 2**64, None, 1.0]))
+
+
+def reals(lo: float = -2.0, hi: float = 10.0) -> st.SearchStrategy:
+    return st.one_of(st.floats(lo, hi), st.sampled_from([0.0, math.inf, -math.inf, math.nan, 1e308, 5e-324, 0,
+                                                         True, "1", None]))
+
+
+@dataclass
+class Row:
+    """One function or object: how to call it and which arguments to draw."""
+
+    op: str                                   # the name its errors start with
+    call: Callable[..., Any]                  # call(X, *args, **kwargs)
+    draw_args: Callable[[Any, int, int], tuple[tuple, dict]] = lambda draw, n, d: ((), {})
+    bound: Callable[[int, int], bool] | None = None  # promises finite output when this holds for f
+    f_of: Callable[[tuple, dict, int], Any] = lambda a, k, n: a[0] if a else 0  # (args, kwargs, n)
+    vector: bool = False                      # also takes one vector (clip, rand_k)
+
+
+def _f(draw, n, d):
+    return (draw(ints()),), {}
+
+
+TABLE: list[Row] = [
+    Row("mean", bz.mean),
+    Row("median", bz.median, bound=lambda n, f: n > 2 * f, f_of=lambda a, k, n: (n - 1) // 2),
+    Row("trimmed_mean", bz.trimmed_mean, _f, bound=lambda n, f: n > 2 * f),
+    Row("pairwise_distances", bz.pairwise_distances, lambda draw, n, d: ((draw(st.booleans()),), {})),
+    Row("krum_scores", bz.krum_scores, _f),
+    Row("krum", bz.krum, _f, bound=lambda n, f: n >= f + 3),
+    Row("multi_krum", bz.multi_krum, lambda draw, n, d: ((draw(ints()), draw(st.one_of(st.none(), ints()))), {}),
+        bound=lambda n, f: n >= f + 3),
+    Row("geometric_median", bz.geometric_median,
+        lambda draw, n, d: ((), {"nu": draw(reals(-1e-3, 1.0)), "max_iter": draw(ints(-1, 50)),
+                                 "tol": draw(reals(-1e-3, 1e-2))})),
+    Row("clip", bz.clip, lambda draw, n, d: ((draw(reals()),), {}), vector=True),
+    Row("rand_k", bz.rand_k, lambda draw, n, d: ((draw(ints(-1, d + 1)),), {"seed": draw(seeds())}), vector=True),
+    Row("centered_clipping", bz.centered_clipping,
+        lambda draw, n, d: ((draw(reals()),), {"iters": draw(ints(-1, 5))})),
+    Row("bucketing", bz.bucketing,
+        lambda draw, n, d: ((draw(ints(-1, n + 2)), draw(st.sampled_from([bz.median, bz.mean, bz.Median()]))),
+                            {"seed": draw(seeds())})),
+    Row("nnm", bz.nnm, _f, bound=lambda n, f: n > f),
+    Row("rand_k_sparse", lambda x, *a, **k: bz.rand_k_sparse(x, *a, **k)[1],
+        lambda draw, n, d: ((draw(ints(-1, d + 1)),), {"seed": draw(seeds())}), vector=True),
+]
+
+# Aggregator objects: built from drawn arguments (errors at construction must name the rule too).
+OBJECTS: list[tuple[str, Callable[[Any], Any]]] = [
+    ("mean", lambda draw: bz.Mean()),
+    ("median", lambda draw: bz.Median(draw(ints()))),
+    ("trimmed_mean", lambda draw: bz.TrimmedMean(draw(ints()))),
+    ("krum", lambda draw: bz.Krum(draw(ints()))),
+    ("multi_krum", lambda draw: bz.MultiKrum(draw(ints()), draw(st.one_of(st.none(), ints())))),
+    ("geometric_median", lambda draw: bz.GeometricMedian(draw(ints()), max_iter=draw(ints(0, 20)))),
+    ("centered_clipping", lambda draw: bz.CenteredClipping(draw(ints()), tau=draw(reals()), iters=draw(ints(0, 4)))),
+    ("nnm", lambda draw: bz.NNM(draw(ints())) >> bz.Median()),
+    ("bucketing", lambda draw: bz.Bucketing(bz.Median(draw(ints(0, 3))), s=draw(ints(0, 4)), seed=draw(seeds()))),
+    ("make_aggregator", lambda draw: bz.make_aggregator(
+        draw(st.sampled_from(["median", "krum", "nnm+krum", "bucketing:2+median", "cc:tau=0.5", "tm:1", "mkrum:m=2",
+                              "gm:max_iter=3", "krum:f=-3", "bucketing:0+mean", "median:f=99999999999999999999"])),
+        f=draw(ints(0, 4)), seed=draw(seeds()), on_small=draw(st.sampled_from(["raise", "clamp"])))),
+]
+
+DTYPES = ["float32", "float64", "float16", "bfloat16", "int32", "int64", "bool", "complex64", "uint8"]
+SPECIALS = [math.nan, math.inf, -math.inf, 3e38, -3e38, 1e308, 5e-324, 0.0, -0.0]
+
+
+@st.composite
+def messages(draw, max_n: int = 12, max_d: int = 9):
+    """(X as passed, a NumPy float64 copy of its values or None, n, d, rows with non-finite entries)."""
+    n = draw(st.integers(0, max_n))
+    shape = draw(st.sampled_from(["flat", "flat", "matrix"]))
+    d_shape = (draw(st.integers(0, max_d)),) if shape == "flat" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    base = np.asarray(draw(st.lists(st.floats(-1e3, 1e3, width=32), min_size=1, max_size=8)))
+    vals = np.resize(base, (n, *d_shape)).astype(np.float64) if n * math.prod(d_shape) else np.zeros((n, *d_shape))
+    for _ in range(draw(st.integers(0, 3))):
+        if vals.size:
+            i = draw(st.integers(0, vals.size - 1))
+            vals.reshape(-1)[i] = draw(st.sampled_from(SPECIALS))
+    dtype = draw(st.sampled_from(DTYPES))
+    layout = draw(st.sampled_from(["contiguous", "reversed", "strided", "broadcast", "overlapping", "fortran",
+                                   "list", "list_mixed", "nested", "ragged", "torch", "torch_list"]))
+    X = _layout(draw, vals, dtype, layout)
+    if X is None:
+        assume(False)
+    # The rows holding a non-finite entry, read from X itself (a broadcast or overlapping view
+    # repeats entries; a cast to float16 overflows large ones).
+    host = _host(X)
+    bad_rows = set() if host is None else {i for i in range(n) if not np.all(np.isfinite(host[i]))}
+    return X, n, int(math.prod(d_shape)), bad_rows, dtype
+
+
+def _host(X: Any) -> np.ndarray | None:
+    """X's values as float64 NumPy, or None where X is not one rectangular block (ragged)."""
+    if hasattr(X, "detach"):
+        return X.detach().double().cpu().numpy() if X.dtype.is_floating_point else None
+    if isinstance(X, (list, tuple)):
+        try:
+            parts = [_host(x) for x in X]
+            return np.stack(parts) if parts and all(p is not None for p in parts) else None
+        except (ValueError, TypeError):
+            return None
+    try:
+        a = np.asarray(X)
+    except (ValueError, TypeError):
+        return None
+    return a.astype(np.float64) if a.dtype.kind in "fiub" else None
+
+
+def _cast(vals: np.ndarray, dtype: str) -> Any:
+    with np.errstate(all="ignore"):
+        if dtype == "bfloat16":
+            torch = pytest.importorskip("torch")
+            return torch.from_numpy(vals.copy()).to(torch.bfloat16)
+        if dtype in ("int32", "int64", "uint8"):
+            return np.nan_to_num(vals, nan=0, posinf=0, neginf=0).clip(-100, 100).astype(dtype)
+        return vals.astype(dtype)
+
+
+def _layout(draw, vals: np.ndarray, dtype: str, layout: str) -> Any:
+    n = vals.shape[0]
+    if layout in ("torch", "torch_list") or dtype == "bfloat16":
+        torch = pytest.importorskip("torch")
+        t = _cast(vals, dtype)
+        t = t if isinstance(t, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(t))
+        return [t[i] for i in range(n)] if layout == "torch_list" else t
+    a = _cast(vals, dtype)
+    if layout == "contiguous":
+        return a
+    if layout == "reversed":  # negative strides on every axis
+        return a[::-1, ...][(slice(None),) + (slice(None, None, -1),) * (a.ndim - 1)][::-1]
+    if layout == "strided":
+        big = np.repeat(a, 2, axis=-1)
+        return big[..., ::2]
+    if layout == "broadcast":  # zero stride across messages: every message the same buffer
+        return np.broadcast_to(a[:1], a.shape) if n else a
+    if layout == "overlapping":  # rows overlap in memory (sliding window view)
+        if a.ndim != 2 or a.shape[1] < 1:
+            return a
+        flat = np.ascontiguousarray(a).reshape(-1)
+        width = a.shape[1]
+        if flat.size < width or n == 0:
+            return a
+        win = np.lib.stride_tricks.sliding_window_view(flat, width)[:n]
+        return win if win.shape[0] == n else a
+    if layout == "fortran":
+        return np.asfortranarray(a)
+    if layout == "list":
+        return [a[i] for i in range(n)]
+    if layout == "list_mixed":  # mixed precisions in one list
+        with np.errstate(over="ignore"):
+            return [a[i].astype(draw(st.sampled_from(["float32", "float64", "float16"]))) if a.dtype.kind == "f"
+                    else a[i] for i in range(n)]
+    if layout == "nested":
+        return a.tolist()
+    if layout == "ragged":
+        rows = [a[i].reshape(-1).tolist() for i in range(n)]
+        if rows and rows[0]:
+            rows[0] = rows[0][:-1]
+        return rows
+    return a
+
+
+def _snapshot(X: Any) -> Any:
+    if isinstance(X, (list, tuple)):
+        return [_snapshot(x) for x in X]
+    if hasattr(X, "detach"):
+        return X.detach().clone()
+    if isinstance(X, np.ndarray):
+        return X.copy()
+    return X
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if hasattr(a, "detach"):
+        import torch
+
+        def raw(t):
+            return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8) if t.numel() else t.reshape(-1)
+
+        return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(raw(a), raw(b)))
+    if isinstance(a, np.ndarray):
+        return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    return a == b or (a != a and b != b)  # NaN entries of nested lists
+
+
+def _finite(out: Any) -> bool:
+    if hasattr(out, "detach"):
+        out = out.detach().float().cpu().numpy()
+    return bool(np.all(np.isfinite(np.asarray(out, dtype=np.float64))))
+
+
+def check_call(op: str, fn: Callable[[], Any], X: Any, promise_finite: bool) -> Any:
+    """Run fn; enforce the contract. Returns the result, or None when it raised as allowed."""
+    before = _snapshot(X)
+    try:
+        with warnings.catch_warnings():
+            # A float16 result outside float16's range (squared distances of coordinates 256
+            # apart, rand_k's d/k scaling) rounds to inf in the caller's dtype, with NumPy's warning.
+            warnings.filterwarnings("ignore", "overflow encountered in cast", RuntimeWarning)
+            out = fn()
+    except (ValueError, TypeError) as exc:
+        assert str(exc).startswith(f"[{op}] "), f"{type(exc).__name__} without [{op}]: {exc}"
+        out = None
+    assert _same(X, before), f"[{op}] modified its input"
+    if out is not None and promise_finite:
+        assert _finite(out), f"[{op}] returned a non-finite result although the bound holds"
+    return out
+
+
+def _promise(row: Row, X: Any, n: int, bad_rows: set, dtype: str, args: tuple, kwargs: dict) -> bool:
+    if row.bound is None:
+        return False
+    f = row.f_of(args, kwargs, n)
+    if type(f) is not int or f < 0:
+        return False
+    # float16/bfloat16 overflow for large finite inputs, so only the native precisions promise.
+    return dtype in ("float32", "float64") and row.bound(n, f) and len(bad_rows) <= f and n >= 1
+
+
+@pytest.mark.parametrize("row", TABLE, ids=lambda r: r.op)
+@BUDGET
+@given(data=st.data())
+def test_functions(row, data):
+    X, n, d, bad_rows, dtype = data.draw(messages())
+    if row.vector and data.draw(st.booleans()) and not isinstance(X, list) and getattr(X, "ndim", 0) >= 2 and n:
+        X = X[0]  # one vector
+        n, bad_rows = 1, {0} & bad_rows
+    args, kwargs = row.draw_args(data.draw, n, d)
+    check_call(row.op, lambda: row.call(X, *args, **kwargs), X, _promise(row, X, n, bad_rows, dtype, args, kwargs))
+
+
+@pytest.mark.parametrize("name,build", OBJECTS, ids=[o[0] for o in OBJECTS])
+@BUDGET
+@given(data=st.data())
+def test_objects(name, build, data):
+    try:
+        agg = build(data.draw)
+    except (ValueError, TypeError) as exc:
+        assert str(exc).startswith("[") and "] " in str(exc), str(exc)
+        return
+    assert isinstance(agg, bz.Aggregator)
+    X, n, d, bad_rows, dtype = data.draw(messages())
+    before = _snapshot(X)
+    for _ in range(2):  # state (centre, call count) must not break a second call
+        try:
+            agg(X)
+        except (ValueError, TypeError) as exc:
+            msg = str(exc)
+            assert msg.startswith("[") and "] " in msg, f"{type(exc).__name__} without an op name: {msg}"
+    assert _same(X, before), f"{agg.name} modified its input"
+    clamped = agg.clamped
+    assert isinstance(clamped, int) and clamped >= 0
+    if agg.on_small == "raise":
+        assert clamped == 0
+
+
+@BUDGET
+@given(data=st.data())
+def test_rand_k_indices_and_permutation(data):
+    d, k, seed = data.draw(ints(-1, 40)), data.draw(ints(-1, 40)), data.draw(seeds())
+    out = check_call("rand_k_indices", lambda: bz.rand_k_indices(d, k, seed=seed), None, False)
+    if out is not None:
+        assert out.dtype == np.int64 and len(out) == k and np.all(np.diff(out) > 0) and 0 <= out[0] and out[-1] < d
+    n = data.draw(ints(-1, 40))
+    perm = check_call("permutation", lambda: bz.permutation(n, seed=seed), None, False)
+    if perm is not None:
+        np.testing.assert_array_equal(np.sort(perm), np.arange(n))
+    values = data.draw(st.sampled_from([np.ones(3), np.ones(2), [1.0], np.ones(3, dtype=np.float32)]))
+    idx = data.draw(st.sampled_from([np.array([0, 2, 5]), np.array([-1, 0, 1]), np.array([0, 1, 2]), [0]]))
+    check_call("rand_k_dense", lambda: bz.rand_k_dense(idx, values, data.draw(ints(-1, 8))), None, False)
+
+
+@settings(BUDGET, max_examples=BUDGET.max_examples if FUZZING else 4)
+@given(data=st.data())
+def test_large_inputs_stay_correct(data):
+    """One large n or d per example (within memory): a constant input aggregates to that constant."""
+    n, d = data.draw(st.sampled_from([(2049, 3), (3, 2**18 + 7), (1, 2**20), (1025, 1)]))
+    value = data.draw(st.floats(-1e3, 1e3, width=32))
+    X = np.full((n, d), value, dtype=data.draw(st.sampled_from(["float32", "float64"])))
+    for fn in (bz.mean, bz.median, lambda X: bz.trimmed_mean(X, (len(X) - 1) // 2), bz.geometric_median):
+        np.testing.assert_allclose(fn(X), X[0], rtol=1e-6, atol=1e-6 * abs(value))
+    if n >= 3:
+        np.testing.assert_array_equal(bz.krum(X, n - 3), X[0])
