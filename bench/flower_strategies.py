@@ -2,13 +2,14 @@
 strategies (Message API: Krum, MultiKrum, FedMedian, FedTrimmedAvg, Bulyan) on the same
 replies, and whether the results agree where the definitions do.
 
-    PYTHONPATH=python python bench/flower_strategies.py                       # 10, 50 clients x 1e6, 1.1e7
+    PYTHONPATH=python python bench/flower_strategies.py          # 10, 50 clients x 1e6, 1.1e7
     PYTHONPATH=python python bench/flower_strategies.py --clients 10 --dims 1000000 --limit 60
 
 Each cell (strategy, n, d) runs in its own process under a time limit (``--limit`` seconds);
-a cell over it prints ``>LIMIT``. Replies are float32 models, f = n // 5 Byzantine tolerated (Bulyan: the largest f its bound allows);
-both sides aggregate models (``mode="model"``), Flower's per layer, byzcore's as one vector
-(the model is one array here, so both see the same vectors). Results in docs/benchmarks.md.
+a cell over it prints ``>LIMIT``. Replies are float32 models, f = n // 5 Byzantine tolerated
+(Bulyan: the largest f its bound allows; trimmed mean: FedTrimmedAvg's int(0.2 n)); both
+sides aggregate models (``mode="model"``), Flower's per layer, byzcore's as one vector (the
+model is one array here, so both see the same vectors). Results in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ def main(argv=None) -> None:
                 cmd = [sys.executable, __file__, "--cell", name, str(n), str(d)]
                 res = None
                 try:
-                    res = subprocess.run(cmd, capture_output=True, text=True, timeout=args.limit, env=os.environ)
+                    res = subprocess.run(cmd, capture_output=True, text=True, timeout=args.limit, env=os.environ,
+                                         check=False)
                     out = res.stdout
                 except subprocess.TimeoutExpired as exc:
                     out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")

@@ -15,11 +15,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import app as digits  # noqa: E402
-import numpy as np  # noqa: E402
+import app as digits
+import numpy as np
 
-from byzcore.flower import ByzFedAvg, ServerAttack, byzantine_mod  # noqa: E402
-from byzcore.flower._compat import Array, ArrayRecord, FedAvg, MetricRecord, ServerApp  # noqa: E402
+from byzcore.flower import ByzFedAvg, ServerAttack, byzantine_mod
+from byzcore.flower._compat import Array, ArrayRecord, FedAvg, MetricRecord, ServerApp
 
 LOCAL_ATTACKS = {"sign-flip", "gaussian", "nan", "inf", "zero", "scale"}
 

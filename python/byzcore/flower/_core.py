@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -411,8 +412,8 @@ def _conforms(arrays: Arrays | None, current: Arrays) -> bool:
     """Same keys, shapes and dtypes as the current global model."""
     if not isinstance(arrays, Mapping) or set(arrays) != set(current):
         return False
-    for k, ref in current.items():
-        a, ref = arrays[k], np.asarray(ref)
+    for k, value in current.items():
+        a, ref = arrays[k], np.asarray(value)
         if not isinstance(a, np.ndarray) or a.shape != ref.shape or a.dtype != ref.dtype:
             return False
     return True
@@ -428,8 +429,8 @@ def _unflatten(vec: np.ndarray, current: Arrays, floats: list[str]) -> dict[str,
     the others (integer counters) kept from the current model."""
     out, start = {}, 0
     fl = set(floats)
-    for k, ref in current.items():
-        ref = np.asarray(ref)
+    for k, value in current.items():
+        ref = np.asarray(value)
         if k in fl:
             out[k] = vec[start:start + ref.size].reshape(ref.shape).astype(ref.dtype)
             start += ref.size

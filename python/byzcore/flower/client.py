@@ -12,7 +12,8 @@ function (:func:`flip_labels`). See docs/flower.md.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Iterable
+from typing import Any, Callable
 
 import numpy as np
 

@@ -4,15 +4,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any, Callable, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from ..aggregators import Aggregator
-from ._compat import Array, ArrayRecord, FedAvg, LegacyFedAvg, Message, MetricRecord, ndarrays_to_parameters
-from ._compat import parameters_to_ndarrays
-from ._core import RobustRound, RoundReport, ServerAttack
+from ._compat import (
+    Array,
+    ArrayRecord,
+    FedAvg,
+    LegacyFedAvg,
+    Message,
+    MetricRecord,
+    ndarrays_to_parameters,
+    parameters_to_ndarrays,
+)
+from ._core import RobustRound, RoundReport
 
 _log = logging.getLogger("flwr")
 
@@ -30,6 +40,15 @@ def _robust_metrics(records: list[dict[str, Any]]) -> dict[str, float]:
         if vals:
             out[key] = float(np.median(vals))
     return out
+
+
+_ROBUST_OPTIONS = ("mode", "per_layer", "weighted", "validate", "keep", "attack", "seed")
+
+
+def _split(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """byzcore's options (those of :class:`RobustRound`) apart from Flower FedAvg's own."""
+    robust = {k: v for k, v in options.items() if k in _ROBUST_OPTIONS}
+    return robust, {k: v for k, v in options.items() if k not in _ROBUST_OPTIONS}
 
 
 def _log_round(op: str, server_round: int, rep: RoundReport) -> None:
@@ -57,11 +76,11 @@ if FedAvg is not None:
             A byzcore spec string (``"bucketing:2+median"``) or aggregator (``NNM(2) >> Krum(2)``).
         f
             Byzantine clients tolerated (required with a spec string).
-        mode, per_layer, weighted, validate, keep, attack, seed
-            As in :class:`byzcore.flower.RobustRound` (``mode="update"`` by default,
-            ``weighted=False``: refused for robust rules).
-        **fedavg
-            Flower FedAvg's own options (``fraction_train``, ``min_train_nodes``, ...).
+        **options
+            byzcore's ``mode``, ``per_layer``, ``weighted``, ``validate``, ``keep``, ``attack``,
+            ``seed`` as in :class:`byzcore.flower.RobustRound` (``mode="update"`` by default,
+            ``weighted=False``: refused for robust rules); the others are Flower FedAvg's own
+            (``fraction_train``, ``min_train_nodes``, ...).
 
         Raises
         ------
@@ -73,12 +92,10 @@ if FedAvg is not None:
         docs/flower.md; docs/spec.md#rules.
         """
 
-        def __init__(self, rule: str | Aggregator, f: int | None = None, *, mode: str = "update",
-                     per_layer: bool = False, weighted: bool = False, validate: Callable[..., float] | None = None,
-                     keep: int | None = None, attack: ServerAttack | None = None, seed: int = 0, **fedavg: Any):
+        def __init__(self, rule: str | Aggregator, f: int | None = None, **options: Any):
+            robust, fedavg = _split(options)
             super().__init__(**fedavg)
-            self.robust = RobustRound(rule, f, mode=mode, per_layer=per_layer, weighted=weighted, validate=validate,
-                                      keep=keep, attack=attack, seed=seed, op="ByzFedAvg")
+            self.robust = RobustRound(rule, f, **robust, op="ByzFedAvg")
             self.current: dict[str, np.ndarray] | None = None
             self.last_report: RoundReport | None = None
 
@@ -141,7 +158,7 @@ else:  # pragma: no cover - Flower before 1.21
 class LegacyByzFedAvg(LegacyFedAvg):
     """The legacy strategy API (``flwr.server.strategy.FedAvg``, ``aggregate_fit``) with a
     byzcore rule; arrays are named by position (``"0"``, ``"1"``, ...). Options and round
-    metrics as in :class:`ByzFedAvg`; ``**fedavg`` are the legacy FedAvg's options
+    metrics as in :class:`ByzFedAvg`; Flower's options in ``**options`` are the legacy FedAvg's
     (``fraction_fit``, ``min_fit_clients``, ``initial_parameters``, ...).
 
     Raises
@@ -154,12 +171,10 @@ class LegacyByzFedAvg(LegacyFedAvg):
     docs/flower.md.
     """
 
-    def __init__(self, rule: str | Aggregator, f: int | None = None, *, mode: str = "update", per_layer: bool = False,
-                 weighted: bool = False, validate: Callable[..., float] | None = None, keep: int | None = None,
-                 attack: ServerAttack | None = None, seed: int = 0, **fedavg: Any):
+    def __init__(self, rule: str | Aggregator, f: int | None = None, **options: Any):
+        robust, fedavg = _split(options)
         super().__init__(**fedavg)
-        self.robust = RobustRound(rule, f, mode=mode, per_layer=per_layer, weighted=weighted, validate=validate,
-                                  keep=keep, attack=attack, seed=seed, op="LegacyByzFedAvg")
+        self.robust = RobustRound(rule, f, **robust, op="LegacyByzFedAvg")
         self.current: dict[str, np.ndarray] | None = None
         self.last_report: RoundReport | None = None
 
@@ -179,10 +194,8 @@ class LegacyByzFedAvg(LegacyFedAvg):
             except Exception:
                 arrays, num, metrics = None, None, {}
             cid = i
-            try:
+            with contextlib.suppress(Exception):
                 cid = int(proxy.cid)
-            except Exception:
-                pass
             read.append((cid, arrays, num))
             if arrays is not None:
                 metric_rows.append(metrics)
