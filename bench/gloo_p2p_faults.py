@@ -1,4 +1,5 @@
-"""What gloo point-to-point does with faulty peers (why the runtime's data path is the c10d store).
+"""What gloo point-to-point does with faulty peers (why the runtime gives every worker process a
+link of its own and waits on it only up to a deadline; see byzcore/distributed/transport.py).
 
 Three processes on loopback; rank 0 posts irecv(10 float32) from ranks 1 and 2 and waits
 with a timeout; rank 1 misbehaves in one of four ways, rank 2 is honest::

@@ -92,3 +92,18 @@ def pytest_configure(config):
     # emits a DeprecationWarning (mypy_extensions.TypedDict) that `filterwarnings = error` would
     # turn into an INTERNALERROR hiding the real failure. It is not our code's warning.
     config.addinivalue_line("filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+
+
+def write_wide_libsvm(path, rows: int, d: int, per_row: int, seed: int, valued: bool) -> None:
+    """A LIBSVM file of ``rows`` rows with ``per_row`` random non-zeros among ``d`` features
+    (values in [0.5, 2) or all 1), labels about 40% positive; the last row also holds
+    feature ``d``, so the file's width is ``d``."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for _ in range(rows):
+        cols = np.sort(rng.choice(d, size=per_row, replace=False)) + 1
+        vals = rng.uniform(0.5, 2.0, size=per_row) if valued else np.ones(per_row)
+        lines.append(("+1 " if rng.random() < 0.4 else "-1 ") + " ".join(f"{c}:{v:.3f}" for c, v in zip(cols, vals)))
+    lines[-1] += f" {d}:1"
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")

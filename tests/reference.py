@@ -521,3 +521,22 @@ def multi_krum_byzfl(X, f: int, m: int | None = None) -> np.ndarray:
     X = _rows(X)
     m = X.shape[0] - f if m is None else m
     return mean(X[sorted(krum_byzfl_order(X, f)[:m])])
+
+
+# --- training settings of docs/spec.md#algorithms and #problems (issue 10) ---------------------
+
+def logistic_objective(X, y, x, lam: float, reg: str) -> float:
+    """``mean_j log(1 + exp(-y_j <a_j, x>)) + lam * r(x)`` with ``r = sum x^2 / (1 + x^2)``
+    (``reg="nonconvex"``) or ``||x||^2`` (``reg="l2"``); labels in ``{-1, +1}``."""
+    X, y, x = (np.asarray(a, dtype=np.float64) for a in (X, y, x))
+    margins = -y * (X @ x)
+    loss = float(np.mean(np.logaddexp(0.0, margins)))
+    r = float(np.sum(x * x)) if reg == "l2" else float(np.sum(x * x / (1.0 + x * x)))
+    return loss + lam * r
+
+
+def clip_heuristic_step(g_prev, messages, lam: float, aggregator) -> np.ndarray:
+    """Eq. 10 of arXiv 2311.14127: ``g_prev + aggregator(clip_lam(m_i - g_prev))``."""
+    g_prev = np.asarray(g_prev, dtype=np.float64)
+    diffs = clip(np.asarray(messages, dtype=np.float64) - g_prev, lam)
+    return g_prev + np.asarray(aggregator(diffs), dtype=np.float64)

@@ -110,7 +110,7 @@ def test_resam_momentum_beats_no_momentum_under_alie():
 
 def test_zeno_pp_simulated_and_threads():
     kw = dict(algorithm="zeno_pp", workers=6, byzantine=2, attack="sign-flip", rounds=150, lr=0.5, n_samples=2000,
-              eval_every=10, max_delay=3)
+              eval_every=10, max_delay=3, k_v=1)
     sim = A.run(**kw)
     assert _losses(sim)[-1] < _losses(sim)[0] - 0.1
     assert max(m["staleness"] for m in sim.metrics) <= 3

@@ -1,5 +1,6 @@
-"""The server-worker runtime on torch.distributed (c10d store over loopback): equal to the
-simulation with the same seed, and alive through crashed, stalled and malformed workers."""
+"""The server-worker runtime on torch.distributed (c10d store for control, gloo links for the
+vectors, over loopback): equal to the simulation with the same seed, and alive through
+crashed, stalled and malformed workers and arbitrary (NaN) values."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ pytest.importorskip("torch")
 
 import byzcore.algorithms as A  # noqa: E402
 from byzcore.distributed.runtime import run_distributed  # noqa: E402
-from byzcore.distributed.transport import decode_vector, encode_vector  # noqa: E402
+from byzcore.distributed.transport import encode_header, header_ok, wire_dtype  # noqa: E402
 
 SMALL = dict(workers=5, byzantine=1, rounds=12, n_samples=1500, seed=3)
 
@@ -27,6 +28,10 @@ SMALL = dict(workers=5, byzantine=1, rounds=12, n_samples=1500, seed=3)
     (dict(algorithm="resam", aggregator="trimmed_mean", attack="alie", **SMALL), 6),
     # label flipping: the Byzantine process computes on flipped labels
     (dict(algorithm="sgd", aggregator="mean", attack="label-flip", **SMALL), 6),
+    # arbitrary values: the Byzantine process sends NaN, the rule drops it, on 2 worker processes
+    (dict(algorithm="sgd", aggregator="median", attack="nan", **SMALL), 3),
+    # the l2 regulariser of the Byz-VR-MARINA(-PP) papers reaches the worker processes
+    (dict(algorithm="byz_vr_marina_pp", aggregator="median", attack="sign-flip", reg="l2", **SMALL), 3),
 ])
 def test_runtime_equals_simulation(cfg, nprocs):
     sim = A.run(cfg)
@@ -47,14 +52,15 @@ def test_runtime_survives_killed_stalled_and_malformed_workers():
     # missing message below is a fault of the runtime's own making.
     cfg = dict(algorithm="sgd", aggregator="mean", attack="none", workers=4, byzantine=0, rounds=12,
                n_samples=1200, seed=1)
-    faults = {"kill": {2: 4}, "hang": {3: 7}, "malformed": {4: 2}, "truncated": {4: 3}}
+    faults = {"kill": {2: 4}, "hang": {3: 7}, "malformed": {4: 2}, "truncated": {4: 3}, "wrong_round": {4: 5}}
     res = run_distributed(cfg, timeout_s=1.5, faults=faults, run_timeout_s=180)
     by_round = {m["round"]: m for m in res.metrics}
     assert sorted(by_round) == list(range(13))  # every round ran, none was lost
     # sgd has no initial round: plan seq s is round s + 1
     assert by_round[3]["malformed"] == [3] and by_round[3]["participants"] == 3  # float32 values
     assert by_round[4]["malformed"] == [3] and by_round[4]["participants"] == 3  # d - 1 values
-    for k in (1, 2, *range(5, 13)):
+    assert by_round[6]["malformed"] == [3] and by_round[6]["participants"] == 2  # claims the round before
+    for k in (1, 2, 5, *range(7, 13)):
         assert by_round[k]["malformed"] == []
     for k in range(1, 5):
         assert 1 not in by_round[k]["absent"]
@@ -78,20 +84,39 @@ def test_runtime_all_workers_gone_keeps_the_model():
         assert by_round[k]["loss"] == by_round[1]["loss"]  # the model did not move, nor was it lost
 
 
-def test_message_validation():
+def test_message_header_validation():
     v = np.arange(4.0)
-    raw = encode_vector(7, 2, v)
-    np.testing.assert_array_equal(decode_vector(raw, 7, 2, 4), v)
-    assert decode_vector(raw, 8, 2, 4) is None  # another round
-    assert decode_vector(raw, 7, 3, 4) is None  # another sender
-    assert decode_vector(raw, 7, 2, 5) is None  # another size
-    assert decode_vector(encode_vector(7, 2, v.astype(np.float32)), 7, 2, 4) is None  # another dtype
-    assert decode_vector(raw[:-1], 7, 2, 4) is None  # truncated
-    assert decode_vector(raw + b"\0", 7, 2, 4) is None  # trailing bytes
-    assert decode_vector(b"", 7, 2, 4) is None
-    assert decode_vector(os.urandom(64), 7, 2, 4) is None
+    raw = encode_header(7, 2, v)
+    f8 = np.dtype(np.float64)
+    assert header_ok(raw, 7, 2, f8, 4)
+    assert not header_ok(raw, 8, 2, f8, 4)  # another round
+    assert not header_ok(raw, 7, 3, f8, 4)  # another sender
+    assert not header_ok(raw, 7, 2, f8, 5)  # another size
+    assert not header_ok(raw, 7, 2, np.dtype(np.float32), 4)  # another dtype
+    assert header_ok(encode_header(7, 2, v.astype(np.float32)), 7, 2, np.dtype(np.float32), 4)
+    assert not header_ok(encode_header(7, 2, v.astype(np.float16)), 7, 2, np.dtype(np.float16), 4)  # unknown dtype
+    assert not header_ok(raw[:-1], 7, 2, f8, 4)  # truncated
+    assert not header_ok(raw + b"\0", 7, 2, f8, 4)  # trailing bytes
+    assert not header_ok(b"", 7, 2, f8, 4)
+    assert not header_ok(os.urandom(32), 7, 2, f8, 4)
+    assert wire_dtype(4) == np.float32 and wire_dtype(8) == np.float64
 
 
 def test_runtime_rejects_bad_process_counts():
     with pytest.raises(ValueError, match=r"^\[run\] --nprocs"):
         run_distributed(dict(workers=2, rounds=1), nprocs=1)
+
+
+def test_stalled_worker_rejoins_on_a_fresh_link():
+    # Worker 0 (rank 1) goes silent at plan 1 until the server has published plan 3: it misses
+    # round 2 (the server drops its link at the deadline), then opens a fresh link and answers
+    # again in every later round (the rounds it misses while rejoining depend on the machine).
+    cfg = dict(algorithm="sgd", aggregator="mean", attack="none", workers=2, byzantine=0, rounds=60,
+               n_samples=600, seed=2)
+    res = run_distributed(cfg, timeout_s=1.0, faults={"stall": {1: [1, 3]}}, run_timeout_s=150)
+    absent = [m["absent"] for m in res.metrics[1:]]
+    assert len(absent) == 60 and absent[0] == [] and absent[1] == [0]
+    back = next(k for k in range(2, 60) if absent[k] == [])
+    assert all(a == [0] for a in absent[1:back]) and all(a == [] for a in absent[back:])
+    assert all(m["malformed"] == [] for m in res.metrics[1:])
+    assert res.metrics[-1]["loss"] < res.metrics[0]["loss"]

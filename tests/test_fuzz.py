@@ -95,6 +95,17 @@ TABLE: list[Row] = [
     Row("nnm", bz.nnm, _f, bound=lambda n, f: n > f),
     Row("rand_k_sparse", lambda x, *a, **k: bz.rand_k_sparse(x, *a, **k)[1],
         lambda draw, n, d: ((draw(ints(-1, d + 1)),), {"seed": draw(seeds())}), vector=True),
+    # the catalogue rules (docs/rules.md)
+    Row("meamed", bz.meamed, _f, bound=lambda n, f: n > 2 * f),
+    Row("bulyan", bz.bulyan, _f, bound=lambda n, f: n >= 4 * f + 3),
+    Row("monna", bz.monna, lambda draw, n, d: ((draw(ints()),), {"pivot": draw(ints(-1, n))})),
+    Row("cge", bz.cge, _f, bound=lambda n, f: n > 2 * f),
+    Row("arc", bz.arc, _f),
+    Row("mda", bz.mda, _f, bound=lambda n, f: n > 2 * f),
+    Row("smea", bz.smea, _f, bound=lambda n, f: n > 2 * f),  # n <= 12 here: the exact search is small
+    Row("caf", bz.caf, _f, bound=lambda n, f: n > 2 * f),
+    Row("dnc", bz.dnc, lambda draw, n, d: ((draw(ints()),), {"iters": draw(ints(0, 3)), "sub_dim": draw(ints(0, d + 1)),
+                                                         "c": draw(reals()), "seed": draw(seeds())})),
 ]
 
 # Aggregator objects: built from drawn arguments (errors at construction must name the rule too).
@@ -107,6 +118,10 @@ OBJECTS: list[tuple[str, Callable[[Any], Any]]] = [
     ("geometric_median", lambda draw: bz.GeometricMedian(draw(ints()), max_iter=draw(ints(0, 20)))),
     ("centered_clipping", lambda draw: bz.CenteredClipping(draw(ints()), tau=draw(reals()), iters=draw(ints(0, 4)))),
     ("nnm", lambda draw: bz.NNM(draw(ints())) >> bz.Median()),
+    ("meamed", lambda draw: bz.MeaMed(draw(ints()))),
+    ("bulyan", lambda draw: bz.Bulyan(draw(ints()))),
+    ("mda", lambda draw: bz.MDA(draw(ints()))),
+    ("arc", lambda draw: bz.ARC(draw(ints())) >> bz.Median()),
     ("bucketing", lambda draw: bz.Bucketing(bz.Median(draw(ints(0, 3))), s=draw(ints(0, 4)), seed=draw(seeds()))),
     ("make_aggregator", lambda draw: bz.make_aggregator(
         draw(st.sampled_from(["median", "krum", "nnm+krum", "bucketing:2+median", "cc:tau=0.5", "tm:1", "mkrum:m=2",

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import reference as ref64
 from byzcore import problems as P
+from conftest import write_wide_libsvm
 
 
 def _data(N=60, d=20, seed=0, binary=True):
@@ -28,14 +29,19 @@ def _fd_grad(fun, x, h=1e-6):
     return g
 
 
-LAYOUTS = [("dense", True), ("sparse", True), ("dense", False), ("sparse-valued", True)]
+LAYOUTS = [("dense", True), ("sparse", True), ("dense", False), ("sparse-valued", True), ("csr", True),
+           ("csr-valued", True)]
 
 
 def _problem(layout, binary, split="homogeneous", n_workers=4, lam=0.05):
     X, y = _data(binary=binary)
-    if layout == "sparse-valued":
+    if layout.endswith("-valued"):
         X = X * np.arange(1, X.shape[1] + 1) / 7.0
-        layout = "sparse"
+        layout = layout[: -len("-valued")]
+    if layout == "csr":  # sparse input: kept in CSR form, never densified
+        prob = P.LogisticRegression(P.sparse.CSRMatrix.from_dense(X), y, n_workers, split=split, lam=lam, seed=3)
+        assert prob.layout == "csr"
+        return prob, X, y
     prob = P.LogisticRegression(X, y, n_workers, split=split, lam=lam, seed=3, layout=layout)
     return prob, X, y
 
@@ -58,7 +64,8 @@ def test_full_gradients_match_finite_differences_and_reference(layout, binary):
     assert ev["accuracy"] == pytest.approx(acc)
 
 
-@pytest.mark.parametrize("layout,binary", [("dense", True), ("sparse", True), ("sparse-valued", True)])
+@pytest.mark.parametrize("layout,binary", [("dense", True), ("sparse", True), ("sparse-valued", True), ("csr", True),
+                                           ("csr-valued", True)])
 def test_minibatch_quantities_agree_with_full_gradients_of_the_sample(layout, binary):
     prob, X, y = _problem(layout, binary)
     x, x2 = np.full(X.shape[1], 0.3), np.full(X.shape[1], -0.2)
@@ -81,7 +88,7 @@ def test_minibatch_quantities_agree_with_full_gradients_of_the_sample(layout, bi
     np.testing.assert_allclose(prob.full_gradients(xs, wk)[0], prob.full_gradients(x, [3])[0], atol=1e-15)
 
 
-@pytest.mark.parametrize("layout", ["dense", "sparse"])
+@pytest.mark.parametrize("layout", ["dense", "sparse", "csr", "csr-valued"])
 def test_one_worker_alone_gets_the_batched_bits(layout):
     prob, X, _ = _problem(layout, True, n_workers=6)
     x, x2 = np.linspace(-1, 1, X.shape[1]), np.linspace(1, -1, X.shape[1])
@@ -103,8 +110,9 @@ def test_metrics_pass_without_scipy():
         assert with_scipy[key] == pytest.approx(without[key], rel=1e-12)
 
 
-def test_validation_losses_and_gradient():
-    prob, X, y = _problem("sparse", True)
+@pytest.mark.parametrize("layout", ["sparse", "csr-valued"])
+def test_validation_losses_and_gradient(layout):
+    prob, X, y = _problem(layout, True)
     rng = np.random.default_rng(0)
     idx = prob.validation_indices(rng, 11)
     b, r = idx
@@ -117,8 +125,9 @@ def test_validation_losses_and_gradient():
                                _fd_grad(lambda z: ref64.logistic_loss(X[rows], y[rows], z, 0.05), pts[0]), rtol=1e-5, atol=1e-8)
 
 
-def test_flipped_labels():
-    prob, X, y = _problem("sparse", True)
+@pytest.mark.parametrize("layout", ["sparse", "csr"])
+def test_flipped_labels(layout):
+    prob, X, y = _problem(layout, True)
     x = np.full(X.shape[1], 0.1)
     flipped = prob.with_flipped_labels([1])
     parts = P.split_indices(np.where(y > 0, 1.0, -1.0), 4, "homogeneous", 3)
@@ -189,17 +198,52 @@ def test_libsvm_loader(tmp_path, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(builtins, "__import__", no_sklearn)
         X, y = P.load_libsvm(str(path))
-        np.testing.assert_array_equal(X, expect)
+        assert isinstance(X, P.sparse.CSRMatrix)  # sparse, with NumPy only
+        np.testing.assert_array_equal(X.toarray(), expect)
         np.testing.assert_array_equal(y, labels)
         X3, _ = P.load_libsvm(str(path), n_features=9)
         assert X3.shape == (4, 9)
         prob = P.make_problem(f"libsvm:{path}", 2)
-        assert prob.d == 7 and prob.n_samples == 4
+        assert prob.d == 7 and prob.n_samples == 4 and prob.layout == "csr"
     # scikit-learn's reader, when installed, reads the same
     pytest.importorskip("sklearn")
     X2, y2 = P.load_libsvm(str(path))
-    np.testing.assert_array_equal(X2, expect)
+    np.testing.assert_array_equal(X2.toarray(), expect)
     np.testing.assert_array_equal(y2, labels)
+
+
+def test_csr_input_is_normalised_and_matches_the_dense_problem():
+    # unsorted columns and a repeated entry (summed), as a hand-written CSR may hold
+    A = P.sparse.CSRMatrix([0, 3, 3, 5], [4, 1, 4, 0, 2], [1.0, 2.0, 0.5, -1.0, 3.0], (3, 6))
+    expect = np.zeros((3, 6))
+    expect[0, [1, 4]] = [2.0, 1.5]
+    expect[2, [0, 2]] = [-1.0, 3.0]
+    np.testing.assert_array_equal(A.toarray(), expect)
+    C = P.sparse.as_csr(A)
+    assert C.indices.tolist() == [1, 4, 0, 2] and C.data.tolist() == [2.0, 1.5, -1.0, 3.0]
+    y = np.array([1.0, -1.0, 1.0])
+    sparse = P.LogisticRegression(A, y, 1, lam=0.1)
+    dense = P.LogisticRegression(expect, y, 1, lam=0.1, layout="dense")
+    x = np.linspace(-1, 1, 6)
+    np.testing.assert_allclose(sparse.full_gradients(x, [0]), dense.full_gradients(x, [0]), rtol=1e-14)
+    assert sparse.evaluate(x)["loss"] == pytest.approx(dense.evaluate(x)["loss"], rel=1e-14)
+    assert P.LogisticRegression(A, y, 1, layout="dense").layout == "dense"
+
+
+def test_libsvm_file_with_millions_of_features_stays_sparse(tmp_path):
+    # 2,000 rows x 3,000,000 features: densified it would ask for 44.7 GiB
+    N, d = 2000, 3_000_000
+    path = tmp_path / "wide.libsvm"
+    write_wide_libsvm(path, N, d, 12, seed=0, valued=False)
+    prob = P.make_problem(f"libsvm:{path}", 4, split="homogeneous")
+    assert prob.layout == "csr" and prob.d == d and prob.n_samples == N
+    assert prob.rows.indices.nbytes < 2 * 8 * 13 * N  # memory in proportion to the non-zeros
+    x = np.zeros(d)
+    x[::7] = 0.01
+    G = prob.full_gradients(x, [1, 3])
+    assert G.shape == (2, d) and np.all(np.isfinite(G))
+    ev = prob.evaluate(x)
+    assert np.isfinite(ev["loss"]) and 0.0 <= ev["accuracy"] <= 1.0
 
 
 def test_libsvm_errors(tmp_path):
@@ -227,7 +271,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"^\[LogisticRegression\]"):
         P.LogisticRegression(np.zeros((3, 2)), np.array([0, 1, 2]), 1)
     with pytest.raises(ValueError, match=r"^\[problem\] unknown problem"):
-        P.make_problem("mnist", 2)
+        P.make_problem("imagenet", 2)
 
 
 def test_torch_mlp_gradients():

@@ -21,6 +21,7 @@ in the same order reproduces the simulation exactly.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +125,10 @@ class Algorithm:
         self.compress_k = parse_compressor(compressor, self.d)
         self.compressor = "none" if self.compress_k is None else f"rand_k:{self.compress_k}"
         self.aggregator = make_aggregator(aggregator, f=self.f, seed=self.seed) if self.uses_aggregator else None
+        # One aggregator state per message kind (docs/spec.md#algorithms): a stateful rule such
+        # as centered clipping must not carry a full gradient's centre into a difference round.
+        self._aggregators: dict = {}
+        self.last_accepted: np.ndarray | None = None  # Zeno/Zeno++: which rows the server kept
         self.x0 = np.asarray(problem.x0(), dtype=np.float64).copy()
         self.x = self.x0.copy()
         self.round = 0
@@ -164,8 +169,35 @@ class Algorithm:
         if self.aggregator is not None and clients < self.n:
             self.aggregator = self.aggregator.with_clamp()
 
-    def aggregate(self, messages: np.ndarray) -> np.ndarray:
-        return np.asarray(self.aggregator(messages), dtype=np.float64).reshape(self.d)
+    def aggregate(self, messages: np.ndarray, kind: str = "gradient") -> np.ndarray:
+        """The robust aggregate of ``messages`` with the aggregator state of message ``kind``
+        (``"gradient"``, ``"full"``, ``"difference"``): the first kind used gets
+        ``self.aggregator``, each other kind a fresh copy of it (same spec and clamping,
+        state reset) on its first use."""
+        agg = self._aggregators.get(kind)
+        if agg is None:
+            if self._aggregators:
+                agg = copy.deepcopy(self.aggregator)
+                agg.reset()
+            else:
+                agg = self.aggregator
+            self._aggregators[kind] = agg
+        return np.asarray(agg(messages), dtype=np.float64).reshape(self.d)
+
+    def attack_offset(self, plan: Plan) -> np.ndarray | None:
+        """A vector the Byzantine workers' messages are attacked *around*: the attack sees and
+        replaces ``message + offset`` and the server receives the result minus ``offset``
+        (Byz-VR-MARINA's ``attack_space="estimator"``: ``g^k + Delta_i``). ``None``: none."""
+        return None
+
+    def oracle_calls(self, plan: Plan) -> int:
+        """Sample gradients the clients of ``plan`` compute this round (the x-axis "epochs" is
+        their running sum over the problem's sample count)."""
+        return int(len(plan.clients) * self.batch) if self.batch > 0 else self._local_total(plan)
+
+    def _local_total(self, plan: Plan) -> int:
+        sizes = getattr(self.problem, "local_sizes", None)
+        return int(np.sum(sizes(plan.clients))) if sizes is not None else 0
 
     def _sample_clients(self, k: int, size: int) -> np.ndarray:
         if size >= self.n:
@@ -194,7 +226,8 @@ class Algorithm:
     def describe(self) -> dict:
         return {"algorithm": self.name, "lr": self.lr, "batch": self.batch, "compressor": self.compressor,
                 "aggregator": None if self.aggregator is None else self.aggregator.name, "f": self.f,
-                "aggregator_clamped": None if self.aggregator is None else self.aggregator.clamped}
+                "aggregator_clamped": None if self.aggregator is None else
+                max(self.aggregator.clamped, sum(a.clamped for a in self._aggregators.values()))}
 
 
 def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, byzantine_rows: np.ndarray,
@@ -205,7 +238,9 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
     Byzantine rows on flipped labels when the attack flips labels); ``byzantine_rows`` is a
     boolean mask over those rows. The attack's random stream is keyed by ``(seed, ATTACK,
     round)``; the attack may query ``alg.aggregator`` (on a copy) and sees where the Byzantine
-    rows sit. Shared by the simulation and the distributed runtime's server.
+    rows sit. Where the algorithm gives an :meth:`Algorithm.attack_offset`, the attack acts
+    on ``messages + offset`` (and the shift-back target is moved with it). Shared by the
+    simulation and the distributed runtime's server.
     """
     from ..attacks import AttackContext
 
@@ -214,11 +249,18 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
     if nb == 0:
         return messages
     target = alg.shift_back_target(plan)
+    # the distributed runtime passes a stand-in with only shift_back_target: no offset there
+    offset = getattr(alg, "attack_offset", lambda _plan: None)(plan)
+    sent = messages
+    if offset is not None:  # attack the full estimator g^k + Delta_i, send back the difference
+        messages = messages + offset
+        target = None if target is None else target + offset
     ctx = AttackContext(honest=messages[~bad], own=messages[bad], n=len(messages), f=nb, round=plan.round,
                         rng=_streams.server_rng(seed, _streams.ATTACK, plan.round),
                         honest_ids=np.asarray(plan.clients)[~bad],
                         target=None if target is None else (lambda: target),
                         aggregator=getattr(alg, "aggregator", None), byzantine_rows=bad)
-    out = messages.copy()
-    out[bad] = np.asarray(attack(ctx), dtype=np.float64).reshape(nb, -1)
+    out = sent.copy()  # honest rows keep their exact bits
+    bad_rows = np.asarray(attack(ctx), dtype=np.float64).reshape(nb, -1)
+    out[bad] = bad_rows if offset is None else bad_rows - offset
     return out

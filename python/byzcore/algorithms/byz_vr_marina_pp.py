@@ -32,17 +32,26 @@ from .. import _ops, _streams
 from .base import Algorithm, Plan
 
 
+ATTACK_SPACES = ("difference", "estimator")
+
+
 class ByzVRMarinaPP(Algorithm):
     """Byz-VR-MARINA-PP. Parameters beyond :class:`~byzcore.algorithms.base.Algorithm`'s:
     ``p`` (probability of a full round), ``alpha`` (clip multiplier; ``inf`` = no clipping),
     ``clients_per_round`` (``C``, default ``n``), ``c_hat`` (clients in full rounds,
-    default ``n``)."""
+    default ``n``), ``attack_space`` (``"difference"``, default: the Byzantine workers replace
+    ``Delta_i``; ``"estimator"``: they replace ``g^k + Delta_i``, as the authors' code lets them,
+    and the server subtracts ``g^k`` before clipping; docs/spec.md#alg-byz-vr-marina-pp).
+    Full gradients and differences are aggregated with separate aggregator states."""
 
     name = "byz_vr_marina_pp"
 
     def __init__(self, problem, *, p: float = 0.1, alpha: float = 1.0, clients_per_round: int | None = None,
-                 c_hat: int | None = None, **kw):
+                 c_hat: int | None = None, attack_space: str = "difference", **kw):
         super().__init__(problem, **kw)
+        if attack_space not in ATTACK_SPACES:
+            raise ValueError(f"[{self.name}] attack_space must be one of {', '.join(ATTACK_SPACES)}, got {attack_space!r}")
+        self.attack_space = attack_space
         if not 0 < p <= 1:
             raise ValueError(f"[{self.name}] p must be in (0, 1], got {p}")
         if not alpha > 0:
@@ -59,7 +68,8 @@ class ByzVRMarinaPP(Algorithm):
         self._full = 0
 
     def describe(self) -> dict:
-        return {**super().describe(), "p": self.p, "alpha": self.alpha, "clients_per_round": self.C, "c_hat": self.C_hat}
+        return {**super().describe(), "p": self.p, "alpha": self.alpha, "clients_per_round": self.C, "c_hat": self.C_hat,
+                "attack_space": self.attack_space}
 
     # ------------------------------------------------------------------ server
     def initial_plan(self) -> Plan:
@@ -79,14 +89,22 @@ class ByzVRMarinaPP(Algorithm):
 
     def server_step(self, plan: Plan, messages: np.ndarray) -> None:
         if plan.kind == "full":
-            self.g = self.aggregate(messages)
+            self.g = self.aggregate(messages, "full")
             self._full = 1
         else:
             lam = plan.info["lambda"]
             if math.isfinite(lam):
                 messages = _ops.clip(np.ascontiguousarray(messages), lam)
-            self.g = self.g + self.aggregate(messages)
+            self.g = self.g + self.aggregate(messages, "difference")
             self._full = 0
+
+    def attack_offset(self, plan: Plan) -> np.ndarray | None:
+        return self.g if plan.kind == "difference" and self.attack_space == "estimator" else None
+
+    def oracle_calls(self, plan: Plan) -> int:
+        if plan.kind == "full" or self.batch <= 0:  # a difference costs two gradients per sample
+            return self._local_total(plan) * (1 if plan.kind == "full" else 2)
+        return 2 * len(plan.clients) * self.batch
 
     def shift_back_target(self, plan: Plan) -> np.ndarray:
         back = (plan.x - self.x0) / self.lr  # g^{k+1} that makes x^{k+2} = x^0

@@ -55,7 +55,11 @@ class RunConfig:
 
     ``clients_per_round=None`` means all workers, except for ``byz_vr_marina_pp`` where it
     means ``ceil(workers / 4)`` (partial participation is the point of that method).
-    ``alpha=inf`` runs Byz-VR-MARINA-PP without clipping.
+    ``alpha=inf`` runs Byz-VR-MARINA-PP without clipping. ``declared_f`` is the ``f`` the rule
+    (and Zeno's ``b``) is told, ``None``: the real number ``byzantine``; ``reg`` is logistic
+    regression's regulariser (``nonconvex`` or ``l2``); ``optimality_gap`` records
+    ``gap = f(x^k) - f*``; ``attack_space`` (Byz-VR-MARINA(-PP)), ``clip_alpha`` and
+    ``local_steps`` (sgd/resam) and ``zeno_penalty`` are described in docs/spec.md#algorithms.
     """
 
     algorithm: str = "byz_vr_marina_pp"
@@ -74,17 +78,24 @@ class RunConfig:
     batch: int = 32
     seed: int = 0
     lam: float = 0.01
+    reg: str = "nonconvex"
     n_samples: int | None = None
     eval_every: int = 1
+    declared_f: int | None = None
+    optimality_gap: bool = False
     # algorithm-specific
     c_hat: int | None = None
+    attack_space: str = "difference"
+    clip_alpha: float | None = None
+    local_steps: int = 1
     beta: float = 0.9
     rho: float | None = None
     zeno_b: int | None = None
     n_r: int = 32
+    zeno_penalty: str = "sum"
     eps: float = 0.0
-    k_v: int = 1
-    max_delay: int = 4
+    k_v: int = 10
+    max_delay: int = 10
     mode: str = "simulated"
 
     @classmethod
@@ -122,21 +133,30 @@ def byzantine_ids(workers: int, byzantine: int, seed: int) -> np.ndarray:
 def make_algorithm(config: RunConfig, problem: Problem) -> Algorithm:
     """The algorithm object a configuration describes, on ``problem``."""
     name = algorithm_name(config.algorithm)
-    common = dict(lr=config.lr, aggregator=config.aggregator, f=config.byzantine, batch=config.batch,
+    f = config.byzantine if config.declared_f is None else int(config.declared_f)
+    if not 0 <= f < config.workers:
+        raise ValueError(f"[run] declared_f must be in 0..workers-1={config.workers - 1}, got {f}")
+    common = dict(lr=config.lr, aggregator=config.aggregator, f=f, batch=config.batch,
                   compressor=config.compressor, seed=config.seed)
     C = config.clients_per_round
+    sgd_only = dict(local_steps=config.local_steps, clip_alpha=config.clip_alpha)
+    if name not in ("sgd", "resam") and (config.local_steps != 1 or config.clip_alpha is not None):
+        raise ValueError("[run] local_steps and clip_alpha (the clipping heuristic) exist for sgd and resam only")
+    if name not in ("byz_vr_marina_pp", "byz_vr_marina") and config.attack_space != "difference":
+        raise ValueError("[run] attack_space exists for byz_vr_marina(_pp) only")
     if name == "byz_vr_marina_pp":
         if C is None:
             C = math.ceil(config.workers / 4)
-        return ByzVRMarinaPP(problem, p=config.p, alpha=config.alpha, clients_per_round=C, c_hat=config.c_hat, **common)
+        return ByzVRMarinaPP(problem, p=config.p, alpha=config.alpha, clients_per_round=C, c_hat=config.c_hat,
+                             attack_space=config.attack_space, **common)
     if name == "byz_vr_marina":
-        return ByzVRMarina(problem, p=config.p, **common)
+        return ByzVRMarina(problem, p=config.p, attack_space=config.attack_space, **common)
     if name == "sgd":
-        return RobustSGD(problem, clients_per_round=C, **common)
+        return RobustSGD(problem, clients_per_round=C, **sgd_only, **common)
     if name == "resam":
-        return RESAM(problem, beta=config.beta, clients_per_round=C, **common)
+        return RESAM(problem, beta=config.beta, clients_per_round=C, **sgd_only, **common)
     if name == "zeno":
         return Zeno(problem, rho=5e-4 if config.rho is None else config.rho, b=config.zeno_b, n_r=config.n_r,
-                    clients_per_round=C, **common)
+                    penalty=config.zeno_penalty, clients_per_round=C, **common)
     return ZenoPP(problem, rho=1e-3 if config.rho is None else config.rho, eps=config.eps, k_v=config.k_v,
                   n_r=config.n_r, max_delay=config.max_delay, **common)

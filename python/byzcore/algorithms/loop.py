@@ -18,13 +18,13 @@ import numpy as np
 
 from .._progress import Progress, Timer
 from ..attacks import Attack, make_attack
-from ..problems import Problem, make_problem
+from ..problems import Problem, make_problem, optimal_value
 from .base import Algorithm, Plan, apply_attack
 from .config import RunConfig, algorithm_name, byzantine_ids, make_algorithm
 from .results import Result, jsonable
 from .zeno_pp import ZenoPP, run_concurrent
 
-__all__ = ["Round", "RoundLoop", "run", "simulate", "simulated_collect"]
+__all__ = ["Round", "RoundLoop", "detection_rates", "run", "simulate", "simulated_collect"]
 
 
 @dataclass
@@ -113,20 +113,41 @@ class RoundLoop:
     Notes
     -----
     A recorded row holds ``round``, the evaluation (``loss``, ``grad_norm``, ``accuracy``;
-    ``None`` once the model is not finite), ``bytes_sent`` (the clients' messages so far),
+    ``None`` once the model is not finite), ``gap`` (``loss - f_star``, when ``f_star`` is
+    given), ``bytes_sent`` (the clients' messages so far), ``oracle_calls`` (sample gradients
+    computed by the clients so far) and ``epochs`` (``oracle_calls`` / the problem's samples),
     ``time`` (seconds spent collecting and stepping, evaluation excluded),
-    ``alg.round_stats()`` and the round's ``info``. The run stops at the first record of a
+    ``alg.round_stats()`` and the round's ``info`` (for Zeno/Zeno++ the round's
+    ``accept_rate``, ``false_positive_rate``, ``false_negative_rate``; totals in
+    ``self.detection``). The run stops at the first record of a
     non-finite model (``diverged``).
     """
 
     def __init__(self, alg: Algorithm, problem: Problem, honest: np.ndarray, collect: Callable[[Plan], Round], *,
-                 eval_every: int = 1, partial: bool = False, progress: bool = False, desc: str | None = None):
+                 eval_every: int = 1, partial: bool = False, progress: bool = False, desc: str | None = None,
+                 f_star: float | None = None):
         self.alg, self.problem, self.honest, self.collect = alg, problem, np.asarray(honest), collect
         self.eval_every, self.partial = int(eval_every), bool(partial)
         self.progress, self.desc = progress, desc or alg.name
+        self.f_star = f_star
         self.metrics: list = []
         self.bytes_sent = 0
+        self.oracle_calls = 0
+        self.detection = {"honest": 0, "byzantine": 0, "accepted": 0, "honest_rejected": 0, "byzantine_accepted": 0}
         self.timer = Timer()
+
+    def _detect(self, plan: Plan) -> dict:
+        """Zeno/Zeno++'s filter against the truth: rates of this round, and the run's totals.
+        A false positive is an honest message rejected, a false negative a Byzantine one kept."""
+        kept = self.alg.last_accepted
+        if kept is None or len(kept) != len(plan.clients):
+            return {}
+        honest = np.isin(np.asarray(plan.clients), self.honest)
+        counts = {"honest": int(honest.sum()), "byzantine": int((~honest).sum()), "accepted": int(kept.sum()),
+                  "honest_rejected": int((honest & ~kept).sum()), "byzantine_accepted": int((~honest & kept).sum())}
+        for k, v in counts.items():
+            self.detection[k] += v
+        return detection_rates(counts)
 
     def one_round(self, plan: Plan) -> dict:
         """Collect ``plan``'s messages and step the server; returns the round's ``info``."""
@@ -142,7 +163,10 @@ class RoundLoop:
                     if not self.partial:
                         raise
                     info["skipped"] = str(exc)
+            if "skipped" not in info:
+                info.update(self._detect(r.plan))
         self.bytes_sent += len(r.plan.clients) * self.alg.message_bytes(r.plan)
+        self.oracle_calls += self.alg.oracle_calls(r.plan)
         return info
 
     def record(self, k: int, info: dict, bar: Progress) -> bool:
@@ -150,8 +174,13 @@ class RoundLoop:
         x = self.alg.model()
         finite = bool(np.all(np.isfinite(x)))
         ev = self.problem.evaluate(x, self.honest) if finite else {"loss": None, "grad_norm": None}
-        row = {"round": k, **{key: jsonable(v) for key, v in ev.items()}, "bytes_sent": self.bytes_sent,
-               "time": round(self.timer.seconds, 6), **self.alg.round_stats(), **info}
+        row = {"round": k, **{key: jsonable(v) for key, v in ev.items()}}
+        if self.f_star is not None:
+            row["gap"] = None if row.get("loss") is None else row["loss"] - self.f_star
+        n_samples = getattr(self.problem, "n_samples", 0)
+        row.update({"bytes_sent": self.bytes_sent, "oracle_calls": self.oracle_calls,
+                    "epochs": self.oracle_calls / n_samples if n_samples else None,
+                    "time": round(self.timer.seconds, 6), **self.alg.round_stats(), **info})
         self.metrics.append(row)
         if row.get("loss") is not None:
             bar.show(loss=f"{row['loss']:.4g}")
@@ -180,10 +209,30 @@ class RoundLoop:
         return self.metrics, diverged
 
 
+def detection_rates(counts: dict) -> dict:
+    """``accept_rate``, ``false_positive_rate`` (honest messages rejected / honest messages) and
+    ``false_negative_rate`` (Byzantine messages accepted / Byzantine messages) from counts
+    (``None`` where there was nothing to count)."""
+    def ratio(a, b):
+        return a / b if b else None
+    return {"accept_rate": ratio(counts["accepted"], counts["honest"] + counts["byzantine"]),
+            "false_positive_rate": ratio(counts["honest_rejected"], counts["honest"]),
+            "false_negative_rate": ratio(counts["byzantine_accepted"], counts["byzantine"])}
+
+
 def simulate(alg: Algorithm, problem: Problem, attack: Attack, byzantine: np.ndarray, rounds: int, *,
-             eval_every: int = 1, progress: bool = False) -> tuple[list, bool]:
+             eval_every: int = 1, progress: bool = False, f_star: float | None = None,
+             totals: dict | None = None) -> tuple[list, bool]:
     """The reference single-process run: ``rounds`` rounds of ``alg`` with the Byzantine
     workers ``byzantine`` replaced by ``attack``.
+
+    Parameters
+    ----------
+    f_star
+        With a value, each row also records ``gap = loss - f_star``.
+    totals
+        A dict that receives the run's totals (``oracle_calls``, and for Zeno/Zeno++
+        ``detection``: counts and rates over every round).
 
     Returns
     -------
@@ -193,8 +242,13 @@ def simulate(alg: Algorithm, problem: Problem, attack: Attack, byzantine: np.nda
     bad = np.zeros(problem.n_workers, dtype=bool)
     bad[np.asarray(byzantine, dtype=np.int64)] = True
     loop = RoundLoop(alg, problem, np.flatnonzero(~bad), simulated_collect(alg, problem, attack, byzantine),
-                     eval_every=eval_every, progress=progress)
-    return loop.run(rounds)
+                     eval_every=eval_every, progress=progress, f_star=f_star)
+    out = loop.run(rounds)
+    if totals is not None:
+        totals["oracle_calls"] = loop.oracle_calls
+        if loop.detection["honest"] + loop.detection["byzantine"]:
+            totals["detection"] = {**loop.detection, **detection_rates(loop.detection)}
+    return out
 
 
 def run(config: RunConfig | dict | None = None, *, progress: bool = False, **overrides: Any) -> Result:
@@ -221,20 +275,26 @@ def run(config: RunConfig | dict | None = None, *, progress: bool = False, **ove
     wall = Timer(started=True)
     if problem is None:
         problem = make_problem(cfg.problem, cfg.workers, split=cfg.split, seed=cfg.seed, lam=cfg.lam,
-                               n_samples=cfg.n_samples)
+                               n_samples=cfg.n_samples, reg=cfg.reg)
     byz = byzantine_ids(cfg.workers, cfg.byzantine, cfg.seed)
     attack = make_attack(cfg.attack)
     alg = make_algorithm(cfg, problem)
+    f_star = None
+    if cfg.optimality_gap:
+        f_star = optimal_value(problem, np.setdiff1d(np.arange(problem.n_workers), byz))
+    totals: dict = {}
     if cfg.mode == "threads":
         metrics, diverged = _run_threads(alg, problem, attack, byz, cfg, progress)
     else:
         metrics, diverged = simulate(alg, problem, attack, byz, cfg.rounds, eval_every=cfg.eval_every,
-                                     progress=progress)
+                                     progress=progress, f_star=f_star, totals=totals)
+    if f_star is not None:
+        totals["f_star"] = f_star
     x = alg.model()
     final = dict(metrics[-1]) if metrics else {}
-    final = {k: final.get(k) for k in ("loss", "grad_norm", "accuracy") if k in final}
+    final = {k: final.get(k) for k in ("loss", "grad_norm", "accuracy", "gap") if k in final}
     return Result(config=cfg.to_dict(), metrics=metrics, final=final, x=np.array(x), byzantine=byz.tolist(),
-                  diverged=diverged, seconds=wall.elapsed, algorithm=jsonable(alg.describe()))
+                  diverged=diverged, seconds=wall.elapsed, algorithm=jsonable(alg.describe()), totals=totals)
 
 
 def _run_threads(alg: ZenoPP, problem: Problem, attack: Attack, byz: np.ndarray, cfg: RunConfig,

@@ -26,6 +26,7 @@ class Result:
     diverged: bool = False
     seconds: float = 0.0
     algorithm: dict = field(default_factory=dict)
+    totals: dict = field(default_factory=dict)
 
     def column(self, key: str) -> np.ndarray:
         """One metric over the recorded rounds (``nan`` where missing)."""
@@ -33,10 +34,13 @@ class Result:
 
     def summary(self) -> dict:
         """What ``summary.json`` holds: the configuration, the algorithm's description, the
-        Byzantine workers, the final metrics, whether the run diverged, and its duration."""
+        Byzantine workers, the final metrics, whether the run diverged, its duration, and the
+        run's ``totals`` (``oracle_calls``; ``f_star`` with the optimality gap; ``detection``:
+        Zeno/Zeno++'s accepted / false-positive / false-negative counts and rates)."""
         return {"config": self.config, "algorithm": self.algorithm, "byzantine": self.byzantine,
                 "final": {k: jsonable(v) for k, v in self.final.items()}, "diverged": self.diverged,
-                "rounds_recorded": len(self.metrics), "seconds": round(self.seconds, 3)}
+                "rounds_recorded": len(self.metrics), "seconds": round(self.seconds, 3),
+                "totals": jsonable(self.totals)}
 
     def save(self, out: str) -> list[str]:
         """Write ``out/metrics.jsonl`` (one JSON object per recorded round) and

@@ -39,13 +39,19 @@ from .base import Algorithm, Plan
 
 class ZenoPP(Algorithm):
     """Zeno++. ``rho``, ``eps``, ``k_v`` (arrivals between validation refreshes), ``n_r``
-    (validation batch), ``max_delay`` (staleness drawn uniformly in ``0..max_delay``)."""
+    (validation batch), ``max_delay`` (staleness drawn uniformly in ``0..max_delay``).
+
+    Defaults follow the authors' experiment scripts (``xcgoner/iclr2020_zeno_async``,
+    ``experiment_script_1.sh``: ``--rho 0.001 --epsilon 0 --zeno-delay 10 --max-delay 10``
+    with 10 workers, 6 Byzantine): ``rho = 1e-3``, ``eps = 0``, ``k_v = 10``,
+    ``max_delay = 10``. ``n_r`` stays 32 (their ``--zeno-batchsize`` is 128 on CIFAR-10).
+    """
 
     name = "zeno_pp"
     uses_aggregator = False
 
-    def __init__(self, problem, *, rho: float = 1e-3, eps: float = 0.0, k_v: int = 1, n_r: int = 32,
-                 max_delay: int = 4, **kw):
+    def __init__(self, problem, *, rho: float = 1e-3, eps: float = 0.0, k_v: int = 10, n_r: int = 32,
+                 max_delay: int = 10, **kw):
         super().__init__(problem, **kw)
         if k_v < 1 or n_r < 1 or max_delay < 0:
             raise ValueError(f"[{self.name}] need k_v >= 1, n_r >= 1, max_delay >= 0; got {k_v}, {n_r}, {max_delay}")
@@ -79,8 +85,11 @@ class ZenoPP(Algorithm):
             self._since_refresh = 0
         self._since_refresh += 1
         self.accepted = 0
-        for u in np.asarray(messages, dtype=np.float64).reshape(-1, self.d):
+        rows = np.asarray(messages, dtype=np.float64).reshape(-1, self.d)
+        self.last_accepted = np.zeros(len(rows), dtype=bool)
+        for r, u in enumerate(rows):
             if self.test(u):
+                self.last_accepted[r] = True
                 nv, nu = float(np.linalg.norm(self.v)), float(np.linalg.norm(u))
                 self.x = self.x - self.lr * (nv / nu) * u
                 self.history.append(self.x)

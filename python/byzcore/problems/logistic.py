@@ -1,4 +1,4 @@
-"""Binary logistic regression with a non-convex regulariser, split across workers.
+"""Binary logistic regression (non-convex or l2 regulariser), split across workers.
 
 The data of all workers is one ``(blocks, m, d)`` array (or its ELL layout for sparse data,
 :mod:`byzcore.problems.sparse`), so the losses and gradients of all workers come from one
@@ -16,7 +16,7 @@ import numpy as np
 from .. import _streams
 from .base import Problem, problem_error
 from .data import split_indices
-from .sparse import FeatureRows, to_feature_rows
+from .sparse import CSRMatrix, CSRRows, FeatureRows, as_csr, to_feature_rows
 
 __all__ = ["LogisticRegression"]
 
@@ -38,24 +38,42 @@ def _loss_and_sigmoid(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return loss, np.where(t >= 0, e * inv, inv)
 
 
+REGULARISERS = ("nonconvex", "l2")
+
+
 class LogisticRegression(Problem):
-    """``f_i(x) = mean_{j in worker i} log(1 + exp(-y_j a_j^T x)) + lam * sum_k x_k^2 / (1 + x_k^2)``,
-    labels ``y`` in ``{-1, +1}`` (any two label values are mapped: the smaller to -1).
+    """``f_i(x) = mean_{j in worker i} log(1 + exp(-y_j a_j^T x)) + lam * r(x)``, labels ``y`` in
+    ``{-1, +1}`` (any two label values are mapped: the smaller to -1), with
+    ``reg="nonconvex"``: ``r(x) = sum_k x_k^2 / (1 + x_k^2)`` (default) or ``reg="l2"``:
+    ``r(x) = ||x||^2`` (the Byz-VR-MARINA(-PP) experiments; docs/spec.md#problem-logreg).
 
     The objective the algorithms minimise is ``f = mean_{i honest} f_i``. The data of all
     workers is one ``(blocks, rows, d)`` array (or, for sparse data such as a9a's one-hot
     features, the same in ELL layout), so every quantity for all workers comes from one
     batched product. ``layout`` forces ``"dense"`` or ``"sparse"`` (default: chosen from
-    the data).
+    the data). Sparse ``features`` (a :class:`~byzcore.problems.sparse.CSRMatrix` or a SciPy
+    sparse matrix, e.g. from :func:`~byzcore.problems.load_libsvm`) stay sparse: the rows are
+    kept in CSR form and every product runs over the non-zeros (``layout == "csr"``), so
+    millions of features cost memory in proportion to the non-zeros only; ``layout="dense"``
+    densifies them.
     """
 
     has_accuracy = True
 
     def __init__(self, features: Any, labels: Any, n_workers: int, *, split: str = "homogeneous",
-                 lam: float = 0.01, seed: int = 0, name: str = "logreg", layout: str | None = None):
-        A = np.asarray(features, dtype=np.float64)
+                 lam: float = 0.01, seed: int = 0, name: str = "logreg", layout: str | None = None,
+                 reg: str = "nonconvex"):
+        if reg not in REGULARISERS:
+            raise problem_error("LogisticRegression", f"reg must be one of {', '.join(REGULARISERS)}, got {reg!r}")
+        if not (np.isfinite(lam) and lam >= 0):
+            raise problem_error("LogisticRegression", f"lam must be finite and >= 0, got {lam}")
+        self.reg = reg
+        csr = as_csr(features)
+        if csr is not None and layout == "dense":
+            csr, features = None, csr.toarray()
+        A = csr if csr is not None else np.asarray(features, dtype=np.float64)
         y = np.asarray(labels).reshape(-1)
-        if A.ndim != 2 or A.shape[0] != y.shape[0] or A.shape[0] == 0:
+        if len(A.shape) != 2 or A.shape[0] != y.shape[0] or A.shape[0] == 0:
             raise problem_error("LogisticRegression", f"features must be (N, d) and labels (N,), got {A.shape} and {y.shape}")
         values = np.unique(y)
         if len(values) != 2:
@@ -73,6 +91,9 @@ class LogisticRegression(Problem):
             self.owner = np.arange(self.n_workers, dtype=np.int64)
         m = max(len(p) for p in blocks)
         nb = len(blocks)
+        if csr is not None:
+            self._init_csr(csr, blocks, m, ypm)
+            return
         dense, idx, val = to_feature_rows(A, layout)
         # Padding rows have weight zero (and zero features): they add exact zeros to every sum.
         self.y = np.zeros((nb, m))
@@ -101,17 +122,43 @@ class LogisticRegression(Problem):
         self.n_samples = int(self.sizes.sum())
         self._all = np.arange(self.n_workers)
 
+    def _init_csr(self, csr: CSRMatrix, blocks: list, m: int, ypm: np.ndarray) -> None:
+        """Sparse input: the rows stay in CSR form (never densified) on the ``(blocks, m)`` grid."""
+        ids = np.full((len(blocks), m), -1, dtype=np.int64)   # -1: an empty padding row
+        self.y = np.zeros((len(blocks), m))
+        self.w = np.zeros((len(blocks), m))
+        self.sizes = np.array([len(p) for p in blocks], dtype=np.int64)
+        for b, part in enumerate(blocks):
+            ids[b, :len(part)] = part
+            self.y[b, :len(part)] = ypm[part]
+            self.w[b, :len(part)] = 1.0 / len(part)
+        binary = bool(np.all(csr.data == 1.0))                # binary data needs no values
+        src = CSRRows(self.d, csr.indptr, csr.indices, None if binary else csr.data, (csr.shape[0],))
+        self.rows = src.select(ids)
+        self.layout = "csr"
+        self.sign = np.ones(self.n_workers)
+        self.n_samples = int(self.sizes.sum())
+        self._all = np.arange(self.n_workers)
+
     def __repr__(self) -> str:
         return (f"LogisticRegression({self.name}: {self.n_samples} samples x {self.d} features ({self.layout}), "
-                f"{self.n_workers} workers, {self.split}, lam={self.lam})")
+                f"{self.n_workers} workers, {self.split}, {self.reg} regulariser, lam={self.lam})")
 
     # -- helpers
     def _reg(self, x: np.ndarray) -> np.ndarray:
         x2 = x * x
+        if self.reg == "l2":
+            return self.lam * np.sum(x2, axis=-1)
         return self.lam * np.sum(x2 / (1.0 + x2), axis=-1)
 
     def _reg_grad(self, x: np.ndarray) -> np.ndarray:
+        if self.reg == "l2":
+            return self.lam * 2.0 * x
         return self.lam * 2.0 * x / (1.0 + x * x) ** 2
+
+    def local_sizes(self, workers: Sequence[int]) -> np.ndarray:
+        """Samples each of ``workers`` holds (a gradient-oracle call is one sample's gradient)."""
+        return self.sizes[self.owner[self._workers(workers)]]
 
     @staticmethod
     def _workers(workers) -> np.ndarray:
@@ -169,6 +216,16 @@ class LogisticRegression(Problem):
     def evaluate(self, x: np.ndarray, workers: Sequence[int] | None = None) -> dict:
         """``loss`` = mean of ``f_i(x)``, ``grad_norm`` = ``||grad of that mean||``, ``accuracy``
         on the samples of ``workers`` (default all), with the true labels."""
+        loss, grad, acc = self._objective(x, workers)
+        return {"loss": loss, "grad_norm": float(np.linalg.norm(grad)), "accuracy": acc}
+
+    def objective(self, x: np.ndarray, workers: Sequence[int] | None = None) -> tuple[float, np.ndarray]:
+        """``f(x) = mean of f_i(x)`` over ``workers`` (default all) and its gradient (true labels):
+        what the optimality gap's solver minimises (:mod:`byzcore.problems.optimum`)."""
+        loss, grad, _ = self._objective(np.asarray(x, dtype=np.float64), workers)
+        return loss, grad
+
+    def _objective(self, x: np.ndarray, workers: Sequence[int] | None):
         wk = self._all if workers is None else self._workers(workers)
         # Weight of each block in the mean; blocks of other workers get weight zero (cheaper
         # than copying the used blocks out).
@@ -188,7 +245,7 @@ class LogisticRegression(Problem):
                 grad = csr.T @ coef.reshape(-1)
             grad = grad + self._reg_grad(x)
             acc = float(np.sum(cw * ((y > 0) == (z > 0))))               # predict +1 iff a^T x > 0
-        return {"loss": loss, "grad_norm": float(np.linalg.norm(grad)), "accuracy": acc}
+        return loss, grad, acc
 
     def _csr(self):
         """The sparse data as one SciPy CSR matrix, when SciPy is installed: the metrics pass

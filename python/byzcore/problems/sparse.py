@@ -1,7 +1,10 @@
-"""Feature rows of a problem, dense or sparse (ELL), and the two products the losses need.
+"""Feature rows of a problem, dense, ELL or CSR, and the two products the losses need.
 
-Both layouts keep every product separable over the rows' first axis, so one worker computed
-alone gets the same bits as in the batched call (see :mod:`byzcore.problems.base`).
+Every layout keeps every product separable over the rows' first axis, so one worker computed
+alone gets the same bits as in the batched call (see :mod:`byzcore.problems.base`). Dense
+and ELL rows come from a dense array; CSR rows (:class:`CSRRows`) come from a sparse matrix
+(:class:`CSRMatrix`, or SciPy's) and are never densified, so LIBSVM files with millions of
+features (news20, rcv1, url) fit in memory.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import numpy as np
 
 from .base import problem_error
 
-__all__ = ["FeatureRows", "to_feature_rows"]
+__all__ = ["CSRMatrix", "CSRRows", "FeatureRows", "as_csr", "to_feature_rows"]
 
 
 class FeatureRows:
@@ -112,3 +115,142 @@ def to_feature_rows(A: np.ndarray, layout: str | None) -> tuple[np.ndarray | Non
         val = np.zeros(idx.shape)
         val[rows, pos] = A[rows, cols]
     return None, idx, val
+
+
+class CSRMatrix:
+    """A sparse ``(N, d)`` matrix in compressed sparse row form, with NumPy only (what
+    :func:`~byzcore.problems.load_libsvm` returns without SciPy; SciPy's ``csr_matrix`` has
+    the same attributes).
+
+    Parameters
+    ----------
+    indptr, indices, data
+        Row ``i`` holds columns ``indices[indptr[i]:indptr[i+1]]`` with values ``data[...]``.
+    shape
+        ``(N, d)``.
+    """
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple[int, int]):
+        self.indptr = np.asarray(indptr, dtype=np.int64)
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.data = np.asarray(data, dtype=np.float64)
+        self.shape = (int(shape[0]), int(shape[1]))
+
+    @classmethod
+    def from_dense(cls, A: np.ndarray) -> CSRMatrix:
+        """The non-zeros of a dense ``(N, d)`` array."""
+        A = np.asarray(A, dtype=np.float64)
+        rows, cols = np.nonzero(A)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=A.shape[0]))])
+        return cls(indptr, cols, A[rows, cols], A.shape)
+
+    def toarray(self) -> np.ndarray:
+        """The dense ``(N, d)`` float64 array (small matrices only: it allocates ``N * d``)."""
+        out = np.zeros(self.shape)
+        rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+        np.add.at(out, (rows, self.indices), self.data)
+        return out
+
+
+def as_csr(features: object) -> CSRMatrix | None:
+    """``features`` as a :class:`CSRMatrix` (duplicates summed, columns sorted in each row)
+    if it is sparse (a :class:`CSRMatrix` or any SciPy sparse matrix), else ``None``."""
+    if isinstance(features, CSRMatrix):
+        m = features
+    elif hasattr(features, "tocsr"):
+        c = features.tocsr(copy=True)
+        c.sum_duplicates()
+        c.sort_indices()
+        return CSRMatrix(c.indptr, c.indices, c.data, c.shape)
+    else:
+        return None
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    if len(rows) and np.any(np.diff(rows * m.shape[1] + m.indices) <= 0):  # unsorted or repeated columns
+        key, inv = np.unique(rows * m.shape[1] + m.indices, return_inverse=True)
+        data = np.bincount(inv, weights=m.data, minlength=len(key))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(key // m.shape[1], minlength=m.shape[0]))])
+        return CSRMatrix(indptr, key % m.shape[1], data, m.shape)
+    return m
+
+
+class CSRRows:
+    """Feature rows in compressed sparse row form, on a grid of leading axes (the
+    :class:`FeatureRows` interface: ``take``, ``flat``, ``block_view``, ``dot``, ``tdot``).
+
+    ``shape`` is the rows' leading shape (``(blocks, rows)`` for a problem's data,
+    ``(m, batch)`` for minibatches); row ``i`` of the flattened grid holds columns
+    ``indices[indptr[i]:indptr[i+1]]`` (``indptr`` need not start at 0) with values ``data``
+    (``None``: binary data). Empty rows (padding) hold nothing. Products are separable: a
+    row's sum runs over its own entries in their stored order, and each output of
+    :meth:`tdot` adds its contributions in row order, whatever the other rows are.
+    """
+
+    def __init__(self, d: int, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray | None,
+                 shape: tuple[int, ...]):
+        self.d, self.indptr, self.indices, self.data = int(d), indptr, indices, data
+        self.shape = tuple(int(s) for s in shape)
+
+    def select(self, ids: np.ndarray) -> CSRRows:
+        """Rows ``ids`` (integers of any shape; ``-1`` is an empty row) on a grid of
+        ``ids.shape``: views for a contiguous range, a copy otherwise."""
+        ids = np.asarray(ids, dtype=np.int64)
+        flat = ids.reshape(-1)
+        n = flat.size
+        if n and flat[0] >= 0 and np.array_equal(flat, np.arange(flat[0], flat[0] + n)):
+            lo, hi = self.indptr[flat[0]] - self.indptr[0], self.indptr[flat[0] + n] - self.indptr[0]
+            return CSRRows(self.d, self.indptr[flat[0]: flat[0] + n + 1], self.indices[lo:hi],
+                           None if self.data is None else self.data[lo:hi], ids.shape)
+        safe = np.where(flat >= 0, flat, 0)
+        starts = self.indptr[safe] - self.indptr[0]
+        lens = np.where(flat >= 0, self.indptr[safe + 1] - self.indptr[safe], 0)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lens, out=indptr[1:])
+        pos = np.repeat(starts - indptr[:-1], lens) + np.arange(indptr[-1])
+        return CSRRows(self.d, indptr, self.indices[pos], None if self.data is None else self.data[pos], ids.shape)
+
+    def _grid(self) -> np.ndarray:
+        return np.arange(int(np.prod(self.shape))).reshape(self.shape)
+
+    def take(self, *key) -> CSRRows:
+        """Rows selected by NumPy indexing on the leading (row) axes."""
+        return self.select(self._grid()[key])
+
+    def flat(self) -> CSRRows:
+        """All rows as one ``(1, N)`` set."""
+        return CSRRows(self.d, self.indptr, self.indices, self.data, (1, int(np.prod(self.shape))))
+
+    def block_view(self, b: np.ndarray) -> CSRRows:
+        """Blocks ``b`` (first leading axis) as a ``(len(b), rows)`` set."""
+        return self.select(self._grid()[np.asarray(b, dtype=np.int64)])
+
+    def _lens(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    def _lead_of_entries(self) -> np.ndarray:
+        per_lead = int(np.prod(self.shape[1:]))
+        return np.repeat(np.arange(int(np.prod(self.shape))) // per_lead, self._lens())
+
+    def _row_sums(self, g: np.ndarray) -> np.ndarray:
+        lens = self._lens()
+        out = np.zeros((lens.size,) + g.shape[1:])
+        nz = lens > 0
+        if nz.any():  # reduceat over the non-empty rows only (it misreads empty segments)
+            out[nz] = np.add.reduceat(g, (self.indptr[:-1] - self.indptr[0])[nz], axis=0)
+        return out
+
+    def dot(self, X: np.ndarray, per_row: bool = False) -> np.ndarray:
+        """As :meth:`FeatureRows.dot`: rows ``(m, r)`` times ``X`` ``(d,)`` / ``(d, p)``, or
+        with ``per_row`` a model per leading index ``(m, d)`` / ``(m, d, p)``."""
+        g = X[self._lead_of_entries(), self.indices] if per_row else X[self.indices]
+        if self.data is not None:
+            g = g * (self.data[:, None] if g.ndim > 1 else self.data)
+        return self._row_sums(g).reshape(self.shape + X.shape[2 if per_row else 1:])
+
+    def tdot(self, coef: np.ndarray) -> np.ndarray:
+        """``out[i] = sum_r coef[i, r] * row[i, r]`` for rows ``(m, r)``: ``(m, d)``."""
+        m = self.shape[0]
+        w = np.repeat(np.asarray(coef, dtype=np.float64).reshape(-1), self._lens())
+        if self.data is not None:
+            w = w * self.data
+        cols = self.indices if m == 1 else self.indices + self._lead_of_entries() * self.d
+        return np.bincount(cols, weights=w, minlength=m * self.d).reshape(m, self.d)
