@@ -1,0 +1,210 @@
+"""byzcore rules as Flower strategies: :class:`ByzFedAvg` for the Message API
+(``flwr.serverapp.strategy``, ``aggregate_train``) and :class:`LegacyByzFedAvg` for
+``flwr.server.strategy`` (``aggregate_fit``). See docs/flower.md."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ..aggregators import Aggregator
+from ._compat import (
+    Array,
+    ArrayRecord,
+    FedAvg,
+    LegacyFedAvg,
+    Message,
+    MetricRecord,
+    ndarrays_to_parameters,
+    parameters_to_ndarrays,
+)
+from ._core import RobustRound, RoundReport
+
+_log = logging.getLogger("flwr")
+
+
+def _robust_metrics(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Per key present in every reply, the median of the finite scalar values (a Byzantine
+    client cannot move it far, and malformed metrics cannot crash the server)."""
+    if not records:
+        return {}
+    out = {}
+    for key in set.intersection(*(set(r) for r in records)):
+        vals = [float(r[key]) for r in records
+                if isinstance(r[key], (int, float, np.integer, np.floating)) and not isinstance(r[key], bool)]
+        vals = [v for v in vals if np.isfinite(v)]
+        if vals:
+            out[key] = float(np.median(vals))
+    return out
+
+
+_ROBUST_OPTIONS = ("mode", "per_layer", "weighted", "validate", "keep", "attack", "seed")
+
+
+def _split(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """byzcore's options (those of :class:`RobustRound`) apart from Flower FedAvg's own."""
+    robust = {k: v for k, v in options.items() if k in _ROBUST_OPTIONS}
+    return robust, {k: v for k, v in options.items() if k not in _ROBUST_OPTIONS}
+
+
+def _log_round(op: str, server_round: int, rep: RoundReport) -> None:
+    _log.info("%s round %d: %s", op, server_round, rep.metrics())
+    if rep.skipped:
+        _log.warning("%s round %d: update skipped: %s", op, server_round, rep.reason)
+
+
+if FedAvg is not None:
+
+    class ByzFedAvg(FedAvg):
+        """Flower's FedAvg (Message API) with a byzcore rule in place of the weighted average.
+
+        The whole model is aggregated as one vector per client (arrays flattened in the global
+        model's key order), or per array with ``per_layer=True``. Replies with other keys,
+        shapes or dtypes are dropped as Byzantine for the round; non-finite values go to the
+        rule, which handles them as docs/spec.md#nonfinite says. When too few valid replies
+        remain for the rule's bound, the round keeps the global model. Each round's metrics
+        carry ``byz-received``, ``byz-failed``, ``byz-dropped``, ``byz-nonfinite``,
+        ``byz-rejected``, ``byz-injected``, ``byz-used`` and ``byz-skipped``.
+
+        Parameters
+        ----------
+        rule
+            A byzcore spec string (``"bucketing:2+median"``) or aggregator (``NNM(2) >> Krum(2)``).
+        f
+            Byzantine clients tolerated (required with a spec string).
+        **options
+            byzcore's ``mode``, ``per_layer``, ``weighted``, ``validate``, ``keep``, ``attack``,
+            ``seed`` as in :class:`byzcore.flower.RobustRound` (``mode="update"`` by default,
+            ``weighted=False``: refused for robust rules); the others are Flower FedAvg's own
+            (``fraction_train``, ``min_train_nodes``, ...).
+
+        Raises
+        ------
+        ValueError, TypeError
+            Bad options (``[ByzFedAvg] ...``).
+
+        References
+        ----------
+        docs/flower.md; docs/spec.md#rules.
+        """
+
+        def __init__(self, rule: str | Aggregator, f: int | None = None, **options: Any):
+            robust, fedavg = _split(options)
+            super().__init__(**fedavg)
+            self.robust = RobustRound(rule, f, **robust, op="ByzFedAvg")
+            self.current: dict[str, np.ndarray] | None = None
+            self.last_report: RoundReport | None = None
+
+        def set_global(self, arrays: ArrayRecord) -> None:
+            """Record the global model the clients are sent (``configure_train`` calls it)."""
+            self.current = {k: np.array(v.numpy(), copy=True) for k, v in arrays.items()}
+
+        def configure_train(self, server_round: int, arrays: ArrayRecord, config: Any, grid: Any) -> Iterable[Message]:
+            """Flower's sampling, after recording the global model (updates are relative to it)."""
+            self.set_global(arrays)
+            return super().configure_train(server_round, arrays, config, grid)
+
+        def _read(self, msg: Message) -> tuple[int, dict[str, np.ndarray] | None, Any, dict[str, Any]]:
+            cid = int(msg.metadata.src_node_id)
+            try:
+                content = msg.content
+                records = content.array_records
+                record = records.get(self.arrayrecord_key)
+                if record is None and len(records) == 1:
+                    record = next(iter(records.values()))
+                arrays = None if record is None else {k: v.numpy() for k, v in record.items()}
+                metrics: dict[str, Any] = {}
+                for m in content.metric_records.values():
+                    metrics.update(dict(m))
+                return cid, arrays, metrics.get(self.weighted_by_key), metrics
+            except Exception:  # unreadable reply: dropped as Byzantine
+                return cid, None, None, {}
+
+        def aggregate_train(self, server_round: int,
+                            replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
+            """Robust aggregation of the round's replies; ``None`` arrays keep the global model."""
+            rep = RoundReport()
+            read, metric_rows = [], []
+            for msg in replies:
+                try:
+                    failed = msg.has_error()
+                except Exception:
+                    failed = True
+                if failed:
+                    rep.failed += 1
+                    continue
+                cid, arrays, num, metrics = self._read(msg)
+                read.append((cid, arrays, num))
+                if arrays is not None:
+                    metric_rows.append(metrics)
+            new, rep = self.robust(server_round, self.current, read, rep)
+            self.last_report = rep
+            _log_round("ByzFedAvg", server_round, rep)
+            metrics = {k: v for k, v in _robust_metrics(metric_rows).items() if k != self.weighted_by_key}
+            metrics.update(rep.metrics())
+            arrays_out = None if new is None else ArrayRecord({k: Array(np.asarray(v)) for k, v in new.items()})
+            if new is not None:
+                self.current = {k: np.array(v, copy=True) for k, v in new.items()}
+            return arrays_out, MetricRecord(metrics)
+
+else:  # pragma: no cover - Flower before 1.21
+    ByzFedAvg = None  # type: ignore[assignment,misc]
+
+
+class LegacyByzFedAvg(LegacyFedAvg):
+    """The legacy strategy API (``flwr.server.strategy.FedAvg``, ``aggregate_fit``) with a
+    byzcore rule; arrays are named by position (``"0"``, ``"1"``, ...). Options and round
+    metrics as in :class:`ByzFedAvg`; Flower's options in ``**options`` are the legacy FedAvg's
+    (``fraction_fit``, ``min_fit_clients``, ``initial_parameters``, ...).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad options (``[LegacyByzFedAvg] ...``).
+
+    References
+    ----------
+    docs/flower.md.
+    """
+
+    def __init__(self, rule: str | Aggregator, f: int | None = None, **options: Any):
+        robust, fedavg = _split(options)
+        super().__init__(**fedavg)
+        self.robust = RobustRound(rule, f, **robust, op="LegacyByzFedAvg")
+        self.current: dict[str, np.ndarray] | None = None
+        self.last_report: RoundReport | None = None
+
+    def configure_fit(self, server_round: int, parameters: Any, client_manager: Any) -> Any:
+        """Flower's sampling, after recording the global model."""
+        self.current = {str(i): np.array(a, copy=True) for i, a in enumerate(parameters_to_ndarrays(parameters))}
+        return super().configure_fit(server_round, parameters, client_manager)
+
+    def aggregate_fit(self, server_round: int, results: list, failures: list) -> tuple[Any, dict[str, Any]]:
+        """Robust aggregation of the fit results; ``None`` parameters keep the global model."""
+        rep = RoundReport(failed=len(failures))
+        read, metric_rows = [], []
+        for i, (proxy, res) in enumerate(results):
+            try:
+                arrays = {str(j): a for j, a in enumerate(parameters_to_ndarrays(res.parameters))}
+                num, metrics = res.num_examples, dict(res.metrics or {})
+            except Exception:
+                arrays, num, metrics = None, None, {}
+            cid = i
+            with contextlib.suppress(Exception):
+                cid = int(proxy.cid)
+            read.append((cid, arrays, num))
+            if arrays is not None:
+                metric_rows.append(metrics)
+        new, rep = self.robust(server_round, self.current, read, rep)
+        self.last_report = rep
+        _log_round("LegacyByzFedAvg", server_round, rep)
+        metrics: dict[str, Any] = dict(_robust_metrics(metric_rows))
+        metrics.update(rep.metrics())
+        if new is None:
+            return None, metrics
+        self.current = {k: np.array(v, copy=True) for k, v in new.items()}
+        return ndarrays_to_parameters([new[str(i)] for i in range(len(new))]), metrics
