@@ -344,10 +344,11 @@ class RobustRound:
             if not _conforms(arrays, current) or (self.weighted and not _is_count(num)):
                 rep.dropped += 1
                 continue
+            assert arrays is not None  # _conforms refuses None
             ids.append(cid)
             rows.append(np.concatenate([np.asarray(arrays[k], dtype=dt).reshape(-1) for k in floats])
                         if floats else np.zeros(0))
-            counts.append(float(num) if self.weighted else 1.0)
+            counts.append(float(num) if self.weighted and num is not None else 1.0)  # _is_count checked it
         if not floats:
             rep.skipped, rep.reason = True, "the model has no floating-point arrays to aggregate"
             return None, rep

@@ -52,6 +52,10 @@ def _partition_id(context: Context) -> int | None:
         return None
 
 
+def _partition_in(ids: frozenset[int]) -> Callable[[Context], bool]:
+    return lambda ctx: _partition_id(ctx) in ids
+
+
 def byzantine_mod(attack: Any, byzantine: Iterable[int] | Callable[[Context], bool], *, seed: int = 0,
                   arrayrecord_key: str = "arrays") -> Callable[[Message, Context, Callable], Message]:
     """A ClientApp mod making some clients Byzantine: their training replies are replaced by
@@ -85,8 +89,7 @@ def byzantine_mod(attack: Any, byzantine: Iterable[int] | Callable[[Context], bo
         raise ValueError(f"[byzantine_mod] {att.name} needs more than the client's own update (it is omniscient or "
                          "changes the data); inject it on the server with ServerAttack, or flip labels in the "
                          "client's training function with flip_labels")
-    is_byz = byzantine if callable(byzantine) else (lambda ctx, ids=frozenset(int(i) for i in byzantine):
-                                                   _partition_id(ctx) in ids)
+    is_byz = byzantine if callable(byzantine) else _partition_in(frozenset(int(i) for i in byzantine))
 
     def mod(msg: Message, context: Context, call_next: Callable[[Message, Context], Message]) -> Message:
         reply = call_next(msg, context)

@@ -190,15 +190,15 @@ class LegacyByzFedAvg(LegacyFedAvg):
         for i, (proxy, res) in enumerate(results):
             try:
                 arrays = {str(j): a for j, a in enumerate(parameters_to_ndarrays(res.parameters))}
-                num, metrics = res.num_examples, dict(res.metrics or {})
+                num, client_metrics = res.num_examples, dict(res.metrics or {})
             except Exception:
-                arrays, num, metrics = None, None, {}
+                arrays, num, client_metrics = None, None, {}
             cid = i
             with contextlib.suppress(Exception):
                 cid = int(proxy.cid)
             read.append((cid, arrays, num))
             if arrays is not None:
-                metric_rows.append(metrics)
+                metric_rows.append(client_metrics)
         new, rep = self.robust(server_round, self.current, read, rep)
         self.last_report = rep
         _log_round("LegacyByzFedAvg", server_round, rep)
