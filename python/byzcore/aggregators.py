@@ -375,7 +375,21 @@ def _identity_stack(means: Any) -> Any:
 # ---------------------------------------------------------------- catalogue rules (issue 9)
 # These objects never lower f on their own: below a rule's bound on n the call raises, so a
 # user who asked for f Byzantine messages never silently gets less protection.
-class MeaMed(Aggregator):
+class _RuleOfF(Aggregator):
+    """A rule whose only parameter is ``f``: calls ``rule(X, f)`` with ``f`` as given."""
+
+    rule: Callable[[Any, int], Any]
+
+    bound = "n > 2f"
+
+    def __init__(self, f: int):
+        self.f = _check_f(self.name, f)
+
+    def __call__(self, X: Any) -> Any:
+        return type(self).rule(X, self._tolerated(X))
+
+
+class MeaMed(_RuleOfF):
     """Mean around the median, :func:`byzcore.meamed`; needs ``n > 2f``.
 
     Parameters
@@ -394,16 +408,11 @@ class MeaMed(Aggregator):
     """
 
     name = "meamed"
-    bound = "n > 2f"
 
-    def __init__(self, f: int):
-        self.f = _check_f(self.name, f)
-
-    def __call__(self, X: Any) -> Any:
-        return _ops.meamed(X, self._tolerated(X))
+    rule = staticmethod(_ops.meamed)
 
 
-class Bulyan(Aggregator):
+class Bulyan(_RuleOfF):
     """Bulyan, :func:`byzcore.bulyan`; needs ``n >= 4f + 3``.
 
     Parameters
@@ -424,11 +433,7 @@ class Bulyan(Aggregator):
     name = "bulyan"
     bound = "n >= 4f + 3"
 
-    def __init__(self, f: int):
-        self.f = _check_f(self.name, f)
-
-    def __call__(self, X: Any) -> Any:
-        return _ops.bulyan(X, self._tolerated(X))
+    rule = staticmethod(_ops.bulyan)
 
 
 class MoNNA(Aggregator):
@@ -461,7 +466,7 @@ class MoNNA(Aggregator):
         return _ops.monna(X, self._tolerated(X), self.pivot)
 
 
-class CGE(Aggregator):
+class CGE(_RuleOfF):
     """Comparative gradient elimination, :func:`byzcore.cge`; needs ``n > 2f``.
 
     Parameters
@@ -480,13 +485,8 @@ class CGE(Aggregator):
     """
 
     name = "cge"
-    bound = "n > 2f"
 
-    def __init__(self, f: int):
-        self.f = _check_f(self.name, f)
-
-    def __call__(self, X: Any) -> Any:
-        return _ops.cge(X, self._tolerated(X))
+    rule = staticmethod(_ops.cge)
 
 
 class FedTrimmedAvg(Aggregator):
@@ -539,7 +539,7 @@ class Clipping(Aggregator):
         return _ops.clip(X, self.tau)
 
 
-class ARC(Aggregator):
+class ARC(_RuleOfF):
     """Adaptive robust clipping, a pre-aggregator: ``ARC(f) >> rule`` (:func:`byzcore.arc`).
 
     Parameters
@@ -560,33 +560,13 @@ class ARC(Aggregator):
     name = "arc"
     reduces = False
 
-    bound = "n > 2f"
-
-    def __init__(self, f: int):
-        self.f = _check_f(self.name, f)
-
-    def __call__(self, X: Any) -> Any:
-        return _ops.arc(X, self._tolerated(X))
+    rule = staticmethod(_ops.arc)
 
 
 
 
 # -------------------------------------------- subset rules (docs/rules.md#subset-rules-mda-smea-caf-dnc)
 # f is passed as given: the rule raises below its bound (n > 2f), never tolerating fewer silently.
-
-
-class _RuleOfF(Aggregator):
-    """A rule whose only parameter is ``f``: calls ``rule(X, f)`` with ``f`` as given."""
-
-    rule: Callable[[Any, int], Any]
-
-    bound = "n > 2f"
-
-    def __init__(self, f: int):
-        self.f = _check_f(self.name, f)
-
-    def __call__(self, X: Any) -> Any:
-        return type(self).rule(X, self._tolerated(X))
 
 
 class MDA(_RuleOfF):
