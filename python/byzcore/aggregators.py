@@ -1047,16 +1047,43 @@ def register(*names: str, options: Mapping[str, Callable[[str], Any]] | None = N
              positional: str | None = None) -> Callable[[Callable[..., Aggregator]], Callable[..., Aggregator]]:
     """Register ``factory(f=..., seed=..., **options) -> Aggregator`` under ``names``.
 
+    Used as a decorator; a name registered again replaces the earlier entry. The factory is
+    called with :func:`make_aggregator`'s ``f`` and ``seed`` (or the part's own ``f=`` and
+    ``seed=``, where declared as options) and the part's other options, converted; it should
+    raise ``TypeError`` or ``ValueError`` for bad values, which :func:`make_aggregator` reports
+    with the spec. The registry and the spec grammar: docs/spec.md#objects,
+    docs/spec.md#spec-strings.
+
     Parameters
     ----------
-    names : str
-        The spec names (lower case, ``_`` for ``-``).
+    *names : str
+        The spec names, in the normalised form a spec is read in (lower case, ``_`` for ``-``).
     options : dict, optional
         Option name -> converter from its text (``int``, ``float``, ...); the only keys a spec
         may give. ``f`` (the rule's own ``f``, overriding :func:`make_aggregator`'s) is an
         option like any other where a rule declares it.
     positional : str, optional
-        The option that ``name:value`` sets.
+        The option that ``name:value`` sets; one of ``options``.
+
+    Returns
+    -------
+    callable
+        The decorator: it registers the factory under every name and returns it unchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``positional`` is not among ``options``.
+
+    Examples
+    --------
+    ::
+
+        @register("my_rule", options={"f": int, "tau": float}, positional="tau")
+        def _my_rule(f, seed, tau=1.0):
+            return MyRule(f, tau)
+
+    after which ``make_aggregator("my_rule:2.5", f=1)`` builds ``MyRule(1, 2.5)``.
     """
     declared = dict(options or {})
     if positional is not None and positional not in declared:
@@ -1105,7 +1132,13 @@ register("dnc", options={**_F, "iters": _whole_number, "sub_dim": _whole_number,
 
 
 def available() -> list[str]:
-    """Names the registry knows."""
+    """The names :func:`make_aggregator` knows, aliases included (docs/spec.md#objects).
+
+    Returns
+    -------
+    list of str
+        The registered names, sorted: the rules and the pre-aggregators alike.
+    """
     return sorted(_RULES)
 
 
@@ -1137,30 +1170,67 @@ def _build(part: SpecPart, spec: str, f: int, seed: int) -> Aggregator:
 def make_aggregator(spec: str | Aggregator, f: int = 0, seed: int = 0, *, on_small: str = "raise") -> Aggregator:
     """Build an aggregator from a string such as ``"bucketing:2+median"`` or ``"nnm+krum"``.
 
+    The grammar (docs/spec.md#spec-strings), parsed by :func:`byzcore._spec.parse_spec`::
+
+        spec  := part ("+" part)*
+        part  := name [":" item ("," item)*]
+        item  := value                 the part's positional option: first item only
+               | key "=" value
+
+    Names are case-insensitive, spaces around them are ignored and ``-`` reads as ``_``. Every
+    part but the last is a pre-aggregator, the last a rule (docs/spec.md#composition):
+    ``pre+rule`` builds ``Chain(pre, rule)``, and ``bucketing:S+rule`` builds
+    ``Bucketing(rule, s=S)``. Each stage is built with ``f`` (a part's own ``f=`` overrides it;
+    ``mean``, ``fed_trimmed_avg`` and ``bucketing`` take no ``f`` and ignore it) and the seeded
+    ones (``bucketing``, ``dnc``) with ``seed`` (a part's ``seed=`` overrides it).
+
+    The names (:func:`available`); ``name:X`` marks the positional option ``x`` (also written
+    ``name:x=value``), the options in brackets are given as ``key=value``:
+
+    - rules: ``mean``/``average``; ``median``/``cwmed``, ``krum``, ``meamed``, ``bulyan``,
+      ``cge``, ``mda``, ``caf`` (``f``); ``trimmed_mean:F``/``tm``/``cwtm``;
+      ``fed_trimmed_avg:BETA``/``trimmed_mean_fraction``; ``multi_krum:M``/``mkrum`` (``f``);
+      ``geometric_median``/``gm``/``rfa`` (``f``, ``nu``, ``max_iter``, ``tol``);
+      ``centered_clipping:TAU``/``cc`` (``f``, ``iters``, ``use_previous``); ``monna:PIVOT``
+      (``f``); ``smea`` (``f``, ``max_subsets``); ``dnc`` (``f``, ``iters``, ``sub_dim``, ``c``,
+      ``seed``);
+    - pre-aggregators: ``nnm``, ``arc`` (``f``); ``clipping:TAU``/``clip``; ``bucketing:S``
+      (``seed``).
+
+    Examples of specs: ``"median"``, ``"trimmed_mean:2"`` (``TrimmedMean(2)``), ``"nnm+krum"``,
+    ``"bucketing:2+median"``, ``"cc:tau=10,iters=3"``, ``"Multi-Krum:5"``,
+    ``"fed_trimmed_avg:0.1"``, ``"clipping:1.5+arc+cwtm"``, ``"nnm:f=1+krum:f=2"``,
+    ``"bucketing:4,seed=7+gm:max_iter=10"``.
+
     Parameters
     ----------
     spec : str or Aggregator
-        The spec (grammar in the module docstring); an :class:`Aggregator` is returned as it is
-        (or as :meth:`~Aggregator.with_clamp`'s copy with ``on_small="clamp"``).
-    f : int
-        The number of Byzantine messages each rule tolerates (a part's ``f=`` overrides it).
-    seed : int
-        Seeds bucketing's shuffles (``0..2**64-1``).
-    on_small : {"raise", "clamp"}
+        The spec; an :class:`Aggregator` is returned as it is (or as
+        :meth:`~Aggregator.with_clamp`'s copy with ``on_small="clamp"``).
+    f : int, optional
+        The number of Byzantine messages each stage tolerates (default 0).
+    seed : int, optional
+        The seed of the seeded stages, in ``0..2**64-1`` (default 0).
+    on_small : {"raise", "clamp"}, optional
         What a rule does on a call with too few messages for its bound: raise (default), or
-        tolerate fewer than ``f`` for that call, counted in ``.clamped``.
+        tolerate fewer than ``f`` for that call, counted in ``.clamped``
+        (:meth:`Aggregator.with_clamp`; docs/spec.md#objects).
 
     Returns
     -------
     Aggregator
+        A new object in its initial state (or ``spec`` itself, see above).
 
     Raises
     ------
     TypeError
         ``spec`` is not a non-empty string or an Aggregator; ``f`` or ``seed`` not an integer.
     ValueError
-        An unknown name or option, an option of the wrong type or range, a spec that ends with
-        a pre-aggregator or puts a rule before another stage.
+        An unknown name or option, an option given twice, an unreadable or empty part, an option
+        of the wrong type or range, a positional option on a part that takes none, a spec that
+        ends with a pre-aggregator or puts a rule before another stage, ``f < 0``, ``seed``
+        outside ``0..2**64-1``, or ``on_small`` not ``"raise"`` or ``"clamp"``. The message
+        starts with ``[make_aggregator]`` and names the part.
     """
     op = "make_aggregator"
     if on_small not in ("raise", "clamp"):
