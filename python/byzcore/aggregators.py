@@ -5,14 +5,15 @@ number ``f`` of Byzantine messages it tolerates. Pre-aggregators (:class:`NNM`,
 :class:`Bucketing` without an inner rule) map ``n`` messages to ``m`` messages and compose
 with ``>>``::
 
-    Bucketing(Median(), s=2)       # bucket means, then the median of the buckets
+    Bucketing(Median(3), s=2)      # bucket means, then the median of the buckets
     NNM(f) >> Krum(f)              # nearest-neighbour mixing, then Krum
-    make_aggregator("bucketing:2+median", f=3, seed=0)   # the same from a string
+    make_aggregator("bucketing:2+median", f=3, seed=0)   # the first one, from a string
 
-The string grammar (used by the command line) is the one of :mod:`byzcore._spec`:
-``part+part+...+rule``, every part but the last a pre-aggregator (``nnm``, ``bucketing:S``),
-the last a rule, each ``name``, ``name:arg`` or ``name:key=value,key=value``; each rule declares
-its options and their types.
+The string grammar (used by the command line) is the one of :mod:`byzcore._spec`
+(docs/spec.md#spec-strings): ``part+part+...+rule``, every part but the last a pre-aggregator
+(``nnm``, ``bucketing:S``, ...), the last a rule, each ``name``, ``name:arg`` or
+``name:key=value,key=value``; each rule declares its options and their types (see
+:func:`make_aggregator`). Composition: docs/spec.md#composition.
 
 **Fewer messages than the bound.** A rule built for ``f`` raises when a call brings too few
 messages for its bound on ``n`` (``Krum(5)`` on 4 messages: ``[krum] needs n >= f + 3``), since
@@ -24,8 +25,9 @@ that call, and each such call is counted in :attr:`Aggregator.clamped`.
 **State.** :class:`CenteredClipping` (its centre, the previous aggregate) and
 :class:`Bucketing` (its call count, which picks the shuffle) change between calls; everything
 that does is in :attr:`Aggregator.state`, and :meth:`Aggregator.reset` returns an object to
-the state it was built in, so a reset object gives the results of a fresh one. Bounds and
-conventions: ``docs/spec.md``.
+the state it was built in, so a reset object gives the results of a fresh one. The objects'
+contract (bounds, clamping, state): docs/spec.md#objects; each rule's definition and bound:
+its section of the spec (anchor ``rule-...`` or ``pre-...``), cited on its class.
 """
 
 from __future__ import annotations
@@ -70,7 +72,18 @@ def _check_f(op: str, f: Any) -> int:
 
 
 class Aggregator:
-    """Base class: subclasses set ``name``, ``f`` and ``bound`` and implement ``__call__``.
+    """Base class of the aggregator objects: ``agg(X)`` maps ``n`` messages to one (a rule) or to ``n'``.
+
+    ``X`` is what the aggregation functions take (docs/spec.md#inputs): an ``(n, d)`` or
+    ``(n, *shape)`` array or a sequence of ``n`` messages, NumPy, PyTorch or CuPy; the result is
+    of the caller's array type. ``a >> b`` composes a pre-aggregator with the next stage into a
+    :class:`Chain` (docs/spec.md#composition). The objects' contract: docs/spec.md#objects.
+
+    A subclass sets ``name``, ``f`` and ``bound`` and implements ``__call__``, which takes the
+    ``f`` of the call from ``self._tolerated(X)`` (``f`` if the bound holds for ``X``'s ``n``;
+    else a ``ValueError``, or the clamped ``f`` with :meth:`with_clamp`). A subclass with state
+    overrides ``_own_state`` and ``_reset_own`` (see :attr:`state`, :meth:`reset`); one that
+    calls other aggregators returns them from :meth:`stages`.
 
     Attributes
     ----------
@@ -79,7 +92,8 @@ class Aggregator:
     f : int
         The number of Byzantine messages the rule tolerates.
     bound : str or None
-        Its bound on ``n`` (``"n > 2f"``, ``"n >= f + 3"``, ``"n > f"``), or None.
+        Its bound on ``n`` (``"n > 2f"``, ``"n >= f + 3"``, ``"n >= 4f + 3"``, ``"n > f"``), or
+        None (no bound checked by the object).
     reduces : bool
         False for pre-aggregators, which return ``n'`` messages.
     on_small : str
@@ -172,7 +186,29 @@ class Aggregator:
 
 
 class Chain(Aggregator):
-    """``pre >> rule``: apply a pre-aggregator, then the next stage."""
+    """``first >> second``: apply a pre-aggregator, then the next stage (docs/spec.md#composition).
+
+    ``NNM(f) >> Krum(f)`` is ``Chain(NNM(f), Krum(f))``; ``a >> b >> c`` nests as
+    ``Chain(Chain(a, b), c)``. The chain's ``name`` joins the stages' names with ``+``
+    (``"nnm+krum"``), its ``f`` is the larger of the stages' ``f``, and it is a rule
+    (``reduces``) when ``second`` is. It has no state of its own: its :attr:`~Aggregator.state`
+    and :meth:`~Aggregator.reset` are those of its stages.
+
+    Parameters
+    ----------
+    first : Aggregator
+        A pre-aggregator (``reduces`` False): :class:`NNM`, :class:`Clipping`, :class:`ARC`,
+        :class:`Bucketing` without an inner rule, or a chain of them.
+    second : Aggregator
+        The stage applied to ``first``'s output: a rule, or another pre-aggregator.
+
+    Raises
+    ------
+    TypeError
+        If ``first`` or ``second`` is not an :class:`Aggregator`.
+    ValueError
+        If ``first`` reduces to one vector (a rule cannot be followed by anything).
+    """
 
     def __init__(self, first: Aggregator, second: Aggregator):
         for stage in (first, second):
@@ -200,7 +236,11 @@ class Chain(Aggregator):
 
 
 class Mean(Aggregator):
-    """The plain mean (not robust: the baseline); ``f`` is always 0."""
+    """The plain mean, :func:`byzcore.mean` (not robust: the baseline); ``f`` is always 0.
+
+    Takes no parameters and has no bound beyond ``n >= 1``; non-finite entries propagate.
+    Definition: docs/spec.md#rule-mean. Registry: ``mean``, ``average``.
+    """
 
     name = "mean"
 
@@ -209,7 +249,24 @@ class Mean(Aggregator):
 
 
 class Median(Aggregator):
-    """Coordinate-wise median tolerating ``f`` Byzantine messages: needs ``n > 2f``."""
+    """Coordinate-wise median, :func:`byzcore.median`, tolerating ``f`` Byzantine messages.
+
+    The median itself takes no ``f``: ``f`` sets the bound ``n > 2f`` that each call checks
+    (with at most ``f`` non-finite entries per coordinate the result is then finite).
+    Definition: docs/spec.md#rule-median. Registry: ``median``, ``cwmed``.
+
+    Parameters
+    ----------
+    f : int, optional
+        Byzantine messages tolerated (default 0); a call needs ``n > 2f``.
+
+    Raises
+    ------
+    TypeError
+        If ``f`` is not an integer (a ``bool`` or ``float`` is refused).
+    ValueError
+        If ``f < 0``; on a call with ``n <= 2f`` unless clamping (:meth:`~Aggregator.with_clamp`).
+    """
 
     name = "median"
     bound = "n > 2f"
@@ -223,7 +280,24 @@ class Median(Aggregator):
 
 
 class TrimmedMean(Aggregator):
-    """Coordinate-wise trimmed mean dropping ``f`` values at each end: needs ``n > 2f``."""
+    """Coordinate-wise trimmed mean, :func:`byzcore.trimmed_mean`: drop ``f`` values at each end.
+
+    Per coordinate, the mean of the ``n - 2f`` middle values (Yin et al., ICML 2018).
+    Definition: docs/spec.md#rule-trimmed-mean. Registry: ``trimmed_mean``, ``tm``, ``cwtm``
+    (``trimmed_mean:F``); for trimming by a fraction see :class:`FedTrimmedAvg`.
+
+    Parameters
+    ----------
+    f : int
+        Values dropped at each end, the Byzantine messages tolerated; a call needs ``n > 2f``.
+
+    Raises
+    ------
+    TypeError
+        If ``f`` is not an integer.
+    ValueError
+        If ``f < 0``; on a call with ``n <= 2f`` unless clamping (:meth:`~Aggregator.with_clamp`).
+    """
 
     name = "trimmed_mean"
     bound = "n > 2f"
@@ -236,7 +310,28 @@ class TrimmedMean(Aggregator):
 
 
 class Krum(Aggregator):
-    """Krum (Blanchard et al., NeurIPS 2017): needs ``n >= f + 3``."""
+    """Krum, :func:`byzcore.krum`: the message of lowest Krum score; needs ``n >= f + 3``.
+
+    A message's score is the sum of its ``n - f - 2`` smallest squared distances to the others;
+    ties go to the lower index. The object uses the original definition (no ``variant``).
+    Definition: docs/spec.md#rule-krum. Registry: ``krum``.
+
+    Parameters
+    ----------
+    f : int
+        Byzantine messages tolerated; a call needs ``n >= f + 3``.
+
+    Raises
+    ------
+    TypeError
+        If ``f`` is not an integer.
+    ValueError
+        If ``f < 0``; on a call with ``n < f + 3`` unless clamping (:meth:`~Aggregator.with_clamp`).
+
+    References
+    ----------
+    Blanchard, El Mhamdi, Guerraoui, Stainer, NeurIPS 2017.
+    """
 
     name = "krum"
     bound = "n >= f + 3"
@@ -249,7 +344,27 @@ class Krum(Aggregator):
 
 
 class MultiKrum(Aggregator):
-    """Multi-Krum: the mean of the ``m`` best-scored messages (default ``n - f``); needs ``n >= f + 3``."""
+    """Multi-Krum, :func:`byzcore.multi_krum`: the mean of the ``m`` messages of lowest Krum score.
+
+    Scores as in :class:`Krum`, order ``(score, index)``. Definition:
+    docs/spec.md#rule-multi-krum. Registry: ``multi_krum``, ``mkrum`` (``multi_krum:M``).
+
+    Parameters
+    ----------
+    f : int
+        Byzantine messages tolerated; a call needs ``n >= f + 3``.
+    m : int, optional
+        Messages averaged, ``>= 1``, and at most ``n`` at a call; default None: ``n - f`` of
+        each call (with the clamped ``f`` when clamping).
+
+    Raises
+    ------
+    TypeError
+        If ``f`` or ``m`` is not an integer.
+    ValueError
+        If ``f < 0`` or ``m < 1``; on a call with ``m > n``, or with ``n < f + 3`` unless
+        clamping (:meth:`~Aggregator.with_clamp`).
+    """
 
     name = "multi_krum"
     bound = "n >= f + 3"
@@ -267,7 +382,36 @@ class MultiKrum(Aggregator):
 
 
 class GeometricMedian(Aggregator):
-    """Smoothed Weiszfeld geometric median tolerating ``f`` messages: needs ``n > 2f``."""
+    """Geometric median, :func:`byzcore.geometric_median`, by smoothed Weiszfeld iterations.
+
+    Starts at the coordinate-wise median; ``f`` takes no part in the computation, it sets the
+    bound ``n > 2f`` that each call checks. The options are checked at construction.
+    Definition: docs/spec.md#rule-geometric-median. Registry: ``geometric_median``, ``gm``,
+    ``rfa``.
+
+    Parameters
+    ----------
+    f : int, optional
+        Byzantine messages tolerated (default 0); a call needs ``n > 2f``.
+    nu : float, optional
+        Smoothing: distances below ``nu`` count as ``nu``; ``> 0`` (default ``1e-6``).
+    max_iter : int, optional
+        Most Weiszfeld iterations, ``>= 0`` (default 100; 0 returns the coordinate-wise median).
+    tol : float, optional
+        Stop when ``||z_{t+1} - z_t|| <= tol * ||z_{t+1}||``; ``>= 0`` (default ``1e-7``).
+
+    Raises
+    ------
+    TypeError
+        If ``f`` or ``max_iter`` is not an integer, or ``nu`` or ``tol`` not a real number.
+    ValueError
+        If ``f < 0`` or an option is out of range; on a call with ``n <= 2f`` unless clamping
+        (:meth:`~Aggregator.with_clamp`).
+
+    References
+    ----------
+    Pillutla, Kakade, Harchaoui, "Robust aggregation for federated learning", IEEE TSP 2022.
+    """
 
     name = "geometric_median"
     bound = "n > 2f"
@@ -285,10 +429,45 @@ class GeometricMedian(Aggregator):
 
 
 class CenteredClipping(Aggregator):
-    """Centered clipping (Karimireddy et al., ICML 2021). With ``use_previous`` (default) each
-    call starts from the previous call's result, as in the paper; that centre is the object's
-    state: :attr:`center` (``None``: zero), shown in :attr:`state` and cleared by :meth:`reset`.
-    It has no bound on ``n``; ``f`` is informational."""
+    """Centered clipping, :func:`byzcore.centered_clipping`, from the previous call's aggregate.
+
+    Each call runs ``v <- v + (1/n) sum_i clip_tau(x_i - v)`` ``iters`` times from the centre
+    :attr:`center` and returns ``v``. With ``use_previous`` (default) the result becomes the
+    next call's centre, as in the paper; without it every call starts from zero. It has no
+    bound on ``n``; ``f`` is informational. ``tau`` and ``iters`` are checked at construction.
+    Definition: docs/spec.md#rule-centered-clipping; the state: docs/spec.md#objects.
+    Registry: ``centered_clipping``, ``cc`` (``cc:TAU``, options ``iters``, ``use_previous``).
+
+    Parameters
+    ----------
+    f : int, optional
+        Byzantine messages the caller expects (default 0); reported as ``f``, not used.
+    tau : float, optional
+        Clipping radius, ``>= 0`` (default 1.0).
+    iters : int, optional
+        Clipping iterations per call, ``>= 1`` (default 1).
+    use_previous : bool, optional
+        Start each call from the previous call's result (default True).
+
+    Attributes
+    ----------
+    center : array or None
+        The state: the centre the next call starts from, None (the zero vector) after
+        construction and after :meth:`~Aggregator.reset`, else the last result. It is also
+        ``state["center"]``. A call on messages of another size or device than this centre
+        raises ``ValueError``: reset the object before reusing it on other messages.
+
+    Raises
+    ------
+    TypeError
+        If ``f`` or ``iters`` is not an integer, or ``tau`` not a real number.
+    ValueError
+        If ``f < 0``, ``tau < 0`` or ``iters < 1``.
+
+    References
+    ----------
+    Karimireddy, He, Jaggi, "Learning from history for Byzantine robust optimization", ICML 2021.
+    """
 
     name = "centered_clipping"
 
@@ -314,7 +493,29 @@ class CenteredClipping(Aggregator):
 
 
 class NNM(Aggregator):
-    """Nearest-neighbour mixing, a pre-aggregator: ``NNM(f) >> rule``; needs ``n > f``."""
+    """Nearest-neighbour mixing, :func:`byzcore.nnm`, a pre-aggregator: ``NNM(f) >> rule``.
+
+    Each message is replaced by the mean of its ``n - f`` nearest messages (itself included);
+    a call returns the ``n`` mixed messages. Definition: docs/spec.md#pre-nnm. Registry: ``nnm``
+    (``nnm+krum``).
+
+    Parameters
+    ----------
+    f : int
+        Byzantine messages tolerated; a call needs ``n > f``.
+
+    Raises
+    ------
+    TypeError
+        If ``f`` is not an integer.
+    ValueError
+        If ``f < 0``; on a call with ``n <= f`` unless clamping (:meth:`~Aggregator.with_clamp`).
+
+    References
+    ----------
+    Allouah, Farhadkhani, Guerraoui, Gupta, Pinot, Stephan, "Fixing by mixing: a recipe for
+    optimal Byzantine ML under heterogeneity", AISTATS 2023.
+    """
 
     name = "nnm"
     bound = "n > f"
@@ -328,10 +529,47 @@ class NNM(Aggregator):
 
 
 class Bucketing(Aggregator):
-    """Bucketing with bucket size ``s``: ``Bucketing(Median(), s=2)`` is a rule; with no inner
-    rule it is a pre-aggregator returning the bucket means. Call ``t`` (counted from 0, or from
-    the last :meth:`reset`) shuffles with ``seed + t``, so a run is reproducible; the count is
-    the object's state, :attr:`calls`."""
+    """Bucketing, :func:`byzcore.bucketing`: the rule ``inner`` applied to means of random buckets.
+
+    Each call permutes the ``n`` messages, averages consecutive buckets of ``s`` (the last may
+    hold fewer) and returns ``inner`` of the ``ceil(n / s)`` bucket means, so ``inner``'s bound
+    holds for the number of buckets: ``Bucketing(Median(f), s=2)`` is a rule. With no ``inner``
+    it is a pre-aggregator that returns the bucket means (``Bucketing(None, 2) >> Median(f)``).
+    Its ``name`` is ``bucketing:S`` or ``bucketing:S+<inner's name>``, its ``f`` that of
+    ``inner`` (0 without one). Definition: docs/spec.md#pre-bucketing; the state:
+    docs/spec.md#objects. Registry: ``bucketing:S`` (option ``seed``); ``bucketing:2+median``
+    builds ``Bucketing(Median(f), s=2)``.
+
+    Parameters
+    ----------
+    inner : Aggregator or None, optional
+        The rule applied to the bucket means; None (default): return the means.
+    s : int, optional
+        Bucket size, ``>= 1`` (default 2).
+    seed : int, optional
+        Seed of the permutations, in ``0..2**64-1`` (default 0).
+
+    Attributes
+    ----------
+    calls : int
+        The state: calls since construction or the last :meth:`~Aggregator.reset` (which also
+        resets ``inner``). Call ``t`` permutes with :func:`byzcore.permutation` seeded
+        ``(seed + t) mod 2**64``, so a run is reproducible and a reset object repeats it. It is
+        also ``state["calls"]``.
+
+    Raises
+    ------
+    TypeError
+        If ``inner`` is neither an :class:`Aggregator` nor None, or ``s`` or ``seed`` is not an
+        integer.
+    ValueError
+        If ``s < 1`` or ``seed`` is outside ``0..2**64-1``.
+
+    References
+    ----------
+    Karimireddy, He, Jaggi, "Byzantine-robust learning on heterogeneous datasets via
+    bucketing", ICLR 2022.
+    """
 
     name = "bucketing"
 
@@ -392,6 +630,9 @@ class _RuleOfF(Aggregator):
 class MeaMed(_RuleOfF):
     """Mean around the median, :func:`byzcore.meamed`; needs ``n > 2f``.
 
+    Per coordinate, the mean of the ``n - f`` values closest to the coordinate-wise median.
+    Definition: docs/spec.md#rule-meamed. Registry: ``meamed``.
+
     Parameters
     ----------
     f : int
@@ -399,12 +640,15 @@ class MeaMed(_RuleOfF):
 
     Raises
     ------
+    TypeError
+        If ``f`` is not an integer.
     ValueError
-        On a call with ``n <= 2f``.
+        If ``f < 0``; on a call with ``n <= 2f`` unless clamping (:meth:`~Aggregator.with_clamp`).
 
     References
     ----------
-    Xie, Koyejo, Gupta 2018; see ``docs/rules.md``.
+    Xie, Koyejo, Gupta, "Generalized Byzantine-tolerant SGD", arXiv:1802.10116, 2018; the
+    peers' conventions: ``docs/rules.md``.
     """
 
     name = "meamed"
@@ -415,6 +659,10 @@ class MeaMed(_RuleOfF):
 class Bulyan(_RuleOfF):
     """Bulyan, :func:`byzcore.bulyan`; needs ``n >= 4f + 3``.
 
+    Selects ``n - 2f`` messages by iterated Krum, then takes per coordinate the mean of the
+    ``n - 4f`` selected values closest to their median. Definition: docs/spec.md#rule-bulyan.
+    Registry: ``bulyan``.
+
     Parameters
     ----------
     f : int
@@ -422,12 +670,15 @@ class Bulyan(_RuleOfF):
 
     Raises
     ------
+    TypeError
+        If ``f`` is not an integer.
     ValueError
-        On a call with ``n < 4f + 3``.
+        If ``f < 0``; on a call with ``n < 4f + 3`` unless clamping (:meth:`~Aggregator.with_clamp`).
 
     References
     ----------
-    El Mhamdi, Guerraoui, Rouault, ICML 2018; see ``docs/rules.md``.
+    El Mhamdi, Guerraoui, Rouault, "The hidden vulnerability of distributed learning in
+    Byzantium", ICML 2018; the peers' conventions: ``docs/rules.md``.
     """
 
     name = "bulyan"
@@ -439,21 +690,28 @@ class Bulyan(_RuleOfF):
 class MoNNA(Aggregator):
     """MoNNA, :func:`byzcore.monna`: mean of the ``n - f`` messages nearest to ``pivot``.
 
+    The pivot (itself included, at distance 0) is the aggregating node's own, trusted message.
+    Definition: docs/spec.md#rule-monna. Registry: ``monna`` (``monna:PIVOT``).
+
     Parameters
     ----------
     f : int
         Number of Byzantine messages tolerated; calls need ``n > 2f``.
-    pivot : int
+    pivot : int, optional
         Index of the trusted message (default 0).
 
     Raises
     ------
+    TypeError
+        If ``f`` or ``pivot`` is not an integer.
     ValueError
-        On a call with ``n <= 2f`` or a pivot outside ``0..n-1``.
+        If ``f < 0``; on a call with a pivot outside ``0..n-1`` or holding a non-finite entry,
+        or with ``n <= 2f`` unless clamping (:meth:`~Aggregator.with_clamp`).
 
     References
     ----------
-    Farhadkhani et al., ICML 2023; see ``docs/rules.md``.
+    Farhadkhani, Guerraoui, Gupta, Hoang, Pinot, Stephan, "Robust collaborative learning with
+    linear gradient overhead", ICML 2023; the peers' conventions: ``docs/rules.md``.
     """
 
     name = "monna"
@@ -469,6 +727,9 @@ class MoNNA(Aggregator):
 class CGE(_RuleOfF):
     """Comparative gradient elimination, :func:`byzcore.cge`; needs ``n > 2f``.
 
+    The mean of the ``n - f`` messages of smallest norm, order ``(norm, index)``.
+    Definition: docs/spec.md#rule-cge. Registry: ``cge``.
+
     Parameters
     ----------
     f : int
@@ -476,12 +737,14 @@ class CGE(_RuleOfF):
 
     Raises
     ------
+    TypeError
+        If ``f`` is not an integer.
     ValueError
-        On a call with ``n <= 2f``.
+        If ``f < 0``; on a call with ``n <= 2f`` unless clamping (:meth:`~Aggregator.with_clamp`).
 
     References
     ----------
-    Gupta, Liu, Vaidya 2021; see ``docs/rules.md``.
+    Gupta, Liu, Vaidya, DSN Workshops 2021; the peers' conventions: ``docs/rules.md``.
     """
 
     name = "cge"
@@ -490,8 +753,12 @@ class CGE(_RuleOfF):
 
 
 class FedTrimmedAvg(Aggregator):
-    """Trimmed mean by fraction, as Flower's ``FedTrimmedAvg``: ``trimmed_mean(X, beta=beta)``,
-    which trims ``int(beta * n)`` values at each end.
+    """Trimmed mean by fraction, as Flower's ``FedTrimmedAvg``: :func:`byzcore.trimmed_mean` with ``beta``.
+
+    Each call computes ``trimmed_mean(X, beta=beta)``, which trims ``f = int(beta * n)`` values
+    at each end, so the bound ``n > 2f`` always holds; the object's ``f`` is 0 and it has no
+    bound. Definition: docs/spec.md#rule-trimmed-mean (trimming by fraction). Registry:
+    ``fed_trimmed_avg``, ``trimmed_mean_fraction`` (``fed_trimmed_avg:BETA``, default 0.2).
 
     Parameters
     ----------
@@ -518,15 +785,24 @@ class FedTrimmedAvg(Aggregator):
 class Clipping(Aggregator):
     """Static norm clipping of every message, a pre-aggregator: ``Clipping(tau) >> rule``.
 
+    A call returns the ``n`` clipped messages, :func:`byzcore.clip` row by row; a non-finite
+    message becomes zero. No bound on ``n``. Definition: docs/spec.md#pre-clipping. Registry:
+    ``clipping``, ``clip`` (``clipping:TAU``).
+
     Parameters
     ----------
     tau : float
-        Clipping radius: each ``x_i`` becomes ``min(1, tau / ||x_i||) x_i`` (:func:`byzcore.clip`).
+        Clipping radius: each ``x_i`` becomes ``min(1, tau / ||x_i||) x_i``; ``>= 0``.
+    f : int, optional
+        Byzantine messages the caller expects (default 0): reported as ``f`` (a chain's ``f`` is
+        the largest of its stages'), not used by the clipping.
 
     Raises
     ------
+    TypeError
+        If ``tau`` is not a real number or ``f`` not an integer.
     ValueError
-        On a negative ``tau`` (at the call, from the kernel).
+        If ``f < 0`` (at construction); a negative ``tau`` at the call (from the kernel).
     """
 
     name = "clipping"
@@ -542,6 +818,10 @@ class Clipping(Aggregator):
 class ARC(_RuleOfF):
     """Adaptive robust clipping, a pre-aggregator: ``ARC(f) >> rule`` (:func:`byzcore.arc`).
 
+    The ``k = floor(2 f (n - f) / n)`` messages of largest norm are clipped to the norm of the
+    largest remaining one; a call returns the ``n`` messages. Definition: docs/spec.md#pre-arc.
+    Registry: ``arc``.
+
     Parameters
     ----------
     f : int
@@ -549,12 +829,15 @@ class ARC(_RuleOfF):
 
     Raises
     ------
+    TypeError
+        If ``f`` is not an integer.
     ValueError
-        On a call with ``n <= 2f``.
+        If ``f < 0``; on a call with ``n <= 2f`` unless clamping (:meth:`~Aggregator.with_clamp`).
 
     References
     ----------
-    Allouah et al., NeurIPS 2024; see ``docs/rules.md``.
+    Allouah, Guerraoui, Gupta, Jellouli, Rizk, Stephan, "Boosting robustness by clipping
+    gradients in distributed learning", NeurIPS 2024; the peers' conventions: ``docs/rules.md``.
     """
 
     name = "arc"
@@ -572,10 +855,27 @@ class ARC(_RuleOfF):
 class MDA(_RuleOfF):
     """Minimum-diameter averaging (:func:`byzcore.mda`) with ``f`` Byzantine messages.
 
+    The mean of a subset of ``n - f`` messages of smallest diameter, found by an exact search
+    with the default budget :func:`byzcore.mda_default_budget` of ``n`` branch steps.
+    Definition: docs/spec.md#rule-mda. Registry: ``mda``.
+
     Parameters
     ----------
     f : int
-        Byzantine messages tolerated; a call on ``n <= 2f`` messages raises ``ValueError``.
+        Byzantine messages tolerated; a call needs ``n > 2f``.
+
+    Raises
+    ------
+    TypeError
+        If ``f`` is not an integer.
+    ValueError
+        If ``f < 0``; on a call whose search needs more than the budget, or with ``n <= 2f``
+        unless clamping (:meth:`~Aggregator.with_clamp`).
+
+    References
+    ----------
+    El Mhamdi, Guerraoui, Guirguis, Hoang, Rouault, PODC 2020; further reading:
+    ``docs/rules.md#subset-rules-mda-smea-caf-dnc``.
     """
 
     name = "mda"
@@ -585,13 +885,30 @@ class MDA(_RuleOfF):
 class SMEA(_RuleOfF):
     """Smallest maximum eigenvalue averaging (:func:`byzcore.smea`).
 
+    The mean of a subset of ``n - f`` messages whose covariance has the smallest largest
+    eigenvalue, found by an exact search. Definition: docs/spec.md#rule-smea. Registry:
+    ``smea`` (option ``max_subsets``).
+
     Parameters
     ----------
     f : int
-        As in :class:`MDA`.
+        Byzantine messages tolerated; a call needs ``n > 2f``.
     max_subsets : int, optional
         The search budget of :func:`byzcore.smea` (past it the call raises ``ValueError``);
         default :func:`byzcore.smea_default_budget` of the number of messages.
+
+    Raises
+    ------
+    TypeError
+        If ``f`` or ``max_subsets`` is not an integer.
+    ValueError
+        If ``f < 0``; on a call with ``max_subsets < 1``, past the budget, or with ``n <= 2f``
+        unless clamping (:meth:`~Aggregator.with_clamp`).
+
+    References
+    ----------
+    Allouah, Farhadkhani, Guerraoui, Gupta, Pinot, Stephan, AISTATS 2023; further reading:
+    ``docs/rules.md#subset-rules-mda-smea-caf-dnc``.
     """
 
     name = "smea"
@@ -605,22 +922,73 @@ class SMEA(_RuleOfF):
 
 
 class CAF(_RuleOfF):
-    """Covariance-bound agnostic filter (:func:`byzcore.caf`); ``f`` as in :class:`MDA`."""
+    """Covariance-bound agnostic filter (:func:`byzcore.caf`).
+
+    Down-weights the messages along the top principal direction of the weighted covariance and
+    returns the weighted mean of the step whose covariance had the smallest largest eigenvalue.
+    Definition: docs/spec.md#rule-caf. Registry: ``caf``.
+
+    Parameters
+    ----------
+    f : int
+        Byzantine messages tolerated; a call needs ``n > 2f``.
+
+    Raises
+    ------
+    TypeError
+        If ``f`` is not an integer.
+    ValueError
+        If ``f < 0``; on a call with ``n <= 2f`` unless clamping (:meth:`~Aggregator.with_clamp`).
+
+    References
+    ----------
+    Allouah, Guerraoui, Stephan, "Towards trustworthy federated learning with untrusted
+    participants", ICML 2025; further reading: ``docs/rules.md#subset-rules-mda-smea-caf-dnc``.
+    """
 
     name = "caf"
     rule = staticmethod(_ops.caf)
 
 
 class DnC(Aggregator):
-    """Divide-and-conquer (:func:`byzcore.dnc`). Call ``t`` draws its coordinates from
-    ``seed + t``, so each round of training samples new coordinates and runs are reproducible.
+    """Divide-and-conquer (:func:`byzcore.dnc`), with new coordinates drawn at every call.
+
+    Call ``t`` runs :func:`byzcore.dnc` with the seed ``(seed + t) mod 2**64``, so each round of
+    training samples new coordinates and a run is reproducible. Definition:
+    docs/spec.md#rule-dnc. Registry: ``dnc`` (options ``iters``, ``sub_dim``, ``c``, ``seed``).
 
     Parameters
     ----------
     f : int
-        Byzantine messages tolerated; a call on ``n <= 2f`` messages raises ``ValueError``.
-    iters, sub_dim, c, seed
-        As in :func:`byzcore.dnc`.
+        Byzantine messages tolerated; a call needs ``n > 2f`` and ``n > iters * floor(c f)``.
+    iters : int, optional
+        Filtering rounds per call, each on new coordinates, ``>= 1`` (default 1).
+    sub_dim : int, optional
+        Coordinates per round (all of them if ``>= d``), ``>= 1`` (default 10000).
+    c : float, optional
+        Filtering fraction: ``floor(c f)`` messages removed per round, ``>= 0`` (default 1.0).
+    seed : int, optional
+        Seed of call 0's coordinate draws, in ``0..2**64-1`` (default 0).
+
+    Attributes
+    ----------
+    calls : int
+        The state: calls since construction or the last :meth:`~Aggregator.reset`, which picks
+        the call's seed. It is also ``state["calls"]``.
+
+    Raises
+    ------
+    TypeError
+        If ``f``, ``iters``, ``sub_dim`` or ``seed`` is not an integer, or ``c`` not a real number.
+    ValueError
+        If ``f < 0`` or ``seed`` is outside ``0..2**64-1``; on a call with ``iters``, ``sub_dim``
+        or ``c`` out of range, with ``n <= iters * floor(c f)``, or with ``n <= 2f`` unless
+        clamping (:meth:`~Aggregator.with_clamp`).
+
+    References
+    ----------
+    Shejwalkar, Houmansadr, "Manipulating the Byzantine: optimizing model poisoning attacks and
+    defenses for federated learning", NDSS 2021.
     """
 
     name = "dnc"
@@ -679,16 +1047,43 @@ def register(*names: str, options: Mapping[str, Callable[[str], Any]] | None = N
              positional: str | None = None) -> Callable[[Callable[..., Aggregator]], Callable[..., Aggregator]]:
     """Register ``factory(f=..., seed=..., **options) -> Aggregator`` under ``names``.
 
+    Used as a decorator; a name registered again replaces the earlier entry. The factory is
+    called with :func:`make_aggregator`'s ``f`` and ``seed`` (or the part's own ``f=`` and
+    ``seed=``, where declared as options) and the part's other options, converted; it should
+    raise ``TypeError`` or ``ValueError`` for bad values, which :func:`make_aggregator` reports
+    with the spec. The registry and the spec grammar: docs/spec.md#objects,
+    docs/spec.md#spec-strings.
+
     Parameters
     ----------
-    names : str
-        The spec names (lower case, ``_`` for ``-``).
+    *names : str
+        The spec names, in the normalised form a spec is read in (lower case, ``_`` for ``-``).
     options : dict, optional
         Option name -> converter from its text (``int``, ``float``, ...); the only keys a spec
         may give. ``f`` (the rule's own ``f``, overriding :func:`make_aggregator`'s) is an
         option like any other where a rule declares it.
     positional : str, optional
-        The option that ``name:value`` sets.
+        The option that ``name:value`` sets; one of ``options``.
+
+    Returns
+    -------
+    callable
+        The decorator: it registers the factory under every name and returns it unchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``positional`` is not among ``options``.
+
+    Examples
+    --------
+    ::
+
+        @register("my_rule", options={"f": int, "tau": float}, positional="tau")
+        def _my_rule(f, seed, tau=1.0):
+            return MyRule(f, tau)
+
+    after which ``make_aggregator("my_rule:2.5", f=1)`` builds ``MyRule(1, 2.5)``.
     """
     declared = dict(options or {})
     if positional is not None and positional not in declared:
@@ -737,7 +1132,13 @@ register("dnc", options={**_F, "iters": _whole_number, "sub_dim": _whole_number,
 
 
 def available() -> list[str]:
-    """Names the registry knows."""
+    """The names :func:`make_aggregator` knows, aliases included (docs/spec.md#objects).
+
+    Returns
+    -------
+    list of str
+        The registered names, sorted: the rules and the pre-aggregators alike.
+    """
     return sorted(_RULES)
 
 
@@ -769,30 +1170,67 @@ def _build(part: SpecPart, spec: str, f: int, seed: int) -> Aggregator:
 def make_aggregator(spec: str | Aggregator, f: int = 0, seed: int = 0, *, on_small: str = "raise") -> Aggregator:
     """Build an aggregator from a string such as ``"bucketing:2+median"`` or ``"nnm+krum"``.
 
+    The grammar (docs/spec.md#spec-strings), parsed by :func:`byzcore._spec.parse_spec`::
+
+        spec  := part ("+" part)*
+        part  := name [":" item ("," item)*]
+        item  := value                 the part's positional option: first item only
+               | key "=" value
+
+    Names are case-insensitive, spaces around them are ignored and ``-`` reads as ``_``. Every
+    part but the last is a pre-aggregator, the last a rule (docs/spec.md#composition):
+    ``pre+rule`` builds ``Chain(pre, rule)``, and ``bucketing:S+rule`` builds
+    ``Bucketing(rule, s=S)``. Each stage is built with ``f`` (a part's own ``f=`` overrides it;
+    ``mean``, ``fed_trimmed_avg`` and ``bucketing`` take no ``f`` and ignore it) and the seeded
+    ones (``bucketing``, ``dnc``) with ``seed`` (a part's ``seed=`` overrides it).
+
+    The names (:func:`available`); ``name:X`` marks the positional option ``x`` (also written
+    ``name:x=value``), the options in brackets are given as ``key=value``:
+
+    - rules: ``mean``/``average``; ``median``/``cwmed``, ``krum``, ``meamed``, ``bulyan``,
+      ``cge``, ``mda``, ``caf`` (``f``); ``trimmed_mean:F``/``tm``/``cwtm``;
+      ``fed_trimmed_avg:BETA``/``trimmed_mean_fraction``; ``multi_krum:M``/``mkrum`` (``f``);
+      ``geometric_median``/``gm``/``rfa`` (``f``, ``nu``, ``max_iter``, ``tol``);
+      ``centered_clipping:TAU``/``cc`` (``f``, ``iters``, ``use_previous``); ``monna:PIVOT``
+      (``f``); ``smea`` (``f``, ``max_subsets``); ``dnc`` (``f``, ``iters``, ``sub_dim``, ``c``,
+      ``seed``);
+    - pre-aggregators: ``nnm``, ``arc`` (``f``); ``clipping:TAU``/``clip``; ``bucketing:S``
+      (``seed``).
+
+    Examples of specs: ``"median"``, ``"trimmed_mean:2"`` (``TrimmedMean(2)``), ``"nnm+krum"``,
+    ``"bucketing:2+median"``, ``"cc:tau=10,iters=3"``, ``"Multi-Krum:5"``,
+    ``"fed_trimmed_avg:0.1"``, ``"clipping:1.5+arc+cwtm"``, ``"nnm:f=1+krum:f=2"``,
+    ``"bucketing:4,seed=7+gm:max_iter=10"``.
+
     Parameters
     ----------
     spec : str or Aggregator
-        The spec (grammar in the module docstring); an :class:`Aggregator` is returned as it is
-        (or as :meth:`~Aggregator.with_clamp`'s copy with ``on_small="clamp"``).
-    f : int
-        The number of Byzantine messages each rule tolerates (a part's ``f=`` overrides it).
-    seed : int
-        Seeds bucketing's shuffles (``0..2**64-1``).
-    on_small : {"raise", "clamp"}
+        The spec; an :class:`Aggregator` is returned as it is (or as
+        :meth:`~Aggregator.with_clamp`'s copy with ``on_small="clamp"``).
+    f : int, optional
+        The number of Byzantine messages each stage tolerates (default 0).
+    seed : int, optional
+        The seed of the seeded stages, in ``0..2**64-1`` (default 0).
+    on_small : {"raise", "clamp"}, optional
         What a rule does on a call with too few messages for its bound: raise (default), or
-        tolerate fewer than ``f`` for that call, counted in ``.clamped``.
+        tolerate fewer than ``f`` for that call, counted in ``.clamped``
+        (:meth:`Aggregator.with_clamp`; docs/spec.md#objects).
 
     Returns
     -------
     Aggregator
+        A new object in its initial state (or ``spec`` itself, see above).
 
     Raises
     ------
     TypeError
         ``spec`` is not a non-empty string or an Aggregator; ``f`` or ``seed`` not an integer.
     ValueError
-        An unknown name or option, an option of the wrong type or range, a spec that ends with
-        a pre-aggregator or puts a rule before another stage.
+        An unknown name or option, an option given twice, an unreadable or empty part, an option
+        of the wrong type or range, a positional option on a part that takes none, a spec that
+        ends with a pre-aggregator or puts a rule before another stage, ``f < 0``, ``seed``
+        outside ``0..2**64-1``, or ``on_small`` not ``"raise"`` or ``"clamp"``. The message
+        starts with ``[make_aggregator]`` and names the part.
     """
     op = "make_aggregator"
     if on_small not in ("raise", "clamp"):
