@@ -1,15 +1,25 @@
-"""The aggregation functions of docs/spec.md#rules.
+"""The aggregation functions of docs/spec.md#rules, with its pre-aggregators and helpers.
 
 Every function takes ``X`` as an ``(n, d)`` array (or ``(n, *shape)``) or as a sequence of
 ``n`` arrays of one shape, from NumPy, PyTorch, CuPy or any ``__dlpack__`` producer; runs
 the compiled kernel on the input's own device; never modifies the input; and returns the
-caller's array type on the caller's device, with the shape of one message.
+caller's array type on the caller's device, with the shape of one message
+(docs/spec.md#inputs). The result has the input's floating dtype: float16 and bfloat16 are
+computed in float32, and a list that mixes float dtypes is promoted as NumPy promotes
+(docs/spec.md#dtypes).
 
-Non-finite messages (a Byzantine worker may send NaN or Inf): every robust rule treats a
-non-finite entry as larger than any finite value (median, trimmed mean) or a message that
-holds one as infinitely far from the others (distances, Krum, geometric median, NNM,
-clipping). So whenever at most ``f`` messages hold non-finite entries and the rule's bound on
-``n`` holds, the result is finite. :func:`mean` propagates them, as NumPy does.
+Errors (docs/spec.md#errors) are ``ValueError`` or ``TypeError`` with a message that starts
+with ``[op]``. Every function raises ``ValueError`` for an empty input (``n = 0`` or
+``d = 0``), messages of different shapes or on different devices, and an integer argument
+outside the 64-bit range, and ``TypeError`` for a non-floating dtype, a non-array input, and
+an integer argument given as a float or a bool; the Raises section of each function lists
+what it adds (its bound on ``n``, the ranges of its options).
+
+Non-finite messages (a Byzantine worker may send NaN or Inf; docs/spec.md#nonfinite): every
+robust rule treats a non-finite entry as larger than any finite value (median, trimmed mean)
+or a message that holds one as infinitely far from the others (distances, Krum, geometric
+median, NNM, clipping). So whenever at most ``f`` messages hold non-finite entries and the
+rule's bound on ``n`` holds, the result is finite. :func:`mean` propagates them, as NumPy does.
 """
 
 from __future__ import annotations
@@ -36,27 +46,34 @@ def _reduce(op: str, X: ArrayLike, call: Callable[[Batch, int], Any]) -> Any:
 def mean(X: ArrayLike, weights: Sequence[float] | None = None) -> Any:
     """Plain coordinate-wise average of the messages (not robust: the baseline).
 
+    ``sum_i x_i / n``; with ``weights``, ``sum_i w_i x_i / sum_i w_i``. Needs ``n >= 1``.
+    Definition: docs/spec.md#rule-mean.
+
     Parameters
     ----------
     X : array or sequence of arrays
         The ``n`` messages.
     weights : sequence of float, optional
-        Per-message weights ``w_i`` (example counts, as FedAvg and Flower use them): the result
-        is ``sum_i w_i x_i / sum_i w_i``. Finite, ``>= 0``, not all zero; a weight-0 message
-        takes no part (even a non-finite one).
+        Per-message weights ``w_i`` (example counts, as FedAvg and Flower use them), one per
+        message, as a list, a NumPy array or a tensor on any device. Finite, ``>= 0``, not all
+        zero; a weight-0 message takes no part (even a non-finite one). Default: unweighted.
 
     Returns
     -------
-    The average, shaped like one message, in the caller's array type.
+    array
+        The average, shaped like one message, in the caller's array type, dtype and device.
 
     Raises
     ------
     ValueError
-        On bad weights (wrong count, negative, non-finite, all zero).
+        On bad weights (not one per message, negative, non-finite, all zero).
+    TypeError
+        When a weight is not a real number.
 
     Notes
     -----
-    NaN/Inf propagate, as in ``np.mean(X, axis=0)``. See ``docs/rules.md``.
+    NaN/Inf propagate, as in ``np.mean(X, axis=0)``. Further reading (the peers' conventions):
+    docs/rules.md.
     """
     if weights is None:
         return _reduce("mean", X, lambda b, out: core.mean(b.messages, out))
@@ -67,36 +84,62 @@ def mean(X: ArrayLike, weights: Sequence[float] | None = None) -> Any:
 def median(X: ArrayLike) -> Any:
     """Coordinate-wise median; for even ``n`` the mean of the two middle values.
 
-    Non-finite entries count as larger than every finite value, so with at most ``f``
-    of them and ``n > 2f`` the result is finite.
+    Per coordinate, the middle value of the ``n`` sorted values. Needs ``n >= 1``.
+    Definition: docs/spec.md#rule-median.
+
+    Parameters
+    ----------
+    X : array or sequence of arrays
+        The ``n`` messages.
+
+    Returns
+    -------
+    array
+        One message-shaped array, in the caller's array type, dtype and device.
+
+    Notes
+    -----
+    Non-finite entries (NaN, ``+inf`` and ``-inf``) rank above every finite value, so with at
+    most ``f`` of them per coordinate and ``n > 2f`` the result is finite.
     """
     return _reduce("median", X, lambda b, out: core.median(b.messages, out))
 
 
 def trimmed_mean(X: ArrayLike, f: int | None = None, *, beta: float | None = None) -> Any:
-    """Per coordinate, drop the ``f`` smallest and ``f`` largest values and average the rest.
+    """Coordinate-wise trimmed mean: drop the ``f`` smallest and ``f`` largest values, average the rest.
+
+    Per coordinate, sort the ``n`` values, drop ``f`` at each end and average the remaining
+    ``n - 2f`` (Yin et al., ICML 2018). Needs ``n > 2f``. Definition:
+    docs/spec.md#rule-trimmed-mean.
 
     Parameters
     ----------
     X : array or sequence of arrays
         The ``n`` messages.
     f : int, optional
-        How many values to drop at each end.
+        How many values to drop at each end; needs ``n > 2f``.
     beta : float, optional
-        Instead of ``f``: the fraction trimmed at each end, as Flower's ``FedTrimmedAvg``
-        (``proportiontocut``) uses it: ``f = int(beta * n)``, the product rounded down in
-        float64 exactly as Flower and SciPy compute it. Needs ``0 <= beta < 0.5``.
+        Instead of ``f``: the fraction trimmed at each end, as Flower's ``FedTrimmedAvg`` and
+        SciPy's ``trim_mean`` (``proportiontocut``) use it: ``f = int(beta * n)``, the product
+        rounded down in float64 exactly as they compute it (``beta = 0.29``, ``n = 100`` trims
+        28). Needs ``0 <= beta < 0.5``; the bound ``n > 2f`` then always holds.
+
+    Returns
+    -------
+    array
+        One message-shaped array, in the caller's array type, dtype and device.
 
     Raises
     ------
     TypeError
         Unless exactly one of ``f`` and ``beta`` is given.
     ValueError
-        When ``n > 2f`` fails, or ``beta`` is outside ``[0, 0.5)``.
+        When ``n > 2f`` fails, ``f < 0``, or ``beta`` is outside ``[0, 0.5)`` (NaN included).
 
     Notes
     -----
-    Non-finite entries count as larger than every finite value. See ``docs/rules.md``.
+    Non-finite entries rank above every finite value: with at most ``f`` of them per coordinate
+    the result is finite. Further reading (the peers' conventions): docs/rules.md.
     """
     op = "trimmed_mean"
     if (f is None) == (beta is None):
@@ -111,9 +154,29 @@ def trimmed_mean(X: ArrayLike, f: int | None = None, *, beta: float | None = Non
 
 
 def pairwise_distances(X: ArrayLike, squared: bool = True) -> Any:
-    """``n x n`` matrix of (squared) Euclidean distances: zero diagonal, symmetric, never negative.
+    """The ``n x n`` matrix of squared (or plain) Euclidean distances between the messages.
 
-    A message holding a non-finite entry is at distance ``inf`` from every other message.
+    ``D[i, j] = ||x_i - x_j||^2`` (``||x_i - x_j||`` with ``squared=False``): zero diagonal,
+    symmetric, never negative (rounding in the Gram product is clamped at zero), accumulated in
+    float64. Needs ``n >= 1``. Not an aggregator. Definition:
+    docs/spec.md#rule-pairwise-distances.
+
+    Parameters
+    ----------
+    X : array or sequence of arrays
+        The ``n`` messages.
+    squared : bool
+        Squared distances (the default) or, if false, distances.
+
+    Returns
+    -------
+    array
+        ``(n, n)``, in the input's floating dtype, the caller's array type and device.
+
+    Notes
+    -----
+    A message holding a non-finite entry is at distance ``+inf`` from every other message; the
+    diagonal stays 0.
     """
     b = Batch("pairwise_distances", X)
     out, ptr = b.empty((b.n, b.n))
@@ -122,8 +185,33 @@ def pairwise_distances(X: ArrayLike, squared: bool = True) -> Any:
 
 
 def krum_scores(X: ArrayLike, f: int) -> Any:
-    """Krum score of each message: the sum of its ``n - f - 2`` smallest squared distances
-    to the other messages (Blanchard et al., NeurIPS 2017). Needs ``n >= f + 3``."""
+    """Krum score of each message: the sum of its ``n - f - 2`` smallest squared distances to the others.
+
+    Blanchard et al., NeurIPS 2017. Needs ``n >= f + 3`` (so at least one neighbour).
+    Definition: docs/spec.md#rule-krum-scores.
+
+    Parameters
+    ----------
+    X : array or sequence of arrays
+        The ``n`` messages.
+    f : int
+        Number of Byzantine messages tolerated; needs ``n >= f + 3``.
+
+    Returns
+    -------
+    array
+        ``(n,)`` scores, in the input's floating dtype, the caller's array type and device.
+
+    Raises
+    ------
+    ValueError
+        When ``n >= f + 3`` fails or ``f < 0``.
+
+    Notes
+    -----
+    A message holding a non-finite entry scores ``+inf``; with at most ``f`` such messages every
+    finite message has a finite score (its ``n - f - 2`` nearest are finite).
+    """
     f = as_index("krum_scores", "f", f)
     b = Batch("krum_scores", X)
     out, ptr = b.empty((b.n,))
@@ -132,10 +220,43 @@ def krum_scores(X: ArrayLike, f: int) -> Any:
 
 
 def krum(X: ArrayLike, f: int, *, variant: str = "original") -> Any:
-    """The message with the lowest Krum score (ties: the lowest index). Needs ``n >= f + 3``.
+    """Krum: the message with the lowest Krum score (ties: the lowest index).
 
-    ``variant="byzfl"`` scores by the ``n - f - 1`` nearest neighbours and needs only
-    ``n > 2f``, as ByzFL's ``Krum`` does (see :func:`multi_krum` and ``docs/rules.md``).
+    Scores as :func:`krum_scores`: the sum of the ``n - f - 2`` smallest squared distances to the
+    other messages (Blanchard et al., NeurIPS 2017). Needs ``n >= f + 3``. Definition:
+    docs/spec.md#rule-krum.
+
+    Parameters
+    ----------
+    X : array or sequence of arrays
+        The ``n`` messages.
+    f : int
+        Number of Byzantine messages tolerated; needs ``n >= f + 3`` (``n > 2f`` with
+        ``variant="byzfl"``).
+    variant : {"original", "byzfl"}
+        ``"original"`` (the default): Blanchard et al.'s ``n - f - 2`` neighbours. ``"byzfl"``:
+        ByzFL's ``Krum``, scored by the ``n - f - 1`` nearest neighbours, bound ``n > 2f``; the
+        distances are byzcore's kernel, only the ``n x n`` ranking runs in NumPy.
+
+    Returns
+    -------
+    array
+        A copy of the selected message, in the caller's array type, dtype and device.
+
+    Raises
+    ------
+    ValueError
+        When the variant's bound fails, ``f < 0``, or ``variant`` is neither ``"original"`` nor
+        ``"byzfl"``.
+
+    Notes
+    -----
+    A message holding a non-finite entry scores ``+inf``: while at most ``f`` messages hold one,
+    none of them is selected. Flower's and ByzFL's conventions: docs/rules.md.
+
+    See Also
+    --------
+    krum_scores, multi_krum
     """
     f = as_index("krum", "f", f)
     if _krum_variant("krum", variant):
@@ -144,14 +265,47 @@ def krum(X: ArrayLike, f: int, *, variant: str = "original") -> Any:
 
 
 def multi_krum(X: ArrayLike, f: int, m: int | None = None, *, variant: str = "original") -> Any:
-    """Mean of the ``m`` messages with the lowest Krum scores (``m`` defaults to ``n - f``).
+    """Multi-Krum: the mean of the ``m`` messages with the lowest Krum scores.
 
-    Needs ``n >= f + 3`` and ``1 <= m <= n``.
+    The selection follows the order ``(score, index)``, scores as :func:`krum_scores`; ``m``
+    defaults to ``n - f``. Needs ``n >= f + 3`` and ``1 <= m <= n``. Definition:
+    docs/spec.md#rule-multi-krum.
 
-    ``variant="byzfl"``: ByzFL's convention: score = the sum (ByzFL: mean, the same order) of
-    the ``n - f - 1`` smallest squared distances to the others, bound ``n > 2f`` instead of
-    ``n >= f + 3``. The distances are byzcore's exact kernel; only the ``n x n`` ranking runs in
-    NumPy. ``variant="original"`` (the default) is Blanchard et al.'s ``n - f - 2``.
+    Parameters
+    ----------
+    X : array or sequence of arrays
+        The ``n`` messages.
+    f : int
+        Number of Byzantine messages tolerated; needs ``n >= f + 3`` (``n > 2f`` with
+        ``variant="byzfl"``).
+    m : int, optional
+        How many messages to average, ``1 <= m <= n``; default ``n - f``.
+    variant : {"original", "byzfl"}
+        ``"original"`` (the default): Blanchard et al.'s ``n - f - 2`` neighbours. ``"byzfl"``:
+        ByzFL's convention, the sum (ByzFL: the mean, the same order) of the ``n - f - 1``
+        smallest squared distances to the others, bound ``n > 2f``; the distances are byzcore's
+        exact kernel, only the ``n x n`` ranking runs in NumPy.
+
+    Returns
+    -------
+    array
+        The mean of the selected messages, shaped like one message, in the caller's array type,
+        dtype and device.
+
+    Raises
+    ------
+    ValueError
+        When the variant's bound fails, ``f < 0``, ``m`` is outside ``1..n``, or ``variant`` is
+        unknown.
+
+    Notes
+    -----
+    A message holding a non-finite entry scores ``+inf``: with at most ``f`` such messages and
+    ``m <= n - f`` (the default) none of them is selected. Further reading: docs/rules.md.
+
+    See Also
+    --------
+    krum_scores, krum
     """
     f = as_index("multi_krum", "f", f)
     if _krum_variant("multi_krum", variant):
@@ -167,12 +321,44 @@ def multi_krum(X: ArrayLike, f: int, m: int | None = None, *, variant: str = "or
 
 def geometric_median(X: ArrayLike, *, nu: float = 1e-6, max_iter: int = 100, tol: float = 1e-7,
                      weights: Sequence[float] | None = None) -> Any:
-    """Smoothed Weiszfeld geometric median (RFA, Pillutla et al. 2022).
+    """Geometric median by the smoothed Weiszfeld iteration (RFA; Pillutla, Kakade, Harchaoui 2022).
 
-    Starts at the coordinate-wise median and repeats ``w_i = a_i / max(nu, ||x_i - z||)``,
-    ``z = sum_i w_i x_i / sum_i w_i`` until the relative change of ``z`` is below ``tol`` or
-    ``max_iter`` iterations ran. ``weights`` are the ``a_i`` (default all one). A message
-    holding a non-finite entry gets weight zero (it is infinitely far away).
+    Starts at the coordinate-wise median ``z_0`` and repeats
+    ``beta_i = a_i / max(nu, ||x_i - z_t||)``, ``z_{t+1} = sum_i beta_i x_i / sum_i beta_i``
+    until ``||z_{t+1} - z_t|| <= tol * ||z_{t+1}||`` or ``max_iter`` iterations ran. Needs
+    ``n >= 1``. Definition: docs/spec.md#rule-geometric-median.
+
+    Parameters
+    ----------
+    X : array or sequence of arrays
+        The ``n`` messages.
+    nu : float
+        Smoothing: the smallest distance a weight divides by; positive and finite.
+    max_iter : int
+        Most iterations, ``0..10**6`` (``0`` returns the coordinate-wise median).
+    tol : float
+        Relative tolerance of the stopping test, ``>= 0``.
+    weights : sequence of float, optional
+        The ``a_i``, one per message: finite, ``>= 0``, not all zero. Default: all one.
+
+    Returns
+    -------
+    array
+        One message-shaped array, in the caller's array type, dtype and device.
+
+    Raises
+    ------
+    ValueError
+        When ``nu`` is not positive and finite, ``max_iter`` is outside ``0..10**6``, ``tol`` is
+        negative or NaN, or on bad weights (not one per message, negative, non-finite, all zero).
+    TypeError
+        When ``nu``, ``tol`` or a weight is not a real number.
+
+    Notes
+    -----
+    A message holding a non-finite entry gets ``beta_i = 0`` (it is infinitely far away), so the
+    result is finite while at least one finite message has a positive weight. ByzFL starts at
+    zero with ``nu = 0.1`` and 3 iterations (docs/rules.md).
     """
     op = "geometric_median"
     nu = as_number(op, "nu", nu)
@@ -183,10 +369,33 @@ def geometric_median(X: ArrayLike, *, nu: float = 1e-6, max_iter: int = 100, tol
 
 
 def clip(x: ArrayLike, threshold: float) -> Any:
-    """``min(1, threshold / ||x||) * x`` (zero stays zero); a 2-D input clips each row.
+    """Norm clipping: ``min(1, threshold / ||x||) * x`` for one message, or for each of ``n``.
 
-    A message holding a non-finite entry is infinitely far from zero and clips to zero.
-    A sequence of messages gives an ``(n, *shape)`` array.
+    Zero stays zero. A 1-D array or tensor is one message; an ``(n, *shape)`` array or a
+    sequence of ``n`` arrays clips each message separately. Needs ``threshold >= 0``.
+    Definition: docs/spec.md#helper-clip (as a pre-aggregator: docs/spec.md#pre-clipping).
+
+    Parameters
+    ----------
+    x : array or sequence of arrays
+        One message (1-D) or ``n`` messages.
+    threshold : float
+        The largest norm kept, ``>= 0`` (``inf`` disables clipping).
+
+    Returns
+    -------
+    array
+        The clipped message(s): a 1-D input's shape, else ``(n, *shape)``; in the caller's array
+        type, dtype and device.
+
+    Raises
+    ------
+    ValueError
+        When ``threshold`` is negative or NaN.
+
+    Notes
+    -----
+    A message holding a non-finite entry has norm ``+inf`` and clips to zero.
     """
     op = "clip"
     threshold = as_number(op, "threshold", threshold)
@@ -200,8 +409,34 @@ def clip(x: ArrayLike, threshold: float) -> Any:
 def rand_k_indices(d: int, k: int, *, seed: int, like: ArrayLike | None = None) -> Any:
     """The ``k`` coordinates of ``0..d-1`` that :func:`rand_k` keeps for ``seed``, ascending.
 
-    A uniform draw without replacement from a counter-based generator, identical on CPU and
-    CUDA. Returns int64 NumPy, or the array type and device of ``like``.
+    A uniform draw without replacement from a counter-based generator keyed by ``seed``,
+    identical on CPU and CUDA. Needs ``1 <= k <= d <= 2**40``. Definition:
+    docs/spec.md#helper-rand-k.
+
+    Parameters
+    ----------
+    d : int
+        Number of coordinates of the message, ``1..2**40``.
+    k : int
+        Number of coordinates kept, ``1..d``.
+    seed : int
+        Key of the draw, ``0..2**64-1``; required.
+    like : array, optional
+        A floating array or tensor (e.g. the message) whose array type and device the result
+        takes. Default: NumPy.
+
+    Returns
+    -------
+    array
+        ``(k,)`` int64 indices, ascending: a NumPy array, or ``like``'s array type on its device.
+
+    Raises
+    ------
+    ValueError
+        When ``d`` is outside ``1..2**40``, ``k`` outside ``1..d``, or ``seed`` outside
+        ``0..2**64-1``.
+    TypeError
+        When ``seed`` is ``None``, or ``like`` is not a floating array.
     """
     op = "rand_k_indices"
     d, k, seed = as_index(op, "d", d), as_index(op, "k", k), as_seed(op, seed)
@@ -221,11 +456,39 @@ def _draw_indices(op: str, d: int, k: int, seed: int, like: ArrayLike | None) ->
 
 
 def rand_k(x: ArrayLike, k: int, *, seed: int) -> Any:
-    """Unbiased random-k sparsification: keep ``k`` coordinates drawn uniformly without
-    replacement (see :func:`rand_k_indices`), scaled by ``d / k``; zero elsewhere.
+    """Unbiased random-k sparsification: keep ``k`` coordinates, scaled by ``d / k``; zero elsewhere.
 
-    Its variance parameter is ``omega = d / k - 1``. On a 2-D input every row keeps the same
-    coordinates (one draw per call, as one worker's compressor would).
+    The kept coordinates are ``rand_k_indices(d, k, seed=seed)``, ``d`` the size of one message,
+    so ``E[rand_k(x)] = x`` and ``E||rand_k(x) - x||^2 = omega ||x||^2`` with
+    ``omega = d / k - 1``. A 1-D array or tensor is one message; on an ``(n, *shape)`` array or a
+    sequence every message keeps the same coordinates (one draw per call, as one worker's
+    compressor would). Needs ``1 <= k <= d``. Definition: docs/spec.md#helper-rand-k.
+
+    Parameters
+    ----------
+    x : array or sequence of arrays
+        One message (1-D) or ``n`` messages.
+    k : int
+        Number of coordinates kept, ``1..d``.
+    seed : int
+        Key of the draw, ``0..2**64-1``; required.
+
+    Returns
+    -------
+    array
+        The sparsified message(s), dense: a 1-D input's shape, else ``(n, *shape)``; in the
+        caller's array type, dtype and device.
+
+    Raises
+    ------
+    ValueError
+        When ``k`` is outside ``1..d``, ``d > 2**40``, or ``seed`` outside ``0..2**64-1``.
+    TypeError
+        When ``seed`` is ``None``.
+
+    See Also
+    --------
+    rand_k_indices, rand_k_sparse
     """
     op = "rand_k"
     k, seed = as_index(op, "k", k), as_seed(op, seed)
@@ -237,8 +500,35 @@ def rand_k(x: ArrayLike, k: int, *, seed: int) -> Any:
 
 
 def rand_k_sparse(x: ArrayLike, k: int, *, seed: int) -> tuple[Any, Any]:
-    """The sparse form of :func:`rand_k` for sending: ``(indices, values)``, where ``values``
-    are ``x.reshape(-1)[indices] * d / k``. :func:`rand_k_dense` rebuilds the dense vector."""
+    """The sparse form of :func:`rand_k` for sending: ``(indices, values)``.
+
+    ``indices = rand_k_indices(d, k, seed=seed)`` over the ``d`` entries of ``x.reshape(-1)``,
+    and ``values = x.reshape(-1)[indices] * d / k``; :func:`rand_k_dense` rebuilds the dense
+    vector. Needs ``1 <= k <= d``. Definition: docs/spec.md#helper-rand-k.
+
+    Parameters
+    ----------
+    x : array
+        One message, an array or tensor of any shape (flattened in C order).
+    k : int
+        Number of coordinates kept, ``1..d``.
+    seed : int
+        Key of the draw, ``0..2**64-1``; required.
+
+    Returns
+    -------
+    indices : array
+        ``(k,)`` int64, ascending, in ``x``'s array type and device.
+    values : array
+        ``(k,)``, in ``x``'s array type, dtype and device.
+
+    Raises
+    ------
+    ValueError
+        When ``k`` is outside ``1..d``, ``d > 2**40``, or ``seed`` outside ``0..2**64-1``.
+    TypeError
+        When ``x`` is a list or tuple or has no ``reshape``, or ``seed`` is ``None``.
+    """
     op = "rand_k_sparse"
     k, seed = as_index(op, "k", k), as_seed(op, seed)
     if isinstance(x, (list, tuple)) or not hasattr(x, "reshape"):
@@ -254,7 +544,30 @@ def rand_k_sparse(x: ArrayLike, k: int, *, seed: int) -> tuple[Any, Any]:
 
 
 def rand_k_dense(indices: ArrayLike, values: ArrayLike, d: int) -> Any:
-    """Inverse of :func:`rand_k_sparse`: a length-``d`` vector, ``values`` at ``indices``."""
+    """Inverse of :func:`rand_k_sparse`: a length-``d`` vector with ``values`` at ``indices``.
+
+    Zero elsewhere. Definition: docs/spec.md#helper-rand-k.
+
+    Parameters
+    ----------
+    indices : array
+        The indices :func:`rand_k_sparse` returned.
+    values : array
+        The values it returned (a tensor, a CuPy array, or anything NumPy reads).
+    d : int
+        Length of the dense message, ``1..2**40``.
+
+    Returns
+    -------
+    array
+        ``(d,)``, in ``values``' array type, dtype and device (NumPy for a list).
+
+    Raises
+    ------
+    ValueError
+        When ``d`` is outside ``1..2**40``, the vector does not fit in memory, or the values
+        cannot be placed at the indices (an index out of range, counts that differ).
+    """
     op = "rand_k_dense"
     d = as_index(op, "d", d)
     if not 1 <= d <= 2**40:
@@ -278,8 +591,44 @@ def rand_k_dense(indices: ArrayLike, values: ArrayLike, d: int) -> Any:
 
 
 def centered_clipping(X: ArrayLike, tau: float, *, center: ArrayLike | None = None, iters: int = 1) -> Any:
-    """Centered clipping (Karimireddy et al., ICML 2021): ``v <- v + mean_i clip(x_i - v, tau)``,
-    ``iters`` times, from ``center`` (default zero). A non-finite message contributes zero."""
+    """Centered clipping (Karimireddy, He, Jaggi, ICML 2021): ``iters`` clipped steps from ``center``.
+
+    From ``v_0 = center`` (default the zero vector),
+    ``v_{l+1} = v_l + (1/n) sum_i clip_tau(x_i - v_l)`` for ``l = 0..iters-1``; returns
+    ``v_iters``. Needs ``n >= 1``, ``tau >= 0`` and ``1 <= iters <= 10**6``. Definition:
+    docs/spec.md#rule-centered-clipping.
+
+    Parameters
+    ----------
+    X : array or sequence of arrays
+        The ``n`` messages.
+    tau : float
+        Clipping radius, ``>= 0``.
+    center : array, optional
+        The starting point ``v_0``, shaped like one message (or with as many entries), floating,
+        on the messages' device and of their array type (a NumPy centre is also accepted with
+        tensor or CuPy messages). Default: zero. The object ``CenteredClipping`` passes its
+        previous aggregate.
+    iters : int
+        Number of steps, ``1..10**6``.
+
+    Returns
+    -------
+    array
+        ``v_iters``, shaped like one message, in the caller's array type, dtype and device.
+
+    Raises
+    ------
+    ValueError
+        When ``tau`` is negative or NaN, ``iters`` is outside ``1..10**6``, or ``center`` has
+        another number of entries or lies on another device.
+    TypeError
+        When ``center`` is of another array type or not floating.
+
+    Notes
+    -----
+    A message holding a non-finite entry contributes zero (its difference clips to zero).
+    """
     op = "centered_clipping"
     tau = as_number(op, "tau", tau)
     iters = as_index(op, "iters", iters)
@@ -292,9 +641,44 @@ def centered_clipping(X: ArrayLike, tau: float, *, center: ArrayLike | None = No
 
 
 def bucketing(X: ArrayLike, s: int, aggregator: Callable[[Any], Any], *, seed: int) -> Any:
-    """Bucketing (Karimireddy, He, Jaggi, ICLR 2022): shuffle the messages with ``seed``,
-    average consecutive buckets of ``s`` messages (the last may be smaller), and apply
-    ``aggregator`` (a function or an aggregator object) to the ``ceil(n/s)`` bucket means."""
+    """Bucketing (Karimireddy, He, Jaggi, ICLR 2022): shuffle, average buckets of ``s``, aggregate the means.
+
+    Permutes the messages with ``permutation(n, seed=seed)``, splits the permuted list
+    into consecutive buckets of ``s`` (the last holds ``n mod s`` if that is not zero; ``s >= n``
+    is one bucket), averages each bucket and applies ``aggregator`` to the ``ceil(n / s)``
+    bucket means. Needs ``s >= 1``. Definition: docs/spec.md#pre-bucketing.
+
+    Parameters
+    ----------
+    X : array or sequence of arrays
+        The ``n`` messages.
+    s : int
+        Bucket size, ``>= 1``.
+    aggregator : callable
+        A rule applied to the ``(ceil(n / s), *shape)`` bucket means (a function such as
+        :func:`median` or an aggregator object), given in the caller's array type and device
+        (in float32 for float16 and bfloat16 inputs).
+    seed : int
+        Key of the permutation, ``0..2**64-1``; required.
+
+    Returns
+    -------
+    array
+        What ``aggregator`` returns on the bucket means (one message for a rule, messages for a
+        pre-aggregator), cast back to the caller's dtype for float16 and bfloat16 inputs.
+
+    Raises
+    ------
+    ValueError
+        When ``s < 1`` or ``seed`` is outside ``0..2**64-1``.
+    TypeError
+        When ``aggregator`` is not callable or ``seed`` is ``None``.
+
+    Notes
+    -----
+    A bucket holding a non-finite message has a non-finite mean: ``aggregator`` must tolerate
+    that many non-finite means (with at most ``f`` non-finite messages, at most ``f`` buckets).
+    """
     op = "bucketing"
     s, seed = as_index(op, "s", s), as_seed(op, seed)
     if not callable(aggregator):
@@ -313,9 +697,34 @@ def bucketing(X: ArrayLike, s: int, aggregator: Callable[[Any], Any], *, seed: i
 
 
 def nnm(X: ArrayLike, f: int) -> Any:
-    """Nearest-neighbour mixing (Allouah et al., AISTATS 2023): replace each ``x_i`` by the
-    mean of its ``n - f`` nearest messages (itself included). Returns ``(n, *shape)``.
-    Needs ``n > f``."""
+    """Nearest-neighbour mixing (Allouah et al., AISTATS 2023), a pre-aggregator.
+
+    Each ``x_i`` is replaced by the mean of its ``n - f`` nearest messages, itself included, in
+    the order ``(distance, index)``. Needs ``n > f``. Definition: docs/spec.md#pre-nnm.
+
+    Parameters
+    ----------
+    X : array or sequence of arrays
+        The ``n`` messages.
+    f : int
+        Number of Byzantine messages tolerated; needs ``n > f``.
+
+    Returns
+    -------
+    array
+        The ``n`` mixed messages, ``(n, *shape)``, in the caller's array type, dtype and device.
+
+    Raises
+    ------
+    ValueError
+        When ``n > f`` fails or ``f < 0``.
+
+    Notes
+    -----
+    A message holding a non-finite entry is infinitely far from every message, itself included:
+    its neighbours are the finite messages, lowest indices first. So with at most ``f``
+    non-finite messages every output message is finite.
+    """
     f = as_index("nnm", "f", f)
     b = Batch("nnm", X)
     out, ptr = b.empty((b.n, b.d))
@@ -324,7 +733,30 @@ def nnm(X: ArrayLike, f: int) -> Any:
 
 
 def permutation(n: int, *, seed: int) -> np.ndarray:
-    """The seeded permutation of ``0..n-1`` that :func:`bucketing` uses."""
+    """The seeded permutation of ``0..n-1`` that :func:`bucketing` uses.
+
+    ``0..n-1`` sorted by counter-based keys of ``seed``: the same permutation on every platform.
+    Definition: docs/spec.md#helper-permutation.
+
+    Parameters
+    ----------
+    n : int
+        Length, ``0..2**31-1``.
+    seed : int
+        Key of the permutation, ``0..2**64-1``; required.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` int64, on the host whatever the messages' device.
+
+    Raises
+    ------
+    ValueError
+        When ``n`` is outside ``0..2**31-1`` or ``seed`` outside ``0..2**64-1``.
+    TypeError
+        When ``seed`` is ``None``.
+    """
     n, seed = as_index("permutation", "n", n), as_seed("permutation", seed)
     if n < 0:
         raise ValueError(f"[permutation] n must be >= 0, got {n}")
@@ -381,7 +813,7 @@ def meamed(X: ArrayLike, f: int) -> Any:
 
     Per coordinate, the mean of the ``n - f`` values closest to the coordinate-wise median
     (for even ``n`` the mean of the two middle values). Ties in distance go to the smaller
-    value, so the result is deterministic.
+    value, so the result is deterministic. Needs ``n > 2f``. Definition: docs/spec.md#rule-meamed.
 
     Parameters
     ----------
@@ -392,7 +824,8 @@ def meamed(X: ArrayLike, f: int) -> Any:
 
     Returns
     -------
-    One message-shaped array in the caller's type and device.
+    array
+        One message-shaped array, in the caller's array type, dtype and device.
 
     Raises
     ------
@@ -401,8 +834,9 @@ def meamed(X: ArrayLike, f: int) -> Any:
 
     Notes
     -----
-    Non-finite entries rank above every finite value (as in :func:`median`): with at most ``f``
-    of them per coordinate the result is finite. See ``docs/rules.md``.
+    Non-finite entries rank above every finite value (as in :func:`median`) and are at distance
+    ``+inf`` from the median: with at most ``f`` of them per coordinate the result is finite.
+    Further reading (the peers' conventions): docs/rules.md.
 
     References
     ----------
@@ -413,14 +847,15 @@ def meamed(X: ArrayLike, f: int) -> Any:
 
 
 def bulyan(X: ArrayLike, f: int) -> Any:
-    """Bulyan (El Mhamdi, Guerraoui, Rouault, ICML 2018).
+    """Bulyan (El Mhamdi, Guerraoui, Rouault, ICML 2018): iterated Krum, then a mean around the median.
 
     Selects ``theta = n - 2f`` messages by iterated Krum: each round scores the messages not
     chosen yet by Krum *on that remaining set* (recomputed every round, as in the paper; with
     ``r`` left, the sum of the ``max(1, r - f - 2)`` smallest squared distances, as Flower
     counts them) and takes the lowest (ties: lower index). Then per coordinate averages the
     ``beta = theta - 2f`` values of the selection closest to its coordinate-wise median
-    (:func:`meamed` of the selection with ``2f`` left out).
+    (:func:`meamed` of the selection with ``2f`` left out). Needs ``n >= 4f + 3``.
+    Definition: docs/spec.md#rule-bulyan.
 
     Parameters
     ----------
@@ -431,7 +866,8 @@ def bulyan(X: ArrayLike, f: int) -> Any:
 
     Returns
     -------
-    One message-shaped array in the caller's type and device.
+    array
+        One message-shaped array, in the caller's array type, dtype and device.
 
     Raises
     ------
@@ -441,7 +877,7 @@ def bulyan(X: ArrayLike, f: int) -> Any:
     Notes
     -----
     A message holding NaN/Inf is infinitely far from the others, so it is never selected while
-    at most ``f`` such messages are present. See ``docs/rules.md``.
+    at most ``f`` such messages are present. Further reading (Flower's Bulyan): docs/rules.md.
 
     References
     ----------
@@ -453,8 +889,12 @@ def bulyan(X: ArrayLike, f: int) -> Any:
 
 
 def monna(X: ArrayLike, f: int, pivot: int = 0) -> Any:
-    """MoNNA (Farhadkhani et al., ICML 2023): the mean of the ``n - f`` messages nearest to the
-    pivot message (itself included; nearest by exact Euclidean distance, ties: lower index).
+    """MoNNA (Farhadkhani et al., ICML 2023): the mean of the ``n - f`` messages nearest to the pivot.
+
+    The pivot message ``x_pivot`` (the aggregating node's own, trusted message) is itself
+    included, at distance 0; nearest by exact Euclidean distance, in the order
+    ``(distance, index)``. Needs ``n > 2f`` and ``0 <= pivot < n``. Definition:
+    docs/spec.md#rule-monna.
 
     Parameters
     ----------
@@ -463,16 +903,23 @@ def monna(X: ArrayLike, f: int, pivot: int = 0) -> Any:
     f : int
         Number of Byzantine messages tolerated; needs ``n > 2f``.
     pivot : int
-        Index of the trusted message (the server's own or an honest worker's), default 0.
+        Index of the trusted message (the server's own or an honest worker's), ``0..n-1``.
 
     Returns
     -------
-    One message-shaped array in the caller's type and device.
+    array
+        One message-shaped array, in the caller's array type, dtype and device.
 
     Raises
     ------
     ValueError
-        When ``n > 2f`` fails, ``pivot`` is not in ``0..n-1``, or the pivot holds NaN/Inf.
+        When ``n > 2f`` fails, ``f < 0``, ``pivot`` is not in ``0..n-1``, or the pivot holds
+        NaN/Inf (the rule's premise is broken, not a result to return).
+
+    Notes
+    -----
+    Any other message holding a non-finite entry is infinitely far from the pivot, so it is left
+    out while at most ``f`` messages hold one.
 
     References
     ----------
@@ -485,8 +932,10 @@ def monna(X: ArrayLike, f: int, pivot: int = 0) -> Any:
 
 
 def cge(X: ArrayLike, f: int) -> Any:
-    """Comparative gradient elimination (Gupta, Liu, Vaidya 2021): the mean of the ``n - f``
-    messages of smallest Euclidean norm (ties: lower index; NaN/Inf: infinite norm).
+    """Comparative gradient elimination (Gupta, Liu, Vaidya 2021): the mean of the ``n - f`` smallest messages.
+
+    Smallest by Euclidean norm, in the order ``(norm, index)``. Needs ``n > 2f``. Definition:
+    docs/spec.md#rule-cge.
 
     Parameters
     ----------
@@ -497,12 +946,18 @@ def cge(X: ArrayLike, f: int) -> Any:
 
     Returns
     -------
-    One message-shaped array in the caller's type and device.
+    array
+        One message-shaped array, in the caller's array type, dtype and device.
 
     Raises
     ------
     ValueError
         When ``n > 2f`` fails or ``f < 0``.
+
+    Notes
+    -----
+    A message holding NaN/Inf has norm ``+inf`` and is dropped first: with at most ``f`` of them
+    the result is finite.
 
     References
     ----------
@@ -518,8 +973,9 @@ def arc(X: ArrayLike, f: int) -> Any:
     """Adaptive robust clipping (Allouah et al., NeurIPS 2024), a pre-aggregator.
 
     The ``k = floor(2 (f / n) (n - f))`` messages of largest norm are clipped to the norm of
-    the largest remaining one (computed as ``floor(2 f (n - f) / n)`` in integers, so no
-    rounding); the others pass unchanged.
+    the largest remaining one (``k`` computed as ``(2 f (n - f)) // n`` in integers, so no
+    rounding); the others pass unchanged, and ``k = 0`` returns the messages unchanged. Needs
+    ``n > 2f``. Definition: docs/spec.md#pre-arc.
 
     Parameters
     ----------
@@ -530,7 +986,9 @@ def arc(X: ArrayLike, f: int) -> Any:
 
     Returns
     -------
-    The ``n`` clipped messages, ``(n, *shape)``, in the caller's type and device.
+    array
+        The ``n`` clipped messages, ``(n, *shape)``, in the caller's array type, dtype and device
+        (new arrays: the input is not modified, unlike ByzFL's ``ARC``).
 
     Raises
     ------
@@ -539,8 +997,9 @@ def arc(X: ArrayLike, f: int) -> Any:
 
     Notes
     -----
-    A message holding NaN/Inf has infinite norm: it is among the clipped ones and becomes zero,
-    as in :func:`clip`. See ``docs/rules.md``.
+    A message holding NaN/Inf has infinite norm: while there are at most ``k`` of them, they are
+    among the clipped ones and become zero, as in :func:`clip`. Further reading (the peers'
+    float ``k``): docs/rules.md.
 
     References
     ----------
@@ -554,40 +1013,54 @@ def arc(X: ArrayLike, f: int) -> Any:
     return b.result(out, (b.n, *b.item_shape))
 
 
-# ---- subset rules: MDA, SMEA, CAF, DnC (docs/rules.md#subset-rules-mda-smea-caf-dnc) ------------------------------
+# ---- subset rules: MDA, SMEA, CAF, DnC (docs/spec.md#rule-mda to #rule-dnc; peers: docs/rules.md) -----------------
 
 
 def mda_default_budget(n: int) -> int:
-    """MDA's default search budget for ``n`` messages: 3,000,000 branch steps up to n = 88,
-    scaled down as ``(88/n)^2`` above (a step costs ~n^2/64 word operations): about 10 s at
-    worst on one loaded core of the development machine (docs/spec.md#rule-mda)."""
+    """MDA's default search budget for ``n`` messages, in branch steps.
+
+    3,000,000 branch steps up to n = 88, scaled down as ``(88/n)^2`` above (a step costs
+    ~n^2/64 word operations), at least 10,000: about 10 s at worst on one loaded core of the
+    development machine (docs/spec.md#rule-mda).
+
+    Parameters
+    ----------
+    n : int
+        Number of messages.
+
+    Returns
+    -------
+    int
+        The default ``max_steps`` of :func:`mda`.
+    """
     return max(10_000, int(3_000_000 * min(1.0, (88 / max(n, 1)) ** 2)))
 
 
 def mda(X: ArrayLike, f: int, *, max_steps: int | None = None) -> Any:
-    """Minimum-diameter averaging: the mean of the ``n - f`` messages whose largest pairwise
-    distance (the diameter) is smallest.
+    """Minimum-diameter averaging: the mean of the ``n - f`` messages that span the smallest diameter.
 
-    Exact: the optimum diameter is found by binary search over the sorted pairwise distances,
-    each step a bounded vertex-cover search on the "too far apart" graph (see docs/spec.md).
+    Among all subsets of ``n - f`` messages, one whose largest pairwise distance (the diameter)
+    is smallest; returns its mean. Exact: the optimum diameter is found by binary search over
+    the sorted pairwise distances, each step a bounded vertex-cover search on the "too far
+    apart" graph. Needs ``n > 2f``. Definition: docs/spec.md#rule-mda.
 
     Parameters
     ----------
     X : array or sequence of arrays
         The ``n`` messages, ``(n, d)`` or ``(n, *shape)``.
     f : int
-        Byzantine messages tolerated.
+        Number of Byzantine messages tolerated; needs ``n > 2f``.
     max_steps : int, optional
         The budget of the vertex-cover searches (branch steps, each ``O(n^2 / 64)`` word
-        operations). The search takes microseconds to milliseconds on the inputs measured
-        (n = 200, f = 99 included) but is exponential in ``f`` at worst: a conflict graph of
-        disjoint triangles (n = 88, f = 43) takes ~20 s without this bound. Default
+        operations), ``>= 1``. The search takes microseconds to milliseconds on the inputs
+        measured (n = 200, f = 99 included) but is exponential in ``f`` at worst: a conflict
+        graph of disjoint triangles (n = 88, f = 43) takes ~20 s without this bound. Default
         :func:`mda_default_budget` ``(n)``, about 10 s at worst.
 
     Returns
     -------
     array
-        One message, in the caller's array type, dtype and device.
+        One message-shaped array, in the caller's array type, dtype and device.
 
     Raises
     ------
@@ -595,13 +1068,14 @@ def mda(X: ArrayLike, f: int, *, max_steps: int | None = None) -> Any:
         ``[mda]`` if ``n <= 2f``, ``f < 0``, ``max_steps < 1`` or the input is empty, and when
         the search needs more than ``max_steps`` steps: never an unbounded run.
     TypeError
-        ``[mda]`` for a non-integer ``f`` or an unsupported input.
+        ``[mda]`` for a non-integer ``f`` or ``max_steps``, or an unsupported input.
 
     Notes
     -----
     Ties go to the lexicographically first subset (sorted indices), as enumerating
     ``itertools.combinations`` in order finds it. A message holding a non-finite entry is
     infinitely far from all others, so it is never chosen while ``n - f`` finite ones exist.
+    Further reading (the search, the peers): docs/rules.md.
 
     References
     ----------
@@ -615,38 +1089,52 @@ def mda(X: ArrayLike, f: int, *, max_steps: int | None = None) -> Any:
 
 
 def smea_default_budget(n: int) -> int:
-    """SMEA's default search budget for ``n`` messages: 500,000 subset evaluations up to n = 30
-    (n = 30, f = 7 on pure noise needs 200,000-400,000), fewer above as ``(30/n)^3``, since one
-    evaluation (an eigenproblem of the subset's size) costs ~n^3: about 10-20 s at worst on one
-    loaded core of the development machine, for any n (docs/spec.md#rule-smea)."""
+    """SMEA's default search budget for ``n`` messages, in subset evaluations.
+
+    500,000 subset evaluations up to n = 30 (n = 30, f = 7 on pure noise needs
+    200,000-400,000), fewer above as ``(30/n)^3``, since one evaluation (an eigenproblem of the
+    subset's size) costs ~n^3, at least 1,000: about 10-20 s at worst on one loaded core of the
+    development machine, for any n (docs/spec.md#rule-smea).
+
+    Parameters
+    ----------
+    n : int
+        Number of messages.
+
+    Returns
+    -------
+    int
+        The default ``max_subsets`` of :func:`smea`.
+    """
     return max(1000, int(500_000 * min(1.0, (30 / max(n, 1)) ** 3)))
 
 
 def smea(X: ArrayLike, f: int, *, max_subsets: int | None = None) -> Any:
-    """Smallest maximum eigenvalue averaging: the mean of the ``n - f`` messages whose
-    empirical covariance has the smallest largest eigenvalue.
+    """Smallest maximum eigenvalue averaging: the mean of the ``n - f`` messages of least spread.
 
-    The eigenvalue is computed exactly from the subset's centred ``n x n`` Gram matrix (derived
-    from the pairwise distances: one ``O(n^2 d)`` pass), and the subsets are searched by
-    branch and bound (a subset's largest eigenvalue bounds every superset's; see docs/spec.md).
+    Among all subsets of ``n - f`` messages, one whose empirical covariance has the smallest
+    largest eigenvalue; returns its mean. The eigenvalue is computed exactly from the subset's
+    centred Gram matrix (derived from the pairwise distances: one ``O(n^2 d)`` pass), and the
+    subsets are searched by branch and bound (a subset's largest eigenvalue bounds every
+    superset's). Needs ``n > 2f``. Definition: docs/spec.md#rule-smea.
 
     Parameters
     ----------
     X : array or sequence of arrays
         The ``n`` messages.
     f : int
-        Byzantine messages tolerated.
+        Number of Byzantine messages tolerated; needs ``n > 2f``.
     max_subsets : int, optional
-        The budget of the search: the most subset eigenvalues it may evaluate (each a small
-        dense eigenproblem). The search is exponential in the worst case (pure noise, where
-        every subset nearly ties). Default :func:`smea_default_budget` ``(n)``: 500,000 up to
-        n = 30 (enough for n = 30, f = 7 on pure noise), scaled down as ``(30/n)^3`` above,
+        The budget of the search, ``>= 1``: the most subset eigenvalues it may evaluate (each a
+        small dense eigenproblem). The search is exponential in the worst case (pure noise,
+        where every subset nearly ties). Default :func:`smea_default_budget` ``(n)``: 500,000 up
+        to n = 30 (enough for n = 30, f = 7 on pure noise), scaled down as ``(30/n)^3`` above,
         so that the worst case stays at about 10-20 s on one loaded core.
 
     Returns
     -------
     array
-        One message, in the caller's array type, dtype and device.
+        One message-shaped array, in the caller's array type, dtype and device.
 
     Raises
     ------
@@ -655,17 +1143,19 @@ def smea(X: ArrayLike, f: int, *, max_subsets: int | None = None) -> Any:
         when the exact search needs more than ``max_subsets`` evaluations (raise it, or use
         fewer messages): never an unbounded run.
     TypeError
-        ``[smea]`` for a non-integer ``f`` or an unsupported input.
+        ``[smea]`` for a non-integer ``f`` or ``max_subsets``, or an unsupported input.
 
     Notes
     -----
     Deterministic; ties (equal computed eigenvalues) go to the lexicographically first subset.
-    Subsets holding a message with a non-finite entry have an infinite eigenvalue.
+    A subset holding a message with a non-finite entry has an infinite eigenvalue, so such a
+    message is never chosen while ``n - f`` finite ones exist. ByzFL estimates the eigenvalue
+    by a randomly started power step (docs/rules.md).
 
     References
     ----------
-    Allouah, Guerraoui, Gupta, Pinot, Stephan. Fixing by mixing: a recipe for optimal Byzantine
-    ML under heterogeneity. AISTATS 2023.
+    Allouah, Farhadkhani, Guerraoui, Gupta, Pinot, Stephan. Fixing by mixing: a recipe for
+    optimal Byzantine ML under heterogeneity. AISTATS 2023.
     """
     f = as_index("smea", "f", f)
     budget = None if max_subsets is None else as_index("smea", "max_subsets", max_subsets)
@@ -674,26 +1164,27 @@ def smea(X: ArrayLike, f: int, *, max_subsets: int | None = None) -> Any:
 
 
 def caf(X: ArrayLike, f: int) -> Any:
-    """Covariance-bound agnostic filter: iteratively down-weight the messages along the top
-    principal direction of the weighted covariance, and return the weighted mean of the
-    iteration whose covariance had the smallest largest eigenvalue.
+    """Covariance-bound agnostic filter: down-weight the messages along the top principal direction.
 
     Starting from ``c_i = 1``, while ``sum c > n - 2f``: ``mu`` = the ``c``-weighted mean,
     ``(lambda, v)`` the top eigenpair of the weighted covariance, ``tau_i = ((x_i - mu) . v)^2``
-    and ``c_i <- c_i (1 - tau_i / max tau)`` (the max over the messages still weighted). The
-    eigenpair is exact (Jacobi on the weighted ``n x n`` Gram matrix), not a random power step.
+    and ``c_i <- c_i (1 - tau_i / max tau)`` (the max over the messages still weighted; the
+    loop stops if it is 0). Returns the weighted mean ``mu`` of the iteration whose covariance
+    had the smallest largest eigenvalue. The eigenpair is exact (Jacobi on the weighted
+    ``n x n`` Gram matrix), not a random power step. Needs ``n > 2f``. Definition:
+    docs/spec.md#rule-caf.
 
     Parameters
     ----------
     X : array or sequence of arrays
         The ``n`` messages.
     f : int
-        Byzantine messages tolerated.
+        Number of Byzantine messages tolerated; needs ``n > 2f``.
 
     Returns
     -------
     array
-        One message, in the caller's array type, dtype and device.
+        One message-shaped array, in the caller's array type, dtype and device.
 
     Raises
     ------
@@ -706,7 +1197,8 @@ def caf(X: ArrayLike, f: int) -> Any:
     -----
     A message holding a non-finite entry starts with weight zero (its projection would be
     infinite, so the first step would zero it). With ``f = 0`` the loop never runs and the
-    result is the mean of the finite messages.
+    result is the mean of the finite messages. Each step zeroes at least one positive weight, so
+    the loop ends within ``n`` steps.
 
     References
     ----------
@@ -718,45 +1210,52 @@ def caf(X: ArrayLike, f: int) -> Any:
 
 
 def dnc(X: ArrayLike, f: int, *, iters: int = 1, sub_dim: int = 10000, c: float = 1.0, seed: int = 0) -> Any:
-    """Divide-and-conquer: per round, on ``sub_dim`` coordinates drawn uniformly without
-    replacement, drop the ``floor(c f)`` messages with the largest squared projection on the
-    top principal direction of the centred subsample; the mean of the messages kept by every
-    one of the ``iters`` rounds.
+    """Divide-and-conquer (Shejwalkar, Houmansadr, NDSS 2021): drop the outliers along the top direction.
+
+    With ``r = floor(c f)``: per round, on ``min(sub_dim, d)`` coordinates drawn uniformly
+    without replacement, centre the finite messages on their mean, take the top principal
+    direction ``v`` of the centred subsample and mark as removed the ``r`` messages of largest
+    squared projection on ``v``; return the mean of the messages kept by every one of the
+    ``iters`` rounds. Needs ``n > 2f`` and ``n > iters * r``. Definition: docs/spec.md#rule-dnc.
 
     Parameters
     ----------
     X : array or sequence of arrays
         The ``n`` messages.
     f : int
-        Byzantine messages tolerated.
+        Number of Byzantine messages tolerated; needs ``n > 2f``.
     iters : int
         Filtering rounds (each draws new coordinates), ``>= 1``.
     sub_dim : int
         Coordinates per round (all of them if ``>= d``), ``>= 1``.
     c : float
-        Filtering fraction: ``floor(c f)`` messages removed per round, ``>= 0``.
+        Filtering fraction: ``floor(c f)`` messages removed per round; finite, ``>= 0``.
     seed : int
-        Seed of the coordinate draws (round ``t`` uses the key ``counter_key(seed, t)``, the
-        same generator as :func:`rand_k_indices`: identical on CPU and CUDA).
+        Seed of the coordinate draws, ``0..2**64-1`` (round ``t`` uses the key
+        ``counter_key(seed, t)`` with the generator of :func:`rand_k_indices`: identical on CPU
+        and CUDA).
 
     Returns
     -------
     array
-        One message, in the caller's array type, dtype and device.
+        One message-shaped array, in the caller's array type, dtype and device.
 
     Raises
     ------
     ValueError
-        ``[dnc]`` if ``n <= 2f``, ``n <= iters * floor(c f)`` (no message could survive),
-        or an argument is out of range.
+        ``[dnc]`` if ``n <= 2f``, ``n <= iters * floor(c f)`` (no message could survive), ``f < 0``,
+        ``iters < 1``, ``sub_dim < 1``, ``c`` negative or not finite, or ``seed`` outside
+        ``0..2**64-1``.
     TypeError
-        ``[dnc]`` for a non-integer ``f``, ``iters``, ``sub_dim`` or ``seed``.
+        ``[dnc]`` for a non-integer ``f``, ``iters``, ``sub_dim`` or ``seed``, or a ``c`` that is
+        not a real number.
 
     Notes
     -----
     The top direction is exact (Jacobi on the ``n x n`` Gram matrix of the centred
     subsample). Messages holding a non-finite entry are scored ``+inf`` (removed first) and left
-    out of the centring; ties in the score remove the higher index first.
+    out of the centring; ties in the score remove the higher index first. So with at most ``r``
+    non-finite messages (all ``f`` of them when ``c >= 1``) the result is finite.
 
     References
     ----------
