@@ -74,22 +74,30 @@ def min_processes(aggregator: Aggregator) -> tuple[int, str]:
 
     Parameters
     ----------
-    aggregator
+    aggregator : Aggregator
         A byzcore :class:`~byzcore.Aggregator` (as :func:`~byzcore.make_aggregator` builds it).
 
     Returns
     -------
     tuple of (int, str)
-        ``n`` and the bound it comes from, as text (``"n >= f + 3"``), for error messages.
-        An aggregator byzcore does not know gives ``(1, "n >= 1")``: it is not checked.
+        ``n`` and the bound it comes from, as text (``"n >= f + 3 = 4"``), for error
+        messages. An aggregator not named in the Notes gives ``(1, "n >= 1")``: it is not
+        checked.
 
     Notes
     -----
-    The bounds of docs/spec.md: the coordinate-wise median, trimmed mean, geometric median,
-    centered clipping and NNM need an honest majority, ``n >= 2f + 1``; Krum and Multi-Krum
-    ``n >= f + 3`` (and ``n >= m``); bucketing with buckets of ``s`` hands ``ceil(n / s)``
-    bucket means, up to ``f`` of them Byzantine, to its rule, so it needs
-    ``ceil(n / s)`` at least the rule's bound.
+    Krum and Multi-Krum need ``n >= f + 3`` (and ``n >= m``), their kernels' bound
+    (docs/spec.md#rule-krum, docs/spec.md#rule-multi-krum); the trimmed mean needs
+    ``n >= 2f + 1`` (docs/spec.md#rule-trimmed-mean). The median, geometric median, centered
+    clipping and NNM run on fewer messages (docs/spec.md#rule-median,
+    docs/spec.md#rule-geometric-median, docs/spec.md#rule-centered-clipping,
+    docs/spec.md#pre-nnm) but tolerate ``f`` Byzantine ones only with an honest majority, so
+    they are asked ``n >= 2f + 1`` too. Bucketing with buckets of ``s`` hands ``ceil(n / s)``
+    bucket means, up to ``f`` of them Byzantine, to its rule (docs/spec.md#pre-bucketing), so
+    it needs ``ceil(n / s)`` at least the rule's bound: ``n >= s * (bound - 1) + 1``. A chain
+    needs the larger of its first stage's bound and its rule's bound on what the first stage
+    returns (NNM returns ``n`` messages). Bucketing without a rule, the mean and aggregators
+    of other types give ``(1, "n >= 1")``.
     """
     if isinstance(aggregator, Chain):
         n1, why1 = min_processes(aggregator.first)
@@ -133,7 +141,40 @@ class RobustHook:
     """The callable DDP calls once per gradient bucket; build it with :func:`robust_hook`.
 
     ``state`` (the first argument of ``register_comm_hook``) may be a process group, or
-    ``None`` for the group given here (default: the world group).
+    ``None`` for the group given here (default: the world group). Each bucket (by index and
+    size) has an aggregator of its own, so stateful rules do not mix buckets.
+
+    Parameters
+    ----------
+    aggregator : str or Aggregator
+        A spec string of :func:`~byzcore.make_aggregator` or an aggregator object (deep-copied
+        for each bucket; its own ``f`` and seed are used).
+    f : int
+        Byzantine ranks a spec string's rule tolerates (an integer ``>= 0``).
+    seed : int, optional
+        Seeds a spec string's randomised rules; bucket ``k`` uses a seed derived from
+        ``seed`` and ``k``, the same on every rank.
+    process_group : ProcessGroup or None, optional
+        The group to reduce over when DDP passes ``state=None`` (default: the world group).
+    byzantine_ranks : iterable of int, optional
+        Ranks that send ``attack``'s message instead of their bucket (simulation only).
+    attack : str, Attack, callable or None, optional
+        Required with ``byzantine_ranks``; as in :func:`robust_hook`.
+
+    Attributes
+    ----------
+    calls : int
+        Buckets reduced so far on this rank.
+
+    Raises
+    ------
+    ValueError
+        A bad ``f`` or spec, ``byzantine_ranks`` without an ``attack``, an attack that flips
+        labels or needs the algorithm's target iterate, or (when a process group is already
+        initialised) a group smaller than :func:`min_processes` of the rule.
+    TypeError
+        ``aggregator`` is neither a string nor an Aggregator, or ``attack`` is neither a spec
+        string, an Attack nor a callable.
     """
 
     def __init__(self, aggregator: str | Aggregator, f: int, *, seed: int = 0, process_group: Any = None,
@@ -164,6 +205,11 @@ class RobustHook:
 
     def check_world(self, world: int) -> None:
         """Refuse a process group too small for the rule to tolerate ``f`` Byzantine ranks.
+
+        Parameters
+        ----------
+        world : int
+            The size of the process group (checked once per size).
 
         Raises
         ------
@@ -343,43 +389,63 @@ def robust_hook(aggregator: str | Aggregator = "bucketing:2+median", f: int = 0,
                 attack: str | Callable[..., Any] | None = None) -> RobustHook:
     """A DDP communication hook that makes gradient averaging Byzantine-robust.
 
-    Each gradient bucket is all-gathered (``world_size x numel``) and reduced with the robust
-    ``aggregator`` (a spec string such as ``"bucketing:2+median"`` or ``"nnm+krum"``, or a
-    byzcore :class:`~byzcore.Aggregator`) tolerating ``f`` Byzantine ranks, identically on
-    every rank::
+    Each gradient bucket's ``world_size`` copies are reduced with the robust ``aggregator``
+    (a spec string such as ``"bucketing:2+median"`` or ``"nnm+krum"``, or a byzcore
+    :class:`~byzcore.Aggregator`) tolerating ``f`` Byzantine ranks, identically on every
+    rank. Coordinate-wise rules (mean, median, trimmed mean, bucketing of those) go through
+    an all-to-all of slices, the rule on each rank's slice, and an all-gather of the
+    aggregated slices; the others all-gather the ``world_size x numel`` matrix and run on
+    every rank. A group of one rank returns the bucket unchanged::
 
         ddp = DistributedDataParallel(model)
         ddp.register_comm_hook(None, byzcore.torch.robust_hook("bucketing:2+median", f=1))
 
     Parameters
     ----------
-    aggregator, f, seed
-        The rule, the number of Byzantine ranks it tolerates, and the seed of randomised
-        rules (bucketing); spec strings are built once per bucket with a seed derived from
-        ``seed`` and the bucket index, so every rank draws the same shuffles.
-    process_group
-        The group to gather over when ``register_comm_hook`` is given ``state=None``.
+    aggregator : str or Aggregator, optional
+        The rule (default ``"bucketing:2+median"``); an object is deep-copied for each
+        bucket and keeps its own ``f`` and seed. The rules are those of docs/spec.md#rules.
+    f : int, optional
+        The number of Byzantine ranks a spec string's rule tolerates (default 0).
+    seed : int, optional
+        The seed of randomised rules (bucketing): spec strings are built once per bucket
+        with a seed derived from ``seed`` and the bucket index, so every rank draws the same
+        shuffles.
+    process_group : ProcessGroup or None, optional
+        The group to reduce over when ``register_comm_hook`` is given ``state=None``.
         When a process group is already initialised, its size is checked here against what
         the rule needs (:func:`min_processes`); otherwise on the first bucket.
-    byzantine_ranks, attack
+    byzantine_ranks : iterable of int, optional
         Simulation only: these ranks send an attack's message instead of their gradient.
-        ``attack`` is a spec string or :class:`~byzcore.attacks.Attack` of
-        :func:`byzcore.attacks.make_attack` (``"alie"``, ``"ipm:eps=0.5"``, ``"opt-alie"``,
-        which searches against this hook's rule), or a callable ``attack(ctx) -> (f, numel)``
-        taking an :class:`~byzcore.attacks.AttackContext` (rows: the Byzantine ranks in
-        ascending order). Costs one extra all-gather per bucket.
+        Costs one extra all-gather per bucket.
+    attack : str, Attack, callable or None, optional
+        Required with ``byzantine_ranks``: a spec string or :class:`~byzcore.attacks.Attack`
+        of :func:`byzcore.attacks.make_attack` (``"alie"``, ``"ipm:eps=0.5"``, ``"opt-alie"``,
+        which searches against this hook's rule; docs/spec.md#attacks), or a callable
+        ``attack(ctx) -> (f, numel)`` taking an :class:`~byzcore.attacks.AttackContext`
+        (rows: the Byzantine ranks in ascending order).
+
+    Returns
+    -------
+    RobustHook
+        The hook, for ``ddp.register_comm_hook(state, hook)``.
 
     Raises
     ------
     ValueError
-        A bad spec or ``f``, or a process group smaller than the rule needs to tolerate ``f``
-        Byzantine ranks (e.g. Krum with ``f = 1`` needs 4 processes: ``n >= f + 3``).
+        A bad spec or ``f``, ``byzantine_ranks`` without an ``attack``, an attack that flips
+        labels or needs the training algorithm's target iterate, or a process group smaller
+        than the rule needs to tolerate ``f`` Byzantine ranks (e.g. Krum with ``f = 1``
+        needs 4 processes: ``n >= f + 3``).
+    TypeError
+        An ``aggregator`` or ``attack`` of another type.
 
     Notes
     -----
-    Replicas stay identical because every rank computes the same kernel on the same matrix:
+    Replicas stay identical because every rank computes the same kernel on the same data:
     run every rank with the same byzcore build and instruction set (``BYZCORE_ISA``) when
-    bitwise equality across machines matters.
+    bitwise equality across machines matters. Rules that use norms or distances see each
+    bucket as a message of its own (docs/distributed.md).
     """
     return RobustHook(aggregator, f, seed=seed, process_group=process_group,
                       byzantine_ranks=byzantine_ranks, attack=attack)

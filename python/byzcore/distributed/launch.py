@@ -33,10 +33,22 @@ __all__ = ["SpawnResult", "init_from_env", "spawn"]
 
 
 class SpawnResult:
-    """What :func:`spawn` returns: ``results[rank]`` (the function's return value, for ranks
-    that returned), ``exitcodes[rank]`` (negative: the signal that ended a rank, e.g. -15
-    for one stopped at the deadline) and ``errors[rank]`` (the traceback text of ranks that
-    raised)."""
+    """What :func:`spawn` returns: how each rank ended.
+
+    A rank that was stopped before it returned or raised is in neither ``results`` nor
+    ``errors``.
+
+    Parameters
+    ----------
+    results : dict of int to object
+        ``results[rank]``: the function's return value, for ranks that returned.
+    exitcodes : dict of int to int or None
+        ``exitcodes[rank]``: the process's exit code (0 after a return, 1 after an error;
+        negative: the signal that ended it, e.g. -15 for one stopped at the deadline).
+    errors : dict of int to str
+        ``errors[rank]``: the traceback text of ranks that raised (or returned a value that
+        cannot be pickled).
+    """
 
     def __init__(self, results: dict[int, Any], exitcodes: dict[int, int | None], errors: dict[int, str]):
         self.results, self.exitcodes, self.errors = results, exitcodes, errors
@@ -46,7 +58,20 @@ class SpawnResult:
 
 
 def init_from_env(backend: str = "gloo", timeout_s: float = 60.0) -> tuple[int, int]:
-    """``init_process_group`` from the torchrun environment; returns ``(rank, world_size)``."""
+    """``init_process_group`` from the torchrun environment (``env://``), unless initialised.
+
+    Parameters
+    ----------
+    backend : str, optional
+        The process group's backend (default ``"gloo"``; ``"nccl"`` for GPUs).
+    timeout_s : float, optional
+        The process group's timeout, in seconds (default 60).
+
+    Returns
+    -------
+    tuple of (int, int)
+        ``(rank, world_size)`` of the default process group.
+    """
     import torch.distributed as dist
 
     if not dist.is_initialized():
@@ -97,23 +122,44 @@ def spawn(fn: Callable[..., Any], nprocs: int, args: Sequence[Any] = (), *, time
           init_timeout_s: float = 60.0) -> SpawnResult:
     """Run ``fn(rank, world_size, *args)`` in ``nprocs`` fresh processes on loopback.
 
+    The processes are started by ``spawn`` with torchrun's environment (see the module
+    docstring). When the ranks of ``wait_for`` have ended, or at the deadline, the others get
+    up to 2 s to end, then every child still alive is terminated (SIGTERM) and, 3 s later,
+    killed.
+
     Parameters
     ----------
-    fn
-        A module-level function (it is pickled by reference into spawned interpreters).
-    backend
+    fn : callable
+        A module-level function (it is pickled by reference into spawned interpreters); its
+        return value must pickle.
+    nprocs : int
+        Processes (ranks ``0..nprocs-1``), at least 1.
+    args : sequence, optional
+        Further arguments of ``fn`` (pickled into every process).
+    timeout_s : float, optional
+        Wall-clock deadline for the whole run, in seconds (default 120); ranks still alive
+        then are stopped.
+    backend : str or None, optional
         ``init_process_group`` backend each child initialises before calling ``fn``
-        (``"gloo"``, ``"nccl"``), or ``None`` to leave it to ``fn``.
-    timeout_s
-        Wall-clock deadline for the whole run; ranks still alive then are killed.
-    wait_for
+        (``"gloo"``, the default, or ``"nccl"``), or ``None`` to leave it to ``fn``.
+    wait_for : sequence of int or None, optional
         Ranks whose end ends the run (default: all). The runtime passes ``[0]``: once the
-        server is done, workers left waiting are killed instead of awaited.
+        server is done, workers left waiting are stopped instead of awaited.
+    env : dict of str to str or None, optional
+        Further environment variables of the children (``OMP_NUM_THREADS`` defaults to this
+        process's value, else ``1``).
+    init_timeout_s : float, optional
+        The process group's timeout when ``backend`` is given, in seconds (default 60).
 
     Returns
     -------
     SpawnResult
         What each rank returned or how it ended; no child process is left behind.
+
+    Raises
+    ------
+    ValueError
+        ``nprocs < 1``.
     """
     import multiprocessing
 

@@ -82,7 +82,40 @@ def _workers_of(rank: int, nprocs: int, n: int) -> list[int]:
 def serve(transport: ServerTransport, cfg_dict: dict, nprocs: int, *, timeout_s: float, startup_timeout_s: float,
           progress: bool = False, faults: dict | None = None, factory: Any = None):
     """Rank 0: drive the one round loop (:class:`~byzcore.algorithms.loop.RoundLoop`, as the
-    simulation does) with a *collect* that publishes each plan and gathers the workers' rows."""
+    simulation does) with a *collect* that publishes each plan and gathers the workers' rows.
+
+    Parameters
+    ----------
+    transport : ServerTransport
+        The server's end of the links.
+    cfg_dict : dict
+        The run's :class:`~byzcore.algorithms.RunConfig` fields.
+    nprocs : int
+        Processes, the server included.
+    timeout_s : float
+        Per-round deadline for the workers' messages, in seconds.
+    startup_timeout_s : float
+        How long to wait for every worker process to open its link before the first round
+        (late ones join later).
+    progress : bool, optional
+        Show a progress bar.
+    faults : dict or None, optional
+        Injected failures (see the module docstring); the server acts on ``kill``.
+    factory : callable or None, optional
+        ``factory(workers, split=, seed=) -> Problem``, instead of the problem by name.
+
+    Returns
+    -------
+    Result
+        The run, its configuration extended by ``backend``, ``nprocs`` and ``timeout``;
+        the worker processes are told to stop when it ends.
+
+    Raises
+    ------
+    ValueError
+        ``[run] ...`` for ``zeno_pp`` (asynchronous), or a factory whose problem has
+        another number of workers than the configuration.
+    """
     from .._progress import Timer
     from ..algorithms.loop import Round, RoundLoop
     from ..algorithms.results import Result, jsonable
@@ -172,7 +205,38 @@ def _sleep_until_plan(transport: WorkerTransport, seq: int, limit_s: float) -> N
 
 def work(transport: WorkerTransport, rank: int, cfg_dict: dict, nprocs: int, *, timeout_s: float,
          idle_timeout_s: float, faults: dict | None = None, factory: Any = None) -> int:
-    """Serve rounds until the server says stop; returns the number of rounds answered."""
+    """A worker process: serve rounds until the server says stop or goes quiet.
+
+    For every plan that samples clients of this process it sends their rows; Byzantine
+    clients send their honest row, then the attack's message once the server has relayed
+    the round's messages (see the module docstring).
+
+    Parameters
+    ----------
+    transport : WorkerTransport
+        This process's end of its link.
+    rank : int
+        This process's rank (``1..nprocs-1``); it holds workers ``i`` with
+        ``1 + i % (nprocs - 1) == rank``.
+    cfg_dict : dict
+        The run's :class:`~byzcore.algorithms.RunConfig` fields.
+    nprocs : int
+        Processes, the server included.
+    timeout_s : float
+        Per-round deadline of each transfer, in seconds.
+    idle_timeout_s : float
+        Return when the server published no plan for this long (it is gone).
+    faults : dict or None, optional
+        Injected failures (see the module docstring); this process acts on its own
+        ``hang``, ``malformed``, ``truncated``, ``wrong_round`` and ``stall``.
+    factory : callable or None, optional
+        ``factory(workers, split=, seed=) -> Problem``, instead of the problem by name.
+
+    Returns
+    -------
+    int
+        The number of rounds this process answered.
+    """
     from ..algorithms.base import apply_attack
 
     cfg, problem, alg, attack, byz = _setup(cfg_dict, factory)
@@ -239,8 +303,35 @@ def work(transport: WorkerTransport, rank: int, cfg_dict: dict, nprocs: int, *, 
 
 # ---------------------------------------------------------------------------- entry points
 def rank_main(rank: int, world: int, cfg_dict: dict, options: dict) -> Any:
-    """What every process runs (under :func:`spawn` or torchrun): the server's
-    :class:`~byzcore.algorithms.Result` on rank 0, the number of rounds answered elsewhere."""
+    """What every process runs (under :func:`spawn` or torchrun): :func:`serve` on rank 0,
+    :func:`work` on the others.
+
+    Parameters
+    ----------
+    rank, world : int
+        This process's rank and the number of processes, as the launcher says (they must
+        match the torchrun environment).
+    cfg_dict : dict
+        The run's :class:`~byzcore.algorithms.RunConfig` fields.
+    options : dict
+        ``timeout_s`` (per-round deadline, default 30), ``store_timeout_s`` (300),
+        ``startup_timeout_s`` (the server's wait for the workers' links, 120),
+        ``idle_timeout_s`` (a worker's wait for a plan, default ``max(60, 4 * timeout_s)``),
+        ``progress``, ``faults`` and ``problem_factory`` (as :func:`run_distributed`).
+
+    Returns
+    -------
+    Result or int
+        The server's :class:`~byzcore.algorithms.Result` on rank 0, the number of rounds
+        answered elsewhere.
+
+    Raises
+    ------
+    ValueError
+        ``world < 2``, or a configuration the run refuses.
+    RuntimeError
+        The launcher's rank or world size differs from the environment's.
+    """
     store, r, w = connect_store(options.get("store_timeout_s", 300.0))
     if (r, w) != (rank, world):  # pragma: no cover - a launcher bug
         raise RuntimeError(f"[run] rank/world mismatch: launcher says {rank}/{world}, environment {r}/{w}")
@@ -267,23 +358,30 @@ def run_distributed(config: Any = None, *, nprocs: int | None = None, timeout_s:
     process per worker plus the server) and return the server's
     :class:`~byzcore.algorithms.Result`, like :func:`byzcore.algorithms.run`.
 
+    With no faults the run equals ``--backend simulation`` with the same seed (the
+    algorithms of docs/spec.md#algorithms); docs/distributed.md describes the runtime.
+
     Parameters
     ----------
-    config, overrides
-        A :class:`~byzcore.algorithms.RunConfig` or dict of its fields, and fields to replace.
-    nprocs
+    config : RunConfig, dict or None, optional
+        A :class:`~byzcore.algorithms.RunConfig` or dict of its fields (``None``: the defaults).
+    nprocs : int or None, optional
         Processes, the server included (default ``workers + 1``); workers are dealt
         round-robin to the ``nprocs - 1`` worker processes.
-    timeout_s
-        Per-round deadline for the workers' messages.
-    faults
+    timeout_s : float, optional
+        Per-round deadline for the workers' messages, in seconds (default 30).
+    faults : dict or None, optional
         Injected failures (see the module docstring).
-    run_timeout_s
-        Bound on the whole run (default: generous for the number of rounds).
-    problem_factory
+    progress : bool, optional
+        Show the server's progress bar.
+    run_timeout_s : float or None, optional
+        Bound on the whole run, in seconds (default ``300 + rounds * (timeout_s + 1)``).
+    problem_factory : callable or None, optional
         A module-level callable ``factory(workers, split=, seed=) -> Problem`` that every
         process calls to build its copy of the problem (instead of ``config.problem`` by
         name), for problems the registry does not name, e.g. a custom ``torch.nn.Module``.
+    **overrides
+        Fields of the configuration to replace.
 
     Returns
     -------
@@ -293,9 +391,11 @@ def run_distributed(config: Any = None, *, nprocs: int | None = None, timeout_s:
     Raises
     ------
     ValueError
-        ``nprocs < 2`` or a bad configuration.
+        ``nprocs < 2``, or a configuration key that is not a field.
     RuntimeError
-        The server failed or did not finish within ``run_timeout_s``.
+        The server failed (its traceback in the message: e.g. ``zeno_pp``, which is
+        asynchronous, or a configuration the algorithm refuses) or did not finish within
+        ``run_timeout_s``.
     """
     from ..algorithms.config import RunConfig
     from .launch import spawn

@@ -81,7 +81,18 @@ _MAX_WORKER = 1 << 25  # message tags are 4 * worker + (0..3): below _PLAN_TAG
 
 
 def wire_dtype(itemsize: int) -> np.dtype:
-    """The dtype messages travel in for a problem with ``itemsize``-byte values (4: float32, else float64)."""
+    """The dtype messages travel in for a problem with ``itemsize``-byte values.
+
+    Parameters
+    ----------
+    itemsize : int
+        The problem's bytes per value.
+
+    Returns
+    -------
+    numpy.dtype
+        Little-endian float32 for 4, float64 otherwise.
+    """
     return np.dtype("<f4") if int(itemsize) == 4 else np.dtype("<f8")
 
 
@@ -91,15 +102,49 @@ def _code(dtype: np.dtype) -> int:
 
 
 def encode_header(seq: int, worker: int, vec: np.ndarray) -> bytes:
-    """A message's 32-byte header: magic, dtype code (0 for a dtype that is not float64 or
-    float32), round ``seq``, sender ``worker``, number of values."""
+    """A message's 32-byte header, as it describes ``vec`` (not what the server expects).
+
+    Parameters
+    ----------
+    seq : int
+        The round (plan sequence number).
+    worker : int
+        The sending worker's id.
+    vec : numpy.ndarray
+        The message.
+
+    Returns
+    -------
+    bytes
+        Magic, dtype code (0 for a dtype that is not float64 or float32), ``seq``,
+        ``worker`` and the number of values of ``vec``, little-endian.
+    """
     a = np.asarray(vec)
     return _HEADER.pack(_MAGIC, _code(a.dtype), int(seq), int(worker), int(a.size))
 
 
 def header_ok(raw: bytes, seq: int, worker: int, dtype: np.dtype, count: int) -> bool:
-    """Whether ``raw`` is exactly the header of the message expected: this round, this
-    sender, ``count`` values of ``dtype``."""
+    """Whether ``raw`` is exactly the header of the message expected.
+
+    Parameters
+    ----------
+    raw : bytes
+        The header received.
+    seq : int
+        The round expected.
+    worker : int
+        The sender expected.
+    dtype : numpy.dtype
+        The wire dtype expected (float64 or float32).
+    count : int
+        The number of values expected.
+
+    Returns
+    -------
+    bool
+        True when ``raw`` has 32 bytes, byzcore's magic and names this round, this sender,
+        ``count`` values of ``dtype``; otherwise the message is malformed.
+    """
     if len(raw) != _HEADER.size:
         return False
     magic, code, s, w, n = _HEADER.unpack(raw)
@@ -107,9 +152,26 @@ def header_ok(raw: bytes, seq: int, worker: int, dtype: np.dtype, count: int) ->
 
 
 def encode_plan(seq: int, plan: Any, target: np.ndarray | None, links: dict[int, int]) -> tuple[bytes, list]:
-    """Server -> workers: the JSON header (for the Store) and the float64 vectors ``x``,
-    ``x_old``, ``target`` that follow it on the links (in that order, absent ones left out).
-    ``links`` maps worker ranks to the link generation the server sends on."""
+    """Server -> workers: a plan as a JSON header (for the Store) and the vectors that follow.
+
+    Parameters
+    ----------
+    seq : int
+        The plan's sequence number.
+    plan : Plan
+        The algorithm's plan for the round (round, sampled clients, kind, ``x``, ``x_old``,
+        ``info``).
+    target : numpy.ndarray or None
+        The shift-back attack's target iterate, when Byzantine clients are sampled.
+    links : dict of int to int
+        Worker rank -> the link generation the server sends on.
+
+    Returns
+    -------
+    tuple of (bytes, list of numpy.ndarray)
+        The header and the float64 vectors ``x``, ``x_old``, ``target`` that follow it on
+        the links (in that order, absent ones left out; the header lists their sizes).
+    """
     arrays = {"x": plan.x, "x_old": plan.x_old, "target": target}
     present = {k: int(np.asarray(v).size) for k, v in arrays.items() if v is not None}
     head = {"seq": int(seq), "round": int(plan.round), "clients": [int(c) for c in plan.clients],
@@ -120,7 +182,20 @@ def encode_plan(seq: int, plan: Any, target: np.ndarray | None, links: dict[int,
 
 
 def decode_plan(head: dict, arrays: Sequence[np.ndarray]) -> tuple[int, Any, np.ndarray | None]:
-    """``(seq, plan, target)`` from a plan header and its vectors."""
+    """A plan back from its header and vectors (the inverse of :func:`encode_plan`).
+
+    Parameters
+    ----------
+    head : dict
+        The decoded JSON header.
+    arrays : sequence of numpy.ndarray
+        The vectors received, in the header's order.
+
+    Returns
+    -------
+    tuple of (int, Plan, numpy.ndarray or None)
+        ``(seq, plan, target)``.
+    """
     from ..algorithms.base import Plan
 
     vec = dict(zip(head["arrays"], arrays))
@@ -130,9 +205,21 @@ def decode_plan(head: dict, arrays: Sequence[np.ndarray]) -> tuple[int, Any, np.
 
 
 def connect_store(timeout_s: float = 300.0):
-    """The c10d store of this job, from the torchrun environment (``MASTER_ADDR``,
-    ``MASTER_PORT``, ``RANK``, ``WORLD_SIZE``; under torchrun or :func:`spawn` the launcher
-    hosts it), wrapped in a ``byzcore/`` prefix. Returns ``(store, rank, world_size)``."""
+    """The c10d store of this job, from the torchrun environment.
+
+    The environment's ``MASTER_ADDR``, ``MASTER_PORT``, ``RANK`` and ``WORLD_SIZE`` name it;
+    under torchrun or :func:`~byzcore.distributed.launch.spawn` the launcher hosts it.
+
+    Parameters
+    ----------
+    timeout_s : float, optional
+        The rendezvous's and the store's timeout, in seconds (default 300).
+
+    Returns
+    -------
+    tuple of (PrefixStore, int, int)
+        ``(store, rank, world_size)``, the store wrapped in a ``byzcore/`` prefix.
+    """
     import torch.distributed as dist
 
     store, rank, world = next(dist.rendezvous("env://", timeout=datetime.timedelta(seconds=timeout_s)))
@@ -154,7 +241,23 @@ def _tensor(a: np.ndarray):
 class Link:
     """The gloo group of two (the server, one worker process) that carries that process's
     vectors; generation ``gen`` has its own store prefix, so a broken link is replaced by
-    a fresh one, never repaired."""
+    a fresh one, never repaired.
+
+    Building a link is a rendezvous: it blocks until the peer builds the same generation.
+
+    Parameters
+    ----------
+    store : Store
+        The job's c10d store (the link uses the prefix ``link/{rank}/{gen}``).
+    rank : int
+        The worker process's rank.
+    gen : int
+        The link's generation.
+    server : bool
+        Whether this end is the server's (rank 0 of the group) or the worker's.
+    timeout_s : float
+        The group's timeout, in seconds.
+    """
 
     def __init__(self, store: Any, rank: int, gen: int, *, server: bool, timeout_s: float):
         import torch.distributed as dist
@@ -203,7 +306,17 @@ class _BoundedStore:
 # ---------------------------------------------------------------------------- server side
 class ServerTransport:
     """Rank 0's end: the links to the worker processes, the plans it publishes, the
-    messages it gathers (see the module docstring)."""
+    messages it gathers (see the module docstring).
+
+    Parameters
+    ----------
+    store : Store
+        The job's store (:func:`connect_store`).
+    link_timeout_s : float, optional
+        The links' timeout, and the bound on opening one, in seconds (default 10).
+    store_timeout_s : float, optional
+        The store's timeout outside those bounded calls, in seconds (default 300).
+    """
 
     def __init__(self, store: Any, *, link_timeout_s: float = 10.0, store_timeout_s: float = 300.0):
         self.store, self.link_timeout_s, self.store_timeout_s = store, float(link_timeout_s), float(store_timeout_s)
@@ -333,7 +446,20 @@ class ServerTransport:
 
 # ---------------------------------------------------------------------------- worker side
 class WorkerTransport:
-    """A worker process's end: its link to the server, the plans it reads, the messages it sends."""
+    """A worker process's end: its link to the server, the plans it reads, the messages it sends.
+
+    Parameters
+    ----------
+    store : Store
+        The job's store (:func:`connect_store`).
+    rank : int
+        This process's rank.
+    link_timeout_s : float, optional
+        The link's timeout, and the bound on waiting for the server to accept it, in
+        seconds (default 60).
+    store_timeout_s : float, optional
+        The store's timeout outside those bounded calls, in seconds (default 300).
+    """
 
     def __init__(self, store: Any, rank: int, *, link_timeout_s: float = 60.0, store_timeout_s: float = 300.0):
         self.store, self.rank, self.link_timeout_s = store, int(rank), float(link_timeout_s)

@@ -63,9 +63,24 @@ _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
 @dataclass
 class GridPoint:
-    """One point of an expanded grid: its ``case`` (``""`` outside ``[[cases]]``), the
-    resolved configuration, its hash, and the case's ``label`` (a format string over the
-    configuration fields naming its curves, ``""``: the figure's)."""
+    """One point of an expanded grid: a case, its resolved configuration and its run id.
+
+    Attributes
+    ----------
+    case : str
+        The ``case`` of its ``[[cases]]`` entry (``""`` outside ``[[cases]]``).
+    config : RunConfig
+        The resolved configuration (every field, defaults included).
+    run_id : str
+        Its :func:`config_hash`, the name of its folder ``runs/<run_id>``.
+    label : str
+        The case's ``label``: a format string over the configuration fields (and ``case``)
+        naming its curves; ``""`` (default) leaves the naming to the figure.
+
+    References
+    ----------
+    docs/spec.md#grids.
+    """
 
     case: str
     config: RunConfig
@@ -83,17 +98,25 @@ class Grid:
 
     Attributes
     ----------
-    name, description
-        From the file (``name`` defaults to the file's stem).
-    points
-        The expanded :class:`GridPoint` list, in file order.
-    varied
+    name : str
+        From the file (default: the file's stem, or ``"grid"`` for :func:`expand`).
+    description : str
+        From the file (default ``""``).
+    points : list of GridPoint
+        The expanded points, in file order.
+    varied : list of str
         The configuration fields that take more than one value over ``points`` (the table's
-        and figures' axes), plus ``case`` when the file has ``[[cases]]``.
-    metric
+        and figures' axes), in the file's key order, plus ``case`` first when the file has
+        ``[[cases]]``.
+    metric : str
         The final metric the heatmaps and the worst-case table report (default ``loss``).
-    figure
-        The ``[figure]`` table (see :func:`byzcore.experiments.plots.plot_grid_curves`).
+    figure : dict
+        The ``[figure]`` table (see :func:`byzcore.experiments.report.curve_panels` and
+        :func:`byzcore.experiments.plots.plot_grid_curves`).
+
+    References
+    ----------
+    docs/spec.md#grids.
     """
 
     name: str
@@ -106,8 +129,24 @@ class Grid:
 
 @dataclass
 class GridRun:
-    """What :func:`run_grid` did: ``ran`` (run ids run now), ``skipped`` (already finished),
-    ``failed`` (run id -> error message) and the wall-clock ``seconds``."""
+    """What :func:`run_grid` did.
+
+    Attributes
+    ----------
+    grid : Grid
+        The grid that ran.
+    out : str
+        Its folder.
+    ran : list of str
+        Run ids run now and finished, in order of completion.
+    skipped : list of str
+        Run ids already finished (their ``summary.json`` exists), not run again.
+    failed : dict of str to str
+        Run id -> ``"ExceptionType: message"`` of the runs that raised; they are retried
+        on the next call.
+    seconds : float
+        Wall-clock time of the call.
+    """
 
     grid: Grid
     out: str
@@ -126,21 +165,30 @@ def load_grid(path: str, *, quick: bool = False, seeds: int | None = None) -> Gr
 
     Parameters
     ----------
-    path
+    path : str
         The file. TOML needs Python 3.11+ (``tomllib``) or the ``tomli`` package.
-    quick
+    quick : bool, optional
         Merge the file's ``[quick]`` table over every point (a fast variant).
-    seeds
+    seeds : int or None, optional
         Replace the file's seeds by ``0..seeds-1``.
 
     Returns
     -------
     Grid
+        Its points; ``name`` defaults to the file's stem.
 
     Raises
     ------
     ValueError
         ``[grid] ...`` for an unreadable file, an unknown key, a bad value or an empty grid.
+
+    See Also
+    --------
+    expand, read_grid_file
+
+    References
+    ----------
+    docs/spec.md#grids.
     """
     spec = read_grid_file(path)
     spec.setdefault("name", os.path.splitext(os.path.basename(path))[0])
@@ -148,12 +196,23 @@ def load_grid(path: str, *, quick: bool = False, seeds: int | None = None) -> Gr
 
 
 def read_grid_file(path: str) -> dict:
-    """The grid file ``path`` as a dict (TOML or JSON by extension).
+    """The grid file ``path`` as a dict (TOML or JSON by extension), not expanded.
+
+    Parameters
+    ----------
+    path : str
+        The file: JSON when it ends in ``.json``, TOML otherwise.
+
+    Returns
+    -------
+    dict
+        The file's top-level table.
 
     Raises
     ------
     ValueError
-        ``[grid] ...`` when the file is missing, unparsable, or TOML cannot be read here.
+        ``[grid] ...`` when the file is missing or unparsable, when its top level is not a
+        table, or when TOML cannot be read here (Python < 3.11 without ``tomli``).
     """
     if not os.path.isfile(path):
         raise _grid_error(f"no grid file {path!r}")
@@ -211,20 +270,24 @@ def expand(spec: dict, *, quick: bool = False, seeds: int | None = None) -> Grid
 
     Parameters
     ----------
-    spec
-        The grid (see the module docstring).
-    quick, seeds
-        As :func:`load_grid`.
+    spec : dict
+        The grid (see the module docstring and docs/spec.md#grids).
+    quick : bool, optional
+        Merge ``spec["quick"]`` over every point.
+    seeds : int or None, optional
+        Replace the seeds by ``seed = [0, ..., seeds-1]`` (merged last).
 
     Returns
     -------
     Grid
+        The points, in expansion order; ``name`` defaults to ``"grid"``.
 
     Raises
     ------
     ValueError
-        ``[grid] ...`` for an unknown key, an empty list, a value RunConfig refuses, or an
-        unknown algorithm.
+        ``[grid] ...`` for an unknown key, ``cases`` that is not an array of tables, a
+        ``seeds`` that is not a positive integer, an empty or nested list, a value RunConfig
+        refuses, an unknown algorithm, or a grid with no points.
     """
     top = {k: v for k, v in spec.items() if k not in GRID_KEYS}
     cases = spec.get("cases") or [{}]
@@ -279,14 +342,32 @@ def _product(merged: dict) -> Iterator[dict]:
 
 
 def config_hash(cfg: RunConfig) -> str:
-    """The run id of a configuration: the first 16 hex digits of the SHA-256 of its fields
-    as sorted JSON (``inf`` written as ``null``, as in ``summary.json``)."""
+    """The run id of a configuration (docs/spec.md#grids).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The resolved configuration.
+
+    Returns
+    -------
+    str
+        The first 16 hex digits of the SHA-256 of its fields (every field, defaults
+        included) as sorted strict JSON, ``inf`` written as ``null`` (as in ``summary.json``).
+    """
     text = json.dumps(cfg.to_dict(), sort_keys=True, allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def default_jobs() -> int:
-    """Worker processes by default: the CPUs this process may use, at most 8."""
+    """The number of worker processes :func:`run_grid` uses by default.
+
+    Returns
+    -------
+    int
+        The CPUs this process may use (its affinity on Linux, ``os.cpu_count()`` elsewhere),
+        between 1 and 8.
+    """
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -295,12 +376,40 @@ def default_jobs() -> int:
 
 
 def run_dir(out: str, run_id: str) -> str:
-    """Where a run's ``metrics.jsonl`` and ``summary.json`` live: ``out/runs/<run_id>``."""
+    """Where a run's ``metrics.jsonl`` and ``summary.json`` live.
+
+    Parameters
+    ----------
+    out : str
+        The grid's folder.
+    run_id : str
+        The run's :func:`config_hash`.
+
+    Returns
+    -------
+    str
+        ``out/runs/<run_id>``.
+    """
     return os.path.join(out, "runs", run_id)
 
 
 def is_finished(out: str, run_id: str) -> bool:
-    """Whether the run's ``summary.json`` exists (it is written last, by a rename)."""
+    """Whether a run is finished: its ``summary.json`` exists.
+
+    The run's folder is moved into place by a rename once complete, so an interrupted run
+    never looks finished.
+
+    Parameters
+    ----------
+    out : str
+        The grid's folder.
+    run_id : str
+        The run's :func:`config_hash`.
+
+    Returns
+    -------
+    bool
+    """
     return os.path.isfile(os.path.join(run_dir(out, run_id), "summary.json"))
 
 
@@ -329,25 +438,32 @@ _ONE_THREAD = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM
 def run_grid(grid: Grid, out: str, *, jobs: int | None = None, progress: bool = True) -> GridRun:
     """Run every unfinished point of ``grid`` into ``out/runs/<run id>/``.
 
+    Points that share a run id run once; a finished run is skipped (resuming). A run that
+    raises does not stop the others: it is reported in :attr:`GridRun.failed` and retried on
+    the next call. Worker processes are started by ``spawn`` with one BLAS/OpenMP thread each
+    (docs/spec.md#grids).
+
     Parameters
     ----------
-    grid
+    grid : Grid
         From :func:`load_grid` or :func:`expand`.
-    out
+    out : str
         The grid's folder.
-    jobs
-        Worker processes (default :func:`default_jobs`); ``1`` runs in this process.
-    progress
-        One progress bar over the runs.
+    jobs : int or None, optional
+        Worker processes (default :func:`default_jobs`); with ``1``, or at most one run to
+        do, the runs go in this process.
+    progress : bool, optional
+        One progress bar over the runs (default True).
 
     Returns
     -------
     GridRun
+        What ran, what was skipped, what failed.
 
     Raises
     ------
     ValueError
-        ``[grid] jobs must be >= 1``.
+        ``[grid] jobs must be an integer >= 1`` for any other ``jobs``.
     """
     jobs = default_jobs() if jobs is None else jobs
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:

@@ -13,11 +13,11 @@ def plot_curves(runs: list, path: str, title: str | None = None) -> bool:
 
     Parameters
     ----------
-    runs
+    runs : list of tuple
         ``(label, Result)`` pairs.
-    path
+    path : str
         The PNG file to write.
-    title
+    title : str or None, optional
         A title over the four panels.
 
     Returns
@@ -98,23 +98,24 @@ def plot_grid_curves(panels: list, path: str, *, x: str = "round", y: str = "los
 
     Parameters
     ----------
-    panels
+    panels : list of tuple
         ``(panel title, lines[, x])``; ``lines`` are ``(label, seeds)`` pairs and ``seeds``
         the recorded rows (``metrics.jsonl``) of each seed's run; ``x`` (optional) overrides
-        the x axis of that panel.
-    path
+        the x axis of that panel (:func:`~byzcore.experiments.report.curve_panels` makes them).
+    path : str
         The PNG file to write.
-    x, y
-        Metric names (``x`` falls back to ``round`` where a run did not record it).
-    logy
-        A logarithmic y axis.
-    title
+    x, y : str, optional
+        Metric names (default ``round`` and ``loss``; ``x`` falls back to ``round`` where a
+        run did not record it).
+    logy : bool, optional
+        A logarithmic y axis (default True).
+    title : str or None, optional
         A title over the panels.
-    ncols
-        Panels per row.
-    sharey
+    ncols : int, optional
+        Panels per row (default 3).
+    sharey : bool, optional
         One y range for all panels.
-    ylim
+    ylim : tuple of float or None, optional
         ``(low, high)`` of every panel's y axis (a diverging line then leaves the top).
 
     Returns
@@ -158,13 +159,19 @@ def plot_heatmaps(panels: list, path: str, *, metric: str, row_label: str, col_l
 
     Parameters
     ----------
-    panels
+    panels : list of tuple
         ``(panel title, row values, column values, matrix)``; ``matrix`` is
         ``(rows, columns)`` with ``nan`` where the grid has no run, ``inf`` where one diverged.
-    path
+    path : str
         The PNG file to write.
-    metric, row_label, col_label, title
-        What the cells, rows and columns are.
+    metric : str
+        What the cells are. Better values are drawn bright (the largest for ``accuracy``,
+        the smallest otherwise); the colour scale is logarithmic for another metric whose
+        positive values span more than a factor 10.
+    row_label, col_label : str
+        The axis labels of the rows and columns.
+    title : str or None, optional
+        A title over the heatmaps (default ``"worst-case <metric> over attacks"``).
 
     Returns
     -------

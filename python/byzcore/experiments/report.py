@@ -26,7 +26,27 @@ __all__ = ["Report", "curve_panels", "write_report"]
 
 @dataclass
 class Report:
-    """What :func:`write_report` produced: the rows of each table and the paths written."""
+    """What :func:`write_report` produced: the rows of each table and the paths written.
+
+    Attributes
+    ----------
+    results : list of dict
+        The rows of ``results.csv``, one per grid point (:func:`~byzcore.experiments.tables.collect_rows`).
+    summary : list of dict
+        The rows of ``summary.csv``, mean and standard error over seeds
+        (:func:`~byzcore.experiments.tables.summarise`).
+    worst : list of dict
+        The rows of ``worst_case.csv``, the worst case over attacks
+        (:func:`~byzcore.experiments.tables.worst_case`).
+    metrics : list of str
+        The names of the metric columns of ``results``.
+    paths : list of str
+        The files written (CSV, Parquet when pyarrow is installed, PNG when matplotlib is).
+
+    References
+    ----------
+    docs/spec.md#grids.
+    """
 
     results: list
     summary: list
@@ -57,7 +77,7 @@ def _label(point, keys: list, fmt: str | None) -> str:
 
 
 def curve_panels(grid: Grid, out: str) -> list:
-    """The panels of ``curves.png``: ``(title, [(label, [metrics rows of each seed])], x)``.
+    """The panels of ``curves.png``, read from the run folders under ``out``.
 
     The ``[figure]`` table of the grid chooses them: ``panels`` is a list of tables, each with
     ``title``, ``where`` (key -> value or list: the points it shows) and optionally ``label`` (a
@@ -66,6 +86,25 @@ def curve_panels(grid: Grid, out: str) -> list:
     without ``panels``, there is one panel per distinct value of the varied keys other than
     ``seed`` and ``lines`` (default ``["aggregator"]`` when the rule varies). In a panel, one
     line per distinct setting (all varied keys but ``seed``), averaged over seeds.
+
+    Parameters
+    ----------
+    grid : Grid
+        The grid (its ``figure``, ``varied`` and ``points``).
+    out : str
+        Its folder (runs under ``out/runs/<run id>``).
+
+    Returns
+    -------
+    list of tuple
+        ``(title, [(label, [metrics rows of each seed]), ...], x)`` per panel, as
+        :func:`~byzcore.experiments.plots.plot_grid_curves` takes them; ``x`` is the panel's
+        own x axis or ``None``. Runs with no ``metrics.jsonl`` yet are left out, and so are
+        panels and lines with nothing to draw.
+
+    References
+    ----------
+    docs/spec.md#grids.
     """
     fig = grid.figure
     keys = [k for k in grid.varied if k != "seed"]
@@ -141,20 +180,26 @@ def _heatmap_panels(grid: Grid, worst: list, metric: str) -> list:
 def write_report(grid: Grid, out: str, *, failed: dict | None = None, plots: bool = True) -> Report:
     """Write the grid's tables (and figures) into ``out`` from the runs found there.
 
+    The tables are ``results.csv``, ``summary.csv`` (over the varied keys but ``seed``) and
+    ``worst_case.csv`` (over attacks, of ``grid.metric``, or of the first metric found when
+    no run recorded that one); docs/spec.md#grids defines their columns.
+
     Parameters
     ----------
-    grid
+    grid : Grid
         The grid.
-    out
+    out : str
         Its folder.
-    failed
+    failed : dict of str to str or None, optional
         Run id -> error message (runs that failed now), for the ``error`` column.
-    plots
-        Also write ``curves.png`` and ``heatmaps.png`` (when matplotlib is installed).
+    plots : bool, optional
+        Also write ``curves.png`` and, when ``byzantine`` or ``split`` varies,
+        ``heatmaps.png`` (when matplotlib is installed; default True).
 
     Returns
     -------
     Report
+        The rows of each table and the paths written.
     """
     results, metrics = collect_rows(grid.points, out, failed)
     keys = [k for k in grid.varied if k != "seed"]

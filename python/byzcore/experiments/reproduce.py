@@ -1,8 +1,9 @@
 """Reproductions of published figures: preset grids shipped with byzcore
 (``byzcore/experiments/presets/<name>.toml``), run by :func:`reproduce` (docs/reproductions.md).
 
-Each preset is an ordinary grid file (:mod:`byzcore.experiments.grid`) with a ``[quick]``
-table (the seconds-long variant the test suite runs) and a ``[figure]`` table (the figure).
+Each preset is an ordinary grid file (:mod:`byzcore.experiments.grid`, docs/spec.md#grids)
+with a ``[quick]`` table (the seconds-long variant the test suite runs) and a ``[figure]``
+table (the figure); the settings the presets use are in docs/spec.md#presets.
 """
 
 from __future__ import annotations
@@ -17,12 +18,36 @@ __all__ = ["available_presets", "default_out", "load_preset", "preset_path", "re
 
 
 def default_out(name: str, quick: bool = False) -> str:
-    """``runs/reproduce/<name>`` (``<name>-quick`` for the quick variant)."""
+    """The folder :func:`reproduce` writes into by default.
+
+    Parameters
+    ----------
+    name : str
+        The preset.
+    quick : bool, optional
+        The quick variant.
+
+    Returns
+    -------
+    str
+        ``runs/reproduce/<name>`` (``runs/reproduce/<name>-quick`` for the quick variant),
+        relative to the working directory.
+    """
     return os.path.join("runs", "reproduce", name + ("-quick" if quick else ""))
 
 
 def available_presets() -> dict:
-    """Preset name -> its one-line description."""
+    """The presets shipped with this build of byzcore.
+
+    Returns
+    -------
+    dict of str to str
+        Preset name -> its ``description`` (``""`` when the file has none), sorted by name.
+
+    References
+    ----------
+    docs/spec.md#presets.
+    """
     out = {}
     for entry in sorted(resources.files(__package__).joinpath("presets").iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
@@ -33,6 +58,16 @@ def available_presets() -> dict:
 
 def preset_path(name: str) -> str:
     """The file of preset ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The preset (a key of :func:`available_presets`).
+
+    Returns
+    -------
+    str
+        The path of ``presets/<name>.toml`` inside the installed package.
 
     Raises
     ------
@@ -48,13 +83,31 @@ def preset_path(name: str) -> str:
 
 
 def load_preset(name: str, *, quick: bool = False, seeds: int | None = None) -> Grid:
-    """Preset ``name`` expanded (``quick``: its fast variant; ``seeds``: seeds ``0..seeds-1``).
+    """Preset ``name``, read and expanded as a grid.
+
+    Parameters
+    ----------
+    name : str
+        The preset (a key of :func:`available_presets`).
+    quick : bool, optional
+        Its fast variant (the preset's ``[quick]`` table merged over every point).
+    seeds : int or None, optional
+        Replace the preset's seeds by ``0..seeds-1``.
+
+    Returns
+    -------
+    Grid
+        The expanded grid, named ``name`` unless the file names it.
 
     Raises
     ------
     ValueError
         ``[reproduce] ...`` for an unknown preset, ``[grid] ...`` for an option this build
         of byzcore does not have.
+
+    References
+    ----------
+    docs/spec.md#presets, docs/spec.md#grids.
     """
     spec = read_grid_file(preset_path(name))
     spec.setdefault("name", name)
@@ -67,20 +120,35 @@ def reproduce(name: str, out: str | None = None, *, quick: bool = False, seeds: 
 
     Parameters
     ----------
-    name
+    name : str
         A preset of :func:`available_presets`.
-    out
-        The folder (default ``runs/reproduce/<name>`` or ``runs/reproduce/<name>-quick``).
-    quick, seeds
+    out : str or None, optional
+        The folder (default :func:`default_out`: ``runs/reproduce/<name>`` or
+        ``runs/reproduce/<name>-quick``).
+    quick : bool, optional
         As :func:`load_preset`.
-    jobs, progress
+    seeds : int or None, optional
+        As :func:`load_preset`.
+    jobs : int or None, optional
         As :func:`byzcore.experiments.grid.run_grid`.
-    plots
-        Write ``curves.png`` (the figure) and the heatmaps.
+    progress : bool, optional
+        As :func:`byzcore.experiments.grid.run_grid`.
+    plots : bool, optional
+        Write ``curves.png`` (the figure) and the heatmaps (default True).
 
     Returns
     -------
-    (GridRun, Report)
+    tuple of (GridRun, Report)
+        What ran, and the tables and figures written from every finished run in ``out``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`load_preset` and :func:`~byzcore.experiments.grid.run_grid`.
+
+    References
+    ----------
+    docs/spec.md#presets, docs/spec.md#grids.
     """
     grid = load_preset(name, quick=quick, seeds=seeds)
     out = out or default_out(name, quick)

@@ -21,32 +21,60 @@ BACKENDS = ("simulation", "torch-distributed")
 
 
 def default_out_dir(cfg: RunConfig) -> str:
-    """``runs/<algorithm>_<problem>_<attack>_s<seed>`` (path separators and ``:`` made ``-``)."""
+    """The folder ``byzcore run`` writes a run into by default.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run.
+
+    Returns
+    -------
+    str
+        ``runs/<algorithm>_<problem>_<attack>_s<seed>``, relative to the working directory:
+        the algorithm's canonical name, the problem with path separators and ``:`` made
+        ``-``, and the attack's name without its options.
+    """
     problem = cfg.problem.replace(":", "-").replace(os.sep, "-")
     return os.path.join("runs", f"{algorithm_name(cfg.algorithm)}_{problem}_{cfg.attack.split(':')[0]}_s{cfg.seed}")
 
 
 def run_experiment(cfg: RunConfig, *, backend: str = "simulation", nprocs: int | None = None,
                    timeout_s: float = 30.0, progress: bool = False) -> Result:
-    """Run ``cfg`` and return the :class:`~byzcore.algorithms.Result`.
+    """Run ``cfg`` on a backend and return its :class:`~byzcore.algorithms.Result`.
+
+    With no faults both backends give the same run for the same seed (the algorithms of
+    docs/spec.md#algorithms; docs/distributed.md for the runtime).
 
     Parameters
     ----------
-    cfg
+    cfg : RunConfig
         The run.
-    backend
-        ``"simulation"`` (one process, :func:`byzcore.algorithms.run`) or
+    backend : str, optional
+        ``"simulation"`` (default: one process, :func:`byzcore.algorithms.run`) or
         ``"torch-distributed"`` (a server and worker processes on loopback,
-        :func:`byzcore.distributed.runtime.run_distributed`).
-    nprocs, timeout_s
-        torch-distributed only: processes (default workers + 1) and the per-round deadline.
-    progress
+        :func:`byzcore.distributed.runtime.run_distributed`; needs PyTorch).
+    nprocs : int or None, optional
+        torch-distributed only: processes, the server included (default ``workers + 1``).
+    timeout_s : float, optional
+        torch-distributed only: the per-round deadline for the workers' messages, in seconds
+        (default 30).
+    progress : bool, optional
         Show a progress bar.
+
+    Returns
+    -------
+    Result
+        The run's metrics, final values and model (the server's, on torch-distributed).
 
     Raises
     ------
     ValueError
-        ``[run] ...`` for a bad configuration or an unknown backend.
+        ``[run] ...`` for a bad configuration or an unknown backend, and on
+        torch-distributed for ``optimality_gap`` or an ``attack_space`` other than
+        ``"difference"`` (not supported there yet).
+    RuntimeError
+        torch-distributed: the server failed or did not finish in time.
     """
     if backend == "torch-distributed":
         from ..distributed.runtime import run_distributed
@@ -65,6 +93,15 @@ def run_experiment(cfg: RunConfig, *, backend: str = "simulation", nprocs: int |
 def save_result(result: Result, out: str, *, plot: bool = True) -> list[str]:
     """Write ``out/metrics.jsonl``, ``out/summary.json`` and, when matplotlib is installed
     (and ``plot``), ``out/curves.png``.
+
+    Parameters
+    ----------
+    result : Result
+        A finished run (:func:`run_experiment`).
+    out : str
+        The folder (created if missing).
+    plot : bool, optional
+        Also draw ``curves.png`` (:func:`~byzcore.experiments.plots.plot_curves`; default True).
 
     Returns
     -------
@@ -86,8 +123,22 @@ def _fmt(v: Any) -> str:
 
 
 def summary_lines(result: Result) -> list[str]:
-    """What ``byzcore run`` prints about a finished run: the setting, the first and final
-    metrics, the bytes sent and the duration."""
+    """What ``byzcore run`` prints about a finished run.
+
+    Parameters
+    ----------
+    result : Result
+        A finished run.
+
+    Returns
+    -------
+    list of str
+        Three lines: the setting (algorithm, problem, split, workers, Byzantine workers,
+        attack, aggregator, and Byz-VR-MARINA-PP's clipping), the first and final loss and
+        gradient norm (and the final accuracy when recorded; ``n/a (diverged)`` where
+        missing), and the MiB sent by the clients and the seconds taken, with
+        ``[DIVERGED]`` when the run diverged.
+    """
     c, f = result.config, result.final
     alpha = "" if c["algorithm"] != "byz_vr_marina_pp" else (
         ", no clipping" if c["alpha"] is None or (isinstance(c["alpha"], float) and math.isinf(c["alpha"]))

@@ -25,7 +25,19 @@ _SKIP_LAST = ("round", "time")
 
 
 def read_metrics(run_folder: str) -> list:
-    """The rows of ``run_folder/metrics.jsonl`` (``[]`` when missing)."""
+    """The recorded rounds of a run.
+
+    Parameters
+    ----------
+    run_folder : str
+        The run's folder (``out/runs/<run id>``).
+
+    Returns
+    -------
+    list of dict
+        The rows of ``run_folder/metrics.jsonl``, one per recorded round (docs/spec.md#metrics),
+        in order; ``[]`` when the file is missing.
+    """
     path = os.path.join(run_folder, "metrics.jsonl")
     if not os.path.isfile(path):
         return []
@@ -37,15 +49,17 @@ def collect_rows(points: Iterable, out: str, failed: dict | None = None) -> tupl
     """One row per grid point: ``case``, ``run``, every configuration field, then the run's
     outcome (``status`` ok/error/missing, ``error``, ``diverged``, ``seconds``), its final
     metrics, the other numeric values of its last recorded round (e.g. ``bytes_sent``) and its
-    totals as ``total_<name>`` (e.g. Zeno's ``total_accept_rate`` over every round).
+    totals as ``total_<name>`` (e.g. Zeno's ``total_accept_rate`` over every round;
+    docs/spec.md#metrics). A point without ``summary.json`` has ``status`` ``error`` (when in
+    ``failed``) or ``missing`` and no metrics.
 
     Parameters
     ----------
-    points
+    points : iterable of GridPoint
         :class:`~byzcore.experiments.grid.GridPoint` objects.
-    out
+    out : str
         The grid's folder (runs under ``out/runs/<run id>``).
-    failed
+    failed : dict of str to str or None, optional
         Run id -> error message, for runs that failed now.
 
     Returns
@@ -95,7 +109,20 @@ def _totals(totals: dict, prefix: str = "total_") -> dict:
 
 
 def group_key(row: dict, keys: list) -> tuple:
-    """The values of ``keys`` in ``row`` (hashable)."""
+    """The values of ``keys`` in ``row``, as a hashable key for grouping.
+
+    Parameters
+    ----------
+    row : dict
+        A table row.
+    keys : list of str
+        The columns that identify a group.
+
+    Returns
+    -------
+    tuple of str
+        Each value as JSON (``null`` for a missing key), so lists and ``None`` group too.
+    """
     return tuple(json.dumps(row.get(k)) for k in keys)
 
 
@@ -103,9 +130,24 @@ def summarise(rows: list, keys: list, metrics: list) -> list:
     """Mean and standard error over seeds: one row per distinct value of ``keys`` (which
     should not include ``seed``), in order of first appearance.
 
-    Each row holds ``keys``, ``seeds`` (runs finished), ``diverged`` (how many of them
-    diverged), ``<m>_mean`` and ``<m>_se`` (sample standard deviation / sqrt(count); ``None``
-    for one run) over the runs that did not diverge, for every metric ``m``.
+    Only rows with ``status`` ``ok`` count. Each row holds ``keys``, ``seeds`` (runs
+    finished), ``diverged`` (how many of them diverged), ``<m>_mean`` and ``<m>_se`` (sample
+    standard deviation / sqrt(count); ``None`` for one value) over the runs that did not
+    diverge and recorded ``m``, for every metric ``m`` (``<m>_mean`` is ``None`` when none did).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :func:`collect_rows`.
+    keys : list of str
+        The columns that identify a setting (the varied keys but ``seed``).
+    metrics : list of str
+        The metric columns to summarise.
+
+    Returns
+    -------
+    list of dict
+        The rows of ``summary.csv`` (docs/spec.md#grids).
     """
     groups: dict = {}
     for r in rows:
@@ -141,13 +183,19 @@ def worst_case(summary: list, keys: list, metric: str) -> list:
 
     Parameters
     ----------
-    summary
+    summary : list of dict
         Rows of :func:`summarise` (grouped by ``keys`` and ``attack``).
-    keys
+    keys : list of str
         The columns that identify a setting.
-    metric
+    metric : str
         A final metric (``loss``, ``accuracy``, ...); worst is largest except for
-        :data:`HIGHER_IS_BETTER`.
+        :data:`HIGHER_IS_BETTER`, where it is smallest.
+
+    Returns
+    -------
+    list of dict
+        The rows of ``worst_case.csv`` (docs/spec.md#grids); an attack under which a run
+        diverged reads ``"diverged"`` in its column.
     """
     groups: dict = {}
     for r in summary:
@@ -176,6 +224,16 @@ def _cell(v: Any) -> str:
 def write_table(rows: list, path: str) -> list:
     """Write ``rows`` to ``path`` (CSV; the columns in order of first appearance) and, when
     pyarrow is installed, the same table next to it as ``.parquet``.
+
+    ``None`` is written as an empty cell, floats by ``repr`` (all their digits). In the
+    Parquet file a column mixing text and numbers is written as text.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The table.
+    path : str
+        The CSV file (its folder is created if missing).
 
     Returns
     -------
@@ -211,7 +269,20 @@ def _parquet_column(values: list) -> list:
 
 
 def format_rows(rows: list, columns: list) -> list:
-    """``rows`` as aligned text lines (a header and one line per row), floats to 4 digits."""
+    """A table as aligned text lines, for a terminal.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The table.
+    columns : list of str
+        The columns to show, in order.
+
+    Returns
+    -------
+    list of str
+        A header and one line per row; floats to 4 significant digits, ``None`` as ``-``.
+    """
     def cell(v: Any) -> str:
         if v is None:
             return "-"

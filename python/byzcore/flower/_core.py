@@ -44,14 +44,16 @@ def bound_of(agg: Aggregator) -> str:
 
     Parameters
     ----------
-    agg
+    agg : Aggregator
         A single byzcore aggregator (not a chain).
 
     Returns
     -------
     str
-        A key of the bound table: the object's declared ``bound`` if it has one, else the
-        rule's bound from docs/spec.md#rules, else ``"n > 2f"`` (an honest majority).
+        One of ``"n >= 1"``, ``"n > f"``, ``"n > 2f"``, ``"n >= f + 3"``, ``"n >= 4f + 3"``:
+        the object's declared ``bound`` if it is one of these, else the rule's bound from
+        docs/spec.md#rules for the mean, Krum, Multi-Krum, NNM and Bulyan, else ``"n >= 1"``
+        for ``f = 0`` and ``"n > 2f"`` (an honest majority) otherwise.
     """
     declared = getattr(agg, "bound", None)
     if isinstance(declared, str) and declared in _BOUNDS:
@@ -67,15 +69,17 @@ def fits(agg: Aggregator, n: int) -> bool:
 
     Parameters
     ----------
-    agg
+    agg : Aggregator
         A byzcore aggregator: a rule, a :class:`~byzcore.aggregators.Chain` or a
         :class:`~byzcore.aggregators.Bucketing`.
-    n
+    n : int
         Messages the server would aggregate.
 
     Returns
     -------
     bool
+        False for ``n < 1``; for a chain, whether each stage fits the messages it receives
+        (bucketing hands ``ceil(n / s)`` means to its rule); else :func:`bound_of` on ``n``.
     """
     if n < 1:
         return False
@@ -99,14 +103,15 @@ def min_clients(agg: Aggregator, limit: int = 1 << 20) -> int:
 
     Parameters
     ----------
-    agg
+    agg : Aggregator
         A byzcore aggregator.
-    limit
-        Search no further (the answer is ``limit`` if none below fits).
+    limit : int, optional
+        Search no further (the answer is ``limit`` if none below fits; default ``2**20``).
 
     Returns
     -------
     int
+        The smallest ``n`` with :func:`fits` true.
     """
     lo, hi = 1, limit
     while lo < hi:  # every bound is monotone in n
@@ -121,10 +126,27 @@ def min_clients(agg: Aggregator, limit: int = 1 << 20) -> int:
 def resolve_rule(rule: str | Aggregator, f: int | None, seed: int, op: str) -> Aggregator:
     """A byzcore aggregator from a spec string (``f`` required) or an object (``f`` checked).
 
+    Parameters
+    ----------
+    rule : str or Aggregator
+        A spec string (docs/spec.md#spec-strings) or an aggregator object.
+    f : int or None
+        Byzantine messages tolerated: required with a spec string, optional with an object.
+    seed : int
+        Seeds a spec string's random stages (bucketing).
+    op : str
+        The name errors start with (``[op] ...``).
+
+    Returns
+    -------
+    Aggregator
+        The object itself, or what :func:`~byzcore.make_aggregator` builds from the string.
+
     Raises
     ------
     ValueError
-        A spec string without ``f``, or an object whose ``f`` differs from the one given.
+        A spec string without ``f`` or with an ``f`` that is not an integer ``>= 0`` (or a bad
+        spec), or an object whose ``f`` differs from the one given.
     TypeError
         ``rule`` is neither a string nor an aggregator.
     """
@@ -152,12 +174,17 @@ class ServerAttack:
 
     Parameters
     ----------
-    attack
+    attack : str or Attack
         A byzcore attack or spec string (:func:`byzcore.attacks.make_attack`).
-    f
+    f : int
         Byzantine replies per round (capped at the valid replies minus one).
-    seed
+    seed : int, optional
         Seeds the attack's random draws (round ``t`` uses ``seed + t``).
+
+    Raises
+    ------
+    ValueError
+        An unknown attack, or ``f`` that is not an integer ``>= 0``.
 
     References
     ----------
@@ -197,15 +224,16 @@ def zeno_score(loss: Callable[[dict[str, np.ndarray]], float], rho: float = 5e-4
 
     Parameters
     ----------
-    loss
+    loss : callable
         ``loss(model) -> float`` on the server's validation data (``model``: ``{name: array}``).
-    rho
-        Penalty on the squared norm of the update.
+    rho : float, optional
+        Penalty on the squared norm of the update (default ``5e-4``).
 
     Returns
     -------
     callable
-        ``score(candidate, current) -> float``, for ``validate=``.
+        ``score(candidate, current) -> float``: ``loss(current) - loss(candidate) - rho *
+        ||candidate - current||^2``, for ``validate=``.
 
     References
     ----------
@@ -222,7 +250,30 @@ def zeno_score(loss: Callable[[dict[str, np.ndarray]], float], rho: float = 5e-4
 
 @dataclass
 class RoundReport:
-    """What one round did; becomes the round's metrics (keys in :meth:`metrics`)."""
+    """What one round did; becomes the round's metrics (keys in :meth:`metrics`).
+
+    Attributes
+    ----------
+    received : int
+        Replies with content (not Flower errors).
+    failed : int
+        Replies that are Flower errors (failures in the legacy API).
+    dropped : int
+        Replies with other keys, shapes or dtypes than the global model, unreadable, or
+        (weighted) with a bad example count: dropped as Byzantine for the round.
+    nonfinite : int
+        Kept replies holding NaN or Inf (given to the rule, docs/spec.md#nonfinite).
+    rejected : int
+        Replies the validation hook rejected.
+    injected : int
+        Replies replaced by the :class:`ServerAttack`.
+    used : int
+        Replies the rule aggregated.
+    skipped : bool
+        Whether the round kept the global model.
+    reason : str
+        Why it did (logged, not a metric).
+    """
 
     received: int = 0
     failed: int = 0
@@ -246,31 +297,31 @@ class RobustRound:
 
     Parameters
     ----------
-    rule
+    rule : str or Aggregator
         A byzcore spec string (``"bucketing:2+median"``) or aggregator (``NNM(f) >> Krum(f)``).
-    f
+    f : int or None, optional
         Byzantine clients tolerated; required with a spec string.
-    mode
+    mode : {"update", "model"}, optional
         ``"update"`` (default): aggregate client model minus current global model, then add the
         aggregate to the global; ``"model"``: aggregate the models.
-    per_layer
+    per_layer : bool, optional
         Aggregate each array separately (one rule copy per array) instead of the whole model
         as one vector.
-    weighted
+    weighted : bool, optional
         Weight by example counts; only for ``mean`` (a robust rule would let a Byzantine
         client inflate its say by reporting a large count, so it is refused).
-    validate
+    validate : callable or None, optional
         Optional Zeno-style hook ``score(candidate, current) -> float`` (see :func:`zeno_score`)
         run on the server's data for every valid reply's model; replies are kept if their score is
         positive, or the ``keep`` best if ``keep`` is given; the rule then aggregates those kept.
-    keep
+    keep : int or None, optional
         With ``validate``: how many of the best-scoring replies to keep.
-    attack
+    attack : ServerAttack or None, optional
         Optional :class:`ServerAttack` (experiments with omniscient attacks).
-    seed
+    seed : int, optional
         Seeds the rule's random stages (bucketing).
-    op
-        The name errors start with.
+    op : str, optional
+        The name errors start with (default ``"ByzFedAvg"``).
 
     Raises
     ------
@@ -279,7 +330,7 @@ class RobustRound:
 
     References
     ----------
-    docs/flower.md; docs/spec.md#rules, #nonfinite.
+    docs/flower.md; docs/spec.md#rules, docs/spec.md#nonfinite.
     """
 
     def __init__(self, rule: str | Aggregator, f: int | None = None, *, mode: str = "update", per_layer: bool = False,
@@ -315,14 +366,15 @@ class RobustRound:
 
         Parameters
         ----------
-        server_round
+        server_round : int
             The round number.
-        current
-            The global model the clients were sent (``{name: array}``, in its fixed order).
-        replies
+        current : mapping of str to numpy.ndarray or None
+            The global model the clients were sent (``{name: array}``, in its fixed order);
+            ``None`` skips the round.
+        replies : sequence of tuple
             ``(client_id, arrays or None, num_examples or None)`` per reply; ``None`` arrays
             mark a reply that could not be read (dropped).
-        report
+        report : RoundReport or None, optional
             A report to fill (the caller may have counted failures already).
 
         Returns

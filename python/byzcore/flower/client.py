@@ -28,9 +28,9 @@ def flip_labels(y: np.ndarray, num_classes: int) -> np.ndarray:
 
     Parameters
     ----------
-    y
+    y : array_like of int
         Integer class labels in ``0..num_classes-1``.
-    num_classes
+    num_classes : int
         ``C``.
 
     Returns
@@ -40,7 +40,7 @@ def flip_labels(y: np.ndarray, num_classes: int) -> np.ndarray:
 
     References
     ----------
-    docs/spec.md#attacks.
+    docs/spec.md#attack-label-flip.
     """
     return (num_classes - 1 - np.asarray(y)).astype(np.asarray(y).dtype)
 
@@ -63,21 +63,25 @@ def byzantine_mod(attack: Any, byzantine: Iterable[int] | Callable[[Context], bo
 
     Parameters
     ----------
-    attack
+    attack : str or Attack
         A byzcore attack or spec string that needs only the client's own update
-        (``"sign-flip"``, ``"gaussian:sigma=10"``, ``"nan"``, ``"inf"``, ``"zero"``, ``"scale:-10"``).
-    byzantine
+        (``"sign-flip"``, ``"gaussian:sigma=10"``, ``"nan"``, ``"inf"``, ``"zero"``, ``"scale:-10"``;
+        docs/spec.md#attacks).
+    byzantine : iterable of int or callable
         Partition ids (``node_config["partition-id"]``, as Flower's simulation numbers
         clients) of the Byzantine clients, or ``predicate(context) -> bool``.
-    seed
+    seed : int, optional
         Seeds the random attacks (client ``p`` in round ``t`` draws from ``(seed, p, t)``).
-    arrayrecord_key
-        The ArrayRecord's key in messages (the strategy's ``arrayrecord_key``).
+    arrayrecord_key : str, optional
+        The ArrayRecord's key in messages (default ``"arrays"``; the strategy's
+        ``arrayrecord_key``).
 
     Returns
     -------
     callable
-        ``mod(msg, context, call_next) -> Message``, for ``ClientApp(mods=[...])``.
+        ``mod(msg, context, call_next) -> Message``, for ``ClientApp(mods=[...])``. It
+        changes only the floating-point arrays of a Byzantine client's successful ``train``
+        reply; other replies pass unchanged.
 
     Raises
     ------

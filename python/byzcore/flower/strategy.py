@@ -72,15 +72,24 @@ if FedAvg is not None:
 
         Parameters
         ----------
-        rule
-            A byzcore spec string (``"bucketing:2+median"``) or aggregator (``NNM(2) >> Krum(2)``).
-        f
-            Byzantine clients tolerated (required with a spec string).
+        rule : str or Aggregator
+            A byzcore spec string (``"bucketing:2+median"``, docs/spec.md#spec-strings) or
+            aggregator (``NNM(2) >> Krum(2)``).
+        f : int or None, optional
+            Byzantine clients tolerated (required with a spec string; with an aggregator it
+            must equal the object's ``f`` if given).
         **options
             byzcore's ``mode``, ``per_layer``, ``weighted``, ``validate``, ``keep``, ``attack``,
             ``seed`` as in :class:`byzcore.flower.RobustRound` (``mode="update"`` by default,
             ``weighted=False``: refused for robust rules); the others are Flower FedAvg's own
             (``fraction_train``, ``min_train_nodes``, ...).
+
+        Attributes
+        ----------
+        robust : RobustRound
+            The round's robust aggregation.
+        last_report : RoundReport or None
+            What the last round did (``None`` before the first).
 
         Raises
         ------
@@ -156,10 +165,32 @@ else:  # pragma: no cover - Flower before 1.21
 
 
 class LegacyByzFedAvg(LegacyFedAvg):
-    """The legacy strategy API (``flwr.server.strategy.FedAvg``, ``aggregate_fit``) with a
-    byzcore rule; arrays are named by position (``"0"``, ``"1"``, ...). Options and round
-    metrics as in :class:`ByzFedAvg`; Flower's options in ``**options`` are the legacy FedAvg's
-    (``fraction_fit``, ``min_fit_clients``, ``initial_parameters``, ...).
+    """Flower's legacy FedAvg (``flwr.server.strategy``) with a byzcore rule in place of the
+    weighted average.
+
+    As :class:`ByzFedAvg` for ``aggregate_fit(server_round, results, failures)``: the same
+    options, the same round metrics (``byz-failed`` counts the ``failures``). Arrays are
+    named by position (``"0"``, ``"1"``, ...). ``aggregate_fit`` returns ``None`` parameters
+    when the round keeps the global model.
+
+    Parameters
+    ----------
+    rule : str or Aggregator
+        A byzcore spec string (docs/spec.md#spec-strings) or aggregator.
+    f : int or None, optional
+        Byzantine clients tolerated (required with a spec string; with an aggregator it must
+        equal the object's ``f`` if given).
+    **options
+        byzcore's ``mode``, ``per_layer``, ``weighted``, ``validate``, ``keep``, ``attack``,
+        ``seed`` as in :class:`byzcore.flower.RobustRound`; the others are the legacy
+        FedAvg's own (``fraction_fit``, ``min_fit_clients``, ``initial_parameters``, ...).
+
+    Attributes
+    ----------
+    robust : RobustRound
+        The round's robust aggregation.
+    last_report : RoundReport or None
+        What the last round did (``None`` before the first).
 
     Raises
     ------
@@ -168,7 +199,7 @@ class LegacyByzFedAvg(LegacyFedAvg):
 
     References
     ----------
-    docs/flower.md.
+    docs/flower.md; docs/spec.md#rules.
     """
 
     def __init__(self, rule: str | Aggregator, f: int | None = None, **options: Any):
