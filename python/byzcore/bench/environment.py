@@ -68,10 +68,10 @@ def environment(device: str) -> dict:
     -------
     dict
         ``python``, ``machine``, ``cpu``, ``cores``, ``device``, ``byzcore``
-        (:func:`byzcore.build_info`), ``numpy``, ``load_average``, ``openblas_env`` (the
-        ``OPENBLAS_*`` variables that change NumPy's BLAS), ``blas`` (from threadpoolctl, None
-        without it), ``torch`` (its version, None without it) and, with torch,
-        ``torch_threads`` and on CUDA ``gpu``.
+        (:func:`byzcore.build_info`), ``numpy``, ``load_average``, ``openblas_env``
+        (``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE``, where set), ``blas`` (from
+        threadpoolctl, None without it), ``torch`` (its version, None without it) and, with
+        torch, ``torch_threads`` and on CUDA ``gpu``.
     """
     import byzcore
 

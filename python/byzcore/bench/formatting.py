@@ -93,8 +93,8 @@ def format_row(r: dict) -> str:
 def header_lines(env: dict, bw: dict) -> list[str]:
     """The lines above the table: library, build, machine, BLAS, load and measured bandwidth.
 
-    Notes are added where an ``OPENBLAS_*`` variable is set or the load average exceeds half
-    the cores (multi-threaded timings are then pessimistic).
+    Notes are added where ``OPENBLAS_CORETYPE`` or ``OPENBLAS_L2_SIZE`` is set or the load
+    average exceeds half the cores (multi-threaded timings are then pessimistic).
 
     Parameters
     ----------
