@@ -1,6 +1,9 @@
 """What a user would write without byzcore: the NumPy and PyTorch equivalents each kernel
 is timed against (``np.median(X, axis=0)``, a sort-based trimmed mean, ``X @ X.T``-based
-distances, a plain Weiszfeld loop, ``torch.cdist``, ...)."""
+distances, a plain Weiszfeld loop, ``torch.cdist``, ...). Each cites the docs/spec.md anchor
+of the rule it is timed against; where a baseline breaks ties or draws coordinates otherwise
+than byzcore, it says so (the timing compares the same work, not the same tie-breaking).
+"""
 
 from __future__ import annotations
 
@@ -34,7 +37,25 @@ __all__ = [
 
 
 def np_gram_dist2(X: np.ndarray) -> np.ndarray:
-    """Squared distances as NumPy users write them: norms + the BLAS Gram X @ X.T."""
+    """Squared distances as NumPy users write them: the squared norms and the BLAS Gram ``X @ X.T``.
+
+    Its square root is the plain NumPy baseline that ``byzcore bench`` times byzcore's
+    ``pairwise_distances`` against; the Krum and NNM baselines build on it.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The ``(n, d)`` messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, n)`` in ``X``'s dtype, clamped at zero, with a zero diagonal.
+
+    References
+    ----------
+    docs/spec.md#rule-pairwise-distances
+    """
     sq = np.einsum("ij,ij->i", X, X)
     D = sq[:, None] + sq[None, :] - 2 * (X @ X.T)
     np.maximum(D, 0, out=D)
@@ -43,7 +64,21 @@ def np_gram_dist2(X: np.ndarray) -> np.ndarray:
 
 
 def np_krum_scores(X: np.ndarray, f: int) -> np.ndarray:
-    """The plain NumPy baseline of ``krum_scores`` that ``byzcore bench`` times byzcore against.
+    """Krum scores in NumPy: per row, the ``n - f - 2`` smallest squared distances to the others, summed.
+
+    The building block of the plain NumPy baselines of ``krum`` and ``multi_krum``.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The ``(n, d)`` messages.
+    f : int
+        The number of Byzantine messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` scores in ``X``'s dtype.
 
     References
     ----------
@@ -55,7 +90,25 @@ def np_krum_scores(X: np.ndarray, f: int) -> np.ndarray:
 
 
 def np_weiszfeld(X: np.ndarray, z: np.ndarray, iters: int, nu: float = 1e-6) -> np.ndarray:
-    """The plain NumPy baseline of ``weiszfeld`` that ``byzcore bench`` times byzcore against.
+    """A plain smoothed Weiszfeld loop in NumPy: ``iters`` iterations from ``z``, no tolerance test.
+
+    The plain NumPy baseline that ``byzcore bench`` times byzcore's ``geometric_median`` against.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The ``(n, d)`` messages.
+    z : numpy.ndarray
+        The ``(d,)`` start (byzcore's median, computed before the timing).
+    iters : int
+        The number of iterations.
+    nu : float, default 1e-6
+        The smoothing: distances below it count as ``nu``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``(d,)`` iterate.
 
     References
     ----------
@@ -69,7 +122,22 @@ def np_weiszfeld(X: np.ndarray, z: np.ndarray, iters: int, nu: float = 1e-6) -> 
 
 
 def np_clip(X: np.ndarray, thr: float) -> np.ndarray:
-    """The plain NumPy baseline of ``clip`` that ``byzcore bench`` times byzcore against.
+    """Each row scaled by ``min(1, thr / ||x_i||)`` in NumPy.
+
+    The plain NumPy baseline that ``byzcore bench`` times byzcore's ``clip`` against; its row
+    mean is the baseline of ``centered_clipping`` (one iteration from zero).
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The ``(n, d)`` messages.
+    thr : float
+        The threshold.
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``(n, d)`` clipped rows, in ``X``'s dtype.
 
     References
     ----------
@@ -82,7 +150,26 @@ def np_clip(X: np.ndarray, thr: float) -> np.ndarray:
 
 
 def np_rand_k(X: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """The plain NumPy baseline of ``rand_k`` that ``byzcore bench`` times byzcore against.
+    """Random-k sparsification in NumPy: ``k`` columns kept, scaled by ``d / k``, zero elsewhere.
+
+    The plain NumPy baseline that ``byzcore bench`` times byzcore's ``rand_k`` against.
+
+    The columns are drawn by ``Generator.choice``, not byzcore's generator: the same work,
+    not the same coordinates.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The ``(n, d)`` messages.
+    k : int
+        The number of coordinates kept.
+    seed : int
+        The seed of :func:`numpy.random.default_rng`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, d)`` in ``X``'s dtype.
 
     References
     ----------
@@ -96,7 +183,23 @@ def np_rand_k(X: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def np_nnm(X: np.ndarray, f: int) -> np.ndarray:
-    """The plain NumPy baseline of ``nnm`` that ``byzcore bench`` times byzcore against.
+    """Nearest-neighbour mixing in NumPy: each row the mean of its ``n - f`` nearest (``argpartition``).
+
+    The plain NumPy baseline that ``byzcore bench`` times byzcore's ``nnm`` against.
+
+    ``argpartition`` breaks ties in distance arbitrarily, byzcore by index.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The ``(n, d)`` messages.
+    f : int
+        The number of Byzantine messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``(n, d)`` mixed rows.
 
     References
     ----------
@@ -116,7 +219,21 @@ def _torch():
 
 
 def torch_krum_scores(T: Any, f: int) -> Any:
-    """The plain PyTorch baseline of ``krum_scores`` that ``byzcore bench`` times byzcore against.
+    """Krum scores in PyTorch: ``torch.cdist`` squared, the ``n - f - 2`` smallest per row (``topk``) summed.
+
+    The building block of the plain PyTorch baselines of ``krum`` and ``multi_krum``.
+
+    Parameters
+    ----------
+    T : torch.Tensor
+        The ``(n, d)`` messages, on the bench device.
+    f : int
+        The number of Byzantine messages.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n,)`` scores.
 
     References
     ----------
@@ -129,7 +246,25 @@ def torch_krum_scores(T: Any, f: int) -> Any:
 
 
 def torch_weiszfeld(T: Any, z: Any, iters: int, nu: float = 1e-6) -> Any:
-    """The plain PyTorch baseline of ``weiszfeld`` that ``byzcore bench`` times byzcore against.
+    """A plain smoothed Weiszfeld loop in PyTorch: ``iters`` iterations from ``z``, no tolerance test.
+
+    The plain PyTorch baseline that ``byzcore bench`` times byzcore's ``geometric_median`` against.
+
+    Parameters
+    ----------
+    T : torch.Tensor
+        The ``(n, d)`` messages, on the bench device.
+    z : torch.Tensor
+        The ``(d,)`` start (byzcore's median, on ``T``'s device).
+    iters : int
+        The number of iterations.
+    nu : float, default 1e-6
+        The smoothing: distances below it count as ``nu``.
+
+    Returns
+    -------
+    torch.Tensor
+        The ``(d,)`` iterate.
 
     References
     ----------
@@ -143,7 +278,22 @@ def torch_weiszfeld(T: Any, z: Any, iters: int, nu: float = 1e-6) -> Any:
 
 
 def torch_clip(T: Any, thr: float) -> Any:
-    """The plain PyTorch baseline of ``clip`` that ``byzcore bench`` times byzcore against.
+    """Each row scaled by ``min(1, thr / ||x_i||)`` in PyTorch.
+
+    The plain PyTorch baseline that ``byzcore bench`` times byzcore's ``clip`` against; its row
+    mean is the baseline of ``centered_clipping`` (one iteration from zero).
+
+    Parameters
+    ----------
+    T : torch.Tensor
+        The ``(n, d)`` messages, on the bench device.
+    thr : float
+        The threshold.
+
+    Returns
+    -------
+    torch.Tensor
+        The ``(n, d)`` clipped rows.
 
     References
     ----------
@@ -154,7 +304,24 @@ def torch_clip(T: Any, thr: float) -> Any:
 
 
 def torch_rand_k(T: Any, k: int) -> Any:
-    """The plain PyTorch baseline of ``rand_k`` that ``byzcore bench`` times byzcore against.
+    """Random-k sparsification in PyTorch: ``k`` columns of a ``torch.randperm`` kept, scaled by ``d / k``.
+
+    The plain PyTorch baseline that ``byzcore bench`` times byzcore's ``rand_k`` against.
+
+    Drawn from torch's global generator (unseeded here): the same work as byzcore's, not the
+    same coordinates.
+
+    Parameters
+    ----------
+    T : torch.Tensor
+        The ``(n, d)`` messages, on the bench device.
+    k : int
+        The number of coordinates kept.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, d)``, zero off the kept columns.
 
     References
     ----------
@@ -169,7 +336,21 @@ def torch_rand_k(T: Any, k: int) -> Any:
 
 
 def torch_nnm(T: Any, f: int) -> Any:
-    """The plain PyTorch baseline of ``nnm`` that ``byzcore bench`` times byzcore against.
+    """Nearest-neighbour mixing in PyTorch: ``torch.cdist``, ``topk`` of the ``n - f`` nearest, a mixing matmul.
+
+    The plain PyTorch baseline that ``byzcore bench`` times byzcore's ``nnm`` against.
+
+    Parameters
+    ----------
+    T : torch.Tensor
+        The ``(n, d)`` messages, on the bench device.
+    f : int
+        The number of Byzantine messages.
+
+    Returns
+    -------
+    torch.Tensor
+        The ``(n, d)`` mixed rows.
 
     References
     ----------
@@ -183,7 +364,23 @@ def torch_nnm(T: Any, f: int) -> Any:
 
 
 def np_trimmed(X: np.ndarray, f: int) -> np.ndarray:
-    """The plain NumPy baseline of ``trimmed`` that ``byzcore bench`` times byzcore against.
+    """The sort-based trimmed mean in NumPy: sort each column, drop ``f`` at each end, average.
+
+    The plain NumPy baseline that ``byzcore bench`` times byzcore's ``trimmed_mean`` against.
+
+    With ``f = int(beta n)`` it is also the baseline of ``trimmed_mean(X, beta=beta)``.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The ``(n, d)`` messages.
+    f : int
+        The number of values dropped at each end.
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``(d,)`` trimmed mean.
 
     References
     ----------
@@ -193,7 +390,21 @@ def np_trimmed(X: np.ndarray, f: int) -> np.ndarray:
 
 
 def torch_trimmed(T: Any, f: int) -> Any:
-    """The plain PyTorch baseline of ``trimmed`` that ``byzcore bench`` times byzcore against.
+    """The sort-based trimmed mean in PyTorch: ``torch.sort`` each column, drop ``f`` at each end, average.
+
+    The plain PyTorch baseline that ``byzcore bench`` times byzcore's ``trimmed_mean`` against.
+
+    Parameters
+    ----------
+    T : torch.Tensor
+        The ``(n, d)`` messages, on the bench device.
+    f : int
+        The number of values dropped at each end.
+
+    Returns
+    -------
+    torch.Tensor
+        The ``(d,)`` trimmed mean.
 
     References
     ----------
@@ -203,7 +414,21 @@ def torch_trimmed(T: Any, f: int) -> Any:
 
 
 def np_krum(X: np.ndarray, f: int) -> np.ndarray:
-    """The plain NumPy baseline of ``krum`` that ``byzcore bench`` times byzcore against.
+    """Krum in NumPy: a copy of the row of lowest :func:`np_krum_scores`.
+
+    The plain NumPy baseline that ``byzcore bench`` times byzcore's ``krum`` against.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The ``(n, d)`` messages.
+    f : int
+        The number of Byzantine messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``(d,)`` selected message.
 
     References
     ----------
@@ -213,7 +438,21 @@ def np_krum(X: np.ndarray, f: int) -> np.ndarray:
 
 
 def np_multi_krum(X: np.ndarray, f: int) -> np.ndarray:
-    """The plain NumPy baseline of ``multi_krum`` that ``byzcore bench`` times byzcore against.
+    """Multi-Krum in NumPy: the mean of the ``n - f`` rows of lowest :func:`np_krum_scores` (``argsort``).
+
+    The plain NumPy baseline that ``byzcore bench`` times byzcore's ``multi_krum`` against.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The ``(n, d)`` messages.
+    f : int
+        The number of Byzantine messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``(d,)`` mean.
 
     References
     ----------
@@ -223,7 +462,21 @@ def np_multi_krum(X: np.ndarray, f: int) -> np.ndarray:
 
 
 def torch_krum(T: Any, f: int) -> Any:
-    """The plain PyTorch baseline of ``krum`` that ``byzcore bench`` times byzcore against.
+    """Krum in PyTorch: a clone of the row of lowest :func:`torch_krum_scores`.
+
+    The plain PyTorch baseline that ``byzcore bench`` times byzcore's ``krum`` against.
+
+    Parameters
+    ----------
+    T : torch.Tensor
+        The ``(n, d)`` messages, on the bench device.
+    f : int
+        The number of Byzantine messages.
+
+    Returns
+    -------
+    torch.Tensor
+        The ``(d,)`` selected message.
 
     References
     ----------
@@ -233,7 +486,21 @@ def torch_krum(T: Any, f: int) -> Any:
 
 
 def torch_multi_krum(T: Any, f: int) -> Any:
-    """The plain PyTorch baseline of ``multi_krum`` that ``byzcore bench`` times byzcore against.
+    """Multi-Krum in PyTorch: the mean of the ``n - f`` rows of lowest :func:`torch_krum_scores` (``argsort``).
+
+    The plain PyTorch baseline that ``byzcore bench`` times byzcore's ``multi_krum`` against.
+
+    Parameters
+    ----------
+    T : torch.Tensor
+        The ``(n, d)`` messages, on the bench device.
+    f : int
+        The number of Byzantine messages.
+
+    Returns
+    -------
+    torch.Tensor
+        The ``(d,)`` mean.
 
     References
     ----------
@@ -247,18 +514,75 @@ def _mean_of_nearest(X: np.ndarray, dist2: np.ndarray, keep: int) -> np.ndarray:
 
 
 def np_monna(X: np.ndarray, f: int) -> np.ndarray:
-    """The mean of the n - f messages nearest to message 0."""
+    """MoNNA in NumPy: the mean of the ``n - f`` messages nearest to message 0 (stable ``argsort``).
+
+    The plain NumPy baseline that ``byzcore bench`` times byzcore's ``monna`` against.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The ``(n, d)`` messages.
+    f : int
+        The number of Byzantine messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``(d,)`` mean.
+
+    References
+    ----------
+    docs/spec.md#rule-monna
+    """
     Y = X - X[0]
     return _mean_of_nearest(X, np.einsum("ij,ij->i", Y, Y), len(X) - f)
 
 
 def np_cge(X: np.ndarray, f: int) -> np.ndarray:
-    """The mean of the n - f messages of smallest norm."""
+    """CGE in NumPy: the mean of the ``n - f`` messages of smallest norm (stable ``argsort``).
+
+    The plain NumPy baseline that ``byzcore bench`` times byzcore's ``cge`` against.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The ``(n, d)`` messages.
+    f : int
+        The number of Byzantine messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``(d,)`` mean.
+
+    References
+    ----------
+    docs/spec.md#rule-cge
+    """
     return _mean_of_nearest(X, np.einsum("ij,ij->i", X, X), len(X) - f)
 
 
 def np_arc(X: np.ndarray, f: int) -> np.ndarray:
-    """Clip the floor(2 (f/n)(n - f)) largest-norm messages to the next largest norm."""
+    """ARC in NumPy: the ``floor(2 (f/n) (n - f))`` largest-norm messages clipped to the next largest norm.
+
+    The plain NumPy baseline that ``byzcore bench`` times byzcore's ``arc`` against.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The ``(n, d)`` messages.
+    f : int
+        The number of Byzantine messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``(n, d)`` messages (a copy when none is clipped).
+
+    References
+    ----------
+    docs/spec.md#pre-arc
+    """
     n = len(X)
     nb = 2 * f * (n - f) // n
     if nb == 0:

@@ -15,11 +15,27 @@ __all__ = ["check_device", "environment", "measure_read_bandwidth"]
 
 
 def measure_read_bandwidth(nbytes: int, device: str = "cpu") -> dict:
-    """Read bandwidth in GB/s: a sum over an ``nbytes`` float64 array, best of 3.
+    """The machine's read bandwidth in GB/s: timed sums over an ``nbytes`` float64 array.
 
-    On the CPU, NumPy's sum runs on one thread; the same sum split over every core in a
-    thread pool (NumPy releases the GIL in reductions) shows what all cores read, which is
-    what the multi-threaded kernels are compared to: ``best`` is the larger of the two."""
+    Each figure is the median of up to 3 timed sums (5 on CUDA) after a warm-up (:func:`time_call`).
+    On the CPU, NumPy's sum runs on one thread; the same sum split over every core in a thread
+    pool (NumPy releases the GIL in reductions) shows what all cores read, which is what the
+    multi-threaded kernels are compared to: ``best_gbps`` is the larger of the two. On CUDA it
+    is a torch sum on the GPU.
+
+    Parameters
+    ----------
+    nbytes : int
+        The array's size in bytes.
+    device : str, default "cpu"
+        ``"cpu"`` or ``"cuda"``.
+
+    Returns
+    -------
+    dict
+        ``bytes``, ``best_gbps`` and, on the CPU, ``numpy_sum_1thread_gbps``,
+        ``numpy_sum_all_cores_gbps`` and ``threads``; on CUDA, ``torch_sum_gbps``.
+    """
     if device == "cuda":
         import torch
 
@@ -41,7 +57,22 @@ def measure_read_bandwidth(nbytes: int, device: str = "cpu") -> dict:
 
 
 def environment(device: str) -> dict:
-    """What the figures depend on: CPU, build, library versions, BLAS, threads."""
+    """What the figures depend on: the CPU, the build, the library versions, BLAS, threads.
+
+    Parameters
+    ----------
+    device : str
+        The bench device, ``"cpu"`` or ``"cuda"`` (the GPU's name is recorded for ``"cuda"``).
+
+    Returns
+    -------
+    dict
+        ``python``, ``machine``, ``cpu``, ``cores``, ``device``, ``byzcore``
+        (:func:`byzcore.build_info`), ``numpy``, ``load_average``, ``openblas_env``
+        (``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE``, where set), ``blas`` (from
+        threadpoolctl, None without it), ``torch`` (its version, None without it) and, with
+        torch, ``torch_threads`` and on CUDA ``gpu``.
+    """
     import byzcore
 
     env: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine(),

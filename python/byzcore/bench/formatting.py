@@ -6,7 +6,18 @@ __all__ = ["COLUMNS", "fmt_time", "format_row", "header_lines", "table_line"]
 
 
 def fmt_time(t: float | None) -> str:
-    """``t`` seconds in the largest unit it is at least 1 of (s, ms, us, else ns); ``-`` for ``None``."""
+    """A duration in the largest unit it is at least 1 of (s, ms, us, else ns), 3 significant digits.
+
+    Parameters
+    ----------
+    t : float or None
+        Seconds.
+
+    Returns
+    -------
+    str
+        E.g. ``"1.23ms"``; ``"-"`` for None.
+    """
     if t is None:
         return "-"
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
@@ -16,7 +27,18 @@ def fmt_time(t: float | None) -> str:
 
 
 def fmt_x(x: float | None) -> str:
-    """A speed ratio as ``1.23x``; ``-`` for ``None``."""
+    """A speed ratio as ``"1.23x"`` (3 significant digits; no decimals from 100 on).
+
+    Parameters
+    ----------
+    x : float or None
+        The ratio.
+
+    Returns
+    -------
+    str
+        E.g. ``"1.23x"`` or ``"250x"``; ``"-"`` for None.
+    """
     return "-" if x is None else (f"{x:.3g}x" if x < 100 else f"{x:.0f}x")
 
 
@@ -25,13 +47,39 @@ _WIDTHS = (18, 5, 9, 8, 7, 5, 8, 7, 8, 7, 0)
 
 
 def table_line(values: tuple) -> str:
-    """One line of the results table: ``values`` padded to the columns' widths."""
+    """One line of the results table: ``values`` padded to the columns' widths.
+
+    The first column is left-aligned, the others right-aligned, the last (the note) unpadded.
+
+    Parameters
+    ----------
+    values : tuple
+        One value per column of ``COLUMNS``.
+
+    Returns
+    -------
+    str
+        The line, without trailing spaces.
+    """
     cells = (str(v).rjust(w) if i and w else str(v).ljust(w) for i, (v, w) in enumerate(zip(values, _WIDTHS)))
     return " ".join(cells).rstrip()
 
 
 def format_row(r: dict) -> str:
-    """One benchmark result ``r`` as a table line (a skipped or failed one with its reason)."""
+    """One benchmark result as a table line (a skipped or failed one with its reason).
+
+    Parameters
+    ----------
+    r : dict
+        A result row of :func:`byzcore.bench.grid.run` (``op``, ``n``, ``d``, ``status``, and for
+        an ``"ok"`` one ``time_s``, ``gbps`` and the optional ``bw_fraction``, ``numpy_s``,
+        ``speedup_numpy``, ``torch_s``, ``speedup_torch``, ``note``).
+
+    Returns
+    -------
+    str
+        The line; for a status other than ``"ok"``, dashes and ``"STATUS: note"``.
+    """
     if r["status"] != "ok":
         note = f"{r['status'].upper()}: {r.get('note', '')}"
         return table_line((r["op"], r["n"], r["d"], "-", "-", "-", "-", "-", "-", "-", note))
@@ -43,7 +91,24 @@ def format_row(r: dict) -> str:
 
 
 def header_lines(env: dict, bw: dict) -> list[str]:
-    """The lines above the table: library, build and machine ``env``, measured bandwidth ``bw``."""
+    """The lines above the table: library, build, machine, BLAS, load and measured bandwidth.
+
+    Notes are added where ``OPENBLAS_CORETYPE`` or ``OPENBLAS_L2_SIZE`` is set or the load
+    average exceeds half the cores (multi-threaded timings are then pessimistic).
+
+    Parameters
+    ----------
+    env : dict
+        :func:`~byzcore.bench.environment.environment`'s result.
+    bw : dict
+        :func:`~byzcore.bench.environment.measure_read_bandwidth`'s result, or empty when it
+        was not measured.
+
+    Returns
+    -------
+    list of str
+        The lines.
+    """
     bz = env["byzcore"]
     first = (f"byzcore {bz['version']} ({bz['simd']}, {bz['threads']} threads, cuda={bz['cuda']}) | "
              f"{env['cpu']}, {env['cores']} cores | numpy {env['numpy']} | torch {env['torch'] or 'not installed'}")

@@ -36,7 +36,18 @@ def _byzcore():
 
 
 def command_line(args: Any) -> str:
-    """The ``byzcore bench`` command that reproduces this run (every option spelled out)."""
+    """The ``byzcore bench`` command that reproduces a run, with every option spelled out.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options (those of :mod:`byzcore.cli.bench`).
+
+    Returns
+    -------
+    str
+        The command line.
+    """
     parts = ["byzcore bench", "--ops", *args.ops, "--n", *map(str, args.n), "--d", *(f"{d:g}" for d in args.d),
              "--dtype", args.dtype, "--repeat", str(args.repeat), "--device", args.device]
     if args.max_bytes is not None:
@@ -75,13 +86,29 @@ def _limit_threads(n: int | None) -> None:
 
 
 def run(args: Any) -> int:
-    """Run ``byzcore bench`` with the parsed command-line ``args`` and print the table.
+    """Run ``byzcore bench``: check and time every kernel on every cell, print the table.
+
+    For each cell of the ``--n`` x ``--d`` grid within ``--max-bytes``, every kernel of
+    ``--ops`` is checked against its float64 reference; a cell that disagrees is reported, not
+    timed. With ``--peers`` the peer libraries are run on the same input; with ``--json`` the
+    environment and every result are written to that file.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options (those of :mod:`byzcore.cli.bench`).
 
     Returns
     -------
     int
-        The exit status: 0 when no result mismatched or errored (byzcore's, or a peer's that shares the
-        definition), else 1.
+        The exit status: 0 when no result mismatched or errored (byzcore's, or a peer's that
+        shares the definition), else 1.
+
+    Raises
+    ------
+    SystemExit
+        When the device cannot be benchmarked (:func:`~byzcore.bench.environment.check_device`)
+        or ``--peer-python`` does not exist.
     """
     check_device(args.device)
     _limit_threads(getattr(args, "threads", None))

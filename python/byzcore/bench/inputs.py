@@ -16,7 +16,27 @@ class Case:
     """One cell of the grid: the input in every form a kernel needs and its parameters.
 
     The float64 references of :mod:`byzcore.bench.references` are computed lazily and
-    cached in ``_cache``, shared by the kernels of the cell."""
+    cached in ``_cache``, shared by the kernels of the cell (none depends on ``f``, so
+    :meth:`Kernel.case_for <byzcore.bench.kernels.Kernel.case_for>` may lower ``f`` and keep
+    the cache).
+
+    Attributes
+    ----------
+    X : numpy.ndarray
+        The ``(n, d)`` messages in the benchmark dtype, on the host (see :func:`make_messages`).
+    f : int
+        The ``f`` the rules are called with.
+    seed : int, default 0
+        The seed of ``rand_k`` and ``dnc`` (and, plus 1, of the sample of
+        :func:`~byzcore.bench.references.checked_columns`).
+    device : str, default "cpu"
+        Where byzcore and the torch baselines run: ``"cpu"`` or ``"cuda"``.
+    gm_iters : int, default 5
+        The Weiszfeld iterations timed for ``geometric_median``.
+    beta : float
+        ``0.2`` (a class attribute): ``trimmed_mean_beta`` trims ``int(0.2 n)`` values at each
+        end, as Flower's FedTrimmedAvg does.
+    """
 
     X: np.ndarray            # (n, d) in the benchmark dtype, on the host
     f: int
@@ -84,17 +104,57 @@ class Case:
 
 
 def default_f(n: int) -> int:
-    """The number of Byzantine messages a cell holds: 20% of n, within every rule's bound."""
+    """The number of Byzantine messages a cell holds by default: 20% of ``n``.
+
+    Capped at ``(n - 3) // 2``, so that ``n > 2f`` and ``n >= f + 3`` hold (the bounds of
+    every benchmarked rule but Bulyan's ``n >= 4f + 3``, for which the kernel lowers ``f``).
+
+    Parameters
+    ----------
+    n : int
+        The number of messages.
+
+    Returns
+    -------
+    int
+        ``max(0, min(n // 5, (n - 3) // 2))``.
+    """
     return max(0, min(n // 5, (n - 3) // 2))
 
 
 def make_messages(n: int, d: int, dtype: Any = np.float32, *, f: int | None = None, seed: int = 0) -> np.ndarray:
-    """A seeded ``(n, d)`` input like one round of robust aggregation: honest rows
-    ``g + sigma_i * noise`` with sigma spread over [0.5, 1.5] (so distances and scores are
-    well separated and the checks are meaningful), and the last ``f`` rows Byzantine
-    (``-3 g + noise``, far from the honest ones). The noise is uniform with unit variance
-    (drawing it is twice as fast as Gaussian noise, which matters at 10^8 entries). All
-    finite: NumPy's references have no non-finite policy to compare with."""
+    """A seeded ``(n, d)`` input like one round of robust aggregation.
+
+    The first ``n - f`` rows are honest, ``g + sigma_i * noise_i``, the last ``f`` Byzantine,
+    ``-3 g + sigma_i * noise_i`` (far from the honest ones), with ``g`` a standard normal
+    vector and ``sigma_i`` spread evenly over ``[0.5, 1.5]`` (so distances and scores are
+    well separated and the checks are meaningful). The noise is uniform with unit variance
+    (drawing it is twice as fast as Gaussian noise, which matters at 10^8 entries). Every
+    entry is finite: NumPy's references have no non-finite policy to compare with.
+
+    Parameters
+    ----------
+    n : int
+        The number of messages.
+    d : int
+        The message length.
+    dtype : numpy dtype, default numpy.float32
+        The dtype of the messages, drawn in it: float32 or float64.
+    f : int, optional
+        The number of Byzantine rows (``0 <= f <= n``); :func:`default_f` of ``n`` by default.
+    seed : int, default 0
+        The seed of :func:`numpy.random.default_rng`.
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``(n, d)`` messages in ``dtype``.
+
+    Raises
+    ------
+    TypeError
+        For a ``dtype`` NumPy's generator cannot draw in (anything but float32 and float64).
+    """
     f = default_f(n) if f is None else f
     rng = np.random.default_rng(seed)
     dt = np.dtype(dtype)

@@ -53,8 +53,36 @@ def _torch():
 
 @dataclass
 class Kernel:
-    """One benchmarked kernel: byzcore's call, its NumPy and PyTorch equivalents (each
-    ``case -> thunk``), the check of byzcore's result, and how its cost grows with n."""
+    """One benchmarked kernel: byzcore's call, its NumPy and PyTorch baselines and the check.
+
+    Each call is a ``case -> thunk`` maker: the arguments are taken from the
+    :class:`~byzcore.bench.inputs.Case` before timing starts, so the thunk times the call alone.
+
+    Attributes
+    ----------
+    name : str
+        The kernel's name, its key in :data:`KERNELS` and in ``byzcore bench --ops``.
+    bz : callable
+        ``case -> thunk`` of byzcore's call, the one timed.
+    numpy : callable or None
+        ``case -> thunk`` of the NumPy baseline (:mod:`byzcore.bench.baselines`); None where there is none.
+    torch : callable or None
+        ``case -> thunk`` of the PyTorch baseline; None where there is none.
+    check : callable
+        ``(case, result) -> float``, the check of :mod:`byzcore.bench.tolerances` (at most 1 passes).
+    n_power : int, default 1
+        The cost grows like ``n**n_power * d`` (how a baseline's time is predicted on a bigger cell).
+    per_iteration : bool, default False
+        Times are reported per Weiszfeld iteration (``geometric_median``).
+    check_call : callable or None, default None
+        ``case -> result``: the byzcore call that is checked, where it is not ``bz``'s.
+    max_f : callable or None, default None
+        ``n -> max_f(n)``, the largest ``f`` the rule takes for ``n`` (Bulyan's ``(n - 3) // 4``),
+        to which :meth:`case_for` lowers ``f``; None: ``f`` is used as given.
+    passes : int, default 1
+        The least traffic, in passes over the ``n x d`` input, behind the GB/s column (2 for
+        ``clip`` and ``arc``, which read and write ``n`` rows).
+    """
 
     name: str
     bz: Callable[[Case], Callable[[], Any]]
@@ -68,14 +96,37 @@ class Kernel:
     passes: int = 1           # n*d*itemsize passes of the least traffic (2: read and write n rows)
 
     def case_for(self, case: Case) -> Case:
-        """The case with ``f`` lowered to the rule's bound where it is over it (the cached
-        references are shared: none depends on ``f``)."""
+        """The case with ``f`` lowered to the rule's bound where it is over it.
+
+        The cached references are shared with the returned case: none of them depends on ``f``.
+
+        Parameters
+        ----------
+        case : Case
+            The benchmark cell.
+
+        Returns
+        -------
+        Case
+            ``case`` itself, or a copy with ``f = max(0, max_f(n))``.
+        """
         if self.max_f is None or case.f <= self.max_f(case.n):
             return case
         return dataclasses.replace(case, f=max(0, self.max_f(case.n)))
 
     def checked_result(self, case: Case) -> Any:
-        """The result of the call that is checked against the reference (before it is timed)."""
+        """The result of the call that is checked against the reference (before it is timed).
+
+        Parameters
+        ----------
+        case : Case
+            The benchmark cell.
+
+        Returns
+        -------
+        array or tensor
+            ``check_call(case)`` if it is set, else the result of ``bz(case)()``.
+        """
         return self.check_call(case) if self.check_call else self.bz(case)()
 
 
@@ -86,8 +137,24 @@ def _bz():
 
 
 def gm_iterations(X: Any, max_iter: int) -> int:
-    """The Weiszfeld iterations byzcore runs with tol=0 (an exact fixed point may still stop
-    it early), read from the core, which returns the count the public function drops."""
+    """The number of Weiszfeld iterations byzcore's ``geometric_median`` runs with ``tol=0``.
+
+    Read from the compiled core, which returns the count that the public function drops, with
+    the rule's defaults ``nu = 1e-6`` and no weights; an exact fixed point may stop it before
+    ``max_iter``.
+
+    Parameters
+    ----------
+    X : array or tensor
+        The ``(n, d)`` messages, as byzcore is called with them (a NumPy array or a CUDA tensor).
+    max_iter : int
+        The iteration limit.
+
+    Returns
+    -------
+    int
+        The iterations run, at most ``max_iter``.
+    """
     from .._arrays import Batch
     from .._native import core
 
@@ -222,7 +289,19 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in [
 
 
 def unavailable_reason(exc: BaseException) -> str | None:
-    """The reason a kernel cannot run in this build (not a bug in the cell), or None."""
+    """The reason a kernel cannot run in this build (not a bug in the cell), or None.
+
+    Parameters
+    ----------
+    exc : BaseException
+        What byzcore's call raised.
+
+    Returns
+    -------
+    str or None
+        The exception's message when it says that the kernel is not written yet or that byzcore
+        or torch was built without CUDA, else None.
+    """
     msg = str(exc)
     for marker in ("not written yet", "built without CUDA", "not compiled with CUDA"):
         if marker in msg:

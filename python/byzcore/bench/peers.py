@@ -3,7 +3,8 @@ the cell's input, saved once to ``.npy``, in a subprocess of a given interpreter
 their own NumPy and torch: ``--peer-python /work/peers/bin/python``), one subprocess per call,
 killed after ``timeout`` seconds counted from the end of its imports. Their results come back
 as ``.npy`` and are compared with byzcore's: equal where the definitions agree (``same``), the
-relative distance otherwise (docs/rules.md says where and why they differ)."""
+relative distance otherwise (docs/spec.md#peers tabulates the conventions; docs/rules.md says
+where and why they differ)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,19 @@ __all__ = ["PEER_CALLS", "PeerCall", "agree", "run_peer"]
 
 @dataclass(frozen=True)
 class PeerCall:
-    """One peer's version of a kernel: the library, the expression the runner evaluates (names:
-    ``X`` float32 NumPy, ``T`` its torch tensor, ``f``, ``tau``, ``beta``, ``weights``), and
-    whether its definition is byzcore's (then the results must be equal)."""
+    """One peer library's version of a kernel, for ``byzcore bench --peers``.
+
+    Attributes
+    ----------
+    lib : str
+        The library: ``"byzfl"``, ``"byzpy"`` or ``"flwr"``.
+    expr : str
+        The expression the runner evaluates, with the names ``X`` (the float32 NumPy input),
+        ``T`` (its torch tensor), ``f``, ``tau``, ``beta`` and ``weights``.
+    same : bool
+        Whether its definition is byzcore's: then the results must agree (see :func:`agree`),
+        else only their distance is shown.
+    """
 
     lib: str
     expr: str
@@ -99,30 +110,41 @@ print(json.dumps({"time_s": min(times)}), flush=True)
 def run_peer(python: str, call: PeerCall, input_path: str, *, f: int, tau: float, beta: float,
              weights: list[float], reps: int = 1, timeout: float = 30.0,
              import_timeout: float = 120.0) -> dict[str, Any]:
-    """Runs one peer call in a subprocess of ``python`` on the input saved at ``input_path``.
+    """Run one peer call in a subprocess of ``python`` on the input saved at ``input_path``.
+
+    The subprocess imports NumPy, torch and only the peer library asked for, then says "ready";
+    the ``timeout`` starts then. It times ``reps`` calls and saves the last result, which is
+    read back.
 
     Parameters
     ----------
-    python
+    python : str
         The interpreter that has the peer installed.
-    call
+    call : PeerCall
         What to run.
-    input_path
+    input_path : str
         The cell's input, a float32 ``(n, d)`` ``.npy`` file.
-    f, tau, beta, weights
-        The arguments the expressions use.
-    reps
+    f : int
+        The number of Byzantine messages.
+    tau : float
+        The clipping threshold (the cell's median norm).
+    beta : float
+        The trimmed fraction.
+    weights : list of float
+        The per-message weights.
+    reps : int, default 1
         Timed calls; the best is reported.
-    timeout
+    timeout : float, default 30.0
         Seconds the calls may take, counted from the end of the peer's imports.
-    import_timeout
+    import_timeout : float, default 120.0
         Seconds the interpreter may take to start and import the peer.
 
     Returns
     -------
     dict
         ``{"status": "ok", "time_s": ..., "result": array}``, or ``{"status": "timeout" | "error" |
-        "missing", "note": ...}``.
+        "missing", "note": ...}`` (``"missing"``: the interpreter would not start or the library
+        is not installed).
     """
     output = input_path + f".{call.lib}.out.npy"
     req = dict(input=input_path, output=output, lib=call.lib, expr=call.expr, f=f, tau=tau, beta=beta,
@@ -162,9 +184,26 @@ def run_peer(python: str, call: PeerCall, input_path: str, *, f: int, tau: float
 
 
 def agree(got: Any, ref: Any, n: int) -> tuple[bool, float]:
-    """Whether a peer's float32 result equals byzcore's within float32 rounding of sums of
-    ``n`` terms (``|diff| <= 4 (n + 1) eps32 max|ref|``, elementwise: their sums and ours run
-    in different orders and precisions), and the relative distance ``||got - ref|| / ||ref||``."""
+    """Whether a peer's result equals byzcore's within float32 rounding, and their relative distance.
+
+    Equal means ``|got - ref| <= 4 (n + 1) eps32 max|ref|`` elementwise: their sums and ours run
+    in different orders and precisions.
+
+    Parameters
+    ----------
+    got : array_like
+        The peer's result.
+    ref : array_like
+        byzcore's result.
+    n : int
+        The number of messages (the terms of the sums).
+
+    Returns
+    -------
+    tuple of (bool, float)
+        Whether they are equal, and ``||got - ref|| / ||ref||``; ``(False, inf)`` for different
+        shapes.
+    """
     got, ref = np.asarray(got, dtype=np.float64), np.asarray(ref, dtype=np.float64)
     if got.shape != ref.shape:
         return False, math.inf

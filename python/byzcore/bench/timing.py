@@ -33,11 +33,34 @@ def device_sync(device: str) -> Callable[[], None]:
 def time_call(fn: Callable[[], Any], *, repeat: int, budget: float, sync: Callable[[], None] = lambda: None,
               reduce: Callable[[list[float]], float] = statistics.median,
               clock: Callable[[], float] = time.perf_counter) -> float:
-    """Median seconds per call: one warm-up call, then up to ``repeat`` samples (fewer when
-    one call is slow, so a sample set costs about ``budget`` seconds); fast calls are looped
-    so that each sample lasts about a millisecond. ``reduce=min`` gives the best sample
-    instead (the quick scripts in ``bench/`` report that); ``sync`` waits for a device;
-    ``clock`` is the wall clock unless given (``time.process_time`` on a loaded machine)."""
+    """Seconds per call of ``fn``: the median (by default) of repeated samples after one warm-up call.
+
+    The warm-up call also measures one call. Fast calls are looped so that a sample lasts about
+    a millisecond (at most 10,000 calls a sample); the number of samples is ``repeat`` or fewer,
+    so that a sample set costs about ``budget`` seconds, and at least one.
+
+    Parameters
+    ----------
+    fn : callable
+        The thunk to time.
+    repeat : int
+        The most samples taken.
+    budget : float
+        About how many seconds the samples may take together.
+    sync : callable, optional
+        Waits for a device's queued work before each clock reading (:func:`device_sync`); a
+        no-op by default.
+    reduce : callable, default statistics.median
+        Reduces the per-call times of the samples to one; ``min`` gives the best sample (the
+        quick scripts in ``bench/`` report that).
+    clock : callable, default time.perf_counter
+        The clock, in seconds (``time.process_time`` on a loaded machine).
+
+    Returns
+    -------
+    float
+        ``reduce`` of the samples' seconds per call.
+    """
     sync()
     t0 = clock()
     fn()
@@ -63,15 +86,41 @@ class BaselinePredictor:
         self.last: dict[tuple[str, str], tuple[int, int, float]] = {}
 
     def predict(self, key: tuple[str, str], n: int, d: int, p: int) -> float | None:
-        """Seconds of ``key`` at ``(n, d)`` scaled from its last recorded time as ``t0 (n/n0)^p (d/d0)``;
-        ``None`` before any."""
+        """The predicted seconds of ``key`` at ``(n, d)``, scaled from its last recorded time.
+
+        Parameters
+        ----------
+        key : tuple of str
+            ``(kernel name, library)``.
+        n, d : int
+            The cell's shape.
+        p : int
+            The kernel's ``n_power``: the time scales as ``t0 (n / n0)**p (d / d0)``.
+
+        Returns
+        -------
+        float or None
+            The prediction, or None before any time was recorded for ``key``.
+        """
         if key not in self.last:
             return None
         n0, d0, t0 = self.last[key]
         return t0 * (n / n0) ** p * (d / d0)
 
     def record(self, key: tuple[str, str], n: int, d: int, t: float) -> None:
-        # Below ~20 ms, call overhead and scheduling noise dominate: no basis to scale from.
-        """Record that ``key`` took ``t`` seconds at ``(n, d)`` (times under 20 ms are too noisy to keep)."""
+        """Record that ``key`` took ``t`` seconds at ``(n, d)``.
+
+        Times under 20 ms are not kept: call overhead and scheduling noise dominate them, no basis
+        to scale from.
+
+        Parameters
+        ----------
+        key : tuple of str
+            ``(kernel name, library)``.
+        n, d : int
+            The cell's shape.
+        t : float
+            The measured seconds (for a whole call, not per iteration).
+        """
         if t >= 0.02:
             self.last[key] = (n, d, t)

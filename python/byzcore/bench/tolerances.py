@@ -66,7 +66,25 @@ __all__ = [
 
 
 def error_ratio(got: np.ndarray, ref: np.ndarray, tol: Any) -> float:
-    """``max |got - ref| / tol`` (elementwise ``tol`` allowed); NaN anywhere in ``got`` gives inf."""
+    """The largest ``|got - ref| / tol``, the figure every check returns.
+
+    Where ``tol`` is 0 only an exact match passes (ratio 0; any difference gives ``inf``).
+
+    Parameters
+    ----------
+    got : array_like
+        The result, compared in float64.
+    ref : numpy.ndarray
+        The float64 reference, of ``got``'s shape.
+    tol : float or array_like
+        The allowed absolute error, a scalar or elementwise (broadcast to the shape).
+
+    Returns
+    -------
+    float
+        ``max |got - ref| / tol``; ``inf`` where a difference is not finite (a NaN or an
+        infinity in ``got``), 0.0 for empty arrays.
+    """
     got = np.asarray(got, dtype=np.float64)
     diff = np.abs(got - ref)
     if not np.all(np.isfinite(diff)):
@@ -78,31 +96,85 @@ def error_ratio(got: np.ndarray, ref: np.ndarray, tol: Any) -> float:
 
 
 def sum_tol(m: int, eps: float) -> float:
-    """Relative error bound for a sum of m same-sign terms in any order (Higham, Accuracy and
-    Stability, eq. 4.4: (m - 1) u with u = eps / 2), plus the final scaling, doubled."""
+    """The error allowed on a mean of ``m`` terms, as a fraction of the mean of their magnitudes.
+
+    Higham (Accuracy and Stability of Numerical Algorithms, eq. 4.4) bounds a sum of ``m`` terms
+    in any order by ``(m - 1) u`` times the sum of their magnitudes, ``u = eps / 2``; with the
+    final scaling that is ``m u``. ``(m + 1) eps`` is more than twice that.
+
+    Parameters
+    ----------
+    m : int
+        The number of terms.
+    eps : float
+        The machine epsilon of the result's dtype.
+
+    Returns
+    -------
+    float
+        ``(m + 1) * eps``.
+    """
     return (m + 1) * eps
 
 
 def norm_tol(d: int, eps: float) -> float:
-    """Relative error allowed on a norm-derived factor (a clip scale, a distance weight).
+    """The relative error allowed on a norm-derived factor (a clip scale, a distance, a weight).
 
-    The worst-case bound d*eps is useless for d = 1e7 in float32; kernels sum squares in
-    SIMD lanes and tiles, whose rounding errors grow like sqrt(d) * eps (Higham sec. 2.8).
-    4 sqrt(d) eps stays far below what a structural bug (a wrong row, coordinate or scale)
-    changes, which is of order one."""
+    The worst-case bound ``d eps`` is useless for ``d = 1e7`` in float32; kernels sum squares in
+    SIMD lanes and tiles, whose rounding errors grow like ``sqrt(d) eps`` (Higham, sec. 2.8).
+    ``4 sqrt(d) eps`` stays far below what a structural bug (a wrong row, coordinate or scale)
+    changes, which is of order one.
+
+    Parameters
+    ----------
+    d : int
+        The message length (the number of squares summed).
+    eps : float
+        The machine epsilon of the input's dtype.
+
+    Returns
+    -------
+    float
+        ``(16 + 4 sqrt(d)) * eps``.
+    """
     return (16 + 4 * math.sqrt(d)) * eps
 
 
 def to_host(x: Any) -> np.ndarray:
-    """``x`` (a NumPy array or a torch tensor on any device) as a NumPy array."""
+    """A NumPy array or a torch tensor (on any device) as a NumPy array on the host.
+
+    Parameters
+    ----------
+    x : array or tensor
+        A result of byzcore or of a baseline.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``x`` itself for a NumPy array, else a host copy.
+    """
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     return np.asarray(x)
 
 
 def check_mean(c: Case, out: Any) -> float:
-    """The error of ``mean``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``mean`` against the float64 mean.
+
+    On the checked columns; tolerance ``sum_tol(n, eps)`` times the mean of ``|x_ij|``
+    per coordinate.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``mean(X)``, ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a non-finite entry.
 
     References
     ----------
@@ -114,8 +186,22 @@ def check_mean(c: Case, out: Any) -> float:
 
 
 def check_median(c: Case, out: Any) -> float:
-    """The error of ``median``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``median`` against ``numpy.median`` in float64.
+
+    On the checked columns. Selection is exact: for odd ``n`` the tolerance is 0; for even ``n``
+    the two middle values are averaged, one rounding, allowed as ``2 eps |ref|``.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``median(X)``, ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a non-finite entry.
 
     References
     ----------
@@ -128,8 +214,22 @@ def check_median(c: Case, out: Any) -> float:
 
 
 def check_trimmed_mean(c: Case, out: Any) -> float:
-    """The error of ``trimmed_mean``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``trimmed_mean`` against the float64 sort-and-trim mean.
+
+    On the checked columns: the mean of the ``n - 2f`` middle values; tolerance
+    ``sum_tol(n - 2f, eps)`` times the mean of the kept ``|x_ij|``.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``trimmed_mean(X, f)``, ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a non-finite entry.
 
     References
     ----------
@@ -141,15 +241,44 @@ def check_trimmed_mean(c: Case, out: Any) -> float:
 
 
 def dist_tol_sq(c: Case) -> np.ndarray:
-    """Allowed error on squared distances: a Gram-based distance loses digits relative to
-    ||x_i||^2 + ||x_j||^2 (cancellation), not to the distance itself."""
+    """The absolute error allowed on each squared distance.
+
+    A Gram-based distance loses digits relative to ``||x_i||^2 + ||x_j||^2`` (cancellation),
+    not to the distance itself, so the tolerance is :func:`norm_tol` times that sum.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, n)``: ``norm_tol(d, eps) * (||x_i||^2 + ||x_j||^2)``.
+    """
     sq = sqnorms64(c)
     return norm_tol(c.d, c.eps) * (sq[:, None] + sq[None, :])
 
 
 def check_pairwise_distances(c: Case, out: Any) -> float:
-    """The error of ``pairwise_distances``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``pairwise_distances`` (not squared) against the float64 distances.
+
+    First the contract itself: a zero diagonal, no negative entry, an exactly symmetric matrix.
+    Then each entry against ``sqrt`` of :func:`~byzcore.bench.references.sqdist64`, with the
+    squared tolerance ``t =`` :func:`dist_tol_sq` carried through the square root,
+    ``min(sqrt(t), t / dist)``, plus the root's rounding ``2 eps dist``.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``pairwise_distances(X, squared=False)``, ``(n, n)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` when the contract is broken or an entry is not finite.
 
     References
     ----------
@@ -166,8 +295,23 @@ def check_pairwise_distances(c: Case, out: Any) -> float:
 
 
 def check_krum(c: Case, out: Any) -> float:
-    """The error of ``krum``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``krum``: one of the messages, of the lowest Krum score within rounding.
+
+    The row of the lowest float64 score passes (0). Another row passes only if its float64 score
+    exceeds the lowest by at most ``(n - f - 2)`` times the largest :func:`dist_tol_sq` (a tie
+    within rounding).
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``krum(X, f)``, ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` when ``out`` is none of the messages.
 
     References
     ----------
@@ -187,8 +331,22 @@ def check_krum(c: Case, out: Any) -> float:
 
 
 def check_multi_krum(c: Case, out: Any) -> float:
-    """The error of ``multi_krum``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``multi_krum`` against the float64 mean of the ``n - f`` best-scored messages.
+
+    Selection in the order ``(score, index)`` of the float64 Krum scores; on the checked
+    columns, tolerance ``sum_tol(n - f, eps)`` times the mean of the selected ``|x_ij|``.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``multi_krum(X, f)`` (``m = n - f``), ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a non-finite entry.
 
     References
     ----------
@@ -201,8 +359,23 @@ def check_multi_krum(c: Case, out: Any) -> float:
 
 
 def check_nnm(c: Case, out: Any) -> float:
-    """The error of ``nnm``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``nnm`` against float64 nearest-neighbour mixing.
+
+    Each row the mean of its ``n - f`` nearest messages (float64 distances, order ``(distance,
+    index)``), on the checked columns; tolerance ``sum_tol(n - f, eps)`` times the
+    same mean of ``|x_ij|``.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``nnm(X, f)``, ``(n, d)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a non-finite entry.
 
     References
     ----------
@@ -222,8 +395,23 @@ def _clip_factors(c: Case, tau: float) -> np.ndarray:
 
 
 def check_clip(c: Case, out: Any) -> float:
-    """The error of ``clip``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``clip`` at the cell's threshold against float64 clipping.
+
+    The threshold is :meth:`Case.threshold <byzcore.bench.inputs.Case.threshold>` (the median
+    norm); each row scaled by ``min(1, tau / ||x_i||)`` in float64, on the checked columns;
+    tolerance ``(norm_tol(d, eps) + 2 eps) |ref|`` elementwise.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``clip(X, tau)``, ``(n, d)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a non-finite entry.
 
     References
     ----------
@@ -235,8 +423,22 @@ def check_clip(c: Case, out: Any) -> float:
 
 
 def check_centered_clipping(c: Case, out: Any) -> float:
-    """The error of ``centered_clipping``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``centered_clipping`` (one iteration from zero) against the float64 mean of the clipped rows.
+
+    With ``tau`` the cell's threshold (the median norm), on the checked columns; tolerance
+    ``sum_tol(n, eps) + norm_tol(d, eps)`` times the mean of the clipped ``|x_ij|``.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``centered_clipping(X, tau)``, ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a non-finite entry.
 
     References
     ----------
@@ -249,8 +451,25 @@ def check_centered_clipping(c: Case, out: Any) -> float:
 
 
 def check_rand_k(c: Case, out: Any) -> float:
-    """The error of ``rand_k``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``rand_k``: the ``k`` drawn coordinates scaled by ``d / k``, zero elsewhere.
+
+    The coordinates are byzcore's own draw, ``rand_k_indices(d, k, seed=c.seed)``, which must be
+    ``k`` distinct ascending indices in range (the draw itself is tested against the
+    generator in tests/). On them ``out`` must be ``X * d / k`` within ``2 eps |ref|``; on the
+    other checked columns exactly 0.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``rand_k(X, k, seed=c.seed)``, ``(n, d)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a bad draw, a nonzero entry off
+        it or a non-finite entry.
 
     References
     ----------
@@ -272,8 +491,30 @@ GM_CHECK_ITERS = 2  # enough to exercise the update; every iteration costs two f
 
 
 def check_geometric_median(c: Case, out: Any) -> float:
-    """``out`` is byzcore's result with max_iter=GM_CHECK_ITERS, tol=0, started (like the
-    reference) at byzcore's coordinate-wise median, itself checked on sampled columns."""
+    """Check byzcore's ``geometric_median`` after ``GM_CHECK_ITERS`` iterations against float64 Weiszfeld.
+
+    Both start at byzcore's coordinate-wise median (checked first with :func:`check_median`);
+    the reference is :func:`~byzcore.bench.references.weiszfeld64`. On every column, the
+    tolerance is ``(GM_CHECK_ITERS + 1) (sum_tol(n, eps) + norm_tol(d, eps))`` times the largest
+    ``|x_ij|`` of the coordinate: each iteration takes weights from norms and a weighted mean.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``geometric_median(X, max_iter=GM_CHECK_ITERS, tol=0.0)``, ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` when the median start fails its check
+        or for a non-finite entry.
+
+    References
+    ----------
+    docs/spec.md#rule-geometric-median
+    """
     import byzcore
 
     z0 = to_host(byzcore.median(c.bz_X())).astype(np.float64)
@@ -281,7 +522,7 @@ def check_geometric_median(c: Case, out: Any) -> float:
         return math.inf
     ref = weiszfeld64(c, z0, GM_CHECK_ITERS)
     out = to_host(out)
-    # Each iteration: weights from norms (_norm_tol) and a weighted mean (_sum_tol).
+    # Each iteration: weights from norms (norm_tol) and a weighted mean (sum_tol).
     tol = (GM_CHECK_ITERS + 1) * (sum_tol(c.n, c.eps) + norm_tol(c.d, c.eps)) * np.abs(c.X).max(axis=0)
     return error_ratio(out, ref, tol)
 
@@ -295,8 +536,22 @@ def _check_mean_of(c: Case, out: Any, rows) -> float:
 
 
 def check_meamed(c: Case, out: Any) -> float:
-    """The error of ``meamed``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``meamed`` against the float64 mean of the ``n - f`` values closest to the median.
+
+    Per checked column (:func:`~byzcore.bench.references.closest_to_median64`); tolerance
+    ``sum_tol(n, eps)`` times the largest ``|x_ij|`` of the column.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``meamed(X, f)``, ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a non-finite entry.
 
     References
     ----------
@@ -308,8 +563,23 @@ def check_meamed(c: Case, out: Any) -> float:
 
 
 def check_bulyan(c: Case, out: Any) -> float:
-    """The error of ``bulyan``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``bulyan`` against the float64 selection and trimmed stage.
+
+    The ``n - 2f`` messages of :func:`~byzcore.bench.references.bulyan_selection64`, then per
+    checked column the mean of the ``n - 4f`` selected values closest to their median;
+    tolerance ``sum_tol(n, eps)`` times the largest selected ``|x_ij|`` of the column.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``bulyan(X, f)``, ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a non-finite entry.
 
     References
     ----------
@@ -321,8 +591,22 @@ def check_bulyan(c: Case, out: Any) -> float:
 
 
 def check_monna(c: Case, out: Any) -> float:
-    """The error of ``monna``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``monna`` (pivot 0) against the float64 mean of the ``n - f`` messages nearest message 0.
+
+    Order ``(distance, index)``; on the checked columns, tolerance ``sum_tol(n - f, eps)`` times
+    the mean of the kept ``|x_ij|``.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``monna(X, f)``, ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a non-finite entry.
 
     References
     ----------
@@ -332,8 +616,22 @@ def check_monna(c: Case, out: Any) -> float:
 
 
 def check_cge(c: Case, out: Any) -> float:
-    """The error of ``cge``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``cge`` against the float64 mean of the ``n - f`` smallest-norm messages.
+
+    Order ``(norm, index)``; on the checked columns, tolerance ``sum_tol(n - f, eps)``
+    times the mean of the kept ``|x_ij|``.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``cge(X, f)``, ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a non-finite entry.
 
     References
     ----------
@@ -343,8 +641,22 @@ def check_cge(c: Case, out: Any) -> float:
 
 
 def check_arc(c: Case, out: Any) -> float:
-    """The error of ``arc``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``arc`` against float64 clipping at ARC's radius.
+
+    The radius is :func:`~byzcore.bench.references.arc_threshold64`; as :func:`check_clip`
+    otherwise, tolerance ``(norm_tol(d, eps) + 2 eps) |ref|`` elementwise on the checked columns.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``arc(X, f)``, ``(n, d)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a non-finite entry.
 
     References
     ----------
@@ -356,8 +668,23 @@ def check_arc(c: Case, out: Any) -> float:
 
 
 def check_weighted_mean(c: Case, out: Any) -> float:
-    """The error of ``weighted_mean``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's weighted ``mean`` against the float64 weighted mean.
+
+    Weights :attr:`Case.weights <byzcore.bench.inputs.Case.weights>` (1, 2, 3, 1, 2, 3, ...),
+    normalised; on the checked columns, tolerance ``sum_tol(n, eps)`` times the same
+    weighted mean of ``|x_ij|``.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``mean(X, weights=c.weights)``, ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a non-finite entry.
 
     References
     ----------
@@ -370,8 +697,22 @@ def check_weighted_mean(c: Case, out: Any) -> float:
 
 
 def check_trimmed_mean_beta(c: Case, out: Any) -> float:
-    """The error of ``trimmed_mean_beta``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``trimmed_mean`` by fraction against the float64 sort-and-trim mean.
+
+    ``g = int(beta n)`` values trimmed at each end (``beta = 0.2``); on the checked columns,
+    tolerance ``sum_tol(n - 2g, eps)`` times the mean of the kept ``|x_ij|``.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``trimmed_mean(X, beta=c.beta)``, ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a non-finite entry.
 
     References
     ----------
@@ -410,8 +751,28 @@ def _check_best_subset(c: Case, out: Any, objective) -> float:
 
 
 def check_mda(c: Case, out: Any) -> float:
-    """The error of ``mda``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``mda``: the mean of an ``n - f`` subset of smallest diameter.
+
+    The subset is read back from ``out`` by least squares on the checked columns (each of its
+    weights is ``1 / (n - f)``) and ``out`` must be its mean (tolerance as for
+    :func:`check_cge`). Its squared diameter (:func:`~byzcore.bench.references.diameter64`) is
+    compared with the smallest over every subset when there are at most
+    ``BRUTE_FORCE_SUBSETS`` of them, else over the honest rows and every ball (a message and
+    its ``n - f - 1`` nearest); an excess counts against ``norm_tol(d, eps)`` times that
+    smallest diameter.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``mda(X, f)``, ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes (the larger of the mean's and the
+        objective's ratios); ``inf`` when ``out`` is not the mean of ``n - f`` messages.
 
     References
     ----------
@@ -421,8 +782,24 @@ def check_mda(c: Case, out: Any) -> float:
 
 
 def check_smea(c: Case, out: Any) -> float:
-    """The error of ``smea``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``smea``: the mean of an ``n - f`` subset of smallest top eigenvalue.
+
+    As :func:`check_mda`, with the objective
+    :func:`~byzcore.bench.references.scatter_eigenvalue64` (the subset's largest scatter
+    eigenvalue) in place of the diameter.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``smea(X, f)``, ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes (the larger of the mean's and the
+        objective's ratios); ``inf`` when ``out`` is not the mean of ``n - f`` messages.
 
     References
     ----------
@@ -432,8 +809,24 @@ def check_smea(c: Case, out: Any) -> float:
 
 
 def check_caf(c: Case, out: Any) -> float:
-    """The error of ``caf``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``caf`` against the float64 CAF weights' mean.
+
+    The weights are :func:`~byzcore.bench.references.caf_weights64`; on the checked columns,
+    tolerance ``sum_tol(n, eps) + n norm_tol(d, eps)`` times the largest ``|x_ij|`` of the
+    column: the weights come through eigenvectors of an ``n x n`` matrix built from the
+    rounded inputs.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``caf(X, f)``, ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a non-finite entry.
 
     References
     ----------
@@ -449,8 +842,23 @@ def check_caf(c: Case, out: Any) -> float:
 
 
 def check_dnc(c: Case, out: Any) -> float:
-    """The error of ``dnc``'s result ``out`` on case ``c`` against the float64 reference, as a
-    fraction of the tolerance (at most 1 passes).
+    """Check byzcore's ``dnc`` against the float64 mean of the messages DnC keeps.
+
+    The survivors of :func:`~byzcore.bench.references.dnc_survivors64` with ``DNC_ITERS``
+    rounds of ``DNC_SUB_DIM`` coordinates, ``c = 1`` and the cell's seed; on the checked
+    columns, tolerance :func:`sum_tol` of their number times the mean of their ``|x_ij|``.
+
+    Parameters
+    ----------
+    c : Case
+        The benchmark cell.
+    out : array or tensor
+        byzcore's ``dnc(X, f, iters=DNC_ITERS, sub_dim=DNC_SUB_DIM, seed=c.seed)``, ``(d,)``.
+
+    Returns
+    -------
+    float
+        ``max |error| / tolerance``: at most 1 passes; ``inf`` for a non-finite entry.
 
     References
     ----------
