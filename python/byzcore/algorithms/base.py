@@ -37,12 +37,25 @@ from ..problems.base import Problem, WorkerIds
 class Plan:
     """What the server broadcasts for one round.
 
-    ``round``: the round number (keys the workers' random streams); ``clients``: ids of the
-    clients that send a message this round (ascending; rows of the messages follow it);
-    ``x``: the model they compute at (``(d,)``; Zeno++ may give a stale one);
-    ``kind``: what to send (``"gradient"``, ``"full"``, ``"difference"``); ``x_old``: the
-    previous model for gradient differences; ``info``: algorithm-specific values (``lambda``,
-    the clip level; ``staleness``).
+    Everything a worker needs to compute its message; a distributed server sends exactly this.
+
+    Parameters
+    ----------
+    round : int
+        The round number (keys the workers' random streams).
+    clients : numpy.ndarray
+        Ids of the clients that send a message this round, ascending; the rows of the
+        round's messages follow this order.
+    x : numpy.ndarray
+        ``(d,)`` model the clients compute at (Zeno++ may give a stale one).
+    kind : str, default "gradient"
+        What to send: ``"gradient"``, ``"full"`` (a full local gradient) or
+        ``"difference"`` (a gradient difference between ``x`` and ``x_old``).
+    x_old : numpy.ndarray or None, default None
+        The previous model, for gradient differences.
+    info : dict, default {}
+        Algorithm-specific values: ``"lambda"`` (Byz-VR-MARINA-PP's clip level),
+        ``"staleness"`` (Zeno++).
 
     References
     ----------
@@ -62,10 +75,10 @@ def parse_compressor(spec: str | None, d: int) -> int | None:
 
     Parameters
     ----------
-    spec
-        ``None``, ``"none"`` (or ``"identity"``): no compression; ``"rand_k:K"`` (also
+    spec : str or None
+        ``None``, ``"none"``, ``"identity"`` or ``""``: no compression; ``"rand_k:K"`` (also
         ``"rand_k:k=K"``, ``"randk:K"``): keep ``K`` random coordinates.
-    d
+    d : int
         The message dimension ``K`` is checked against.
 
     Returns
@@ -103,14 +116,40 @@ def parse_compressor(spec: str | None, d: int) -> int | None:
 
 
 class Algorithm:
-    """Base class. Subclasses implement :meth:`plan`, :meth:`worker_messages`,
-    :meth:`server_step`, and optionally :meth:`initial_plan` and :meth:`shift_back_target`.
+    """Base class of the training algorithms: a server side and a worker side, separated.
 
-    Common parameters: ``problem`` (the server's view; used for validation by Zeno/Zeno++),
-    ``lr`` (step ``gamma``), ``aggregator`` (a spec string or an
-    :class:`~byzcore.aggregators.Aggregator`), ``f`` (Byzantine workers the rule must
-    tolerate), ``batch`` (minibatch size per worker; 0 = full local gradient),
-    ``compressor`` (``"none"`` or ``"rand_k:K"``), ``seed``.
+    Subclasses implement :meth:`plan`, :meth:`worker_messages`, :meth:`server_step`, and
+    optionally :meth:`initial_plan` and :meth:`shift_back_target`. The model starts at
+    ``problem.x0()``. Each message kind (``"gradient"``, ``"full"``, ``"difference"``) is
+    aggregated with its own aggregator state (:meth:`aggregate`).
+
+    Parameters
+    ----------
+    problem : Problem
+        The server's view of the problem (its ``n_workers``, ``d`` and ``x0``; Zeno and
+        Zeno++ also use its validation set).
+    lr : float, default 0.5
+        The step ``gamma``; must be > 0.
+    aggregator : str or Aggregator, default "bucketing:2+median"
+        The robust rule ``ARAgg`` / ``F``: a spec string or an
+        :class:`~byzcore.aggregators.Aggregator`, built with ``f`` and ``seed``
+        (:func:`~byzcore.aggregators.make_aggregator`). Unused by algorithms with
+        ``uses_aggregator = False`` (Zeno, Zeno++).
+    f : int, default 0
+        Byzantine workers the rule must tolerate (the declared ``f``).
+    batch : int, default 32
+        Minibatch size per worker; 0 = the full local gradient.
+    compressor : str or None, default "none"
+        ``"none"`` or ``"rand_k:K"`` (see :func:`parse_compressor`).
+    seed : int, default 0
+        The run's seed: keys every worker and server random stream, and the aggregator's.
+
+    Raises
+    ------
+    ValueError
+        ``lr <= 0``, ``batch < 0``, a bad compressor spec, or a bad aggregator spec.
+    TypeError
+        An aggregator that is neither a spec string nor an Aggregator.
 
     References
     ----------
@@ -155,7 +194,7 @@ class Algorithm:
         Parameters
         ----------
         k : int
-            The round index, from 0.
+            The round index, from 1 (round 0 is :meth:`initial_plan`'s).
 
         Returns
         -------
@@ -311,13 +350,40 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
                  seed: int) -> np.ndarray:
     """Replace the Byzantine rows of ``messages`` by the attack's messages.
 
-    ``messages`` holds the rows every client of ``plan.clients`` computed honestly (the
-    Byzantine rows on flipped labels when the attack flips labels); ``byzantine_rows`` is a
-    boolean mask over those rows. The attack's random stream is keyed by ``(seed, ATTACK,
-    round)``; the attack may query ``alg.aggregator`` (on a copy) and sees where the Byzantine
-    rows sit. Where the algorithm gives an :meth:`Algorithm.attack_offset`, the attack acts
-    on ``messages + offset`` (and the shift-back target is moved with it). Shared by the
-    simulation and the distributed runtime's server.
+    The attack's random stream is keyed by ``(seed, ATTACK, round)``; the attack may query
+    ``alg.aggregator`` (on a copy) and sees where the Byzantine rows sit. Where the algorithm
+    gives an :meth:`Algorithm.attack_offset`, the attack acts on ``messages + offset`` (and
+    the shift-back target is moved with it) and the offset is subtracted from its answer.
+    Shared by the simulation and the distributed runtime's server.
+
+    Parameters
+    ----------
+    attack : Attack
+        The attack (any callable ``AttackContext -> (f, d)`` messages).
+    alg : Algorithm
+        The algorithm, for its :meth:`~Algorithm.shift_back_target`, ``attack_offset`` and
+        ``aggregator`` (the last two may be missing: the distributed runtime passes a stand-in
+        with ``shift_back_target`` only).
+    plan : Plan
+        The round's plan.
+    messages : numpy.ndarray
+        ``(len(plan.clients), d)``: the rows every client of ``plan.clients`` computed
+        honestly (the Byzantine rows on flipped labels when the attack flips labels).
+    byzantine_rows : numpy.ndarray
+        Boolean mask over the rows of ``messages`` marking the Byzantine clients.
+    seed : int
+        The run's seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        A copy of ``messages`` with the Byzantine rows replaced (the honest rows keep their
+        bits); ``messages`` itself when no row is Byzantine.
+
+    Raises
+    ------
+    ValueError
+        From the attack, e.g. shift-back where ``alg`` defines no target.
 
     References
     ----------

@@ -35,13 +35,54 @@ ATTACK_SPACES = ("difference", "estimator")
 
 
 class ByzVRMarinaPP(Algorithm):
-    """Byz-VR-MARINA-PP. Parameters beyond :class:`~byzcore.algorithms.base.Algorithm`'s:
-    ``p`` (probability of a full round), ``alpha`` (clip multiplier; ``inf`` = no clipping),
-    ``clients_per_round`` (``C``, default ``n``), ``c_hat`` (clients in full rounds,
-    default ``n``), ``attack_space`` (``"difference"``, default: the Byzantine workers replace
-    ``Delta_i``; ``"estimator"``: they replace ``g^k + Delta_i``, as the authors' code lets them,
-    and the server subtracts ``g^k`` before clipping; docs/spec.md#alg-byz-vr-marina-pp).
-    Full gradients and differences are aggregated with separate aggregator states."""
+    """Byz-VR-MARINA-PP: variance-reduced Byzantine-robust SGD with partial participation.
+
+    Update rule (round ``k``; ``g^0 = ARAgg(grad f_i(x^0))`` from all clients)::
+
+        c_k ~ Bernoulli(p);  S_k = C_hat clients if c_k = 1 else C clients
+        x^{k+1} = x^k - gamma g^k;           lambda_{k+1} = alpha ||x^{k+1} - x^k||
+        c_k = 1:  g^{k+1} = ARAgg(grad f_i(x^{k+1}) for i in S_k)
+        c_k = 0:  g^{k+1} = g^k + ARAgg(clip_{lambda_{k+1}}(Q(Delta_i)) for i in S_k)
+
+    with ``Delta_i`` the minibatch estimate of ``grad f_i(x^{k+1}) - grad f_i(x^k)`` (the same
+    samples at both points). Full gradients and differences are aggregated with separate
+    aggregator states. With ``min(C, C_hat) < n`` the aggregator tolerates fewer than ``f``
+    in a round too small for its bound on ``n`` (:meth:`Algorithm.allow_small_rounds`).
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem (see :class:`~byzcore.algorithms.base.Algorithm`).
+    p : float, default 0.1
+        Probability of a full-gradient round, in ``(0, 1]``.
+    alpha : float, default 1.0
+        Clip multiplier, > 0; ``inf`` switches clipping off.
+    clients_per_round : int or None, default None
+        ``C``, clients sampled in a difference round, in ``1..n``; ``None``: all ``n``
+        (:func:`~byzcore.algorithms.make_algorithm` and the command line default to
+        ``ceil(n / 4)`` instead).
+    c_hat : int or None, default None
+        ``C_hat``, clients sampled in a full round, in ``1..n``; ``None``: all ``n``.
+    attack_space : str, default "difference"
+        ``"difference"``: the Byzantine workers replace ``Delta_i``; ``"estimator"``: they
+        replace ``g^k + Delta_i``, as the authors' code lets them, and the server subtracts
+        ``g^k`` before clipping.
+    **kw
+        ``lr``, ``aggregator``, ``f``, ``batch``, ``compressor``, ``seed`` of
+        :class:`~byzcore.algorithms.base.Algorithm`.
+
+    Raises
+    ------
+    ValueError
+        A parameter out of range, or an unknown ``attack_space``.
+
+    References
+    ----------
+    docs/spec.md#alg-byz-vr-marina-pp
+
+    Malinovsky, Richtarik, Horvath, Gorbunov. *Byzantine robustness and partial participation
+    can be achieved at once: just clip gradient differences.* arXiv 2311.14127 (NeurIPS 2024).
+    """
 
     name = "byz_vr_marina_pp"
 
@@ -194,12 +235,32 @@ class ByzVRMarinaPP(Algorithm):
 
 
 def ByzVRMarina(problem, **kw) -> ByzVRMarinaPP:
-    """Byz-VR-MARINA (Gorbunov et al., ICLR 2023): Byz-VR-MARINA-PP with all clients in every
-    round (``C = C_hat = n``) and no clipping (``alpha = inf``).
+    """Byz-VR-MARINA (Gorbunov et al., ICLR 2023): Byz-VR-MARINA-PP without partial participation.
+
+    All clients in every round (``C = C_hat = n``) and no clipping (``alpha = inf``); the
+    update rule is otherwise :class:`ByzVRMarinaPP`'s.
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem (see :class:`~byzcore.algorithms.base.Algorithm`).
+    **kw
+        ``p``, ``attack_space`` and the common parameters (``lr``, ``aggregator``, ``f``,
+        ``batch``, ``compressor``, ``seed``) of :class:`ByzVRMarinaPP`; ``clients_per_round``,
+        ``c_hat`` and ``alpha`` are ignored.
+
+    Returns
+    -------
+    ByzVRMarinaPP
+        The configured object, with ``name = "byz_vr_marina"``.
 
     References
     ----------
     docs/spec.md#alg-byz-vr-marina
+
+    Gorbunov, Horvath, Richtarik, Gidel. *Variance reduction is an antidote to Byzantines:
+    better rates, weaker assumptions and communication compression as a cherry on the top.*
+    ICLR 2023.
     """
     kw.pop("clients_per_round", None)
     kw.pop("c_hat", None)

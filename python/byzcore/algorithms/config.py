@@ -38,6 +38,17 @@ _ALIASES = {"marina_pp": "byz_vr_marina_pp", "byz-vr-marina-pp": "byz_vr_marina_
 def algorithm_name(name: str) -> str:
     """The registry key of an algorithm name or alias (``"zeno++"`` -> ``"zeno_pp"``).
 
+    Parameters
+    ----------
+    name : str
+        A key of :data:`ALGORITHMS` or an alias (``marina_pp``, ``zeno++``, ``robust_sgd``,
+        ...), in any case; ``-`` is read as ``_``.
+
+    Returns
+    -------
+    str
+        The key of :data:`ALGORITHMS`.
+
     Raises
     ------
     ValueError
@@ -51,15 +62,97 @@ def algorithm_name(name: str) -> str:
 
 @dataclass
 class RunConfig:
-    """Everything that defines a run (the command line's options, one to one).
+    """Everything that defines a run.
 
-    ``clients_per_round=None`` means all workers, except for ``byz_vr_marina_pp`` where it
-    means ``ceil(workers / 4)`` (partial participation is the point of that method).
-    ``alpha=inf`` runs Byz-VR-MARINA-PP without clipping. ``declared_f`` is the ``f`` the rule
-    (and Zeno's ``b``) is told, ``None``: the real number ``byzantine``; ``reg`` is logistic
-    regression's regulariser (``nonconvex`` or ``l2``); ``optimality_gap`` records
-    ``gap = f(x^k) - f*``; ``attack_space`` (Byz-VR-MARINA(-PP)), ``clip_alpha`` and
-    ``local_steps`` (sgd/resam) and ``zeno_penalty`` are described in docs/spec.md#algorithms.
+    Each field is the ``byzcore run`` option of its name (``clients_per_round``:
+    ``--clients-per-round``). :func:`~byzcore.algorithms.run` reads it;
+    :func:`make_algorithm` builds the algorithm from it. An algorithm-specific field is
+    ignored by the other algorithms, except ``attack_space``, ``local_steps``,
+    ``clip_alpha`` and ``mode``, which must keep their defaults elsewhere (``ValueError``).
+    The algorithms' parameters are defined in docs/spec.md#algorithms.
+
+    Parameters
+    ----------
+    algorithm : str, default "byz_vr_marina_pp"
+        A name or alias of :data:`ALGORITHMS` (:func:`algorithm_name`).
+    problem : str, default "a9a-synthetic"
+        A name of :func:`~byzcore.problems.available_problems` (docs/spec.md#problems).
+    split : str, default "homogeneous"
+        How the data is split across the workers (docs/spec.md#problem-splits).
+    workers : int, default 15
+        The number of workers ``n``.
+    byzantine : int, default 3
+        The number of Byzantine workers, in ``0..workers-1``, chosen by the seed
+        (:func:`byzantine_ids`).
+    attack : str, default "shift-back"
+        The attack's spec string (:func:`~byzcore.attacks.make_attack`, docs/spec.md#attacks).
+    aggregator : str, default "bucketing:2+median"
+        The robust rule's spec string (docs/spec.md#spec-strings); unused by ``zeno`` and
+        ``zeno_pp``.
+    clients_per_round : int or None, default None
+        Clients sampled per round; ``None``: all workers, except for ``byz_vr_marina_pp``
+        where it means ``ceil(workers / 4)`` (partial participation is the point of that
+        method). Unused by ``byz_vr_marina`` and ``zeno_pp``.
+    rounds : int, default 500
+        Rounds, >= 0 (for ``zeno_pp``: arrivals).
+    lr : float, default 0.5
+        The step size ``gamma``.
+    alpha : float, default 1.0
+        ``byz_vr_marina_pp``'s clip multiplier; ``inf`` runs it without clipping.
+    p : float, default 0.1
+        ``byz_vr_marina(_pp)``: the probability of a full-gradient round.
+    compressor : str, default "none"
+        ``"none"`` or ``"rand_k:K"``.
+    batch : int, default 32
+        Minibatch size per worker; 0 = the full local gradient.
+    seed : int, default 0
+        Seeds every random draw: data, split, Byzantine set, sampling, attacks.
+    lam : float, default 0.01
+        Logistic regression's regulariser weight (docs/spec.md#problem-logreg).
+    reg : str, default "nonconvex"
+        Logistic regression's regulariser: ``"nonconvex"`` or ``"l2"``.
+    n_samples : int or None, default None
+        Rows of the synthetic dataset (``None``: 32,561) or images of ``cnn_mnist``
+        (``None``: all 5,000), for quick runs; ignored by the other problems.
+    eval_every : int, default 1
+        Record metrics every this many rounds (>= 1), and at the last round.
+    declared_f : int or None, default None
+        The ``f`` the rule (and Zeno's default ``b``) is told, in ``0..workers-1``;
+        ``None``: ``byzantine``.
+    optimality_gap : bool, default False
+        Record ``gap = loss - f*`` (logistic regression only; docs/spec.md#metrics).
+    c_hat : int or None, default None
+        ``byz_vr_marina_pp``: clients in full rounds; ``None``: all workers.
+    attack_space : str, default "difference"
+        ``byz_vr_marina(_pp)``: ``"difference"`` or ``"estimator"`` (what the Byzantine
+        workers replace).
+    clip_alpha : float or None, default None
+        ``sgd`` / ``resam``: the clipping heuristic's multiplier; ``None``: no clipping.
+    local_steps : int, default 1
+        ``sgd`` / ``resam``: FedAvg-style local steps per round.
+    beta : float, default 0.9
+        ``resam``: the worker momentum.
+    rho : float or None, default None
+        ``zeno`` / ``zeno_pp``: weight of ``||u||^2`` in the score; ``None``: ``5e-4`` for
+        ``zeno``, ``1e-3`` for ``zeno_pp``.
+    zeno_b : int or None, default None
+        ``zeno``: candidates dropped per round; ``None``: ``min(f, C - 1)`` with ``f`` the
+        declared ``f``.
+    n_r : int, default 32
+        ``zeno`` / ``zeno_pp``: the validation minibatch size.
+    zeno_penalty : str, default "sum"
+        ``zeno``: ``"sum"`` (``rho ||u||^2``, the paper) or ``"mean"`` (``rho ||u||^2 / d``,
+        the authors' code).
+    eps : float, default 0.0
+        ``zeno_pp``: the acceptance slack ``epsilon``.
+    k_v : int, default 10
+        ``zeno_pp``: arrivals between validation-gradient refreshes.
+    max_delay : int, default 10
+        ``zeno_pp``: the largest staleness of the simulated mode.
+    mode : str, default "simulated"
+        ``zeno_pp``: ``"simulated"`` (seeded staleness, reproducible) or ``"threads"`` (real
+        concurrent worker threads, :func:`~byzcore.algorithms.run_concurrent`); the other
+        algorithms need ``"simulated"``.
     """
 
     algorithm: str = "byz_vr_marina_pp"
@@ -123,7 +216,27 @@ class RunConfig:
 
 
 def byzantine_ids(workers: int, byzantine: int, seed: int) -> np.ndarray:
-    """The Byzantine workers of a run: a seeded uniform choice (ascending)."""
+    """The Byzantine workers of a run: a seeded uniform choice, without replacement.
+
+    Parameters
+    ----------
+    workers : int
+        The number of workers ``n``.
+    byzantine : int
+        How many are Byzantine, in ``0..workers-1``.
+    seed : int
+        The run's seed (stream ``(seed, BYZANTINE_SET)``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(byzantine,)`` int64 worker ids, ascending.
+
+    Raises
+    ------
+    ValueError
+        ``[run] byzantine must be in 0..workers-1 ...``.
+    """
     if not 0 <= byzantine < workers:
         raise ValueError(f"[run] byzantine must be in 0..workers-1={workers - 1}, got {byzantine}")
     rng = _streams.server_rng(seed, _streams.BYZANTINE_SET)
@@ -131,7 +244,33 @@ def byzantine_ids(workers: int, byzantine: int, seed: int) -> np.ndarray:
 
 
 def make_algorithm(config: RunConfig, problem: Problem) -> Algorithm:
-    """The algorithm object a configuration describes, on ``problem``."""
+    """The algorithm object a configuration describes, on ``problem``.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The run's configuration (its algorithm fields, ``workers``, ``byzantine`` and
+        ``seed`` are read).
+    problem : Problem
+        The problem the algorithm runs on.
+
+    Returns
+    -------
+    Algorithm
+        A fresh algorithm of the configured class, at ``problem.x0()``.
+
+    Raises
+    ------
+    ValueError
+        An unknown algorithm; ``declared_f`` (or ``byzantine``) outside ``0..workers-1``;
+        ``local_steps`` / ``clip_alpha`` set for an algorithm other than ``sgd`` / ``resam``;
+        ``attack_space`` set for one other than ``byz_vr_marina(_pp)``; or a parameter the
+        algorithm refuses.
+
+    References
+    ----------
+    docs/spec.md#algorithms
+    """
     name = algorithm_name(config.algorithm)
     f = config.byzantine if config.declared_f is None else int(config.declared_f)
     if not 0 <= f < config.workers:

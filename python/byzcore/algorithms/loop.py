@@ -33,14 +33,18 @@ class Round:
 
     Parameters
     ----------
-    plan
+    plan : Plan
         The plan restricted to the clients whose messages arrived (the plan itself in a
         simulation).
-    messages
+    messages : numpy.ndarray
         ``(len(plan.clients), d)``: one row per client of ``plan``, in its order, Byzantine
         rows already attacked.
-    info
+    info : dict, default {}
         Extra metrics of the round, recorded with it (e.g. ``participants``, ``absent``).
+
+    References
+    ----------
+    docs/spec.md#algorithms
     """
 
     plan: Plan
@@ -56,9 +60,13 @@ def simulated_collect(alg: Algorithm, problem: Problem, attack: Attack,
 
     Parameters
     ----------
-    alg, problem, attack
-        The run's algorithm, problem and attack.
-    byzantine
+    alg : Algorithm
+        The run's algorithm.
+    problem : Problem
+        What the honest workers compute on.
+    attack : Attack
+        The run's attack.
+    byzantine : numpy.ndarray
         The Byzantine worker ids.
 
     Returns
@@ -92,23 +100,27 @@ class RoundLoop:
 
     Parameters
     ----------
-    alg
+    alg : Algorithm
         The algorithm (the server's side: ``initial_plan``, ``plan``, ``server_step``).
-    problem
+    problem : Problem
         Where metrics are evaluated: ``problem.evaluate(alg.model(), honest)``.
-    honest
+    honest : numpy.ndarray
         The honest worker ids.
-    collect
+    collect : callable
         ``plan -> Round``: the round's messages (see :class:`Round`).
-    eval_every
+    eval_every : int, default 1
         Record metrics every this many rounds (and at the last round, and when the model
         stops being finite).
-    partial
+    partial : bool, default False
         ``True`` (a distributed server): a round where no message arrived, or whose
         messages the rule refuses (``ValueError``, e.g. too few for it), keeps the model and
         is recorded with ``skipped``. ``False`` (the simulation): such errors propagate.
-    progress, desc
-        Show a progress bar named ``desc``.
+    progress : bool, default False
+        Show a progress bar.
+    desc : str or None, default None
+        The progress bar's name; ``None``: ``alg.name``.
+    f_star : float or None, default None
+        With a value, each recorded row also holds ``gap = loss - f_star``.
 
     Notes
     -----
@@ -121,6 +133,10 @@ class RoundLoop:
     ``accept_rate``, ``false_positive_rate``, ``false_negative_rate``; totals in
     ``self.detection``). The run stops at the first record of a
     non-finite model (``diverged``).
+
+    References
+    ----------
+    docs/spec.md#metrics
     """
 
     def __init__(self, alg: Algorithm, problem: Problem, honest: np.ndarray, collect: Callable[[Plan], Round], *,
@@ -210,9 +226,25 @@ class RoundLoop:
 
 
 def detection_rates(counts: dict) -> dict:
-    """``accept_rate``, ``false_positive_rate`` (honest messages rejected / honest messages) and
-    ``false_negative_rate`` (Byzantine messages accepted / Byzantine messages) from counts
-    (``None`` where there was nothing to count)."""
+    """Zeno/Zeno++'s detection rates from the counts of accepted and rejected messages.
+
+    Parameters
+    ----------
+    counts : dict
+        ``honest`` and ``byzantine`` (messages received), ``accepted``, ``honest_rejected``
+        and ``byzantine_accepted`` (ints).
+
+    Returns
+    -------
+    dict
+        ``accept_rate`` (accepted / received), ``false_positive_rate`` (honest messages
+        rejected / honest messages) and ``false_negative_rate`` (Byzantine messages accepted
+        / Byzantine messages); ``None`` where there was nothing to count.
+
+    References
+    ----------
+    docs/spec.md#metrics
+    """
     def ratio(a, b):
         return a / b if b else None
     return {"accept_rate": ratio(counts["accepted"], counts["honest"] + counts["byzantine"]),
@@ -223,14 +255,31 @@ def detection_rates(counts: dict) -> dict:
 def simulate(alg: Algorithm, problem: Problem, attack: Attack, byzantine: np.ndarray, rounds: int, *,
              eval_every: int = 1, progress: bool = False, f_star: float | None = None,
              totals: dict | None = None) -> tuple[list, bool]:
-    """The reference single-process run: ``rounds`` rounds of ``alg`` with the Byzantine
-    workers ``byzantine`` replaced by ``attack``.
+    """The reference single-process run: ``rounds`` rounds of ``alg`` under ``attack``.
+
+    Every client's row is computed in this process (:func:`simulated_collect`) and the
+    :class:`RoundLoop` records the metrics; errors of the rule propagate.
 
     Parameters
     ----------
-    f_star
+    alg : Algorithm
+        The algorithm, at its starting point; it is stepped in place.
+    problem : Problem
+        What the honest workers compute on, and where the metrics are evaluated (over the
+        honest workers).
+    attack : Attack
+        What replaces the Byzantine workers' messages.
+    byzantine : numpy.ndarray
+        The Byzantine worker ids.
+    rounds : int
+        Rounds after the initial plan (for Zeno++: arrivals).
+    eval_every : int, default 1
+        Record metrics every this many rounds (and at the last one).
+    progress : bool, default False
+        Show a progress bar.
+    f_star : float or None, default None
         With a value, each row also records ``gap = loss - f_star``.
-    totals
+    totals : dict or None, default None
         A dict that receives the run's totals (``oracle_calls``, and for Zeno/Zeno++
         ``detection``: counts and rates over every round).
 
@@ -254,9 +303,37 @@ def simulate(alg: Algorithm, problem: Problem, attack: Attack, byzantine: np.nda
 def run(config: RunConfig | dict | None = None, *, progress: bool = False, **overrides: Any) -> Result:
     """Run one experiment and return its :class:`Result`.
 
-    ``config`` is a :class:`RunConfig` or a dict of its fields; keyword ``overrides`` replace
-    fields (``run(algorithm="zeno", attack="sign-flip")``). ``problem`` may also be a ready
-    :class:`~byzcore.problems.Problem` object (its ``n_workers`` then sets ``workers``).
+    Builds the problem, the Byzantine set, the attack and the algorithm from the
+    configuration and simulates it (:func:`simulate`), or, with ``mode="threads"``, runs
+    Zeno++ with real worker threads (:func:`~byzcore.algorithms.run_concurrent`).
+
+    Parameters
+    ----------
+    config : RunConfig, dict or None, default None
+        A :class:`RunConfig` or a dict of its fields; ``None``: the defaults.
+    progress : bool, default False
+        Show a progress bar.
+    **overrides
+        Fields that replace those of ``config`` (``run(algorithm="zeno", attack="sign-flip")``).
+        ``problem`` may also be a ready :class:`~byzcore.problems.Problem` object (its
+        ``name`` and ``n_workers`` then set ``problem`` and ``workers``).
+
+    Returns
+    -------
+    Result
+        The configuration, the recorded metrics, the final metrics and iterate, the
+        Byzantine workers and the algorithm's description.
+
+    Raises
+    ------
+    ValueError
+        An unknown configuration key or algorithm, ``rounds < 0``, ``eval_every < 1``, a bad
+        ``mode`` (``"threads"`` is for ``zeno_pp`` only), or an invalid problem, attack or
+        algorithm parameter.
+
+    References
+    ----------
+    docs/spec.md#algorithms
     """
     problem = None
     if isinstance(overrides.get("problem"), Problem):

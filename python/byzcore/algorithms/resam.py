@@ -23,11 +23,40 @@ from .sgd import RobustSGD
 
 
 class RESAM(RobustSGD):
-    """Robust SGD on worker momentums ``m_i = beta m_i + (1 - beta) g_i`` (``beta=0.9``).
+    """RESAM: robust SGD on worker momentums ``m_i = beta m_i + (1 - beta) g_i``.
+
+    Update rule (round ``k``; ``m_i^0 = 0``)::
+
+        m_i^k = beta m_i^{k-1} + (1 - beta) g_i^k      (g_i^k a minibatch gradient at x^k)
+        x^{k+1} = x^k - gamma F(m_i^k for the sampled i)
+
+    With ``local_steps = L > 1`` the momentum runs on the sum of the ``L`` local gradients;
+    with ``clip_alpha`` the server applies :class:`~byzcore.algorithms.RobustSGD`'s clipping
+    heuristic to the momentums. ``beta = 0`` is robust SGD.
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem (see :class:`~byzcore.algorithms.base.Algorithm`).
+    beta : float, default 0.9
+        The momentum, in ``[0, 1)``.
+    **kw
+        ``clients_per_round``, ``local_steps``, ``clip_alpha`` of
+        :class:`~byzcore.algorithms.RobustSGD`, and ``lr``, ``aggregator``, ``f``,
+        ``batch``, ``compressor``, ``seed`` of :class:`~byzcore.algorithms.base.Algorithm`.
+
+    Raises
+    ------
+    ValueError
+        ``beta`` outside ``[0, 1)``, or a parameter of :class:`~byzcore.algorithms.RobustSGD`
+        out of range.
 
     References
     ----------
     docs/spec.md#alg-resam
+
+    Farhadkhani, Guerraoui, Gupta, Hoang, Pinot, Stephan. *Byzantine machine learning made
+    easy by resilient averaging of momentums.* ICML 2022.
     """
 
     name = "resam"

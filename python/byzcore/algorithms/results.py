@@ -15,8 +15,33 @@ __all__ = ["Result", "jsonable"]
 
 @dataclass
 class Result:
-    """A finished run: ``metrics`` (one dict per recorded round), ``final`` (``loss``,
-    ``grad_norm``, ``accuracy`` at the last iterate), ``x`` (the last iterate).
+    """A finished run: its configuration, recorded metrics and last iterate.
+
+    :func:`~byzcore.algorithms.run` makes one; :meth:`save` writes ``metrics.jsonl`` and
+    ``summary.json``.
+
+    Parameters
+    ----------
+    config : dict
+        The run's :class:`~byzcore.algorithms.RunConfig` as a strict-JSON dict
+        (:meth:`~byzcore.algorithms.RunConfig.to_dict`).
+    metrics : list of dict
+        One dict per recorded round (see :class:`~byzcore.algorithms.RoundLoop`).
+    final : dict
+        ``loss``, ``grad_norm``, ``accuracy`` and ``gap``, those the last recorded row holds.
+    x : numpy.ndarray
+        ``(d,)`` the last iterate.
+    byzantine : list of int
+        The Byzantine worker ids.
+    diverged : bool, default False
+        Whether the model stopped being finite (the run then stopped).
+    seconds : float, default 0.0
+        The run's wall-clock duration, problem construction included.
+    algorithm : dict, default {}
+        The algorithm's parameters (:meth:`~byzcore.algorithms.Algorithm.describe`).
+    totals : dict, default {}
+        The run's totals: ``oracle_calls``; ``f_star`` with the optimality gap; ``detection``
+        for Zeno/Zeno++.
 
     References
     ----------
@@ -53,7 +78,7 @@ class Result:
 
         Parameters
         ----------
-        out
+        out : str
             The folder (created if missing).
 
         Returns
@@ -87,7 +112,7 @@ def jsonable(v: Any) -> Any:
 
     Parameters
     ----------
-    v
+    v : object
         A value, list, tuple, dict or NumPy array.
 
     Returns

@@ -32,9 +32,35 @@ from .base import Algorithm, Plan
 
 
 class RobustSGD(Algorithm):
-    """Robust SGD with any aggregator; ``clients_per_round`` (default all) sampled per round,
-    ``local_steps`` (default 1) and ``clip_alpha`` (default ``None``: no clipping heuristic),
-    see the module docstring.
+    """Robust SGD: ``x^{k+1} = x^k - gamma F(g_1, ..., g_C)`` with any aggregator ``F``.
+
+    ``g_i`` is client ``i``'s minibatch gradient at ``x^k``, for the ``C`` clients sampled
+    this round. With ``local_steps = L > 1`` each client instead takes ``L`` local steps from
+    ``x^k`` and sends ``(x^k - x_i^{k,L}) / gamma``. With ``clip_alpha`` the server keeps
+    ``g^{k-1}`` and steps with ``g^k = g^{k-1} + F(clip_{lambda_k}(m_i^k - g^{k-1}))``,
+    ``lambda_k = clip_alpha ||x^k - x^{k-1}||`` (round 1: ``g^1 = F(m_i^1)``), see the
+    module docstring.
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem (see :class:`~byzcore.algorithms.base.Algorithm`).
+    clients_per_round : int or None, default None
+        ``C``, clients sampled (uniformly, without replacement) per round, in ``1..n``;
+        ``None``: all ``n``. With ``C < n`` the aggregator tolerates fewer than ``f`` in a
+        round too small for its bound on ``n`` (:meth:`Algorithm.allow_small_rounds`).
+    local_steps : int, default 1
+        ``L``, local SGD steps per round (FedAvg-style), in ``1..10000``.
+    clip_alpha : float or None, default None
+        Multiplier of the clipping heuristic's ``lambda_k``, > 0; ``None``: no clipping.
+    **kw
+        ``lr``, ``aggregator``, ``f``, ``batch``, ``compressor``, ``seed`` of
+        :class:`~byzcore.algorithms.base.Algorithm`.
+
+    Raises
+    ------
+    ValueError
+        A parameter out of range, or ``clip_alpha`` on an algorithm without an aggregator.
 
     References
     ----------

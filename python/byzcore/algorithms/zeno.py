@@ -30,13 +30,47 @@ PENALTIES = ("sum", "mean")
 
 
 class Zeno(RobustSGD):
-    """Zeno. ``rho`` (weight of ``||u||^2``), ``b`` (candidates dropped; default ``f``),
-    ``n_r`` (validation minibatch size), ``penalty`` (``"sum"``: ``rho ||u||^2`` as in the
-    paper, default; ``"mean"``: ``rho ||u||^2 / d`` as in the authors' code).
+    """Zeno: SGD that keeps the candidates of the best estimated descent.
+
+    Update rule (round ``k``): every sampled worker sends a stochastic gradient ``u_i``; on a
+    fresh validation minibatch of ``n_r`` samples (loss ``f_r``) the server scores::
+
+        score(u) = f_r(x) - f_r(x - gamma u) - rho ||u||^2     (-inf if not finite)
+
+    drops the ``b`` lowest scores (of equal scores, the later message is dropped) and steps
+    ``x <- x - gamma * mean(kept)``. The problem must offer ``validation_indices`` and
+    ``validation_losses``. Uses no aggregator.
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem, with a validation set.
+    rho : float, default 5e-4
+        Weight of ``||u||^2`` in the score.
+    b : int or None, default None
+        Candidates dropped per round, in ``0..C-1``; ``None``: ``min(f, C - 1)``.
+    n_r : int, default 32
+        Validation minibatch size, >= 1.
+    penalty : str, default "sum"
+        ``"sum"``: ``rho ||u||^2`` as in the paper; ``"mean"``: ``rho ||u||^2 / d`` as in the
+        authors' code.
+    **kw
+        ``clients_per_round`` and ``local_steps`` of :class:`~byzcore.algorithms.RobustSGD`,
+        and ``lr``, ``f``, ``batch``, ``compressor``, ``seed`` of
+        :class:`~byzcore.algorithms.base.Algorithm` (``aggregator`` is accepted and unused).
+
+    Raises
+    ------
+    ValueError
+        A parameter out of range or an unknown ``penalty``; ``clip_alpha`` (Zeno has no
+        aggregator to clip for).
 
     References
     ----------
     docs/spec.md#alg-zeno
+
+    Xie, Koyejo, Gupta. *Zeno: distributed stochastic gradient descent with suspicion-based
+    fault-tolerance.* ICML 2019.
     """
 
     problem: Any  # a problem with a validation set (validation_indices, validation_losses)

@@ -39,17 +39,55 @@ from .base import Algorithm, Plan
 
 
 class ZenoPP(Algorithm):
-    """Zeno++. ``rho``, ``eps``, ``k_v`` (arrivals between validation refreshes), ``n_r``
-    (validation batch), ``max_delay`` (staleness drawn uniformly in ``0..max_delay``).
+    """Zeno++: asynchronous SGD that applies each arriving gradient that passes a descent test.
+
+    One round is one arrival: a single worker's gradient ``u`` computed on a stale model.
+    The server keeps ``v = grad f_r(x)`` on a fresh validation minibatch of ``n_r`` samples,
+    refreshed every ``k_v`` arrivals, and for each candidate (rejected if ``||u||`` is 0 or
+    not finite)::
+
+        u <- (||v|| / ||u||) u;   score = gamma <v, u> - rho ||u||^2
+        if score >= -gamma eps:   x <- x - gamma u
+
+    In the simulated mode (:meth:`plan`) arrival ``k`` comes from a uniformly drawn worker and
+    was computed on the model of ``tau_k`` accepted updates ago, ``tau_k`` uniform in
+    ``0..max_delay`` (at most the updates so far); :func:`run_concurrent` runs real threads.
+    The problem must offer ``validation_indices`` and ``validation_gradient``. Uses no
+    aggregator, and defines no shift-back target.
 
     Defaults follow the authors' experiment scripts (``xcgoner/iclr2020_zeno_async``,
     ``experiment_script_1.sh``: ``--rho 0.001 --epsilon 0 --zeno-delay 10 --max-delay 10``
-    with 10 workers, 6 Byzantine): ``rho = 1e-3``, ``eps = 0``, ``k_v = 10``,
-    ``max_delay = 10``. ``n_r`` stays 32 (their ``--zeno-batchsize`` is 128 on CIFAR-10).
+    with 10 workers, 6 Byzantine). ``n_r`` stays 32 (their ``--zeno-batchsize`` is 128 on
+    CIFAR-10).
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem, with a validation set.
+    rho : float, default 1e-3
+        Weight of ``||u||^2`` in the score.
+    eps : float, default 0.0
+        Acceptance slack ``epsilon``.
+    k_v : int, default 10
+        Arrivals between refreshes of the validation gradient, >= 1.
+    n_r : int, default 32
+        Validation minibatch size, >= 1.
+    max_delay : int, default 10
+        The largest staleness of the simulated mode, >= 0.
+    **kw
+        ``lr``, ``f``, ``batch``, ``compressor``, ``seed`` of
+        :class:`~byzcore.algorithms.base.Algorithm` (``aggregator`` is accepted and unused).
+
+    Raises
+    ------
+    ValueError
+        ``k_v < 1``, ``n_r < 1`` or ``max_delay < 0``.
 
     References
     ----------
     docs/spec.md#alg-zeno-pp
+
+    Xie, Koyejo, Gupta. *Zeno++: robust fully asynchronous SGD.* ICML 2020 (arXiv 1903.07020).
     """
 
     name = "zeno_pp"
@@ -161,11 +199,39 @@ def run_concurrent(alg: ZenoPP, problem, attack, byzantine: np.ndarray, rounds: 
                    on_arrival=None, timeout: float = 600.0) -> None:
     """Run Zeno++ with one real thread per worker for ``rounds`` arrivals.
 
-    ``problem`` is what honest workers compute on, ``byzantine`` the boolean mask of Byzantine
-    workers (they compute on flipped labels if the attack flips labels, and send
-    ``attack(...)`` with their own honest gradient as the reference). Each worker keys its
-    random draws by its own arrival count. ``on_arrival(k)`` is called by the server thread
-    after arrival ``k`` is processed (metrics).
+    Each worker thread repeatedly reads the current model, computes its message and queues it;
+    the calling thread is the server and processes arrivals in the order they come, with the
+    real staleness (updates applied since the worker read the model). Each worker keys its
+    random draws by its own arrival count; runs are not bit-reproducible. The whole run holds
+    ``problem.compute_scope()``.
+
+    Parameters
+    ----------
+    alg : ZenoPP
+        The algorithm; its model is updated in place.
+    problem : Problem
+        What the honest workers compute on.
+    attack : Attack
+        The Byzantine workers' attack. A Byzantine worker computes its honest gradient (on
+        flipped labels if ``attack.flips_labels``) and sends ``attack(ctx)`` with that
+        gradient as ``ctx.own`` and no honest messages.
+    byzantine : numpy.ndarray
+        ``(n,)`` boolean mask of the Byzantine workers.
+    rounds : int
+        Arrivals to process.
+    on_arrival : callable or None, default None
+        ``on_arrival(k, plan)``, called by the server thread after arrival ``k`` (from 1) is
+        processed, with the :class:`~byzcore.algorithms.base.Plan` it was processed under
+        (e.g. to record metrics).
+    timeout : float, default 600.0
+        Seconds from the start after which waiting for an arrival fails.
+
+    Raises
+    ------
+    TimeoutError
+        No arrival came and ``timeout`` seconds have passed since the start.
+    Exception
+        The first exception raised in a worker thread, re-raised by the server.
 
     References
     ----------

@@ -142,15 +142,16 @@ def make_attack(spec: str | Attack | None, *, op: str = "make_attack") -> Attack
 
     Parameters
     ----------
-    spec
+    spec : str, Attack or None
         A spec string (``"ipm:eps=0.5"``, ``"ipm:0.5"``, ``"opt-alie:agg=median"``), an
         :class:`Attack` (returned as it is) or ``None`` (no attack).
-    op
+    op : str, default "make_attack"
         The name errors start with (the caller's, e.g. ``robust_hook``).
 
     Returns
     -------
     Attack
+        The attack; a :class:`NoAttack` for ``None``.
 
     Raises
     ------

@@ -28,8 +28,8 @@ class ArrayOps:
 
     Parameters
     ----------
-    like
-        A NumPy array or torch tensor; results take its framework, dtype and device.
+    like : numpy.ndarray or torch.Tensor
+        Results take its framework, dtype and device.
 
     References
     ----------
@@ -145,28 +145,27 @@ class AttackContext:
 
     Parameters
     ----------
-    honest
-        ``(h, d)`` messages of the round's good clients (ids ``honest_ids``): a NumPy array
-        or a torch tensor; the attack answers in the same framework, dtype and device.
-    own
+    honest : numpy.ndarray or torch.Tensor
+        ``(h, d)`` messages of the round's good clients (ids ``honest_ids``); ``h`` may be 0.
+    own : numpy.ndarray or torch.Tensor
         ``(f, d)`` what the Byzantine clients would send if they were honest (for label-flip,
-        computed on flipped labels).
-    n, f
+        computed on flipped labels). The attack answers in its framework, dtype and device.
+    n, f : int
         Messages the server receives this round, and how many of them are Byzantine.
-    round
+    round : int
         The round number.
-    rng
+    rng : numpy.random.Generator
         The attack's NumPy random stream for this round.
-    honest_ids
+    honest_ids : numpy.ndarray, default empty
         Client ids of the rows of ``honest``.
-    target
+    target : callable or None, default None
         For shift-back: a function returning the message that, aggregated, sends the next
         iterate to ``x^0``; ``None`` where the algorithm defines none.
-    aggregator
+    aggregator : Aggregator, callable or None, default None
         The server's aggregator (a byzcore :class:`~byzcore.aggregators.Aggregator` or any
         callable ``(n, d) -> (d,)``), which the line-searched attacks query; ``None`` if the
         algorithm aggregates otherwise (Zeno, Zeno++).
-    byzantine_rows
+    byzantine_rows : numpy.ndarray or None, default None
         Boolean mask over the ``n`` rows of the server's matrix marking the Byzantine rows
         (where the attack's messages go); ``None``: honest rows first, then Byzantine.
 

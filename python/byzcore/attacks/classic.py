@@ -47,8 +47,14 @@ class ShiftBack(Attack):
 
     Parameters
     ----------
-    when
-        ``"majority"`` (default) or ``"half"``.
+    when : str, default "majority"
+        ``"majority"`` (attack when ``2f > n``) or ``"half"`` (when ``2f >= n``).
+
+    Raises
+    ------
+    ValueError
+        Another ``when``; when called, an algorithm that defines no shift-back target
+        (Zeno++).
 
     References
     ----------
@@ -79,8 +85,8 @@ class SignFlip(Attack):
 
     Parameters
     ----------
-    s
-        The scale (default 1).
+    s : float, default 1.0
+        The scale; must be finite (else ``ValueError``).
 
     References
     ----------
@@ -102,8 +108,9 @@ class IPM(Attack):
 
     Parameters
     ----------
-    eps
-        The scale (default 0.1, the value the paper uses against Krum).
+    eps : float, default 0.1
+        The scale (the value the paper uses against Krum); must be finite (else
+        ``ValueError``).
 
     References
     ----------
@@ -124,7 +131,7 @@ def alie_z(n: int, f: int) -> float:
 
     Parameters
     ----------
-    n, f
+    n, f : int
         Messages the server receives and Byzantine messages among them.
 
     Returns
@@ -153,8 +160,9 @@ class ALIE(Attack):
 
     Parameters
     ----------
-    z
-        The scale; default :func:`alie_z` of the round's ``n`` and ``f``.
+    z : float or None, default None
+        The scale, finite (else ``ValueError``); ``None``: :func:`alie_z` of the round's
+        ``n`` and ``f``.
 
     References
     ----------
@@ -177,8 +185,9 @@ class Gaussian(Attack):
 
     Parameters
     ----------
-    sigma
-        The standard deviation (default 200, Xie, Koyejo, Gupta's Gaussian attack).
+    sigma : float, default 200.0
+        The standard deviation (Xie, Koyejo, Gupta's Gaussian attack); finite and >= 0
+        (else ``ValueError``).
 
     References
     ----------
@@ -214,13 +223,17 @@ class LabelFlip(Attack):
 
 
 class NonFinite(Attack):
-    """Messages full of NaN (``nan``) or +Inf (``inf``): every robust rule must ignore them
-    (docs/spec.md, non-finite messages).
+    """Messages full of NaN (``nan``) or +Inf (``inf``): every robust rule must neutralise them.
 
     Parameters
     ----------
-    value
-        ``nan`` or ``inf`` (any float is accepted; the name follows NaN or not).
+    value : float, default nan
+        The value of every coordinate: NaN (the attack's name is then ``nan``) or +Inf. Any
+        float is accepted; every value other than NaN is named ``inf``.
+
+    References
+    ----------
+    docs/spec.md#attack-nonfinite, docs/spec.md#nonfinite
     """
 
     def __init__(self, value: float = float("nan")):
@@ -251,8 +264,8 @@ class Scale(Attack):
 
     Parameters
     ----------
-    factor
-        The scale (default -100).
+    factor : float, default -100.0
+        The scale; must be finite (else ``ValueError``).
 
     References
     ----------
@@ -274,7 +287,7 @@ class Mimic(Attack):
 
     Parameters
     ----------
-    target
+    target : int or None, default None
         The id of the client to copy; by default, or when ``target`` is not in the round, the
         lowest-id honest client of the round (the paper chooses the target by a warm-up
         estimate of the direction of largest variance; a fixed target is the simple form).

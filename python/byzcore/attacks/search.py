@@ -49,18 +49,20 @@ def line_search(objective: Callable[[float], float], *, hi: float = 1024.0, poin
 
     Parameters
     ----------
-    objective
+    objective : callable
         ``s -> float`` to maximise.
-    hi, points, refine
-        Grid top, grid size (2..64) and refinement calls (0 or 2..100): at most ``points +
+    hi : float, default 1024.0
+        Grid top, finite and > 0.
+    points, refine : int, default 16 and 12
+        Grid size (2..64) and refinement calls (0 or 2..100): at most ``points +
         len(extra) + refine`` objective calls (28, plus the extra points, by default).
-    extra
-        More grid points in ``[0, hi]``.
+    extra : tuple of float, default ()
+        More grid points, clamped to ``[0, hi]``.
 
     Returns
     -------
-    (s, value)
-        The best scale found and its objective value.
+    s, value : float
+        The best scale found and its objective value (ties: the smallest scale).
 
     Raises
     ------
@@ -145,11 +147,13 @@ class OptimalALIE(_Searched):
 
     Parameters
     ----------
-    agg
-        The aggregator to attack (spec string or object); default: the server's
-        (``ctx.aggregator``).
-    hi, points, refine
-        The search's range and budget (:func:`line_search`).
+    agg : str, Aggregator or None, default None
+        The aggregator to attack: a spec string (built with the round's ``f``) or an object;
+        ``None``: the server's (``ctx.aggregator``).
+    hi : float, default 1024.0
+        The search's range (:func:`line_search`).
+    points, refine : int, default 16 and 12
+        The search's budget (:func:`line_search`); out of range: ``ValueError``.
 
     References
     ----------
@@ -194,7 +198,11 @@ class OptimalIPM(_Searched):
 
     Parameters
     ----------
-    agg, hi, points, refine
+    agg : str, Aggregator or None, default None
+        As for :class:`OptimalALIE`.
+    hi : float, default 1024.0
+        As for :class:`OptimalALIE`.
+    points, refine : int, default 16 and 12
         As for :class:`OptimalALIE`.
 
     References
@@ -271,9 +279,10 @@ class MinMax(_Bounded):
 
     Parameters
     ----------
-    direction
-        ``std`` (default; ``-std(honest)``), ``unit`` (``-mean/||mean||``) or ``sign``
-        (``-sign(mean)``).
+    direction : str, default "std"
+        The perturbation ``p``: ``std`` (``-std(honest)``), ``unit`` (also ``uv``:
+        ``-mean/||mean||``) or ``sign`` (also ``sgn``: ``-sign(mean)``); another value:
+        ``ValueError``.
 
     References
     ----------
@@ -313,7 +322,7 @@ class MinSum(_Bounded):
 
     Parameters
     ----------
-    direction
+    direction : str, default "std"
         As for :class:`MinMax`.
 
     References

@@ -31,6 +31,18 @@ WorkerIds = Union[Sequence[int], np.ndarray]
 def problem_error(op: str, msg: str) -> ValueError:
     """The ``ValueError`` of bad problem input: ``"[op] msg"``.
 
+    Parameters
+    ----------
+    op : str
+        The operation the message names (``"problem"``, ``"LogisticRegression"``, ...).
+    msg : str
+        What is wrong, and the fix where there is one.
+
+    Returns
+    -------
+    ValueError
+        The exception, for the caller to raise.
+
     References
     ----------
     docs/spec.md#errors
@@ -184,7 +196,26 @@ class Problem:
         return contextlib.nullcontext()
 
     def stochastic_gradients(self, x, workers, batch: int, seed: int, round_: int) -> np.ndarray:
-        """``batch = 0`` means the full local gradient."""
+        """Each worker's stochastic gradient: the full local gradient for ``batch <= 0``.
+
+        :meth:`minibatch_gradients` for ``batch > 0``, else :meth:`full_gradients`.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(d,)`` model, or one per worker.
+        workers : WorkerIds
+            Worker indices.
+        batch : int
+            Minibatch size; ``<= 0``: the full local gradient.
+        seed, round_ : int
+            The run's seed and the round (the minibatch is drawn from them).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(workers), d)`` float64 gradients.
+        """
         if batch <= 0:
             return self.full_gradients(x, workers)
         return self.minibatch_gradients(x, workers, batch, seed, round_)

@@ -32,11 +32,11 @@ def split_indices(labels: np.ndarray, n_workers: int, split: str, seed: int) -> 
 
     Parameters
     ----------
-    labels
+    labels : numpy.ndarray
         ``(N,)`` labels (any values; classes are their distinct values).
-    n_workers
-        Workers to split across.
-    split
+    n_workers : int
+        Workers to split across, >= 1.
+    split : str
         ``"homogeneous"`` (``"iid"``: shuffled, equal shares); ``"heterogeneous"`` (also
         ``"extreme"``, ``"non-iid"``: sorted by label, equal contiguous shares, the peers'
         "extreme non-IID"); ``"identical"`` (every worker holds everything);
@@ -45,18 +45,20 @@ def split_indices(labels: np.ndarray, n_workers: int, split: str, seed: int) -> 
         ``"gamma:GAMMA"`` (gamma-similarity: a fraction ``GAMMA`` of the samples is shuffled and
         shared equally, the rest sorted by label and shared contiguously; 1 is homogeneous, 0
         heterogeneous). Specs are read with :mod:`byzcore._spec`.
-    seed
+    seed : int
         Seeds the shuffles and the Dirichlet draws (stream ``(seed, SPLIT)``).
 
     Returns
     -------
-    list of ndarray
-        ``n_workers`` sorted index arrays; every worker gets at least one sample.
+    list of numpy.ndarray
+        ``n_workers`` sorted index arrays; every worker gets at least one sample. For
+        ``"identical"`` the same ``arange(N)`` array for every worker.
 
     Raises
     ------
     ValueError
-        ``[problem] ...`` for an unknown split, a bad parameter, or fewer samples than workers.
+        ``[problem] ...`` for ``n_workers < 1``, a split that is not a string, an unknown
+        split, a bad parameter, or fewer samples than workers.
     """
     n = len(labels)
     if n_workers < 1:
@@ -125,9 +127,31 @@ _A9A_GROUPS = (5, 8, 5, 16, 5, 7, 14, 6, 5, 2, 2, 3, 5, 40)
 
 
 def synthetic_a9a(n_samples: int = 32561, n_features: int = 123, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded synthetic dataset shaped like a9a: ``n_samples`` rows of ``n_features`` binary
-    features, each row one-hot in 14 attribute groups (so about 14 ones a row, as in a9a),
-    labels in ``{-1, +1}`` from a planted logistic model, about 24% positive.
+    """A seeded synthetic dataset shaped like LIBSVM's a9a.
+
+    ``n_samples`` rows of ``n_features`` binary features, each row one-hot in 14 attribute
+    groups (so 14 ones a row, as in a9a; the group sizes are a9a's, rescaled when
+    ``n_features != 123``), labels from a planted logistic model, about 24% positive.
+
+    Parameters
+    ----------
+    n_samples : int, default 32561
+        Rows (a9a's count by default).
+    n_features : int, default 123
+        Columns; at least 14 (one per group).
+    seed : int, default 0
+        Seeds the group frequencies, the planted model and the label noise.
+
+    Returns
+    -------
+    X, y : numpy.ndarray
+        ``(n_samples, n_features)`` float64 features in ``{0, 1}`` and ``(n_samples,)``
+        float64 labels in ``{-1, +1}``.
+
+    Raises
+    ------
+    ValueError
+        ``[synthetic_a9a] ...`` when ``n_features`` is too small for the 14 groups.
 
     References
     ----------
@@ -205,15 +229,17 @@ def load_libsvm(path: str, n_features: int | None = None) -> tuple[Any, np.ndarr
 
     Parameters
     ----------
-    path
+    path : str
         The file.
-    n_features
-        Width ``d`` (default: the largest index in the file).
+    n_features : int or None, default None
+        Width ``d``; ``None``: the largest index in the file.
 
     Returns
     -------
-    (sparse matrix, ndarray)
-        Features ``(N, d)`` float64 and labels ``(N,)``.
+    X : scipy.sparse.csr_matrix or CSRMatrix
+        Features ``(N, d)`` float64.
+    y : numpy.ndarray
+        Labels ``(N,)`` float64.
 
     Raises
     ------
@@ -240,15 +266,16 @@ def sklearn_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
 
     Parameters
     ----------
-    name
+    name : str
         ``breast_cancer`` (569 x 30), ``digits`` (1,797 x 64, label "digit >= 5"), ``wine``
         (178 x 13, label "class 0"), ``iris`` (150 x 4, label "versicolor": setosa alone is
         linearly separable, so the optimum would be at infinity).
 
     Returns
     -------
-    (ndarray, ndarray)
-        Standardised features and labels in ``{0, 1}``.
+    X, y : numpy.ndarray
+        Standardised float64 features (zero mean, unit variance per column; constant
+        columns centred only) and float64 labels in ``{0, 1}``.
 
     Raises
     ------
@@ -285,8 +312,9 @@ def mnist_5k() -> tuple[np.ndarray, np.ndarray]:
 
     Returns
     -------
-    (ndarray, ndarray)
-        ``(5000, 784)`` float64 pixels scaled to ``[0, 1]`` and ``(5000,)`` int64 labels 0..9.
+    X, y : numpy.ndarray
+        ``(5000, 784)`` float64 pixels scaled to ``[0, 1]`` and ``(5000,)`` int64 labels 0..9
+        (copies: the parsed file is cached once per process).
 
     Raises
     ------

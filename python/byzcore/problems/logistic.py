@@ -41,20 +41,58 @@ REGULARISERS = ("nonconvex", "l2")
 
 
 class LogisticRegression(Problem):
-    """``f_i(x) = mean_{j in worker i} log(1 + exp(-y_j a_j^T x)) + lam * r(x)``, labels ``y`` in
-    ``{-1, +1}`` (any two label values are mapped: the smaller to -1), with
-    ``reg="nonconvex"``: ``r(x) = sum_k x_k^2 / (1 + x_k^2)`` (default) or ``reg="l2"``:
-    ``r(x) = ||x||^2`` (the Byz-VR-MARINA(-PP) experiments; docs/spec.md#problem-logreg).
+    """Binary logistic regression with a non-convex or l2 regulariser, split across workers.
 
-    The objective the algorithms minimise is ``f = mean_{i honest} f_i``. The data of all
-    workers is one ``(blocks, rows, d)`` array (or, for sparse data such as a9a's one-hot
-    features, the same in ELL layout), so every quantity for all workers comes from one
-    batched product. ``layout`` forces ``"dense"`` or ``"sparse"`` (default: chosen from
-    the data). Sparse ``features`` (a :class:`~byzcore.problems.sparse.CSRMatrix` or a SciPy
-    sparse matrix, e.g. from :func:`~byzcore.problems.load_libsvm`) stay sparse: the rows are
-    kept in CSR form and every product runs over the non-zeros (``layout == "csr"``), so
-    millions of features cost memory in proportion to the non-zeros only; ``layout="dense"``
-    densifies them.
+    Worker ``i``'s loss is::
+
+        f_i(x) = mean_{j in worker i} log(1 + exp(-y_j a_j^T x)) + lam * r(x)
+
+    with labels ``y`` in ``{-1, +1}`` and ``reg="nonconvex"``:
+    ``r(x) = sum_k x_k^2 / (1 + x_k^2)`` (default) or ``reg="l2"``: ``r(x) = ||x||^2`` (the
+    Byz-VR-MARINA(-PP) experiments). The objective the algorithms minimise is ``f = mean_{i honest} f_i``.
+
+    The data of all workers is one ``(blocks, rows, d)`` array (or, for sparse data such as
+    a9a's one-hot features, the same in ELL layout), so every quantity for all workers comes
+    from one batched product. Sparse ``features`` stay sparse: the rows are kept in CSR form
+    and every product runs over the non-zeros (``self.layout == "csr"``), so millions of
+    features cost memory in proportion to the non-zeros only.
+
+    Parameters
+    ----------
+    features : array_like, CSRMatrix or scipy.sparse matrix
+        ``(N, d)`` features ``a_j``: a dense array, a
+        :class:`~byzcore.problems.sparse.CSRMatrix` or a SciPy sparse matrix (e.g. from
+        :func:`~byzcore.problems.load_libsvm`).
+    labels : array_like
+        ``(N,)`` labels with exactly two distinct values: the smaller becomes -1, the larger +1.
+    n_workers : int
+        Workers to split the samples across.
+    split : str, default "homogeneous"
+        The split (:func:`~byzcore.problems.split_indices`); with ``"identical"`` every
+        worker shares one block holding all samples.
+    lam : float, default 0.01
+        The regulariser's weight, finite and >= 0.
+    seed : int, default 0
+        Seeds the split (the minibatches are keyed by the caller's seed).
+    name : str, default "logreg"
+        The problem's name in results.
+    layout : str or None, default None
+        ``"dense"`` or ``"sparse"`` (ELL) for dense features; ``None``: ELL when rows have
+        at most ``d // 4`` non-zeros (and ``d >= 16``). ``"dense"`` densifies sparse
+        features; sparse features otherwise stay CSR.
+    reg : str, default "nonconvex"
+        ``"nonconvex"`` or ``"l2"``.
+
+    Raises
+    ------
+    ValueError
+        ``[LogisticRegression] ...`` for an unknown ``reg``, an unknown ``layout`` of dense
+        features, a negative or non-finite ``lam``, mismatched or empty shapes, or not
+        exactly two label values; ``[problem] ...`` for a bad split.
+
+    References
+    ----------
+    docs/spec.md#problem-logreg
     """
 
     has_accuracy = True

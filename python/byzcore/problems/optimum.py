@@ -23,7 +23,17 @@ __all__ = ["cache_dir", "minimise", "optimal_value"]
 
 
 def cache_dir() -> str:
-    """``$BYZCORE_CACHE`` or ``~/.cache/byzcore``: where ``f*`` values are kept."""
+    """Where ``f*`` values are kept: ``$BYZCORE_CACHE``, or ``~/.cache/byzcore`` when unset or empty.
+
+    Returns
+    -------
+    str
+        The folder (it may not exist yet); the values go under its ``fstar/``.
+
+    References
+    ----------
+    docs/spec.md#metrics
+    """
     return os.environ.get("BYZCORE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "byzcore")
 
 
@@ -46,17 +56,21 @@ def minimise(fun, x0: np.ndarray, *, gtol: float = 1e-8, max_iter: int = 5000, m
 
     Parameters
     ----------
-    fun
-        The objective and its gradient.
-    x0
+    fun : callable
+        ``x -> (value, gradient)``: the objective and its gradient.
+    x0 : numpy.ndarray
         The start.
-    gtol, max_iter, memory
-        Stop when ``||grad|| <= gtol`` or after ``max_iter`` iterations; pairs kept.
+    gtol : float, default 1e-8
+        Stop when ``||grad|| <= gtol``.
+    max_iter : int, default 5000
+        Stop after this many iterations.
+    memory : int, default 10
+        Curvature pairs kept.
 
     Returns
     -------
-    ndarray
-        The last iterate.
+    numpy.ndarray
+        The last iterate (also when the line search cannot make progress).
     """
     x = np.array(x0, dtype=np.float64)
     fx, g = fun(x)
@@ -106,14 +120,15 @@ def optimal_value(problem: Problem, workers: WorkerIds | None = None, *, gtol: f
 
     Parameters
     ----------
-    problem
+    problem : Problem
         A problem with ``objective(x, workers) -> (value, gradient)`` (logistic regression).
-    workers
-        The workers whose mean is minimised (the honest ones; default all).
-    gtol
+    workers : WorkerIds or None, default None
+        The workers whose mean is minimised (the honest ones); ``None``: all.
+    gtol : float, default 1e-8
         Gradient-norm tolerance of the solver.
-    use_cache
-        Read and write ``cache_dir()/fstar/<fingerprint>.json``.
+    use_cache : bool, default True
+        Read and write ``cache_dir()/fstar/<fingerprint>.json`` (a read-only cache is
+        skipped silently).
 
     Returns
     -------
@@ -125,6 +140,10 @@ def optimal_value(problem: Problem, workers: WorkerIds | None = None, *, gtol: f
     ValueError
         ``[optimality_gap] ...`` for a problem without ``objective`` (e.g. PyTorch problems:
         no deterministic ``f*``).
+
+    References
+    ----------
+    docs/spec.md#metrics
     """
     if not hasattr(problem, "objective"):
         raise problem_error("optimality_gap", f"problem {problem.name!r} has no deterministic f*; "

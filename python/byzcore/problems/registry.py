@@ -34,6 +34,11 @@ _ALIASES = {"synthetic": "a9a-synthetic", "a9a_synthetic": "a9a-synthetic", "syn
 def available_problems() -> dict:
     """Problem names for :func:`make_problem` and the command line, with a description.
 
+    Returns
+    -------
+    dict
+        ``{name: description}`` (a copy); ``libsvm:PATH`` stands for any LIBSVM file.
+
     References
     ----------
     docs/spec.md#problems
@@ -47,23 +52,37 @@ def make_problem(name: str, n_workers: int, *, split: str = "heterogeneous", see
 
     Parameters
     ----------
-    name
-        A name of :func:`available_problems` (or a ready :class:`Problem`, returned as is).
-    n_workers, split, seed
-        Workers, the split (docs/spec.md#problem-splits) and the seed of data and splits.
-    lam, reg
-        Logistic regression's regulariser weight and kind (``"nonconvex"`` or ``"l2"``).
-    n_samples
-        Shrinks the synthetic dataset or ``cnn_mnist``'s images (for quick tests).
+    name : str
+        A name of :func:`available_problems` or an alias (``synthetic``, ``mlp-digits``,
+        ``mnist-5k``, ...); a ready :class:`Problem` is returned as is.
+    n_workers : int
+        Workers to split the data across.
+    split : str, default "heterogeneous"
+        The split (docs/spec.md#problem-splits).
+    seed : int, default 0
+        Seeds the data (synthetic data, a network's initialisation) and the split.
+    lam : float, default 0.01
+        Logistic regression's regulariser weight (ignored by the PyTorch problems).
+    n_samples : int or None, default None
+        Rows of the synthetic dataset (``None``: 32,561) or images of ``cnn_mnist``
+        (``None``: all), for quick tests; ignored by the other problems.
+    reg : str, default "nonconvex"
+        Logistic regression's regulariser: ``"nonconvex"`` or ``"l2"``
+        (docs/spec.md#problem-logreg).
 
     Returns
     -------
     Problem
+        A :class:`~byzcore.problems.LogisticRegression` or a
+        :class:`~byzcore.problems.TorchProblem`.
 
     Raises
     ------
     ValueError
-        ``[problem] unknown problem ...``.
+        ``[problem] unknown problem ...``, or bad data or parameters for the problem.
+    ImportError
+        The problem needs an optional package that is missing (scikit-learn, mlxtend,
+        PyTorch).
     """
     if isinstance(name, Problem):
         return name

@@ -21,13 +21,23 @@ __all__ = ["CSRMatrix", "CSRRows", "FeatureRows", "as_csr", "to_feature_rows"]
 class FeatureRows:
     """Feature rows in one of two layouts, with the two products the problem needs.
 
-    Dense: ``A`` of shape ``(..., d)``. Sparse (ELL, column-major): ``idx`` of shape
-    ``(nnz, ...)`` holding the column of each row's ``k``-th non-zero, ``d`` marking padding
-    (it reads an appended zero), and ``val`` the values (``None`` for binary data); the
-    leading ``nnz`` axis makes the row sums plain vector additions. Both products are
-    separable over the rows' first axis: row ``i`` of a result is computed by the same
-    operations, in the same order, whatever the other rows are (so one worker alone gets the
-    bits the batched call gives it).
+    Both products (:meth:`dot`, :meth:`tdot`) are separable over the rows' first axis: row
+    ``i`` of a result is computed by the same operations, in the same order, whatever the
+    other rows are (so one worker alone gets the bits the batched call gives it). Give either
+    ``A`` (dense) or ``idx`` (sparse, ELL).
+
+    Parameters
+    ----------
+    d : int
+        The number of features.
+    A : numpy.ndarray or None, default None
+        Dense rows, of shape ``(..., d)``.
+    idx : numpy.ndarray or None, default None
+        Sparse rows (ELL, column-major): shape ``(nnz, ...)``, the column of each row's
+        ``k``-th non-zero, ``d`` marking padding (it reads an appended zero); the leading
+        ``nnz`` axis makes the row sums plain vector additions.
+    val : numpy.ndarray or None, default None
+        The values matching ``idx``; ``None`` for binary data (every value 1).
     """
 
     def __init__(self, d: int, A: np.ndarray | None = None, idx: np.ndarray | None = None,
@@ -106,8 +116,28 @@ class FeatureRows:
 def to_feature_rows(
     A: np.ndarray, layout: str | None
 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-    """``(dense, None, None)`` or ``(None, idx, val)`` (ELL, row-major here). Without a
-    ``layout``, ELL when rows are sparse (at most a quarter of ``d`` non-zeros)."""
+    """Dense features in the layout :class:`FeatureRows` is built from.
+
+    Parameters
+    ----------
+    A : numpy.ndarray
+        ``(N, d)`` dense features.
+    layout : str or None
+        ``"dense"``, ``"sparse"`` (ELL) or ``None``: ELL when ``d >= 16`` and every row has at
+        most ``d // 4`` non-zeros, else dense.
+
+    Returns
+    -------
+    dense, idx, val : numpy.ndarray or None
+        ``(A, None, None)``, or ``(None, idx, val)`` in ELL layout, row-major here: ``idx``
+        ``(N, k)`` the columns of each row's non-zeros (``k`` the most in a row, at least 1;
+        ``d`` marks padding) and ``val`` their values, ``None`` when every non-zero is 1.
+
+    Raises
+    ------
+    ValueError
+        ``[LogisticRegression] layout must be ...`` for another ``layout``.
+    """
     if layout not in (None, "dense", "sparse"):
         raise problem_error("LogisticRegression", f"layout must be 'dense' or 'sparse', got {layout!r}")
     N, d = A.shape
@@ -136,9 +166,11 @@ class CSRMatrix:
 
     Parameters
     ----------
-    indptr, indices, data
-        Row ``i`` holds columns ``indices[indptr[i]:indptr[i+1]]`` with values ``data[...]``.
-    shape
+    indptr, indices : numpy.ndarray
+        Row ``i`` holds columns ``indices[indptr[i]:indptr[i+1]]`` (stored as int64).
+    data : numpy.ndarray
+        The values matching ``indices`` (stored as float64).
+    shape : tuple of int
         ``(N, d)``.
     """
 
@@ -165,8 +197,20 @@ class CSRMatrix:
 
 
 def as_csr(features: object) -> CSRMatrix | None:
-    """``features`` as a :class:`CSRMatrix` (duplicates summed, columns sorted in each row)
-    if it is sparse (a :class:`CSRMatrix` or any SciPy sparse matrix), else ``None``."""
+    """``features`` as a :class:`CSRMatrix` if it is sparse, else ``None``.
+
+    Parameters
+    ----------
+    features : object
+        A :class:`CSRMatrix`, any SciPy sparse matrix (anything with ``tocsr``), or anything
+        else (dense input).
+
+    Returns
+    -------
+    CSRMatrix or None
+        The matrix with duplicates summed and columns sorted in each row (a
+        :class:`CSRMatrix` that already is so is returned as is); ``None`` for dense input.
+    """
     if isinstance(features, CSRMatrix):
         m = features
     elif hasattr(features, "tocsr"):
@@ -186,15 +230,28 @@ def as_csr(features: object) -> CSRMatrix | None:
 
 
 class CSRRows:
-    """Feature rows in compressed sparse row form, on a grid of leading axes (the
-    :class:`FeatureRows` interface: ``take``, ``flat``, ``block_view``, ``dot``, ``tdot``).
+    """Feature rows in compressed sparse row form, on a grid of leading axes.
 
-    ``shape`` is the rows' leading shape (``(blocks, rows)`` for a problem's data,
-    ``(m, batch)`` for minibatches); row ``i`` of the flattened grid holds columns
-    ``indices[indptr[i]:indptr[i+1]]`` (``indptr`` need not start at 0) with values ``data``
-    (``None``: binary data). Empty rows (padding) hold nothing. Products are separable: a
-    row's sum runs over its own entries in their stored order, and each output of
-    :meth:`tdot` adds its contributions in row order, whatever the other rows are.
+    The :class:`FeatureRows` interface: ``take``, ``flat``, ``block_view``, ``dot``,
+    ``tdot``. Empty rows (padding) hold nothing. Products are separable: a row's sum runs
+    over its own entries in their stored order, and each output of :meth:`tdot` adds its
+    contributions in row order, whatever the other rows are.
+
+    Parameters
+    ----------
+    d : int
+        The number of features.
+    indptr : numpy.ndarray
+        Row offsets, one more than the rows; they need not start at 0: row ``i`` of the
+        flattened grid holds the entries ``indptr[i] - indptr[0]`` to
+        ``indptr[i+1] - indptr[0]`` of ``indices`` and ``data``.
+    indices : numpy.ndarray
+        The column of each entry.
+    data : numpy.ndarray or None
+        The value of each entry; ``None``: binary data (every value 1).
+    shape : tuple of int
+        The rows' leading shape (``(blocks, rows)`` for a problem's data, ``(m, batch)`` for
+        minibatches).
     """
 
     def __init__(self, d: int, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray | None,

