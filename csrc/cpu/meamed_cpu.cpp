@@ -1,6 +1,6 @@
 // Mean around the median (MeaMed) and the second stage of Bulyan: per coordinate, the mean of
 // the n - f values closest to the coordinate-wise median m (ties in distance: the smaller
-// value), with non-finite values ranked last as +inf (SPEC.md section 1).
+// value), with non-finite values ranked last as +inf (docs/spec.md#nonfinite).
 //
 // The n - f closest values of a sorted column v[0..n-1] are a window v[s..s+k-1], k = n - f,
 // s in 0..f. Sliding the window one step up trades v[s] for v[s+k], which pays exactly when
