@@ -439,14 +439,15 @@ template <class T, int N, class TileFn>
 void register_tiles(const Messages& X, T* out, TileFn&& tile_fn) {
   using L = Lanes<T>;
   constexpr std::int64_t W = L::W;
-  const std::int64_t d = X.d, n = X.n;
+  const std::int64_t d = X.d, n = X.n;  // every caller has n <= N
   const std::int64_t tile = tile_for(d, W);
   const std::int64_t lines = NextTilePrefetcher<T>::lines_per_step(n, tile, W);
   parallel_tiles(
       d, N,
       [&](std::int64_t b, std::int64_t e) {
-        const T* rows[N];
-        const T* tail_rows[N];
+        // Zeroed: only the first n are set.
+        const T* rows[N] = {};
+        const T* tail_rows[N] = {};
         alignas(64) T tail[N * W];
         alignas(64) T res[W];
         NextTilePrefetcher<T> next(X, e, std::min(d, e + (e - b)));
@@ -454,9 +455,9 @@ void register_tiles(const Messages& X, T* out, TileFn&& tile_fn) {
           next.step(lines);
           const std::int64_t len = std::min(W, e - j0);
           if (len == W) {
-            for (std::int64_t i = 0; i < n; ++i) rows[i] = X.row<T>(i) + j0;
+            for (int i = 0; i < N && i < n; ++i) rows[i] = X.row<T>(i) + j0;  // i < N: for the compiler
           } else {
-            for (std::int64_t i = 0; i < n; ++i) {
+            for (int i = 0; i < N && i < n; ++i) {
               std::fill(tail + i * W, tail + (i + 1) * W, T(0));
               std::copy(X.row<T>(i) + j0, X.row<T>(i) + j0 + len, tail + i * W);
               tail_rows[i] = tail + i * W;
