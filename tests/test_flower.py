@@ -135,6 +135,47 @@ def test_malformed_replies_are_dropped_and_counted():
     assert (m["byz-received"], m["byz-failed"], m["byz-dropped"], m["byz-nonfinite"], m["byz-used"]) == (12, 1, 4, 2, 8)
 
 
+@pytest.mark.parametrize("value", [
+    np.arange(12, dtype=np.float32).reshape(3, 4), np.float64(2.5), np.zeros((0, 3)), np.ones(5, np.float16),
+    np.arange(6, dtype=np.int64), np.array([True, False]), np.arange(4, dtype=np.complex64),
+    np.asfortranarray(np.arange(6.0).reshape(2, 3)),  # Fortran order: read through Array.numpy()
+])
+def test_read_array_equals_flowers_reader_without_a_copy(value):
+    from byzcore.flower._compat import read_array
+
+    arr = Array(np.asarray(value))
+    got, want = read_array(arr), arr.numpy()
+    assert got.dtype == want.dtype
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    if not np.isfortran(np.asarray(value)) or np.asarray(value).ndim < 2:
+        assert not got.flags.writeable  # a view of the received bytes, not a copy
+
+
+def test_read_array_refuses_what_flowers_reader_refuses():
+    """Malformed payloads raise (the strategy then drops the reply); a pickled object array is
+    never unpickled; a payload longer than its header is read as Flower reads it."""
+    import io
+
+    from byzcore.flower._compat import read_array
+
+    good = Array(np.arange(8, dtype=np.float32))
+
+    def payload(data: bytes, stype: str = good.stype) -> Array:
+        return Array(dtype=good.dtype, shape=good.shape, stype=stype, data=data)
+
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    cases = [(good.data[:-4], "EOF"), (b"not an npy payload", "pickled"), (buf.getvalue(), "Object arrays")]
+    for data, message in cases:
+        with pytest.raises(ValueError, match=message):
+            read_array(payload(data))
+    with pytest.raises(TypeError):
+        read_array(payload(good.data, stype="torch.tensor"))
+    longer = payload(good.data + b"\0" * 4)
+    np.testing.assert_array_equal(read_array(longer), longer.numpy())
+
+
 def test_too_few_valid_replies_skip_the_round_and_keep_f():
     rng = np.random.default_rng(4)
     glob = _model(rng)

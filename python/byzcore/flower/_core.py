@@ -391,24 +391,32 @@ class RobustRound:
         floats = [k for k in names if np.issubdtype(np.asarray(current[k]).dtype, np.floating)]
         # one floating dtype for the matrix: float32 models stay float32 (half the memory)
         dt = np.result_type(*[np.asarray(current[k]).dtype for k in floats]) if floats else np.float64
-        ids, rows, counts = [], [], []
+        ids, valid, counts = [], [], []
         for cid, arrays, num in replies:
             if not _conforms(arrays, current) or (self.weighted and not _is_count(num)):
                 rep.dropped += 1
                 continue
             assert arrays is not None  # _conforms refuses None
             ids.append(cid)
-            rows.append(np.concatenate([np.asarray(arrays[k], dtype=dt).reshape(-1) for k in floats])
-                        if floats else np.zeros(0))
+            valid.append(arrays)
             counts.append(float(num) if self.weighted and num is not None else 1.0)  # _is_count checked it
         if not floats:
             rep.skipped, rep.reason = True, "the model has no floating-point arrays to aggregate"
             return None, rep
         base = np.concatenate([np.asarray(current[k], dtype=dt).reshape(-1) for k in floats])
-        X = np.stack(rows) if rows else np.zeros((0, base.size), dtype=dt)
-        rep.nonfinite = int((~np.isfinite(X)).any(axis=1).sum()) if len(X) else 0
+        # One copy of each reply, straight into its row (the replies may be read-only views of
+        # the received bytes); the matrix is ours, so the update is taken in place.
+        X = np.empty((len(valid), base.size), dtype=dt)
+        for row, arrays in zip(X, valid):
+            start = 0
+            for k in floats:
+                size = arrays[k].size
+                row[start:start + size] = arrays[k].reshape(-1)
+                start += size
+        del valid
+        rep.nonfinite = sum(1 for row in X if not _finite_row(row))
         if self.mode == "update" and len(X):
-            X = X - base
+            X -= base
         if self.attack is not None and len(X):
             X, rep.injected = self.attack(X, ids, self.rule, server_round)
         if self.validate is not None and len(X):
@@ -459,6 +467,11 @@ class RobustRound:
         if self.weighted:
             return (counts[:, None] * X).sum(0) / counts.sum()
         return np.asarray(rule(X), dtype=X.dtype)
+
+
+def _finite_row(row: np.ndarray) -> bool:
+    """Every entry finite: the min and max propagate NaN and show +-inf (no n x d temporaries)."""
+    return row.size == 0 or bool(np.isfinite(row.min()) and np.isfinite(row.max()))
 
 
 def _conforms(arrays: Arrays | None, current: Arrays) -> bool:

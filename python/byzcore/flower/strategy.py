@@ -21,6 +21,7 @@ from ._compat import (
     MetricRecord,
     ndarrays_to_parameters,
     parameters_to_ndarrays,
+    read_array,
 )
 from ._core import RobustRound, RoundReport
 
@@ -125,7 +126,7 @@ if FedAvg is not None:
                 record = records.get(self.arrayrecord_key)
                 if record is None and len(records) == 1:
                     record = next(iter(records.values()))
-                arrays = None if record is None else {k: v.numpy() for k, v in record.items()}
+                arrays = None if record is None else {k: read_array(v) for k, v in record.items()}
                 metrics: dict[str, Any] = {}
                 for m in content.metric_records.values():
                     metrics.update(dict(m))
