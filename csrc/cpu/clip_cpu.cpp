@@ -18,10 +18,11 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// Sum of (r[j] - c[j])^2 over [b, e) in double, c = nullptr meaning zero. Eight independent
-// accumulators: a fixed-width inner loop the compiler vectorises without -ffast-math.
-template <class T>
-double sumsq(const T* r, const double* c, std::int64_t b, std::int64_t e) {
+// Sum of (r[j] - c[j])^2 over [b, e) in double, c = nullptr meaning zero (c: a double centre,
+// or a message of the input's type, widened exactly). Eight independent accumulators: a
+// fixed-width inner loop the compiler vectorises without -ffast-math.
+template <class T, class C>
+double sumsq(const T* r, const C* c, std::int64_t b, std::int64_t e) {
   double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   std::int64_t j = b;
   if (c == nullptr) {
@@ -34,11 +35,11 @@ double sumsq(const T* r, const double* c, std::int64_t b, std::int64_t e) {
   } else {
     for (; j + 8 <= e; j += 8)
       for (int l = 0; l < 8; ++l) {
-        const double x = static_cast<double>(r[j + l]) - c[j + l];
+        const double x = static_cast<double>(r[j + l]) - static_cast<double>(c[j + l]);
         acc[l] += x * x;
       }
     for (; j < e; ++j) {
-      const double x = static_cast<double>(r[j]) - c[j];
+      const double x = static_cast<double>(r[j]) - static_cast<double>(c[j]);
       acc[0] += x * x;
     }
   }
@@ -47,17 +48,17 @@ double sumsq(const T* r, const double* c, std::int64_t b, std::int64_t e) {
 
 // ||r - c|| for a message whose plain sum of squares was not finite: +inf when the message
 // holds a non-finite entry, else the norm computed with every term divided by the largest.
-template <class T>
-double norm_rescaled(const T* r, const double* c, std::int64_t d) {
+template <class T, class C>
+double norm_rescaled(const T* r, const C* c, std::int64_t d) {
   double m = 0;
   for (std::int64_t j = 0; j < d; ++j) {
     if (!is_finite(r[j])) return kInf;
-    m = std::max(m, std::abs(static_cast<double>(r[j]) - (c ? c[j] : 0.0)));
+    m = std::max(m, std::abs(static_cast<double>(r[j]) - (c ? static_cast<double>(c[j]) : 0.0)));
   }
   if (!(m > 0) || !std::isfinite(m)) return m;
   double s = 0;
   for (std::int64_t j = 0; j < d; ++j) {
-    const double x = (static_cast<double>(r[j]) - (c ? c[j] : 0.0)) / m;
+    const double x = (static_cast<double>(r[j]) - (c ? static_cast<double>(c[j]) : 0.0)) / m;
     s += x * x;
   }
   return m * std::sqrt(s);
@@ -65,12 +66,15 @@ double norm_rescaled(const T* r, const double* c, std::int64_t d) {
 
 // norms[i] = ||X_i - c|| for every message, +inf for a message with a non-finite entry.
 // Work is split over (chunk of coordinates, message) pairs, so both many short messages and
-// a few long ones keep every thread busy.
-template <class T>
-void row_norms(const Messages& X, const double* c, std::vector<double>& norms) {
+// a few long ones keep every thread busy. With a centre, chunks are at most kCentreChunk
+// coordinates, so the centre's chunk stays in L2 while every message's chunk streams past it.
+template <class T, class C>
+void row_norms(const Messages& X, const C* c, std::vector<double>& norms) {
+  constexpr std::int64_t kCentreChunk = 16384;
   const std::int64_t n = X.n, d = X.d;
   const int threads = num_threads();
-  const std::int64_t chunks = std::max<std::int64_t>(1, std::min<std::int64_t>((d + kTile - 1) / kTile, 4 * threads));
+  std::int64_t chunks = std::max<std::int64_t>(1, std::min<std::int64_t>((d + kTile - 1) / kTile, 4 * threads));
+  if (c != nullptr) chunks = std::max(chunks, (d + kCentreChunk - 1) / kCentreChunk);
   const std::int64_t chunk = (d + chunks - 1) / chunks;
   std::vector<double> partial(static_cast<std::size_t>(chunks * n));
   const std::int64_t tasks = chunks * n;
@@ -126,7 +130,7 @@ void centered_clipping_impl(const Messages& X, double tau, const T* center, std:
   std::vector<double> norms, scale(static_cast<std::size_t>(n));
   const double inv_n = 1.0 / static_cast<double>(n);
   for (std::int64_t it = 0; it < iters; ++it) {
-    row_norms<T>(X, v.data(), norms);
+    row_norms<T, double>(X, v.data(), norms);
     for (std::int64_t i = 0; i < n; ++i)
       scale[static_cast<std::size_t>(i)] = clip_scale(norms[static_cast<std::size_t>(i)], tau);
     parallel_tiles(d, n, [&](std::int64_t b, std::int64_t e) {
@@ -151,7 +155,14 @@ void centered_clipping_impl(const Messages& X, double tau, const T* center, std:
 void message_norms(const Messages& X, const double* c, std::vector<double>& norms) {
   dispatch_float(X.dtype, [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    row_norms<T>(X, c, norms);
+    row_norms<T, double>(X, c, norms);
+  });
+}
+
+void message_distances(const Messages& X, std::int64_t pivot, std::vector<double>& dist) {
+  dispatch_float(X.dtype, [&](auto tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    row_norms<T, T>(X, X.row<T>(pivot), dist);
   });
 }
 

@@ -23,17 +23,25 @@ constexpr std::int64_t kTile = 1024;
 
 // Runs body(begin, end) over [0, d) in tiles of `tile` coordinates, split across threads.
 // Small problems run on the calling thread: a parallel region costs more than it saves.
+// descending: each thread walks its tiles from the last to the first. A second pass over the
+// rows right after a first ascending one (norms or Gram, then the chosen rows' mean) then
+// starts on the coordinates the first pass read last, which are still in the last-level cache.
 template <class Body>
-void parallel_tiles(std::int64_t d, std::int64_t work_per_coord, Body&& body, std::int64_t tile = kTile) {
+void parallel_tiles(std::int64_t d, std::int64_t work_per_coord, Body&& body, std::int64_t tile = kTile,
+                    bool descending = false) {
   const std::int64_t tiles = (d + tile - 1) / tile;
+  auto run = [&](std::int64_t t) {
+    const std::int64_t q = descending ? tiles - 1 - t : t;
+    body(q * tile, std::min(d, (q + 1) * tile));
+  };
 #if defined(_OPENMP)
   if (tiles > 1 && d * work_per_coord > (1 << 15)) {
 #pragma omp parallel for schedule(static)
-    for (std::int64_t t = 0; t < tiles; ++t) body(t * tile, std::min(d, (t + 1) * tile));
+    for (std::int64_t t = 0; t < tiles; ++t) run(t);
     return;
   }
 #endif
-  for (std::int64_t t = 0; t < tiles; ++t) body(t * tile, std::min(d, (t + 1) * tile));
+  for (std::int64_t t = 0; t < tiles; ++t) run(t);
 }
 
 // Prefetches the row segments of the next tile, [begin, end), one row after another while the

@@ -3,6 +3,7 @@
 // double.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "cpu/cpu_common.h"
 #include "cpu/distance_cpu.h"
 #include "cpu/rows_cpu.h"
+#include "cpu/simd_vectors.h"
 
 namespace byzcore {
 namespace cpu {
@@ -38,26 +40,70 @@ std::vector<double> scores_of(const Messages& X, i64 f) {
   return s;
 }
 
+// Four doubles stored as T (rounded once for float).
+inline void store4(float* p, v4d v) {
+  const v4f f = __builtin_convertvector(v, v4f);
+  std::memcpy(p, &f, sizeof f);
+}
+inline void store4(double* p, v4d v) { std::memcpy(p, &v, sizeof v); }
+
+// out[j] = (sum_t w_t x_{rows[t], j}) / sum_t w_t, each coordinate summed over t in order.
+// Blocks of 16 coordinates keep their sums in registers while the rows go by, instead of a
+// tile of sums in L1 reloaded and stored once per row (which bound the old loop at about a
+// third of the read bandwidth in cache). Tiles run descending (see parallel_tiles) and each
+// requests the next tile's rows a few lines per block, one row after the other, since the
+// hardware prefetchers lose track of many short concurrent streams (cpu_common.h).
 template <class T>
-void mean_of_rows_impl(const Messages& X, const std::vector<i64>& rows, const std::vector<double>& w, T* out) {
+void mean_of_rows_impl(const Messages& X, const std::vector<i64>& rows_in, const std::vector<double>& w_in, T* out) {
+  std::vector<const T*> rows;
+  std::vector<double> w;
   double total = 0;
-  for (std::size_t t = 0; t < rows.size(); ++t) total += w.empty() ? 1.0 : w[t];
+  for (std::size_t t = 0; t < rows_in.size(); ++t) {
+    const double wt = w_in.empty() ? 1.0 : w_in[t];
+    total += wt;
+    if (wt == 0.0) continue;  // weight 0: the message takes no part (not 0 * NaN)
+    rows.push_back(X.row<T>(rows_in[t]));
+    w.push_back(wt);
+  }
+  const bool unit = w_in.empty();
   const double inv = 1.0 / total;
-  parallel_tiles(X.d, static_cast<i64>(rows.size()), [&](i64 b, i64 e) {
-    double acc[kTile];
-    const i64 len = e - b;
-    std::fill(acc, acc + len, 0.0);
-    for (std::size_t t = 0; t < rows.size(); ++t) {
-      const T* r = X.row<T>(rows[t]) + b;
-      if (w.empty()) {
-        for (i64 j = 0; j < len; ++j) acc[j] += static_cast<double>(r[j]);
-      } else if (w[t] != 0.0) {  // weight 0: the message takes no part (not 0 * NaN)
-        const double wt = w[t];
-        for (i64 j = 0; j < len; ++j) acc[j] += wt * static_cast<double>(r[j]);
-      }
-    }
-    for (i64 j = 0; j < len; ++j) out[b + j] = static_cast<T>(acc[j] * inv);
-  });
+  const i64 m = static_cast<i64>(rows.size()), d = X.d;
+  constexpr i64 kB = 16, kLine = 64 / sizeof(T);
+  const i64 lines_per_block = (m * ((kTile + kLine - 1) / kLine) + kTile / kB - 1) / (kTile / kB);
+  parallel_tiles(
+      d, m,
+      [&](i64 b, i64 e) {
+        i64 pr = 0, pc = b - kTile;  // next tile (descending): rows' [b - kTile, b), row pr, column pc
+        auto prefetch_some = [&] {
+          for (i64 q = 0; q < lines_per_block && pr < m && pc >= 0; ++q) {
+            __builtin_prefetch(rows[static_cast<std::size_t>(pr)] + pc, 0, 3);
+            pc += kLine;
+            if (pc >= b) pc = b - kTile, ++pr;
+          }
+        };
+        i64 j = b;
+        for (; j + kB <= e; j += kB) {
+          prefetch_some();
+          v4d a0{}, a1{}, a2{}, a3{};
+          for (i64 t = 0; t < m; ++t) {
+            const T* r = rows[static_cast<std::size_t>(t)] + j;
+            if (unit) {
+              a0 += load4(r), a1 += load4(r + 4), a2 += load4(r + 8), a3 += load4(r + 12);
+            } else {
+              const double wt = w[static_cast<std::size_t>(t)];
+              a0 += wt * load4(r), a1 += wt * load4(r + 4), a2 += wt * load4(r + 8), a3 += wt * load4(r + 12);
+            }
+          }
+          store4(out + j, a0 * inv), store4(out + j + 4, a1 * inv), store4(out + j + 8, a2 * inv),
+              store4(out + j + 12, a3 * inv);
+        }
+        for (; j < e; ++j) {
+          double acc = 0;
+          for (i64 t = 0; t < m; ++t) acc += w[static_cast<std::size_t>(t)] * static_cast<double>(rows[t][j]);
+          out[j] = static_cast<T>(acc * inv);
+        }
+      },
+      kTile, /*descending=*/true);
 }
 
 }  // namespace

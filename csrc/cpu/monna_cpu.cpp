@@ -11,14 +11,8 @@ namespace byzcore {
 namespace cpu {
 
 void monna(const Messages& X, std::int64_t f, std::int64_t pivot, void* out) {
-  std::vector<double> c(static_cast<std::size_t>(X.d));
-  dispatch_float(X.dtype, [&](auto tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    const T* p = X.row<T>(pivot);
-    for (std::int64_t j = 0; j < X.d; ++j) c[static_cast<std::size_t>(j)] = static_cast<double>(p[j]);
-  });
   std::vector<double> dist;
-  message_norms(X, c.data(), dist);
+  message_distances(X, pivot, dist);
   // A finite pivot is at distance exactly 0 from itself; anything else means a NaN/Inf in it.
   if (dist[static_cast<std::size_t>(pivot)] != 0.0)
     fail("monna", "the pivot message holds NaN or Inf; MoNNA needs an honest pivot (pass pivot= a trusted message)");

@@ -14,6 +14,10 @@ namespace cpu {
 // non-finite entry; float64 sums of squares that overflow are rescaled (clip_cpu.cpp).
 void message_norms(const Messages& X, const double* c, std::vector<double>& norms);
 
+// dist[i] = ||X_i - X_pivot|| in double, read from the pivot message itself (no widened copy),
+// with the same non-finite and overflow handling.
+void message_distances(const Messages& X, std::int64_t pivot, std::vector<double>& dist);
+
 // out[n*d]: row i scaled by scale[i]; scale 0 gives exact zeros even for a non-finite row.
 void scale_rows(const Messages& X, const std::vector<double>& scale, void* out);
 

@@ -10,6 +10,7 @@
 #include "byzcore/subset_search.h"
 #include "cpu/cpu_common.h"
 #include "cpu/distance_cpu.h"
+#include "cpu/rows_cpu.h"
 
 namespace byzcore {
 namespace cpu {
@@ -18,34 +19,17 @@ namespace {
 
 using i64 = std::int64_t;
 
-// out = sum_i w_i x_i over the rows with w_i != 0, added in index order; equal weights (a
-// subset's plain mean) as the sum divided by the count, as a mean is.
-template <class T>
-void weighted_rows_mean(const Messages& X, const subset::Weights& w, T* out) {
-  std::vector<i64> rows;
-  for (i64 i = 0; i < X.n; ++i)
-    if (w[i] != 0) rows.push_back(i);
-  bool uniform = true;
-  for (i64 i : rows) uniform = uniform && w[i] == w[rows[0]];
-  const double count = static_cast<double>(rows.size());
-  parallel_tiles(X.d, static_cast<i64>(rows.size()), [&](i64 b, i64 e) {
-    double acc[kTile];
-    const i64 len = e - b;
-    std::fill(acc, acc + len, 0.0);
-    for (i64 i : rows) {
-      const T* r = X.row<T>(i) + b;
-      const double wi = uniform ? 1.0 : w[i];
-      for (i64 j = 0; j < len; ++j) acc[j] += wi * static_cast<double>(r[j]);
-    }
-    for (i64 j = 0; j < len; ++j) out[b + j] = static_cast<T>(uniform ? acc[j] / count : acc[j]);
-  });
-}
-
+// The mean of the chosen rows (w_i != 0), added in index order: a subset's plain mean
+// (equal weights) as a unit-weight mean, other weights as they are (mean_of_rows divides by
+// their sum).
 void write_mean(const Messages& X, const subset::Weights& w, void* out) {
-  dispatch_float(X.dtype, [&](auto tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    weighted_rows_mean<T>(X, w, static_cast<T*>(out));
-  });
+  std::vector<i64> rows;
+  std::vector<double> wr;
+  for (i64 i = 0; i < X.n; ++i)
+    if (w[i] != 0) rows.push_back(i), wr.push_back(w[i]);
+  bool uniform = true;
+  for (double v : wr) uniform = uniform && v == wr[0];
+  mean_of_rows(X, rows, uniform ? std::vector<double>{} : wr, out);
 }
 
 std::vector<double> distances(const Messages& X, std::vector<char>* finite = nullptr) {
@@ -94,7 +78,7 @@ void dnc_impl(const Messages& X, std::int64_t remove, std::int64_t iters, std::i
   i64 count = 0;
   for (i64 i = 0; i < n; ++i) count += good[i];
   for (i64 i = 0; i < n; ++i) w[i] = good[i] ? 1.0 / static_cast<double>(count) : 0.0;
-  weighted_rows_mean<T>(X, w, static_cast<T*>(out));
+  write_mean(X, w, out);
 }
 
 }  // namespace
