@@ -238,13 +238,9 @@ void chunk_tiles(const S* P, i64 ld, i64 nv, i64 n, i64 np, double* G, const Mes
   };
   // The chunk fits in L2 as one super-block: exactly the n (n + 1) / 2 products needed, where
   // the padded tiles below would take up to twice as many at small n (108 for 55 at n = 10).
-  if (n <= sb) {
+  if (n <= sb) {                             // the next chunk was prefetched by pack_rows
     if (n < 4) tri<S, 3>(P, ld, nv, G, np);  // n == 3 (smaller n never come here)
-    for (i64 I = 0; I + 4 <= n; I += 4) {
-      prefetch_some();
-      exact_block(P, ld, nv, n, I, G, np);
-    }
-    if (per > 0 && next_row < n) prefetch_rows<S>(X, next_k0, next_len, next_row, n);
+    for (i64 I = 0; I + 4 <= n; I += 4) exact_block(P, ld, nv, n, I, G, np);
     return;
   }
   for (i64 J0 = 0; J0 < n; J0 += sb) {
@@ -264,10 +260,11 @@ struct RowStats {
 };
 
 // Copies coordinates [k0, k0+len) of rows [r0, r1) minus the centre into P (rows ld apart),
-// zero-padding each row to lp, and records the rows' statistics.
+// zero-padding each row to lp, and records the rows' statistics; the first `ahead` scalars of
+// each row's next chunk are prefetched on the way.
 template <class T>
-void pack_rows(const Messages& X, const T* center, i64 k0, i64 len, i64 lp, i64 r0, i64 r1, T* P, i64 ld,
-               RowStats& st) {
+void pack_rows(const Messages& X, const T* center, i64 k0, i64 len, i64 lp, i64 r0, i64 r1, T* P, i64 ld, RowStats& st,
+               i64 ahead = 0) {
   using V = typename Gram<T>::V;
   constexpr int L = Gram<T>::kLanes;
   const T big = std::numeric_limits<T>::max();
@@ -282,6 +279,7 @@ void pack_rows(const Messages& X, const T* center, i64 k0, i64 len, i64 lp, i64 
     const VI absmask = VI{} + std::numeric_limits<typename Gram<T>::I>::max();  // all bits but the sign
     i64 k = 0;
     for (; k + L <= len; k += L) {
+      if (k < ahead && k % (64 / sizeof(T)) == 0) __builtin_prefetch(x + len + k, 0, 3);
       const V v = load<V>(x + k);
       const V y = c ? v - load<V>(c + k) : v;
       std::memcpy(p + k, &y, sizeof(V));
@@ -413,8 +411,11 @@ void centred_gram(const Messages& X, const T* center, i64 np, std::vector<double
       for (i64 c = c0; c < c1; ++c) {
         const i64 k0 = c * C, len = std::min(C, d - k0);
         const i64 lp = (len + Tr::kLanes - 1) / Tr::kLanes * Tr::kLanes;
-        pack_rows<T>(X, center, k0, len, lp, 0, n, p, C, stt[static_cast<std::size_t>(t)]);
         const i64 next_len = c + 1 < c1 ? std::min(C, d - k0 - C) : 0;
+        // One super-block: each row's next chunk is prefetched while this one is packed (spread
+        // over the copy; a burst per block would fill the miss buffers); larger n: per block.
+        pack_rows<T>(X, center, k0, len, lp, 0, n, p, C, stt[static_cast<std::size_t>(t)],
+                     n <= super_block_rows<T>() ? next_len : 0);
         chunk_tiles<T>(p, C, lp / Tr::kLanes, n, np, g.data(), X, k0 + C, next_len);
       }
     }
