@@ -79,57 +79,120 @@ inline V load(const void* p) {
   return v;
 }
 
-// The 12 accumulators of a 4x3 tile added into G (rows i0..i0+3, columns j0..j0+2).
-inline void flush(const v8f (&c)[4][3], double* G, i64 ldg) {
-  alignas(32) double r[12];
+// Lane sums of K accumulators in double, by one summation tree for every accumulator (so a
+// product gives the same bits whichever tile computes it).
+template <int K>
+inline void lane_sums(const v8f (&c)[K], double* r) {
 #if defined(BYZCORE_GRAM_AVX)
-  // Lane sums of 8 accumulators at once (a transpose by horizontal adds), then of 4.
-  auto m = [&](int q) { return static_cast<__m256>(c[q / 3][q % 3]); };
-  __m256 t0 = _mm256_hadd_ps(m(0), m(1)), t1 = _mm256_hadd_ps(m(2), m(3));
-  __m256 t2 = _mm256_hadd_ps(m(4), m(5)), t3 = _mm256_hadd_ps(m(6), m(7));
-  __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-  __m256 s8 = _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
-  __m256 t4 = _mm256_hadd_ps(m(8), m(9)), t5 = _mm256_hadd_ps(m(10), m(11));
-  __m256 u2 = _mm256_hadd_ps(t4, t5);
-  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(u2), _mm256_extractf128_ps(u2, 1));
-  _mm256_store_pd(r, _mm256_cvtps_pd(_mm256_castps256_ps128(s8)));
-  _mm256_store_pd(r + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(s8, 1)));
-  _mm256_store_pd(r + 8, _mm256_cvtps_pd(s4));
+  // 8 accumulators at once: a transpose by horizontal adds; missing ones count as zero.
+  for (int q0 = 0; q0 < K; q0 += 8) {
+    auto m = [&](int q) { return q0 + q < K ? static_cast<__m256>(c[q0 + q]) : _mm256_setzero_ps(); };
+    __m256 t0 = _mm256_hadd_ps(m(0), m(1)), t1 = _mm256_hadd_ps(m(2), m(3));
+    __m256 t2 = _mm256_hadd_ps(m(4), m(5)), t3 = _mm256_hadd_ps(m(6), m(7));
+    __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+    __m256 s8 = _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+    alignas(32) double t[8];
+    _mm256_store_pd(t, _mm256_cvtps_pd(_mm256_castps256_ps128(s8)));
+    _mm256_store_pd(t + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(s8, 1)));
+    for (int q = 0; q < 8 && q0 + q < K; ++q) r[q0 + q] = t[q];
+  }
 #else
-  for (int q = 0; q < 12; ++q) {
-    const v8f& v = c[q / 3][q % 3];
+  for (int q = 0; q < K; ++q) {
     double s = 0;
-    for (int l = 0; l < 8; ++l) s += static_cast<double>(v[l]);
+    for (int l = 0; l < 8; ++l) s += static_cast<double>(c[q][l]);
     r[q] = s;
   }
 #endif
-  for (int a = 0; a < 4; ++a)
-    for (int b = 0; b < 3; ++b) G[a * ldg + b] += r[a * 3 + b];
 }
 
-inline void flush(const v4d (&c)[4][3], double* G, i64 ldg) {
-  for (int a = 0; a < 4; ++a)
-    for (int b = 0; b < 3; ++b) G[a * ldg + b] += lane_sum(c[a][b]);
+template <int K>
+inline void lane_sums(const v4d (&c)[K], double* r) {
+  for (int q = 0; q < K; ++q) r[q] = lane_sum(c[q]);
 }
 
-// G[a][b] += <A_a, B_b> for a < 4, b < 3 over nv vectors; rows are ld scalars apart.
-template <class S>
-inline void tile43(const S* A, const S* B, i64 ld, i64 nv, double* G, i64 ldg) {
+// G[a][b] += <A_a, B_b> for a < MA, b < MB over nv vectors; rows are ld scalars apart. With
+// TRI (B's rows right after A's), also G[MA + b][b'] += <B_b, B_b'> for b <= b': B's own
+// triangle, taken in the same pass so that its few accumulators do not wait on each other.
+template <class S, int MA, int MB, bool TRI = false>
+inline void tile(const S* A, const S* B, i64 ld, i64 nv, double* G, i64 ldg) {
   using V = typename Gram<S>::V;
-  constexpr int L = Gram<S>::kLanes;
-  V c[4][3] = {};
+  constexpr int L = Gram<S>::kLanes, KR = MA * MB, K = KR + (TRI ? MB * (MB + 1) / 2 : 0);
+  V c[K] = {};
   const i64 end = nv * L;
   for (i64 k = 0; k < end; k += L) {
-    const V y0 = load<V>(B + k), y1 = load<V>(B + ld + k), y2 = load<V>(B + 2 * ld + k);
+    V y[MB];
 #pragma GCC unroll 4
-    for (int a = 0; a < 4; ++a) {
+    for (int b = 0; b < MB; ++b) y[b] = load<V>(B + b * ld + k);
+#pragma GCC unroll 4
+    for (int a = 0; a < MA; ++a) {
       const V x = load<V>(A + a * ld + k);
-      c[a][0] += x * y0;
-      c[a][1] += x * y1;
-      c[a][2] += x * y2;
+#pragma GCC unroll 4
+      for (int b = 0; b < MB; ++b) c[a * MB + b] += x * y[b];
+    }
+    if constexpr (TRI) {
+      int q = KR;
+#pragma GCC unroll 4
+      for (int b = 0; b < MB; ++b)
+#pragma GCC unroll 4
+        for (int e = b; e < MB; ++e) c[q++] += y[b] * y[e];
     }
   }
-  flush(c, G, ldg);
+  double r[K];
+  lane_sums<K>(c, r);
+  for (int a = 0; a < MA; ++a)
+    for (int b = 0; b < MB; ++b) G[a * ldg + b] += r[a * MB + b];
+  if constexpr (TRI) {
+    int q = KR;
+    for (int b = 0; b < MB; ++b)
+      for (int e = b; e < MB; ++e) G[(MA + b) * ldg + e] += r[q++];
+  }
+}
+
+// G[a][b] += <A_a, A_b> for a <= b < M: the triangle of M rows.
+template <class S, int M>
+inline void tri(const S* A, i64 ld, i64 nv, double* G, i64 ldg) {
+  using V = typename Gram<S>::V;
+  constexpr int L = Gram<S>::kLanes, K = M * (M + 1) / 2;
+  V c[K] = {};
+  const i64 end = nv * L;
+  for (i64 k = 0; k < end; k += L) {
+    V x[M];
+#pragma GCC unroll 4
+    for (int a = 0; a < M; ++a) x[a] = load<V>(A + a * ld + k);
+    int q = 0;
+#pragma GCC unroll 4
+    for (int a = 0; a < M; ++a)
+#pragma GCC unroll 4
+      for (int b = a; b < M; ++b) c[q++] += x[a] * x[b];
+  }
+  double r[K];
+  lane_sums<K>(c, r);
+  int q = 0;
+  for (int a = 0; a < M; ++a)
+    for (int b = a; b < M; ++b) G[a * ldg + b] += r[q++];
+}
+
+// The products of the 4-row block at I (I + 4 <= n) over one packed chunk, with no pair
+// outside the upper triangle: its own triangle, then the rows after it in tiles of 3 columns
+// (2 + 2 in place of 3 + 1: a lone column has too few accumulators to keep the FMAs busy).
+// The last full block also takes the triangle of the r = n - I - 4 < 4 rows after it.
+template <class S>
+void exact_block(const S* P, i64 ld, i64 nv, i64 n, i64 I, double* G, i64 np) {
+  const S* A = P + I * ld;
+  tri<S, 4>(A, ld, nv, G + I * np + I, np);
+  const i64 r = n - I - 4;
+  if (r < 4) {
+    if (r == 3)
+      tile<S, 4, 3>(A, A + 4 * ld, ld, nv, G + I * np + I + 4, np),
+          tri<S, 3>(A + 4 * ld, ld, nv, G + (I + 4) * np + I + 4, np);
+    if (r == 2) tile<S, 4, 2, true>(A, A + 4 * ld, ld, nv, G + I * np + I + 4, np);
+    if (r == 1) tile<S, 4, 1, true>(A, A + 4 * ld, ld, nv, G + I * np + I + 4, np);
+    return;
+  }
+  i64 J = I + 4, threes = r / 3;
+  if (r % 3 == 1) --threes;  // r >= 4 here: leaves 4 = 2 + 2
+  for (i64 t = 0; t < threes; ++t, J += 3) tile<S, 4, 3>(A, P + J * ld, ld, nv, G + I * np + J, np);
+  for (; J < n; J += 2) tile<S, 4, 2>(A, P + J * ld, ld, nv, G + I * np + J, np);
 }
 
 // Rows of the packed buffer streamed per super-block: their chunk stays in L2 while the
@@ -144,7 +207,8 @@ i64 super_block_rows() {
 // triangle (a tile is skipped when all its pairs have j < i).
 template <class S>
 void tiles_for_block(const S* P, i64 ld, i64 nv, i64 np, i64 I, i64 J0, i64 J1, double* G) {
-  for (i64 J = std::max(J0, I / 3 * 3); J < J1; J += 3) tile43(P + I * ld, P + J * ld, ld, nv, G + I * np + J, np);
+  for (i64 J = std::max(J0, I / 3 * 3); J < J1; J += 3)
+    tile<S, 4, 3>(P + I * ld, P + J * ld, ld, nv, G + I * np + J, np);
 }
 
 // Asks for the next chunk of rows [r0, r1) (coordinates [k0, k0+len)) to be brought into L2
@@ -166,13 +230,23 @@ void chunk_tiles(const S* P, i64 ld, i64 nv, i64 n, i64 np, double* G, const Mes
   const i64 sb = super_block_rows<S>();
   const i64 blocks = (n + 3) / 4, per = next_len > 0 ? (n + blocks - 1) / blocks : 0;
   i64 next_row = 0;
+  auto prefetch_some = [&] {
+    if (per > 0 && next_row < n) {
+      prefetch_rows<S>(X, next_k0, next_len, next_row, std::min(n, next_row + per));
+      next_row += per;
+    }
+  };
+  // The chunk fits in L2 as one super-block: exactly the n (n + 1) / 2 products needed, where
+  // the padded tiles below would take up to twice as many at small n (108 for 55 at n = 10).
+  if (n <= sb) {                             // the next chunk was prefetched by pack_rows
+    if (n < 4) tri<S, 3>(P, ld, nv, G, np);  // n == 3 (smaller n never come here)
+    for (i64 I = 0; I + 4 <= n; I += 4) exact_block(P, ld, nv, n, I, G, np);
+    return;
+  }
   for (i64 J0 = 0; J0 < n; J0 += sb) {
     const i64 J1 = std::min(n, J0 + sb);
     for (i64 I = 0; I < J1; I += 4) {
-      if (per > 0 && next_row < n) {
-        prefetch_rows<S>(X, next_k0, next_len, next_row, std::min(n, next_row + per));
-        next_row += per;
-      }
+      prefetch_some();
       tiles_for_block(P, ld, nv, np, I, J0, J1, G);
     }
   }
@@ -186,10 +260,11 @@ struct RowStats {
 };
 
 // Copies coordinates [k0, k0+len) of rows [r0, r1) minus the centre into P (rows ld apart),
-// zero-padding each row to lp, and records the rows' statistics.
+// zero-padding each row to lp, and records the rows' statistics; the first `ahead` scalars of
+// each row's next chunk are prefetched on the way.
 template <class T>
-void pack_rows(const Messages& X, const T* center, i64 k0, i64 len, i64 lp, i64 r0, i64 r1, T* P, i64 ld,
-               RowStats& st) {
+void pack_rows(const Messages& X, const T* center, i64 k0, i64 len, i64 lp, i64 r0, i64 r1, T* P, i64 ld, RowStats& st,
+               i64 ahead = 0) {
   using V = typename Gram<T>::V;
   constexpr int L = Gram<T>::kLanes;
   const T big = std::numeric_limits<T>::max();
@@ -204,6 +279,7 @@ void pack_rows(const Messages& X, const T* center, i64 k0, i64 len, i64 lp, i64 
     const VI absmask = VI{} + std::numeric_limits<typename Gram<T>::I>::max();  // all bits but the sign
     i64 k = 0;
     for (; k + L <= len; k += L) {
+      if (k < ahead && k % (64 / sizeof(T)) == 0) __builtin_prefetch(x + len + k, 0, 3);
       const V v = load<V>(x + k);
       const V y = c ? v - load<V>(c + k) : v;
       std::memcpy(p + k, &y, sizeof(V));
@@ -335,8 +411,11 @@ void centred_gram(const Messages& X, const T* center, i64 np, std::vector<double
       for (i64 c = c0; c < c1; ++c) {
         const i64 k0 = c * C, len = std::min(C, d - k0);
         const i64 lp = (len + Tr::kLanes - 1) / Tr::kLanes * Tr::kLanes;
-        pack_rows<T>(X, center, k0, len, lp, 0, n, p, C, stt[static_cast<std::size_t>(t)]);
         const i64 next_len = c + 1 < c1 ? std::min(C, d - k0 - C) : 0;
+        // One super-block: each row's next chunk is prefetched while this one is packed (spread
+        // over the copy; a burst per block would fill the miss buffers); larger n: per block.
+        pack_rows<T>(X, center, k0, len, lp, 0, n, p, C, stt[static_cast<std::size_t>(t)],
+                     n <= super_block_rows<T>() ? next_len : 0);
         chunk_tiles<T>(p, C, lp / Tr::kLanes, n, np, g.data(), X, k0 + C, next_len);
       }
     }
