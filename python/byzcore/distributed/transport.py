@@ -3,10 +3,11 @@
 Two planes
 ----------
 * **Control** (small, keyed, with deadlines): torch.distributed's c10d ``TCPStore``, the
-  rendezvous store that ``init_process_group`` and torchrun already run. The server writes
-  ``go/{rank}/{k}``, the plan's JSON header (round, sampled clients, kind, clip level, the
-  sizes of the vectors that follow, the links it will use), to wake the processes holding
-  sampled clients (the others sleep through the round), and a ``published`` counter;
+  rendezvous store that ``init_process_group`` and torchrun already run. The server pushes
+  the plan's JSON header (round, sampled clients, kind, clip level, the sizes of the vectors
+  that follow, the links it will use) onto the queue ``go/{rank}`` of each process holding
+  sampled clients, which wakes it (the others sleep through the round; a pop removes what it
+  reads, so nothing piles up in the store), and sets a ``published`` counter;
   workers write ``join/{rank}`` (to open or reopen their link), ``pid/{rank}``.
   Waiting is event driven (a blocking ``get`` with a deadline), never a polling loop.
 * **Data** (bulk vectors at wire speed): one gloo process group *per worker process*, of
@@ -336,7 +337,6 @@ class ServerTransport:
         self.joined: dict[int, int] = {}   # rank -> last generation seen in join/{rank}
         self._joins_seen = 0
         self._pending: list = []           # (rank, work, buffer): plan sends of this round
-        self.notified: dict[int, int] = {}  # rank -> wake-ups written (go/{rank}/{k})
 
     def accept(self, ranks: Sequence[int], deadline: float | None = None) -> None:
         """Open the links that worker processes asked for (``join/{rank}``). With a
@@ -376,15 +376,14 @@ class ServerTransport:
         return {r: link.gen for r, link in self.links.items()}
 
     def publish(self, seq: int, plan: Any, target: np.ndarray | None, ranks: Sequence[int]) -> None:
-        """Wake the processes ``ranks`` (those holding sampled clients; the others sleep
-        through the round) with the plan's header and set the ``published`` counter to
-        ``seq + 1``, in one store round trip; the plan's vectors ride in the header when they
+        """Set the ``published`` counter to ``seq + 1`` and wake the processes ``ranks``
+        (those holding sampled clients; the others sleep through the round) with the plan's
+        header, without waiting for a reply; the plan's vectors ride in the header when they
         are small (``INLINE_PLAN_BYTES``), else go over the links, without waiting."""
         head, vecs = encode_plan(seq, plan, target, {r: self.links[r].gen for r in self.links})
         inline = sum(v.nbytes for v in vecs) <= INLINE_PLAN_BYTES
         if inline:  # JSON never holds a NUL byte: the vectors' bytes follow one
             head = b"\0".join([head, b"".join(v.tobytes() for v in vecs)])
-        # "published" (read by the workers with add(key, 0)) rides in the same round trip.
         self._notify(ranks, head, published=seq + 1)
         if not inline:
             for r in ranks:
@@ -393,17 +392,12 @@ class ServerTransport:
                         self._pending.append((r, self.links[r].send(v, _PLAN_TAG + i), v))
 
     def _notify(self, ranks: Sequence[int], value: bytes, published: int | None = None) -> None:
-        keys = []
-        for r in ranks:
-            k = self.notified.get(r, 0)
-            keys.append(f"go/{r}/{k}")
-            self.notified[r] = k + 1
-        values = [value] * len(keys)
+        # Sets and pushes are one-way writes (no reply to wait for); "published" (workers read
+        # it with add(key, 0)) first, so a process never pops a plan newer than it.
         if published is not None:
-            keys.append("published")
-            values.append(str(int(published)).encode())
-        if keys:
-            self.store.multi_set(keys, values)
+            self.store.set("published", str(int(published)))
+        for r in ranks:
+            self.store.queue_push(f"go/{r}", value)
 
     def gather(self, seq: int, senders: Sequence[tuple[int, int]], d: int, dtype: np.dtype, deadline: float,
                *, phase: int = 0) -> tuple[np.ndarray, list[str]]:
@@ -497,7 +491,6 @@ class WorkerTransport:
         self.store_timeout_s = float(store_timeout_s)
         self.link: Link | None = None
         self.gen, self.joined_at = -1, -1
-        self.woken = 0  # wake-ups read (go/{rank}/{k})
 
     def join(self) -> bool:
         """Ask for a fresh link and open it (blocks until the server accepts, at the start of
@@ -521,7 +514,7 @@ class WorkerTransport:
     def next_plan(self, idle_timeout_s: float) -> dict | None:
         """The header of the next plan that samples this process; ``None`` when the server
         said stop or went quiet for ``idle_timeout_s``. The process sleeps in the store until
-        the server wakes it (``go/{rank}/{k}`` holds the header), so processes that are not
+        the server wakes it (it pops the header from ``go/{rank}``), so processes that are not
         sampled cost nothing in a round.
 
         A process that was away reads the wake-ups it missed in order, at little cost: the
@@ -529,11 +522,10 @@ class WorkerTransport:
         passed (and then dropped the link), so the plans it missed name no link of its own or
         one that is gone (its answer fails), and the process rejoins (:meth:`needs_join`)."""
         deadline, seen = time.monotonic() + idle_timeout_s, -1
-        self._forget(self.woken - 1)  # the last wake-up, read and answered
         while True:
             try:
                 with _BoundedStore(self.store, min(2.0, deadline - time.monotonic()), self.store_timeout_s):
-                    value = bytes(self.store.get(f"go/{self.rank}/{self.woken}"))  # waits for the key
+                    value = bytes(self.store.queue_pop(f"go/{self.rank}"))  # waits for a push
             except Exception:  # not yet: check stop and the idle deadline (a server that publishes is not idle)
                 if self.store.check(["stop"]):
                     return None
@@ -543,7 +535,6 @@ class WorkerTransport:
                 elif time.monotonic() >= deadline:
                     return None
                 continue
-            self.woken += 1
             if value == b"stop":
                 return None
             text, inline, raw = value.partition(b"\0")
@@ -551,11 +542,6 @@ class WorkerTransport:
             if inline:
                 head["_inline"] = raw  # the plan's vectors (see ServerTransport.publish)
             return head
-
-    def _forget(self, k: int) -> None:
-        if k >= 0:
-            with contextlib.suppress(Exception):  # already gone
-                self.store.delete_key(f"go/{self.rank}/{k}")
 
     def latest(self) -> int:
         """The sequence number of the latest plan the server published (-1: none yet)."""
