@@ -48,12 +48,14 @@ def test_torch_model_of_ten_million_parameters_equals_simulation():
     assert all(m["participants"] == 3 and m["absent"] == [] and m["malformed"] == [] for m in dist.metrics[1:])
 
 
-def test_links_carry_float32_messages_beyond_the_store_limit_and_stay_in_step():
+@pytest.mark.parametrize("d", [3_000_000, 123])
+def test_links_carry_float32_messages_beyond_the_store_limit_and_stay_in_step(d):
     from _dist_workers import transport_roundtrip
 
     from byzcore.distributed import spawn
 
-    d = 3_000_000  # 12 MB of float32 per message: more than one c10d Store value may hold
+    # 3e6: 12 MB of float32 per message, more than one c10d Store value may hold (header and
+    # payload in two transfers); 123: header and payload in one transfer (transport.PACK_BYTES).
     res = spawn(transport_roundtrip, 3, (d,), timeout_s=240, backend=None, wait_for=[0])
     assert 0 in res.results, res.errors
     (s0, a0, z0, dt), (s1, a1, _z1, _), (s2, _a2, _, _) = res.results[0]

@@ -6,8 +6,8 @@ process is one worker holding its own data shard). One round (transport: control
 c10d Store, vectors on one gloo link per worker process, see
 :mod:`byzcore.distributed.transport`)::
 
-    server   plan = alg.plan(k); header -> plan/{seq} (Store); x, x_old, target -> the links
-             of the processes holding sampled clients
+    server   plan = alg.plan(k); header -> the queues go/{rank} (Store) of the processes
+             holding sampled clients; x, x_old, target in the header when small, else -> their links
     worker   honest clients: row = alg.worker_messages(problem, plan, [i], state) -> link
              Byzantine clients: their honest row (on flipped labels for label-flip) -> link
     server   receives until the deadline; if Byzantine clients were sampled, relays the

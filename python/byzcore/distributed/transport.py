@@ -3,16 +3,19 @@
 Two planes
 ----------
 * **Control** (small, keyed, with deadlines): torch.distributed's c10d ``TCPStore``, the
-  rendezvous store that ``init_process_group`` and torchrun already run. The server writes
-  ``go/{rank}/{k}``, the plan's JSON header (round, sampled clients, kind, clip level, the
-  sizes of the vectors that follow, the links it will use), to wake the processes holding
-  sampled clients (the others sleep through the round), and a ``published`` counter;
+  rendezvous store that ``init_process_group`` and torchrun already run. The server pushes
+  the plan's JSON header (round, sampled clients, kind, clip level, the sizes of the vectors
+  that follow, the links it will use) onto the queue ``go/{rank}`` of each process holding
+  sampled clients, which wakes it (the others sleep through the round; a pop removes what it
+  reads, so nothing piles up in the store), and sets a ``published`` counter;
   workers write ``join/{rank}`` (to open or reopen their link), ``pid/{rank}``.
   Waiting is event driven (a blocking ``get`` with a deadline), never a polling loop.
 * **Data** (bulk vectors at wire speed): one gloo process group *per worker process*, of
   size two (the server and that process): the *link*. Plans go server -> worker and messages
   worker -> server as point-to-point transfers whose sizes the server fixes (the plan header
   says them); messages travel in the problem's dtype (float32 problems send float32).
+  A plan of at most ``INLINE_PLAN_BYTES`` rides in its wake-up value instead (a control-sized
+  value: the store round trip that wakes the process carries it, no transfer follows).
 
 Why one link per worker process (measured with torch 2.13, ``bench/gloo_p2p_faults.py``)
 ----------------------------------------------------------------------------------------
@@ -26,9 +29,11 @@ deadline.
 
 Message framing and validation
 ------------------------------
-Each message is two transfers on the sender's link: a 32-byte header (magic, dtype code,
-round, worker id, length) and a payload of exactly the size the server fixed. The server
-checks the header (:func:`header_ok`); a message of the wrong dtype, length, round or sender
+A message is a 32-byte header (magic, dtype code, round, worker id, length) and a payload of
+exactly the size the server fixed: one transfer of both when the payload has at most
+``PACK_BYTES`` (a transfer's fixed cost, not the copy into one buffer, dominates there), two
+transfers otherwise (no copy of a large payload). The server checks the header
+(:func:`header_ok`); a message of the wrong dtype, length, round or sender
 id is *malformed*: dropped, its sender counted as Byzantine for the round. The sending side
 of this module always transfers the fixed payload size (the header declares what the
 message really was), so a malformed message leaves the link in step.
@@ -77,6 +82,8 @@ _DTYPES = {1: np.dtype("<f8"), 2: np.dtype("<f4")}
 _CODES = {v: k for k, v in _DTYPES.items()}
 _PLAN_TAG = 1 << 28   # + index of the plan's vector
 _VIEW_TAG = _PLAN_TAG + 16
+INLINE_PLAN_BYTES = 1 << 16  # plans up to this size travel in the Store's wake-up value
+PACK_BYTES = 1 << 20         # messages up to this size travel with their header in one transfer
 _MAX_WORKER = 1 << 25  # message tags are 4 * worker + (0..3): below _PLAN_TAG
 
 
@@ -149,6 +156,12 @@ def header_ok(raw: bytes, seq: int, worker: int, dtype: np.dtype, count: int) ->
         return False
     magic, code, s, w, n = _HEADER.unpack(raw)
     return magic == _MAGIC and code != 0 and code == _code(dtype) and s == seq and w == worker and n == count
+
+
+def _packed(d: int, dtype: np.dtype) -> int:
+    """Values of ``dtype`` the header takes when a message of ``d`` values travels in one
+    transfer with it; 0 when header and payload are two transfers (a large payload)."""
+    return _HEADER.size // dtype.itemsize if d * dtype.itemsize <= PACK_BYTES else 0
 
 
 def encode_plan(seq: int, plan: Any, target: np.ndarray | None, links: dict[int, int]) -> tuple[bytes, list]:
@@ -324,7 +337,6 @@ class ServerTransport:
         self.joined: dict[int, int] = {}   # rank -> last generation seen in join/{rank}
         self._joins_seen = 0
         self._pending: list = []           # (rank, work, buffer): plan sends of this round
-        self.notified: dict[int, int] = {}  # rank -> wake-ups written (go/{rank}/{k})
 
     def accept(self, ranks: Sequence[int], deadline: float | None = None) -> None:
         """Open the links that worker processes asked for (``join/{rank}``). With a
@@ -364,48 +376,59 @@ class ServerTransport:
         return {r: link.gen for r, link in self.links.items()}
 
     def publish(self, seq: int, plan: Any, target: np.ndarray | None, ranks: Sequence[int]) -> None:
-        """Wake the processes ``ranks`` (those holding sampled clients; the others sleep
-        through the round) with the plan's header, in one store round trip, and send them
-        its vectors over their links, without waiting."""
+        """Set the ``published`` counter to ``seq + 1`` and wake the processes ``ranks``
+        (those holding sampled clients; the others sleep through the round) with the plan's
+        header, without waiting for a reply; the plan's vectors ride in the header when they
+        are small (``INLINE_PLAN_BYTES``), else go over the links, without waiting."""
         head, vecs = encode_plan(seq, plan, target, {r: self.links[r].gen for r in self.links})
-        self._notify(ranks, head)
-        self.store.add("published", 1)  # a counter: workers read it in one round trip
-        for r in ranks:
-            if r in self.links:
-                for i, v in enumerate(vecs):
-                    self._pending.append((r, self.links[r].send(v, _PLAN_TAG + i), v))
+        inline = sum(v.nbytes for v in vecs) <= INLINE_PLAN_BYTES
+        if inline:  # JSON never holds a NUL byte: the vectors' bytes follow one
+            head = b"\0".join([head, b"".join(v.tobytes() for v in vecs)])
+        self._notify(ranks, head, published=seq + 1)
+        if not inline:
+            for r in ranks:
+                if r in self.links:
+                    for i, v in enumerate(vecs):
+                        self._pending.append((r, self.links[r].send(v, _PLAN_TAG + i), v))
 
-    def _notify(self, ranks: Sequence[int], value: bytes) -> None:
-        keys = []
+    def _notify(self, ranks: Sequence[int], value: bytes, published: int | None = None) -> None:
+        # Sets and pushes are one-way writes (no reply to wait for); "published" (workers read
+        # it with add(key, 0)) first, so a process never pops a plan newer than it.
+        if published is not None:
+            self.store.set("published", str(int(published)))
         for r in ranks:
-            k = self.notified.get(r, 0)
-            keys.append(f"go/{r}/{k}")
-            self.notified[r] = k + 1
-        if keys:
-            self.store.multi_set(keys, [value] * len(keys))
+            self.store.queue_push(f"go/{r}", value)
 
     def gather(self, seq: int, senders: Sequence[tuple[int, int]], d: int, dtype: np.dtype, deadline: float,
                *, phase: int = 0) -> tuple[np.ndarray, list[str]]:
         """The messages of ``senders`` (``(worker, rank)`` pairs) for round ``seq``:
         ``(rows (len, d) of dtype, status)``, status ``ok``, ``absent`` (link missing or
         broken, or nothing by ``deadline``) or ``malformed`` (wrong header). Rows that are
-        not ``ok`` hold NaN. ``phase`` 1 is the Byzantine processes' second message."""
+        not ``ok`` hold NaN; ``rows`` may be a view whose rows are apart by more than ``d``
+        (small messages arrive with their header in front). ``phase`` 1 is the Byzantine
+        processes' second message."""
         dtype = np.dtype(dtype)
-        rows = np.empty((len(senders), d), dtype=dtype)   # payloads land in place: no copy
-        posted: list[tuple[np.ndarray, Any, Any] | None] = []
+        hw = _packed(d, dtype)
+        # Payloads land in place (no copy); packed, each row has its header in front.
+        frames = np.empty((len(senders), hw + d), dtype=dtype)
+        rows = frames[:, hw:]
+        posted: list[tuple[np.ndarray, list] | None] = []
         for i, (w, r) in enumerate(senders):
             link = self.links.get(r)
             if link is None:
                 posted.append(None)
                 continue
-            head = np.empty(_HEADER.size, dtype=np.uint8)
             tag = 4 * int(w) + 2 * phase
-            posted.append((head, link.recv(head, tag), link.recv(rows[i], tag + 1)))
+            if hw:
+                posted.append((frames[i, :hw].view(np.uint8), [link.recv(frames[i], tag)]))
+            else:
+                head = np.empty(_HEADER.size, dtype=np.uint8)
+                posted.append((head, [link.recv(head, tag), link.recv(rows[i], tag + 1)]))
         status = []
         for i, ((w, r), p) in enumerate(zip(senders, posted)):
             if p is None or r not in self.links:
                 status.append(ABSENT)
-            elif not (_wait(p[1], deadline) and _wait(p[2], deadline)):
+            elif not all(_wait(work, deadline) for work in p[1]):
                 self.drop(r)
                 status.append(ABSENT)
             else:
@@ -416,18 +439,20 @@ class ServerTransport:
 
     def send_view(self, ranks: Sequence[int], n_clients: int, present: Sequence[int], matrix: np.ndarray) -> None:
         """The omniscient adversary's view of the round (the clients whose messages arrived,
-        out of the plan's ``n_clients``, and those messages, ``(len(present), d)`` float64) to
-        the Byzantine processes ``ranks``, over their links: a fixed ``n_clients + 1`` ids
-        (count first), then the messages."""
-        ids = np.full(n_clients + 1, -1, dtype=np.int64)
-        ids[0] = len(present)
-        ids[1: 1 + len(present)] = present
-        m = np.ascontiguousarray(matrix, dtype=np.float64)
+        out of the plan's ``n_clients``, and those messages, ``(len(present), d)``) to the
+        Byzantine processes ``ranks``, over their links, in one float64 transfer of a size
+        the worker knows: the count, ``n_clients`` ids (-1 after the count), then
+        ``n_clients`` rows of ``d`` (NaN after the count)."""
+        n, k = int(n_clients), len(present)
+        view = np.full(1 + n + n * np.shape(matrix)[1], np.nan)  # matrix is (k, d), also for k = 0
+        view[0] = k
+        view[1: 1 + n] = -1
+        view[1: 1 + k] = present
+        if k:
+            view[1 + n:].reshape(n, -1)[:k] = matrix
         for r in ranks:
             if r in self.links:
-                self._pending.append((r, self.links[r].send(ids, _VIEW_TAG), ids))
-                if len(present):
-                    self._pending.append((r, self.links[r].send(m, _VIEW_TAG + 1), m))
+                self._pending.append((r, self.links[r].send(view, _VIEW_TAG), view))
 
     def end_round(self, deadline: float) -> None:
         """Settle this round's sends (a link whose send failed is dropped)."""
@@ -466,7 +491,6 @@ class WorkerTransport:
         self.store_timeout_s = float(store_timeout_s)
         self.link: Link | None = None
         self.gen, self.joined_at = -1, -1
-        self.woken = 0  # wake-ups read (go/{rank}/{k})
 
     def join(self) -> bool:
         """Ask for a fresh link and open it (blocks until the server accepts, at the start of
@@ -490,7 +514,7 @@ class WorkerTransport:
     def next_plan(self, idle_timeout_s: float) -> dict | None:
         """The header of the next plan that samples this process; ``None`` when the server
         said stop or went quiet for ``idle_timeout_s``. The process sleeps in the store until
-        the server wakes it (``go/{rank}/{k}`` holds the header), so processes that are not
+        the server wakes it (it pops the header from ``go/{rank}``), so processes that are not
         sampled cost nothing in a round.
 
         A process that was away reads the wake-ups it missed in order, at little cost: the
@@ -498,11 +522,10 @@ class WorkerTransport:
         passed (and then dropped the link), so the plans it missed name no link of its own or
         one that is gone (its answer fails), and the process rejoins (:meth:`needs_join`)."""
         deadline, seen = time.monotonic() + idle_timeout_s, -1
-        self._forget(self.woken - 1)  # the last wake-up, read and answered
         while True:
             try:
                 with _BoundedStore(self.store, min(2.0, deadline - time.monotonic()), self.store_timeout_s):
-                    value = bytes(self.store.get(f"go/{self.rank}/{self.woken}"))  # waits for the key
+                    value = bytes(self.store.queue_pop(f"go/{self.rank}"))  # waits for a push
             except Exception:  # not yet: check stop and the idle deadline (a server that publishes is not idle)
                 if self.store.check(["stop"]):
                     return None
@@ -512,13 +535,13 @@ class WorkerTransport:
                 elif time.monotonic() >= deadline:
                     return None
                 continue
-            self.woken += 1
-            return None if value == b"stop" else json.loads(value.decode())
-
-    def _forget(self, k: int) -> None:
-        if k >= 0:
-            with contextlib.suppress(Exception):  # already gone
-                self.store.delete_key(f"go/{self.rank}/{k}")
+            if value == b"stop":
+                return None
+            text, inline, raw = value.partition(b"\0")
+            head = json.loads(text.decode())
+            if inline:
+                head["_inline"] = raw  # the plan's vectors (see ServerTransport.publish)
+            return head
 
     def latest(self) -> int:
         """The sequence number of the latest plan the server published (-1: none yet)."""
@@ -538,10 +561,15 @@ class WorkerTransport:
         return self.link is None or (not self.linked(head) and head["seq"] > self.joined_at)
 
     def recv_plan(self, head: dict, timeout_s: float) -> list[np.ndarray] | None:
-        """The plan's vectors from the server; ``None`` (and the link dropped) if they do
-        not arrive within ``timeout_s``."""
+        """The plan's vectors: those that came with the header, else from the server over
+        the link; ``None`` (and the link dropped) if they do not arrive within ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
-        bufs = [np.empty(n, dtype=np.float64) for n in head["arrays"].values()]
+        sizes = [int(n) for n in head["arrays"].values()]
+        raw = head.get("_inline")
+        if raw is not None:  # the vectors came with the header (the server wrote both)
+            flat = np.frombuffer(raw, dtype="<f8").astype(np.float64) if len(raw) == 8 * sum(sizes) else None
+            return None if flat is None else np.split(flat, np.cumsum(sizes)[:-1])
+        bufs = [np.empty(n, dtype=np.float64) for n in sizes]
         link = self._joined()
         works = [link.recv(b, _PLAN_TAG + i) for i, b in enumerate(bufs)]
         if all(_wait(w, deadline) for w in works):
@@ -553,16 +581,15 @@ class WorkerTransport:
         """The adversary's view of the round (see :meth:`ServerTransport.send_view`):
         ``(present clients, messages)``; ``None`` (and the link dropped) on a failure."""
         deadline = time.monotonic() + timeout_s
-        ids = np.empty(n_clients + 1, dtype=np.int64)
-        link = self._joined()
-        ok = _wait(link.recv(ids, _VIEW_TAG), deadline) and 0 <= ids[0] <= n_clients
-        mat = np.empty((int(ids[0]) if ok else 0, d))
-        if ok and len(mat):
-            ok = _wait(link.recv(mat, _VIEW_TAG + 1), deadline)
+        n = int(n_clients)
+        view = np.empty(1 + n + n * d)
+        count = view[0] if _wait(self._joined().recv(view, _VIEW_TAG), deadline) else np.nan
+        ok = 0 <= count <= n and count == int(count)  # NaN fails both
         if not ok:
             self._broken()
             return None
-        return ids[1: 1 + len(mat)].copy(), mat
+        k = int(view[0])
+        return view[1: 1 + k].astype(np.int64), view[1 + n:].reshape(n, d)[:k]
 
     def send(self, seq: int, worker: int, vec: np.ndarray, d: int, dtype: np.dtype, timeout_s: float,
              *, phase: int = 0) -> bool:
@@ -574,12 +601,20 @@ class WorkerTransport:
             raise ValueError(f"[transport] worker ids must be in 0..{_MAX_WORKER - 1}, got {worker}")
         vec = np.asarray(vec)
         dtype = np.dtype(dtype)
-        body = vec.reshape(-1) if vec.dtype == dtype and vec.size == d else np.zeros(d, dtype=dtype)
-        head = np.frombuffer(encode_header(seq, worker, vec), dtype=np.uint8).copy()
+        conforms = vec.dtype == dtype and vec.size == d
+        head = encode_header(seq, worker, vec)
         tag = 4 * int(worker) + 2 * phase
         deadline = time.monotonic() + timeout_s
         link = self._joined()
-        works = [link.send(head, tag), link.send(body, tag + 1)]
+        hw = _packed(d, dtype)
+        if hw:  # header and payload in one transfer (see the module docstring)
+            frame = np.empty(hw + d, dtype=dtype)
+            frame[:hw].view(np.uint8)[:] = np.frombuffer(head, dtype=np.uint8)
+            frame[hw:] = vec.reshape(-1) if conforms else 0
+            works = [link.send(frame, tag)]
+        else:
+            body = vec.reshape(-1) if conforms else np.zeros(d, dtype=dtype)
+            works = [link.send(np.frombuffer(head, dtype=np.uint8).copy(), tag), link.send(body, tag + 1)]
         if all(_wait(w, deadline) for w in works):
             return True
         self._broken()
