@@ -256,7 +256,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def _finite(out: Any) -> bool:
     if hasattr(out, "detach"):
-        out = out.detach().float().cpu().numpy()
+        out = out.detach().double().cpu().numpy()  # float64: a float32 cast would overflow 1e308
     return bool(np.all(np.isfinite(np.asarray(out, dtype=np.float64))))
 
 
