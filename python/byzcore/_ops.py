@@ -444,7 +444,8 @@ def rand_k_indices(d: int, k: int, *, seed: int, like: ArrayLike | None = None) 
 
 
 def _draw_indices(op: str, d: int, k: int, seed: int, like: ArrayLike | None) -> Any:
-    size = max(0, min(k, d))  # k > d is the core's error to report, not a huge allocation
+    # k > d and d outside 1..2**40 are the core's errors to report, not a huge allocation first
+    size = max(0, min(k, d)) if 1 <= d <= 2**40 else 0
     if like is None:
         out = np.empty((size,), dtype=np.int64)
         core.rand_k_indices(d, k, seed, "cpu", 0, 0, out.__array_interface__["data"][0])
@@ -539,7 +540,10 @@ def rand_k_sparse(x: ArrayLike, k: int, *, seed: int) -> tuple[Any, Any]:
     if not 1 <= k <= d:  # checked here too so that the error names this function
         raise ValueError(f"[{op}] k must be in 1..d (d = {d}), got {k}")
     idx = _draw_indices(op, d, k, seed, flat)
-    values = flat[idx] * (d / k)
+    # A value beyond the dtype's range after scaling becomes inf, as in rand_k's kernel: silently
+    # (NumPy would warn, and a caller running with warnings as errors would get an exception).
+    with np.errstate(over="ignore"):
+        values = flat[idx] * (d / k)
     return idx, values
 
 
