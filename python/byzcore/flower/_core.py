@@ -408,12 +408,7 @@ class RobustRound:
         # the received bytes); the matrix is ours, so the update is taken in place.
         X = np.empty((len(valid), base.size), dtype=dt)
         for row, arrays in zip(X, valid):
-            start = 0
-            for k in floats:
-                size = arrays[k].size
-                row[start:start + size] = arrays[k].reshape(-1)
-                start += size
-        del valid
+            np.concatenate([arrays[k].reshape(-1) for k in floats], out=row)
         rep.nonfinite = sum(1 for row in X if not _finite_row(row))
         if self.mode == "update" and len(X):
             X -= base
