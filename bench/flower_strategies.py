@@ -2,8 +2,8 @@
 strategies (Message API: Krum, MultiKrum, FedMedian, FedTrimmedAvg, Bulyan) on the same
 replies, and whether the results agree where the definitions do.
 
-    PYTHONPATH=python python bench/flower_strategies.py          # 10, 50 clients x 1e6, 1.1e7
-    PYTHONPATH=python python bench/flower_strategies.py --clients 10 --dims 1000000 --limit 60
+    python bench/flower_strategies.py          # 10, 50 clients x 1e6, 1.1e7
+    python bench/flower_strategies.py --clients 10 --dims 1000000 --limit 60
 
 Each cell (strategy, n, d) runs in its own process under a time limit (``--limit`` seconds);
 a cell over it prints ``>LIMIT``. Replies are float32 models, f = n // 5 Byzantine tolerated

@@ -263,6 +263,75 @@ def test_server_attack_replaces_the_lowest_ids_with_the_byzcore_attack():
     assert m["byz-injected"] == 2
 
 
+def test_server_attack_refuses_label_flip_and_skips_a_round_too_short_for_the_rule():
+    with pytest.raises(ValueError, match=r"^\[ServerAttack\] label-flip .*flip_labels"):
+        ServerAttack("label-flip", 1)
+    rng = np.random.default_rng(11)
+    glob = _model(rng)
+    # Two replies are too few for a median tolerating f = 1: the line-searched attack queries the
+    # rule, which would refuse; the round is skipped and reported, never raised.
+    replies = [_reply(i, _model(rng)) for i in range(2)]
+    arrays, m = _strategy("median", 1, glob, attack=ServerAttack("opt-alie", 1)).aggregate_train(1, replies)
+    assert arrays is None
+    assert (m["byz-skipped"], m["byz-used"], m["byz-injected"]) == (1, 2, 0)
+
+
+def test_server_shift_back_returns_the_model_to_the_first_global_model():
+    rng = np.random.default_rng(12)
+    x0 = _model(rng)
+    s = _strategy("mean", 0, x0, attack=ServerAttack("shift-back", 3))
+    s.aggregate_train(1, [_reply(i, _model(rng)) for i in range(5)])  # x^0 recorded; the target is 0 here
+    x1 = _model(rng)
+    s.set_global(ArrayRecord({k: Array(v) for k, v in x1.items()}))
+    clients = [_model(rng) for _ in range(5)]
+    ids = [4, 0, 3, 1, 2]
+    arrays, m = s.aggregate_train(2, [_reply(i, c) for i, c in zip(ids, clients)])
+    # 3 of 5 is a strict majority: ids 0, 1, 2 send x^0 - x^1 each, the two honest their update.
+    honest = [_flat(c) - _flat(x1) for i, c in zip(ids, clients) if i >= 3]
+    expect = _flat(x1) + (3 * (_flat(x0) - _flat(x1)) + sum(honest)) / 5
+    np.testing.assert_allclose(_flat(_out(arrays)), expect, rtol=1e-12, atol=1e-12)
+    assert m["byz-injected"] == 3
+
+
+def _eval_reply(node: int, metrics: dict):
+    return Message(content=RecordDict({"metrics": MetricRecord(metrics)}), metadata=_meta(node, "evaluate"))
+
+
+def test_evaluate_metrics_are_medians_that_a_byzantine_count_or_a_missing_key_cannot_break():
+    s = ByzFedAvg("median", f=1)
+    replies = [_eval_reply(1, {"num-examples": 10, "accuracy": 0.9, "loss": 0.3}),
+               _eval_reply(2, {"num-examples": 12, "accuracy": 0.8, "loss": 0.4}),
+               _eval_reply(3, {"num-examples": 10**9, "accuracy": 0.0, "loss": 9.0}),  # inflates its say
+               _eval_reply(4, {"accuracy": 0.85, "loss": 0.35, "fake": 1.0})]          # no num-examples
+    got = dict(s.aggregate_evaluate(1, replies))
+    # Flower's FedAvg raises InconsistentMessageReplies here (a reply lacks num-examples).
+    assert got == {"accuracy": pytest.approx(0.825), "loss": pytest.approx(0.375), "num-examples": 12.0}
+    assert s.aggregate_evaluate(1, []) is None
+
+    calls = []
+    custom = ByzFedAvg("median", f=1, evaluate_metrics_aggr_fn=lambda contents, key: calls.append(len(contents))
+                       or {"n": len(contents)})
+    assert dict(custom.aggregate_evaluate(1, replies)) == {"n": 4} and calls == [4]
+    failing = ByzFedAvg("median", f=1, evaluate_metrics_aggr_fn=lambda contents, key: 1 / 0)
+    assert dict(failing.aggregate_evaluate(1, replies))["accuracy"] == pytest.approx(0.825)
+
+
+def test_legacy_evaluate_takes_the_median_loss():
+    from flwr.common import Code, EvaluateRes, Status
+
+    def res(loss, num, acc):
+        return EvaluateRes(status=Status(code=Code.OK, message=""), loss=loss, num_examples=num,
+                           metrics={"accuracy": acc})
+
+    s = LegacyByzFedAvg("median", f=1)
+    results = [(None, res(0.3, 10, 0.9)), (None, res(0.5, 10, 0.8)), (None, res(50.0, 10**9, 0.0)),
+               (None, res(float("nan"), 10, 0.7))]
+    loss, metrics = s.aggregate_evaluate(1, results, [])
+    assert loss == pytest.approx(0.5)
+    assert metrics == {"accuracy": pytest.approx(0.75)}
+    assert s.aggregate_evaluate(1, [], []) == (None, {})
+
+
 def test_legacy_strategy_aggregate_fit():
     from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
 

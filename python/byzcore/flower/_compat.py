@@ -37,8 +37,22 @@ try:
 except ImportError:  # pragma: no cover - Flower before 1.21 has no Message-API strategies
     FedAvg = None
 
-from flwr.common import FitRes, Parameters, ndarrays_to_parameters, parameters_to_ndarrays
-from flwr.server.strategy import FedAvg as LegacyFedAvg
+# The legacy API (``flwr.server.strategy``): Flower 1.2x keeps its helpers in ``flwr.common``
+# as re-exports of ``flwr.compat.common``; where both are gone, only LegacyByzFedAvg is.
+try:
+    from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays
+except ImportError:  # pragma: no cover - a Flower without the flwr.common re-exports
+    try:
+        from flwr.compat.common.parameter import ndarrays_to_parameters, parameters_to_ndarrays
+    except ImportError:
+        ndarrays_to_parameters = parameters_to_ndarrays = None  # type: ignore[assignment]
+
+try:
+    from flwr.server.strategy import FedAvg as LegacyFedAvg
+except ImportError:  # pragma: no cover - a Flower without the legacy strategies
+    LegacyFedAvg = None
+if parameters_to_ndarrays is None:  # pragma: no cover
+    LegacyFedAvg = None
 
 _NUMPY_STYPE = "numpy.ndarray"  # Flower's SType.NUMPY: ``data`` holds the array in .npy format
 _PLAIN_KINDS = frozenset("biufc")
@@ -86,6 +100,6 @@ def read_array(array: Array) -> np.ndarray:
     except ValueError:  # a malformed header: let Flower's own reader say so
         return array.numpy()
 
-__all__ = ["Array", "ArrayRecord", "ClientApp", "ConfigRecord", "Context", "FedAvg", "FitRes", "Grid", "LegacyFedAvg",
-           "Message", "MetricRecord", "Parameters", "RecordDict", "ServerApp", "ndarrays_to_parameters",
+__all__ = ["Array", "ArrayRecord", "ClientApp", "ConfigRecord", "Context", "FedAvg", "Grid", "LegacyFedAvg",
+           "Message", "MetricRecord", "RecordDict", "ServerApp", "ndarrays_to_parameters",
            "parameters_to_ndarrays", "read_array"]

@@ -181,10 +181,15 @@ class ServerAttack:
     seed : int, optional
         Seeds the attack's random draws (round ``t`` uses ``seed + t``).
 
+    Shift-back's target is the first global model the server aggregated from (``x^0``):
+    the injected rows bring the next global model back to it.
+
     Raises
     ------
     ValueError
-        An unknown attack, or ``f`` that is not an integer ``>= 0``.
+        An unknown attack, label flipping (it changes the clients' data, not their replies:
+        use :func:`byzcore.flower.flip_labels` in the Byzantine clients' ``ClientApp``), or
+        ``f`` that is not an integer ``>= 0``.
 
     References
     ----------
@@ -198,11 +203,20 @@ class ServerAttack:
 
     def __post_init__(self) -> None:
         self._attack = make_attack(self.attack, op="ServerAttack")
+        if self._attack.flips_labels:
+            raise ValueError(f"[ServerAttack] {self._attack.name} changes the Byzantine clients' data, not their "
+                             "replies, so the server cannot inject it; use byzcore.flower.flip_labels in those "
+                             "clients' ClientApp")
         if isinstance(self.f, bool) or not isinstance(self.f, (int, np.integer)) or self.f < 0:
             raise ValueError(f"[ServerAttack] f must be an integer >= 0, got {self.f!r}")
 
-    def __call__(self, X: np.ndarray, ids: Sequence[int], agg: Any, server_round: int) -> tuple[np.ndarray, int]:
-        """Return ``X`` with the Byzantine rows replaced, and how many were replaced."""
+    def __call__(self, X: np.ndarray, ids: Sequence[int], agg: Any, server_round: int,
+                 target: Callable[[], np.ndarray] | None = None) -> tuple[np.ndarray, int]:
+        """Return ``X`` with the Byzantine rows replaced, and how many were replaced.
+
+        ``target`` gives shift-back's message (the row that returns the global model to
+        ``x^0``, in the rows' space: update or model).
+        """
         n = X.shape[0]
         f = min(int(self.f), max(n - 1, 0))
         if f == 0:
@@ -212,7 +226,8 @@ class ServerAttack:
         byz[order[:f]] = True
         ctx = AttackContext(honest=X[~byz], own=X[byz], n=n, f=f, round=server_round,
                             rng=np.random.default_rng(self.seed + server_round),
-                            honest_ids=np.asarray(ids)[~byz], aggregator=agg, byzantine_rows=byz)
+                            honest_ids=np.asarray(ids)[~byz], aggregator=agg, byzantine_rows=byz,
+                            target=target)
         out = X.copy()
         out[byz] = np.asarray(self._attack(ctx), dtype=X.dtype).reshape(f, -1)
         return out, f
@@ -353,6 +368,7 @@ class RobustRound:
         self.mode, self.per_layer, self.weighted = mode, bool(per_layer), bool(weighted)
         self.validate, self.keep, self.attack = validate, keep, attack
         self._layer_rules: dict[str, Aggregator] = {}
+        self._initial: np.ndarray | None = None  # x^0, flattened: the shift-back target
 
     def min_clients(self) -> int:
         """The fewest valid replies a round needs to be aggregated with the full ``f``."""
@@ -410,17 +426,27 @@ class RobustRound:
         for row, arrays in zip(X, valid):
             np.concatenate([arrays[k].reshape(-1) for k in floats], out=row)
         rep.nonfinite = sum(1 for row in X if not _finite_row(row))
+        if self._initial is None:
+            self._initial = base.copy()
         if self.mode == "update" and len(X):
             X -= base
-        if self.attack is not None and len(X):
-            X, rep.injected = self.attack(X, ids, self.rule, server_round)
+        # Neither the attack nor the validation adds replies: a round that is short already
+        # is skipped before either runs (an omniscient attack queries the rule, which would refuse).
+        rep.used = len(X)
+        if not self._enough(len(X), rep):
+            return None, rep
+        if self.attack is not None:
+            initial = self._initial
+            target = (lambda: initial - base) if self.mode == "update" else (lambda: initial)
+            try:
+                X, rep.injected = self.attack(X, ids, self.rule, server_round, target)
+            except (ValueError, TypeError, FloatingPointError) as exc:  # an experiment's injector, not a crash
+                rep.skipped, rep.reason = True, f"the server-side attack failed: {exc}"
+                return None, rep
         if self.validate is not None and len(X):
             X, counts, rep.rejected = self._filter(X, counts, base, current, floats)
         rep.used = len(X)
-        if not fits(self.rule, len(X)):
-            rep.skipped = True
-            rep.reason = (f"{len(X)} valid replies, fewer than the {self.rule.name} rule needs to tolerate "
-                          f"f = {self.rule.f} (at least {self.min_clients()}); global model kept")
+        if not self._enough(len(X), rep):
             return None, rep
         try:
             agg = self._aggregate(X, np.asarray(counts), floats, current)
@@ -429,6 +455,15 @@ class RobustRound:
             return None, rep
         new = base + agg if self.mode == "update" else agg
         return _unflatten(new, current, floats), rep
+
+    def _enough(self, n: int, rep: RoundReport) -> bool:
+        """Whether ``n`` replies let the rule keep its full ``f``; if not, mark the round skipped."""
+        if fits(self.rule, n):
+            return True
+        rep.skipped = True
+        rep.reason = (f"{n} valid replies, fewer than the {self.rule.name} rule needs to tolerate "
+                      f"f = {self.rule.f} (at least {self.min_clients()}); global model kept")
+        return False
 
     def _filter(self, X: np.ndarray, counts: list[float], base: np.ndarray, current: Arrays,
                 floats: list[str]) -> tuple[np.ndarray, list[float], int]:
