@@ -3,6 +3,7 @@ space of Byz-VR-MARINA, one aggregator state per message kind, declared f, Zeno'
 Zeno++'s defaults, optimality gap, oracle calls, Zeno's detection rates, local steps, CLI."""
 
 import argparse
+import copy
 import math
 
 import numpy as np
@@ -145,6 +146,38 @@ def test_one_aggregator_state_per_message_kind():
     lam = plan.info["lambda"]
     np.testing.assert_allclose(alg.g - g0, ref.centered_clipping(ref.clip(diffs, lam), 0.05), rtol=1e-10, atol=1e-14)
     assert alg._aggregators["full"] is not alg._aggregators["difference"]
+
+
+@pytest.mark.parametrize("space", ["difference", "estimator"])
+def test_attacks_query_what_the_server_computes_from_the_round(space):
+    """The aggregator the line-searched attacks query is the server's own step on the round's
+    messages: the state of the round's message kind (not the first kind's), with the
+    difference round's clipping, centred on g where the attack acts on the estimator."""
+    prob = P.make_problem("a9a-synthetic", 5, n_samples=500, split="homogeneous", reg="l2")
+    alg = A.ByzVRMarinaPP(prob, lr=0.5, aggregator="cc:tau=0.05", batch=8, clients_per_round=5, p=1e-9,
+                          attack_space=space)
+    first = alg.initial_plan()
+    alg.server_step(first, alg.worker_messages(prob, first, first.clients, {}))
+    for k in (1, 2):  # the difference state has a centre of its own by round 2
+        plan = alg.plan(k)
+        msgs = alg.worker_messages(prob, plan, plan.clients, {})
+        view = alg.server_view(plan)
+        assert view.aggregator is alg._aggregators.get("difference", view.aggregator)
+        seen = msgs + (alg.g if space == "estimator" else 0.0)      # what the attack sees
+        queried = copy.deepcopy(view)(seen)
+        g_before = alg.g.copy()
+        alg.server_step(plan, msgs)
+        expect = alg.g if space == "estimator" else alg.g - g_before
+        np.testing.assert_allclose(queried, expect, rtol=1e-12, atol=1e-15)
+    assert alg._aggregators["difference"] is not alg._aggregators["full"]
+
+    sgd = A.RobustSGD(prob, lr=0.1, aggregator="cc:tau=0.05", batch=8, clip_alpha=2.0)
+    for k in (1, 2, 3):
+        plan = sgd.plan(k)
+        msgs = sgd.worker_messages(prob, plan, plan.clients, {}) * 10.0  # large: clipped
+        queried = copy.deepcopy(sgd.server_view(plan))(msgs)
+        sgd.server_step(plan, msgs)
+        np.testing.assert_allclose(queried, sgd.g, rtol=1e-12, atol=1e-15)
 
 
 # ------------------------------------------------------------------ declared f, Zeno, Zeno++

@@ -115,6 +115,44 @@ def parse_compressor(spec: str | None, d: int) -> int | None:
     return k
 
 
+
+@dataclass
+class ServerView:
+    """What the server makes of a round's messages, for the attacks that query it: the
+    aggregate of ``clip(X - centre, clip)`` plus ``centre``, with the aggregator state of the
+    round's message kind. Deep-copied before each query (AttackContext.aggregate_with), so a
+    query never advances the server's state.
+
+    Attributes
+    ----------
+    aggregator : Aggregator
+        The state object the server uses for this round's kind of message.
+    centre : numpy.ndarray or None
+        Subtracted before and added back after the aggregation: the estimator ``g`` when the
+        attack sees ``g + Delta_i`` (MARINA's ``attack_space="estimator"``) or when the server
+        aggregates ``m_i - g`` (the clipping heuristic of momentum SGD); ``None``: no centre.
+    clip : float
+        The server's clipping radius of the (centred) messages; ``inf``: none.
+
+    References
+    ----------
+    docs/spec.md#attacks
+    """
+
+    aggregator: Any
+    centre: np.ndarray | None = None
+    clip: float = float("inf")
+
+    def __call__(self, X: Any) -> np.ndarray:
+        Y = np.asarray(X, dtype=np.float64)
+        if self.centre is not None:
+            Y = Y - self.centre
+        if np.isfinite(self.clip):
+            Y = _ops.clip(np.ascontiguousarray(Y), self.clip)
+        out = np.asarray(self.aggregator(Y), dtype=np.float64)
+        return out if self.centre is None else out + self.centre
+
+
 class Algorithm:
     """Base class of the training algorithms: a server side and a worker side, separated.
 
@@ -248,11 +286,10 @@ class Algorithm:
         if self.aggregator is not None and clients < self.n:
             self.aggregator = self.aggregator.with_clamp()
 
-    def aggregate(self, messages: np.ndarray, kind: str = "gradient") -> np.ndarray:
-        """The robust aggregate of ``messages`` with the aggregator state of message ``kind``
-        (``"gradient"``, ``"full"``, ``"difference"``): the first kind used gets
-        ``self.aggregator``, each other kind a fresh copy of it (same spec and clamping,
-        state reset) on its first use."""
+    def aggregator_for(self, kind: str) -> Aggregator:
+        """The aggregator state of message ``kind`` (``"gradient"``, ``"full"``,
+        ``"difference"``): the first kind used gets ``self.aggregator``, each other kind a
+        fresh copy of it (same spec and clamping, state reset) on its first use."""
         agg = self._aggregators.get(kind)
         if agg is None:
             if self.aggregator is None:
@@ -263,7 +300,19 @@ class Algorithm:
             else:
                 agg = self.aggregator
             self._aggregators[kind] = agg
-        return np.asarray(agg(messages), dtype=np.float64).reshape(self.d)
+        return agg
+
+    def aggregate(self, messages: np.ndarray, kind: str = "gradient") -> np.ndarray:
+        """The robust aggregate of ``messages`` with the aggregator state of message ``kind``
+        (see :meth:`aggregator_for`)."""
+        return np.asarray(self.aggregator_for(kind)(messages), dtype=np.float64).reshape(self.d)
+
+    def server_view(self, plan: Plan) -> ServerView | None:
+        """What :meth:`server_step` aggregates from the messages of ``plan``, as the attack sees
+        them (after :meth:`attack_offset`); ``None`` where the server aggregates otherwise.
+        The line-searched attacks query it (docs/spec.md#attacks). Default: the ``"gradient"``
+        state, nothing else."""
+        return None if self.aggregator is None else ServerView(self.aggregator_for("gradient"))
 
     def attack_offset(self, plan: Plan) -> np.ndarray | None:
         """A vector the Byzantine workers' messages are attacked *around*: the attack sees and
@@ -351,7 +400,8 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
     """Replace the Byzantine rows of ``messages`` by the attack's messages.
 
     The attack's random stream is keyed by ``(seed, ATTACK, round)``; the attack may query
-    ``alg.aggregator`` (on a copy) and sees where the Byzantine rows sit. Where the algorithm
+    ``alg.server_view(plan)`` (on a copy: the round's aggregator state, with the server's
+    centring and clipping) and sees where the Byzantine rows sit. Where the algorithm
     gives an :meth:`Algorithm.attack_offset`, the attack acts on ``messages + offset`` (and
     the shift-back target is moved with it) and the offset is subtracted from its answer.
     Shared by the simulation and the distributed runtime's server.
@@ -362,7 +412,7 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
         The attack (any callable ``AttackContext -> (f, d)`` messages).
     alg : Algorithm
         The algorithm, for its :meth:`~Algorithm.shift_back_target`, ``attack_offset`` and
-        ``aggregator`` (the last two may be missing: the distributed runtime passes a stand-in
+        ``server_view`` (the last two may be missing: the distributed runtime passes a stand-in
         with ``shift_back_target`` only).
     plan : Plan
         The round's plan.
@@ -406,7 +456,7 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
                         rng=_streams.server_rng(seed, _streams.ATTACK, plan.round),
                         honest_ids=np.asarray(plan.clients)[~bad],
                         target=None if target is None else (lambda: target),
-                        aggregator=getattr(alg, "aggregator", None), byzantine_rows=bad)
+                        aggregator=getattr(alg, "server_view", lambda _plan: None)(plan), byzantine_rows=bad)
     out = sent.copy()  # honest rows keep their exact bits
     bad_rows = np.asarray(attack(ctx), dtype=np.float64).reshape(nb, -1)
     out[bad] = bad_rows if offset is None else bad_rows - offset

@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from .. import _ops, _streams
-from .base import Algorithm, Plan
+from .base import Algorithm, Plan, ServerView
 
 ATTACK_SPACES = ("difference", "estimator")
 
@@ -166,6 +166,19 @@ class ByzVRMarinaPP(Algorithm):
                 messages = _ops.clip(np.ascontiguousarray(messages), lam)
             self.g = self.g + self.aggregate(messages, "difference")
             self._full = 0
+
+    def server_view(self, plan: Plan) -> ServerView:
+        """The full round's state, or the difference round's with its clipping radius, centred
+        on ``g`` when the attack acts on the estimator (see :meth:`Algorithm.server_view`).
+
+        References
+        ----------
+        docs/spec.md#alg-byz-vr-marina-pp
+        """
+        if plan.kind == "full":
+            return ServerView(self.aggregator_for("full"))
+        return ServerView(self.aggregator_for("difference"), centre=self.attack_offset(plan),
+                          clip=plan.info["lambda"])
 
     def attack_offset(self, plan: Plan) -> np.ndarray | None:
         """The estimator ``g`` added to the Byzantines' messages in difference rounds with

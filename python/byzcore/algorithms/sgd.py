@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from .. import _ops
-from .base import Algorithm, Plan
+from .base import Algorithm, Plan, ServerView
 
 
 class RobustSGD(Algorithm):
@@ -162,6 +162,20 @@ class RobustSGD(Algorithm):
             self.g = self.g + self.aggregate(diffs, "difference")
         self.x_prev = self.x
         self.x = self.x - self.lr * self.g
+
+    def server_view(self, plan: Plan) -> ServerView | None:
+        """With the clipping heuristic, after its first round: ``g`` plus the difference state's
+        aggregate of the clipped ``m_i - g``; else the plain aggregation (see
+        :meth:`Algorithm.server_view`).
+
+        References
+        ----------
+        docs/spec.md#alg-sgd
+        """
+        if self.clip_alpha is None or self.g is None:
+            return super().server_view(plan)
+        lam = self.clip_alpha * float(np.linalg.norm(self.x - self.x_prev))
+        return ServerView(self.aggregator_for("difference"), centre=self.g, clip=lam)
 
     def shift_back_target(self, plan: Plan) -> np.ndarray:
         """The aggregate that would step the model back to ``x0`` in one step.
