@@ -60,7 +60,7 @@ def _print(done: GridRun, report: Report) -> int:
             print("  " + line)
     for run_id, err in done.failed.items():
         print(f"  run {run_id} failed: {err}", file=sys.stderr)
-    print("wrote " + ", ".join(report.paths))
+    print("wrote " + ", ".join(report.paths) + ("" if not report.notes else " (no figures: matplotlib is not installed)"))
     return 1 if done.failed else 0
 
 
