@@ -42,12 +42,13 @@ def test_run_says_when_matplotlib_is_missing(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)             # `import matplotlib` raises ImportError
     out = tmp_path / "run"
-    assert cli.main(["run", "--rounds", "2", "--n-samples", "600", "--no-progress", "--out", str(out)]) == 0
+    args = ["run", "--rounds", "2", "--n-samples", "600", "--no-progress", "--out", str(out)]
+    assert cli.main(args) == 0
     printed = capsys.readouterr()
     assert printed.err.count(NO_MATPLOTLIB) == 1
     assert "(no curves.png: matplotlib is not installed)" in printed.out
     assert not (out / "curves.png").exists()
-    assert cli.main(["run", "--rounds", "2", "--n-samples", "600", "--no-progress", "--out", str(out), "--no-plot"]) == 0
+    assert cli.main([*args, "--no-plot"]) == 0
     printed = capsys.readouterr()
     assert NO_MATPLOTLIB not in printed.err
     assert "not installed" not in printed.out

@@ -51,7 +51,8 @@ def _assert_learns(rows: list, what, *, max_loss: float = 0.6, min_gain: float |
     (``log 2`` = 0.693 at round 0) and 0.02 below the loss of predicting the class shares; and,
     with ``min_gain``, final accuracy at least that much above round 0's (the majority share)."""
     first, last = rows[0], rows[-1]
-    assert first["round"] == 0 and first["loss"] == pytest.approx(math.log(2)), what
+    assert first["round"] == 0, what
+    assert first["loss"] == pytest.approx(math.log(2)), what
     assert last["loss"] < max_loss, (what, last["loss"])
     assert last["loss"] < _prior_loss(first["accuracy"]) - 0.02, (what, last["loss"], first["accuracy"])
     if min_gain is not None:
