@@ -35,6 +35,25 @@ def test_run_writes_metrics_summary_and_curves(tmp_path, capsys):
     assert str(out) in printed
 
 
+def test_run_says_when_matplotlib_is_missing(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from byzcore.experiments.plots import NO_MATPLOTLIB
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)             # `import matplotlib` raises ImportError
+    out = tmp_path / "run"
+    args = ["run", "--rounds", "2", "--n-samples", "600", "--no-progress", "--out", str(out)]
+    assert cli.main(args) == 0
+    printed = capsys.readouterr()
+    assert printed.err.count(NO_MATPLOTLIB) == 1
+    assert "(no curves.png: matplotlib is not installed)" in printed.out
+    assert not (out / "curves.png").exists()
+    assert cli.main([*args, "--no-plot"]) == 0
+    printed = capsys.readouterr()
+    assert NO_MATPLOTLIB not in printed.err
+    assert "not installed" not in printed.out
+
+
 def test_every_issue_option_is_accepted(tmp_path):
     out = tmp_path / "r"
     code = cli.main(["run", "--algorithm", "resam", "--problem", "a9a-synthetic", "--workers", "8", "--byzantine", "2",

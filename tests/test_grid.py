@@ -8,12 +8,14 @@ import dataclasses
 import hashlib
 import json
 import math
+import sys
 
 import pytest
 
 from byzcore import cli
 from byzcore.algorithms import RunConfig
 from byzcore.experiments.grid import config_hash, expand, load_grid, run_grid
+from byzcore.experiments.plots import NO_MATPLOTLIB
 from byzcore.experiments.report import write_report
 from byzcore.experiments.tables import summarise, worst_case
 
@@ -227,14 +229,45 @@ def test_grid_command_on_a_toml_file(tmp_path, capsys):
     assert "ran 8, skipped 0" in printed
     assert "worst_loss" in printed
     assert len(_csv(out / "worst_case.csv")) == 4                  # f x split, worst over the two attacks
+    assert cli.main(["grid", str(tmp_path / "nope.toml")]) == 2
+    assert "[grid] no grid file" in capsys.readouterr().err
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         return
     assert (out / "curves.png").stat().st_size > 1000
     assert (out / "heatmaps.png").stat().st_size > 1000
-    assert cli.main(["grid", str(tmp_path / "nope.toml")]) == 2
-    assert "[grid] no grid file" in capsys.readouterr().err
+
+
+def test_no_matplotlib_is_said_once_on_stderr_and_in_the_summary(tmp_path, capsys, monkeypatch):
+    # Whether or not matplotlib is installed here: `import matplotlib` now raises ImportError.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    spec = {**TINY, "name": "nomatplotlib", "byzantine": [1, 2], "aggregator": "median", "attack": "alie", "seed": 0,
+            "rounds": 3}                                              # byzantine varies: curves and heatmaps
+    grid = expand(spec)
+    out = tmp_path / "g"
+    run_grid(grid, str(out), jobs=1, progress=False)
+    capsys.readouterr()
+    report = write_report(grid, str(out))
+    err = capsys.readouterr().err
+    assert err.count(NO_MATPLOTLIB) == 1
+    assert 'pip install "byzcore[plot]"' in err
+    assert report.notes == [NO_MATPLOTLIB]
+    assert not [p for p in report.paths if p.endswith(".png")]
+    assert not list(out.glob("*.png"))
+    assert write_report(grid, str(out), plots=False).notes == []     # no figure asked for: nothing said
+    assert capsys.readouterr().err == ""
+    # the command: the note once on stderr, and its `wrote` line says no figure was written
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps(spec))
+    assert cli.main(["grid", str(path), "--out", str(out), "--jobs", "1", "--no-progress"]) == 0
+    printed = capsys.readouterr()
+    assert printed.err.count(NO_MATPLOTLIB) == 1
+    assert "(no figures: matplotlib is not installed)" in printed.out
+    assert cli.main(["grid", str(path), "--out", str(out), "--jobs", "1", "--no-progress", "--no-plot"]) == 0
+    printed = capsys.readouterr()
+    assert NO_MATPLOTLIB not in printed.err
+    assert "no figures" not in printed.out
 
 
 def test_reproduce_command_lists_and_refuses(tmp_path, capsys):

