@@ -45,7 +45,7 @@ except ImportError:  # pragma: no cover - a Flower without the flwr.common re-ex
     try:
         from flwr.compat.common.parameter import ndarrays_to_parameters, parameters_to_ndarrays
     except ImportError:
-        ndarrays_to_parameters = parameters_to_ndarrays = None  # type: ignore[assignment]
+        ndarrays_to_parameters = parameters_to_ndarrays = None
 
 try:
     from flwr.server.strategy import FedAvg as LegacyFedAvg

@@ -304,7 +304,8 @@ class LegacyByzFedAvg(LegacyFedAvg or object):  # type: ignore[misc]
         self.current = {k: np.array(v, copy=True) for k, v in new.items()}
         return ndarrays_to_parameters([new[str(i)] for i in range(len(new))]), metrics
 
-    def aggregate_evaluate(self, server_round: int, results: list, failures: list) -> tuple[float | None, dict[str, Any]]:
+    def aggregate_evaluate(self, server_round: int, results: list,
+                           failures: list) -> tuple[float | None, dict[str, Any]]:
         """The evaluation results, robustly: the median of the finite reported losses and, per
         metric reported by a majority, the median (the legacy FedAvg weights both by the
         reported example counts, a Byzantine client's say). A user's
