@@ -114,11 +114,15 @@ def krum(X, f: int) -> np.ndarray:
     return _rows(X)[krum_order(X, f)[0]].copy()
 
 
-def multi_krum(X, f: int, m: int | None = None) -> np.ndarray:
+def multi_krum(X, f: int, m: int | None = None, weights=None) -> np.ndarray:
+    """The mean of the m lowest-scored messages; with ``weights``, the same selection averaged
+    with the selected messages' weights (docs/spec.md#rule-multi-krum)."""
     X = _rows(X)
     m = X.shape[0] - f if m is None else m
     chosen = krum_order(X, f)[:m]
-    return mean(X[chosen])
+    if weights is None:
+        return mean(X[chosen])
+    return weighted_mean(X[chosen], [float(weights[i]) for i in chosen])
 
 
 def nnm(X, f: int) -> np.ndarray:
@@ -517,10 +521,13 @@ def krum_byzfl_order(X, f: int) -> list[int]:
     return sorted(range(n), key=lambda i: (scores[i], i))
 
 
-def multi_krum_byzfl(X, f: int, m: int | None = None) -> np.ndarray:
+def multi_krum_byzfl(X, f: int, m: int | None = None, weights=None) -> np.ndarray:
     X = _rows(X)
     m = X.shape[0] - f if m is None else m
-    return mean(X[sorted(krum_byzfl_order(X, f)[:m])])
+    chosen = sorted(krum_byzfl_order(X, f)[:m])
+    if weights is None:
+        return mean(X[chosen])
+    return weighted_mean(X[chosen], [float(weights[i]) for i in chosen])
 
 
 # --- training settings of docs/spec.md#algorithms and #problems (issue 10) ---------------------

@@ -79,6 +79,22 @@ def test_clipping_beats_shift_back_under_partial_participation():
     assert np.nanmax(lp[len(lp) // 2:]) > 0.6                 # repeatedly thrown back towards x^0
 
 
+@pytest.mark.parametrize("clients, clamped", [(3, True), (12, False), (None, True)])
+def test_summary_counts_the_rounds_the_aggregator_clamped(clients, clamped):
+    """Partial participation: median with f = 2 needs n > 4, so each partial round of 3 clients
+    runs with a lowered f, counted in the summary's aggregator_clamped (docs/spec.md, aggregator
+    objects); with every client in every round (12 > 4) nothing is clamped. None: the default
+    ceil(12 / 4) = 3 clients per partial round."""
+    res = A.run(algorithm="byz_vr_marina_pp", workers=12, byzantine=2, aggregator="median", clients_per_round=clients,
+                rounds=20, n_samples=1000, eval_every=10)
+    count = res.summary()["algorithm"]["aggregator_clamped"]
+    if clamped:
+        assert 0 < count <= 20  # at most one per round; full rounds (c_hat = 12 clients) are not clamped
+    else:
+        assert count == 0
+    assert res.summary()["algorithm"]["f"] == 2  # the run reports the f it was given, not the clamped one
+
+
 def test_linear_convergence_on_homogeneous_data():
     """With no heterogeneity (every worker holds the same data) Byz-VR-MARINA-PP converges
     linearly under the PL condition, partial participation and shift-back included."""

@@ -258,6 +258,76 @@ def test_krum_variant_errors():
         bz.multi_krum(X, 1, 5, variant="byzfl")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,f,m", [(3, 0, None), (5, 1, None), (7, 2, None), (7, 2, 3), (10, 3, 1), (12, 0, 12)])
+def test_multi_krum_weighted(n, f, m, dtype):
+    X = separated(n, 19, seed=n + f, n_far=f).astype(dtype)
+    w = np.random.default_rng(n).integers(1, 100, size=n).astype(np.float64)
+    if m is None or m > 1:
+        w[0] = 0.0  # a zero weight (message 0 may be selected): it takes no part
+    np.testing.assert_allclose(bz.multi_krum(X, f, m, weights=w), ref.multi_krum(X, f, m, weights=w), **tol(dtype))
+    # the selection ignores the weights: equal weights give the unweighted rule
+    np.testing.assert_allclose(bz.multi_krum(X, f, m, weights=np.full(n, 7.0)), bz.multi_krum(X, f, m), **tol(dtype))
+    if n > 2 * f:
+        np.testing.assert_allclose(bz.multi_krum(X, f, m, variant="byzfl", weights=w),
+                                   ref.multi_krum_byzfl(X, f, m, weights=w), **tol(dtype))
+
+
+def test_multi_krum_weighted_inputs():
+    X = separated(7, 11, seed=3, n_far=2)
+    w = [5, 1, 2, 9, 3, 4, 1000]
+    X[6, 0] = np.nan  # a non-finite Byzantine message is not selected, whatever its weight
+    want = ref.multi_krum(X, 2, weights=w)
+    assert np.all(np.isfinite(want))
+    np.testing.assert_allclose(bz.multi_krum(X, 2, weights=w), want, rtol=1e-12)
+    np.testing.assert_allclose(bz.multi_krum(list(X), 2, weights=np.asarray(w)), want, rtol=1e-12)
+    np.testing.assert_allclose(bz.MultiKrum(2)(X), ref.multi_krum(X, 2), rtol=1e-12)  # the object: unweighted
+    torch = pytest.importorskip("torch")
+    T = torch.from_numpy(X)
+    got = bz.multi_krum(T, 2, weights=torch.tensor(w, dtype=torch.float64))
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.float64
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
+    half = bz.multi_krum(T.to(torch.bfloat16), 2, weights=w)
+    assert half.dtype == torch.bfloat16
+    np.testing.assert_allclose(half.float().numpy(), ref.multi_krum(T.to(torch.bfloat16).float().numpy(), 2, weights=w),
+                               rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("weights, match", [
+    ([1, 2], r"^\[multi_krum\] weights must have one entry per message \(n = 5\), got 2"),
+    ([1, 1, -1, 1, 1], r"^\[multi_krum\] weights must be finite and >= 0"),
+    ([1, 1, 1, math.nan, 1], r"^\[multi_krum\] weights must be finite and >= 0"),
+    ([1, 1, 1, 1, math.inf], r"^\[multi_krum\] weights must be finite and >= 0"),
+    ([0, 0, 0, 0, 0], r"^\[multi_krum\] weights must not all be zero"),
+    ([1e308] * 5, r"^\[multi_krum\] weights must not all be zero and must sum to a finite"),
+    # the left-out message (the far one, index 4) alone has weight: nothing selected to average
+    ([0, 0, 0, 0, 1], r"^\[multi_krum\] the weights of the 4 selected messages are all zero"),
+])
+@pytest.mark.parametrize("variant", ["original", "byzfl"])
+def test_multi_krum_weight_errors(weights, match, variant):
+    X = separated(5, 6, seed=5, n_far=1)
+    with pytest.raises(ValueError, match=match):
+        bz.multi_krum(X, 1, variant=variant, weights=weights)
+
+
+def test_multi_krum_weighted_argument_errors():
+    X = separated(5, 6, seed=5, n_far=1)
+    w = np.ones(5)
+    with pytest.raises(TypeError, match=r"^\[multi_krum\] weights must be a real number"):
+        bz.multi_krum(X, 1, weights=[1, 1, "a", 1, 1])
+    with pytest.raises(ValueError, match=r"^\[multi_krum\] needs n >= f \+ 3, got n = 5, f = 3"):
+        bz.multi_krum(X, 3, weights=w)
+    with pytest.raises(ValueError, match=r"^\[multi_krum\] needs n >= f \+ 3"):
+        bz.multi_krum(X, 2**63 - 1, weights=w)
+    with pytest.raises(ValueError, match=r"^\[multi_krum\] f must be >= 0"):
+        bz.multi_krum(X, -1, weights=w)
+    for m in (0, 6):
+        with pytest.raises(ValueError, match=r"^\[multi_krum\] m must be in 1..n \(n = 5\)"):
+            bz.multi_krum(X, 1, m, weights=w)
+    with pytest.raises(ValueError, match=r"^\[multi_krum\] variant='byzfl' needs n > 2f"):
+        bz.multi_krum(X, 3, variant="byzfl", weights=w)
+
+
 # ---------------------------------------------------------------- bounds and argument errors
 RULES = {
     "meamed": (bz.meamed, "n > 2f", lambda n: (n - 1) // 2),

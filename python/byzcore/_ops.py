@@ -24,6 +24,8 @@ rule's bound on ``n`` holds, the result is finite. :func:`mean` propagates them,
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Sequence
 from typing import Any, Callable
 
@@ -264,12 +266,15 @@ def krum(X: ArrayLike, f: int, *, variant: str = "original") -> Any:
     return _reduce("krum", X, lambda b, out: core.krum(b.messages, f, out))
 
 
-def multi_krum(X: ArrayLike, f: int, m: int | None = None, *, variant: str = "original") -> Any:
+def multi_krum(X: ArrayLike, f: int, m: int | None = None, *, variant: str = "original",
+               weights: Sequence[float] | None = None) -> Any:
     """Multi-Krum: the mean of the ``m`` messages with the lowest Krum scores.
 
     The selection follows the order ``(score, index)``, scores as :func:`krum_scores`; ``m``
-    defaults to ``n - f``. Needs ``n >= f + 3`` and ``1 <= m <= n``. Definition:
-    docs/spec.md#rule-multi-krum.
+    defaults to ``n - f``. Needs ``n >= f + 3`` and ``1 <= m <= n``. With ``weights`` the
+    selection is the same (it ignores the weights) and the selected messages are averaged
+    with their weights, ``sum_{i in S} w_i x_i / sum_{i in S} w_i``, as Flower's Multi-Krum
+    weights by example counts. Definition: docs/spec.md#rule-multi-krum.
 
     Parameters
     ----------
@@ -285,30 +290,47 @@ def multi_krum(X: ArrayLike, f: int, m: int | None = None, *, variant: str = "or
         ByzFL's convention, the sum (ByzFL: the mean, the same order) of the ``n - f - 1``
         smallest squared distances to the others, bound ``n > 2f``; the distances are byzcore's
         exact kernel, only the ``n x n`` ranking runs in NumPy.
+    weights : sequence of float, optional
+        Per-message weights ``w_i`` (example counts), one per message, as a list, a NumPy array
+        or a tensor on any device; checked as :func:`mean` checks them (finite, ``>= 0``, not
+        all zero), and the selected messages' weights must not all be zero. Default:
+        unweighted (the plain mean of the selection).
 
     Returns
     -------
     array
-        The mean of the selected messages, shaped like one message, in the caller's array type,
-        dtype and device.
+        The (weighted) mean of the selected messages, shaped like one message, in the caller's
+        array type, dtype and device.
 
     Raises
     ------
     ValueError
-        When the variant's bound fails, ``f < 0``, ``m`` is outside ``1..n``, or ``variant`` is
-        unknown.
+        When the variant's bound fails, ``f < 0``, ``m`` is outside ``1..n``, ``variant`` is
+        unknown, or on bad weights (not one per message, negative, non-finite, all zero, or
+        all zero on the selected messages).
+    TypeError
+        When a weight is not a real number.
 
     Notes
     -----
     A message holding a non-finite entry scores ``+inf``: with at most ``f`` such messages and
-    ``m <= n - f`` (the default) none of them is selected. Further reading: docs/rules.md.
+    ``m <= n - f`` (the default) none of them is selected. With ``weights`` the selection ranks
+    the scores :func:`krum_scores` returns, in the input's precision (the unweighted kernel
+    ranks them in double; float16 and bfloat16 are scored in float32): for float32 input the
+    two can differ only where two scores are equal after rounding to float32, which then go
+    to the lower index. The weighted mean is
+    the kernel of ``mean(weights=)``, with weight 0 for the messages not selected. Further
+    reading: docs/rules.md.
 
     See Also
     --------
     krum_scores, krum
     """
     f = as_index("multi_krum", "f", f)
-    if _krum_variant("multi_krum", variant):
+    byzfl = _krum_variant("multi_krum", variant)
+    if weights is not None:
+        return _weighted_multi_krum(X, f, m, byzfl, weights)
+    if byzfl:
         return _byzfl_krum("multi_krum", X, f, m)
 
     def call(b: Batch, out: int) -> None:
@@ -768,19 +790,35 @@ def permutation(n: int, *, seed: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- helpers of the catalogue rules
-def _weights(op: str, weights: Any) -> list[float]:
-    """Per-message weights as a list of floats (from a list, NumPy or torch, any device)."""
+def _weights(op: str, weights: Any, n: int | None = None) -> list[float]:
+    """Per-message weights as a list of floats (from a list, NumPy or torch, any device).
+
+    With ``n``, also checks them here as the core's ``check_weights`` (csrc/ops/checks.h)
+    does, with the same messages under ``[op]``: one per message, finite, ``>= 0``, a finite
+    positive sum. For callers that pass the weights on to a kernel whose own check would name
+    another op (``weighted_mean`` names ``mean``).
+    """
     if hasattr(weights, "detach"):
         weights = weights.detach().cpu()
     elif type(weights).__module__.split(".", 1)[0] == "cupy":
         weights = weights.get()
-    return [as_number(op, "weights", v) for v in np.asarray(weights, dtype=object).reshape(-1)]
+    w = [as_number(op, "weights", v) for v in np.asarray(weights, dtype=object).reshape(-1)]
+    if n is not None:
+        if len(w) != n:
+            raise ValueError(f"[{op}] weights must have one entry per message (n = {n}), got {len(w)}")
+        if not all(v >= 0 and math.isfinite(v) for v in w):
+            raise ValueError(f"[{op}] weights must be finite and >= 0")
+        total = sum(w)  # in order, as the core adds them (math.fsum would raise on overflow)
+        if not (total > 0 and math.isfinite(total)):
+            raise ValueError(f"[{op}] weights must not all be zero and must sum to a finite number")
+    return w
 
 
 def _host(a: Any) -> np.ndarray:
     """A small result (an n x n matrix) as a NumPy array on the host."""
     if hasattr(a, "detach"):
-        return a.detach().cpu().numpy()
+        a = a.detach().cpu()
+        return (a.float() if a.dtype is sys.modules["torch"].bfloat16 else a).numpy()  # NumPy has no bfloat16
     if type(a).__module__.split(".", 1)[0] == "cupy":
         return a.get()
     return np.asarray(a)
@@ -795,6 +833,11 @@ def _krum_variant(op: str, variant: Any) -> bool:
 
 def _byzfl_krum(op: str, X: ArrayLike, f: int, m: int | None) -> Any:
     """ByzFL's Krum / Multi-Krum: scores over the n - f - 1 nearest, bound n > 2f."""
+    return mean([X[i] for i in _byzfl_selection(op, X, f, m)])
+
+
+def _byzfl_selection(op: str, X: ArrayLike, f: int, m: int | None) -> list[int]:
+    """The indices ByzFL's (Multi-)Krum averages, ascending (checks the variant's bound and m)."""
     n = Batch(op, X).n
     if f < 0:
         raise ValueError(f"[{op}] f must be >= 0 (the number of Byzantine messages tolerated), got {f}")
@@ -807,8 +850,42 @@ def _byzfl_krum(op: str, X: ArrayLike, f: int, m: int | None) -> Any:
     D = _host(pairwise_distances(X))
     k = n - f - 1
     scores = [float(sum(sorted(np.delete(D[i], i))[:k])) for i in range(n)]
-    chosen = sorted(sorted(range(n), key=lambda i: (scores[i], i))[:m])
-    return mean([X[i] for i in chosen])
+    return sorted(sorted(range(n), key=lambda i: (scores[i], i))[:m])
+
+
+def _weighted_multi_krum(X: ArrayLike, f: int, m: int | None, byzfl: bool, weights: Any) -> Any:
+    """Multi-Krum's selection (unweighted, as defined), then the weighted mean of the selection
+    by the kernel of ``mean(weights=)``: weight 0 for the messages left out, which that kernel
+    skips (a left-out message takes no part, even a non-finite one)."""
+    op = "multi_krum"
+    b = Batch(op, X)
+    n = b.n
+    w = _weights(op, weights, n)
+    if byzfl:
+        chosen = _byzfl_selection(op, X, f, m)
+    else:
+        # The core's checks (csrc/ops/krum.cpp), here under [multi_krum]: krum_scores would
+        # name itself.
+        if f < 0:
+            raise ValueError(f"[{op}] f must be >= 0 (the number of Byzantine messages tolerated), got {f}")
+        if not (n >= 3 and f <= n - 3):
+            raise ValueError(f"[{op}] needs n >= f + 3, got n = {n}, f = {f}; lower f or aggregate more messages")
+        m = n - f if m is None else as_index(op, "m", m)
+        if not 1 <= m <= n:
+            raise ValueError(f"[{op}] m must be in 1..n (n = {n}), got {m}")
+        # In the compute dtype (float32 for float16/bfloat16 input), not rounded to the input's.
+        scores_out, ptr = b.empty((n,))
+        core.krum_scores(b.messages, f, ptr)
+        scores = _host(scores_out).astype(np.float64)
+        chosen = sorted(sorted(range(n), key=lambda i: (scores[i], i))[:m])
+    keep = set(chosen)
+    w_sel = [w[i] if i in keep else 0.0 for i in range(n)]
+    if not sum(w_sel) > 0:
+        raise ValueError(f"[{op}] the weights of the {len(chosen)} selected messages are all zero "
+                         f"(selected: {chosen}); give them a positive weight")
+    out, ptr = b.empty((b.d,))
+    core.weighted_mean(b.messages, w_sel, ptr)
+    return b.result(out, b.item_shape)
 
 
 # ---------------------------------------------------------------- the catalogue rules (issue 9)

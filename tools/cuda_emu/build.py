@@ -20,7 +20,9 @@ import sysconfig
 import pybind11
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LAUNCH = re.compile(r"([\w:]+(?:<[^<>;]*>)?)<<<(.+?)>>>\(", re.S)
+# Kernel launches `name<T><<<config>>>(args)`, also split across lines as clang-format writes
+# long ones (`name<T>\n    <<<grid, block, 0, stream>>>(args)`).
+LAUNCH = re.compile(r"([\w:]+(?:<[^<>;]*>)?)\s*<<<(.+?)>>>\s*\(", re.S)
 
 
 def _read(path: str) -> str:
@@ -40,6 +42,9 @@ def main() -> None:
         with open(cu) as fh:
             text = fh.read()
         text = LAUNCH.sub(lambda m: f"::emu::launch({m.group(2)})({m.group(1)}, ", text)
+        if "<<<" in text:
+            line = text[:text.index("<<<")].count("\n") + 1
+            sys.exit(f"{cu}: a kernel launch the emulator cannot parse (converted line {line})")
         dst = os.path.join(src, os.path.basename(cu)[:-3] + ".cpp")
         with open(dst, "w") as fh:
             fh.write(text)

@@ -269,7 +269,7 @@ class Scale(Attack):
 
     References
     ----------
-    docs/spec.md#attacks
+    docs/spec.md#attack-scale
     """
 
     name = "scale"

@@ -58,10 +58,15 @@ PEER_CALLS: dict[str, list[PeerCall]] = {
              PeerCall("byzpy", "torch.stack(list(Clipping(tau).pre_aggregate(list(T))))", True)],
     "mda": [PeerCall("byzfl", "byzfl.MDA(f)(X)", True),
             PeerCall("byzpy", "MinimumDiameterAveraging(f).aggregate(list(X))", True)],
-    # The peers' SMEA and CAF take one (or a few) randomly started power steps: not the exact
-    # eigenvalue byzcore computes, so their subsets and weights may differ.
+    # ByzFL's SMEA takes the eigenvalue from one randomly started power step, not the exact one
+    # byzcore computes, so its subset may differ. byzpy's SMEA is the same definition: every
+    # n - f subset in itertools.combinations order, the exact largest eigenvalue (eigvalsh of
+    # the centred subset Gram), the first strict minimum kept, i.e. byzcore's lexicographically
+    # first optimum. (Its Gram is formed in the input's float32, so on near-ties in the
+    # eigenvalues it could pick another subset; that would show as DIFFERS, to be read then.)
+    # The peers' CAF takes one (ByzFL) or three (byzpy) power steps: weights may differ.
     "smea": [PeerCall("byzfl", "byzfl.SMEA(f)(X)", False),
-             PeerCall("byzpy", "SMEA(f).aggregate(list(T))", False)],
+             PeerCall("byzpy", "SMEA(f).aggregate(list(T))", True)],
     "caf": [PeerCall("byzfl", "byzfl.CAF(f)(X)", False),
             PeerCall("byzpy", "CAF(f).aggregate(list(T))", False)],
     "weighted_mean": [PeerCall("flwr", "flwr_aggregate([([x], int(w)) for x, w in zip(X, weights)])[0]", True)],
