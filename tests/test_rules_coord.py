@@ -285,7 +285,8 @@ def test_multi_krum_weighted_inputs():
     torch = pytest.importorskip("torch")
     T = torch.from_numpy(X)
     got = bz.multi_krum(T, 2, weights=torch.tensor(w, dtype=torch.float64))
-    assert isinstance(got, torch.Tensor) and got.dtype == torch.float64
+    assert isinstance(got, torch.Tensor)
+    assert got.dtype == torch.float64
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
     half = bz.multi_krum(T.to(torch.bfloat16), 2, weights=w)
     assert half.dtype == torch.bfloat16
