@@ -21,7 +21,7 @@ def test_libsvm_problem_with_millions_of_features_equals_simulation(tmp_path):
     d = 3_000_000
     path = tmp_path / "wide.libsvm"
     write_wide_libsvm(path, 240, d, 10, seed=1, valued=True)
-    # 3 workers (1 Byzantine, ALIE: the Byzantine process reads the relayed honest messages),
+    # 3 workers (1 Byzantine, ALIE: the server replaces its row, from the honest ones),
     # 2 worker processes; every message and plan vector is 24 MB of float64.
     cfg = dict(algorithm="sgd", aggregator="median", attack="alie", workers=3, byzantine=1, rounds=2, batch=16,
                problem=f"libsvm:{path}", seed=2)
@@ -31,6 +31,34 @@ def test_libsvm_problem_with_millions_of_features_equals_simulation(tmp_path):
     np.testing.assert_array_equal(dist.x, sim.x)
     assert [m["loss"] for m in dist.metrics] == [m["loss"] for m in sim.metrics]
     assert all(m["participants"] == 3 for m in dist.metrics[1:])
+
+
+def test_faults_at_three_million_parameters(tmp_path):
+    # 4 workers on 3 worker processes (rank 1 holds workers 0 and 3, ranks 2 and 3 workers 1
+    # and 2; seed 2 makes worker 0 Byzantine, ALIE applied by the server), messages of 24 MB of
+    # float64. Worker 2 (rank 3) sends one value too few in round 2; worker 1 (rank 2) is
+    # SIGKILLed when round 3 begins.
+    d = 3_000_000
+    path = tmp_path / "wide.libsvm"
+    write_wide_libsvm(path, 160, d, 10, seed=3, valued=True)
+    cfg = dict(algorithm="sgd", aggregator="median", attack="alie", workers=4, byzantine=1, rounds=5, batch=16,
+               problem=f"libsvm:{path}", seed=2)
+    faults = {"truncated": {3: 1}, "kill": {2: 2}}  # plan seq s is round s + 1
+    res = run_distributed(cfg, nprocs=4, timeout_s=30, faults=faults, run_timeout_s=300)
+    assert res.x.size == d
+    assert res.byzantine == [0]
+    by_round = {m["round"]: m for m in res.metrics}
+    assert sorted(by_round) == list(range(6))  # the server survived: every round ran
+    assert by_round[1]["participants"] == 4
+    assert by_round[2]["malformed"] == [2] and by_round[2]["participants"] == 3
+    for k in range(3, 6):
+        assert by_round[k]["absent"] == [1] and by_round[k]["participants"] == 3
+    for k in range(1, 6):
+        assert "skipped" not in by_round[k]
+    assert np.all(np.isfinite(res.x))
+    losses = [by_round[k]["loss"] for k in range(6)]
+    assert all(np.isfinite(losses))
+    assert len(set(losses[2:])) == 4  # the rounds after the kill still moved the model
 
 
 def test_torch_model_of_ten_million_parameters_equals_simulation():

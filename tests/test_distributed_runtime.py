@@ -1,6 +1,7 @@
 """The server-worker runtime on torch.distributed (c10d store for control, gloo links for the
-vectors, over loopback): equal to the simulation with the same seed, and alive through
-crashed, stalled and malformed workers and arbitrary (NaN) values."""
+vectors, over loopback): equal to the simulation with the same seed (the server applies the
+attack, as the simulation does), and alive through crashed, stalled and malformed workers and
+arbitrary (NaN) values."""
 
 from __future__ import annotations
 
@@ -19,20 +20,31 @@ SMALL = dict(workers=5, byzantine=1, rounds=12, n_samples=1500, seed=3)
 
 
 @pytest.mark.parametrize("cfg, nprocs", [
-    # partial participation, clipping, shift-back run by the Byzantine process; 2 worker processes
+    # partial participation, clipping, shift-back (the server's target); 2 worker processes
     # holding 3 and 2 workers
     (dict(algorithm="byz_vr_marina_pp", aggregator="bucketing:2+median", attack="shift-back",
           clients_per_round=2, p=0.3, **SMALL), 3),
     # worker state (momentum) in the worker processes, an attack that reads honest messages,
     # one process per worker
     (dict(algorithm="resam", aggregator="trimmed_mean", attack="alie", **SMALL), 6),
-    # label flipping: the Byzantine process computes on flipped labels
+    # label flipping: the Byzantine worker computes its row on flipped labels
     (dict(algorithm="sgd", aggregator="mean", attack="label-flip", **SMALL), 6),
-    # arbitrary values: the Byzantine process sends NaN, the rule drops it, on 2 worker processes
+    # arbitrary values: the Byzantine rows are NaN, the rule drops them, on 2 worker processes
     (dict(algorithm="sgd", aggregator="median", attack="nan", **SMALL), 3),
     # the l2 regulariser of the Byz-VR-MARINA(-PP) papers reaches the worker processes
     (dict(algorithm="byz_vr_marina_pp", aggregator="median", attack="sign-flip", reg="l2", **SMALL), 3),
-])
+    # an attack that queries the server's aggregator (AttackContext.aggregate_with: its line
+    # search runs the rule), which only the server holds
+    (dict(algorithm="sgd", aggregator="trimmed_mean", attack="opt-alie", **SMALL), 3),
+    # an attack that reads every honest message (max pairwise distance), on worker state (momentum)
+    (dict(algorithm="resam", aggregator="median", attack="minmax", **SMALL), 3),
+    # the attack acts on the full estimator g^k + Delta_i (the server's attack_offset) and
+    # queries the server's view (MARINA's clipping and centre); ipm is not translation
+    # equivariant, so the offset changes the run
+    (dict(algorithm="byz_vr_marina_pp", aggregator="bucketing:2+median", attack="opt-ipm",
+          attack_space="estimator", clients_per_round=3, p=0.3, **SMALL), 3),
+], ids=["marina-pp-shift-back", "resam-alie", "sgd-label-flip", "sgd-nan", "marina-pp-l2", "sgd-opt-alie",
+        "resam-minmax", "marina-pp-estimator-opt-ipm"])
 def test_runtime_equals_simulation(cfg, nprocs):
     sim = A.run(cfg)
     dist = run_distributed(cfg, nprocs=nprocs, timeout_s=60, run_timeout_s=240)

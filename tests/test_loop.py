@@ -21,19 +21,24 @@ def _strip_time(metrics):
     return [{k: v for k, v in m.items() if k != "time"} for m in metrics]
 
 
-def test_loop_with_a_gathering_collect_equals_the_simulation():
+@pytest.mark.parametrize("in_loop", [True, False])
+def test_loop_with_a_gathering_collect_equals_the_simulation(in_loop):
     """A server that gathers each client's row alone and drives RoundLoop records what the
-    simulation records."""
-    cfg, problem, alg, attack, byz = _setup()
+    simulation records, whether the loop applies the attack (``attack=``, what the
+    distributed server does) or the collect does."""
+    cfg, problem, alg, attack, byz = _setup(attack="opt-alie")
     sim = A.run(cfg)
     bad = np.isin(np.arange(cfg.workers), byz)
     state = alg.init_worker_state()
 
     def gather(plan):
         rows = np.stack([alg.worker_messages(problem, plan, [i], state)[0] for i in plan.clients])
+        if in_loop:
+            return A.Round(plan, rows)
         return A.Round(plan, A.apply_attack(attack, alg, plan, rows, bad[plan.clients], cfg.seed))
 
-    metrics, diverged = A.RoundLoop(alg, problem, np.flatnonzero(~bad), gather).run(cfg.rounds)
+    loop = A.RoundLoop(alg, problem, np.flatnonzero(~bad), gather, attack=attack if in_loop else None)
+    metrics, diverged = loop.run(cfg.rounds)
     assert not diverged
     assert _strip_time(metrics) == _strip_time(sim.metrics)
 

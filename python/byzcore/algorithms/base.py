@@ -411,9 +411,8 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
     attack : Attack
         The attack (any callable ``AttackContext -> (f, d)`` messages).
     alg : Algorithm
-        The algorithm, for its :meth:`~Algorithm.shift_back_target`, ``attack_offset`` and
-        ``server_view`` (the last two may be missing: the distributed runtime passes a stand-in
-        with ``shift_back_target`` only).
+        The algorithm, for its :meth:`~Algorithm.shift_back_target`,
+        :meth:`~Algorithm.attack_offset` and :meth:`~Algorithm.server_view`.
     plan : Plan
         The round's plan.
     messages : numpy.ndarray
@@ -446,8 +445,7 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
     if nb == 0:
         return messages
     target = alg.shift_back_target(plan)
-    # the distributed runtime passes a stand-in with only shift_back_target: no offset there
-    offset = getattr(alg, "attack_offset", lambda _plan: None)(plan)
+    offset = alg.attack_offset(plan)
     sent = messages
     if offset is not None:  # attack the full estimator g^k + Delta_i, send back the difference
         messages = messages + offset
@@ -456,7 +454,7 @@ def apply_attack(attack: Any, alg: Algorithm, plan: Plan, messages: np.ndarray, 
                         rng=_streams.server_rng(seed, _streams.ATTACK, plan.round),
                         honest_ids=np.asarray(plan.clients)[~bad],
                         target=None if target is None else (lambda: target),
-                        aggregator=getattr(alg, "server_view", lambda _plan: None)(plan), byzantine_rows=bad)
+                        aggregator=alg.server_view(plan), byzantine_rows=bad)
     out = sent.copy()  # honest rows keep their exact bits
     bad_rows = np.asarray(attack(ctx), dtype=np.float64).reshape(nb, -1)
     out[bad] = bad_rows if offset is None else bad_rows - offset

@@ -1,11 +1,13 @@
 """The one round loop (:class:`RoundLoop`), and :func:`run` / :func:`simulate` on top of it.
 
 One round: the server draws a ``plan``, a *collect* callable turns the plan into the round's
-messages (the Byzantine rows already replaced by the attack), the server steps, and metrics
-are recorded. The single-process simulation collects by computing every client's row in this
-process (:func:`simulated_collect`); a distributed server collects by publishing the plan and
-gathering its workers' rows, and drives the same :class:`RoundLoop`, so both record the same
-metrics in the same order.
+messages as the clients computed them (the Byzantine clients' honest rows, on flipped labels
+for label-flip attacks), the server replaces the Byzantine rows by the attack
+(:func:`~byzcore.algorithms.base.apply_attack`), steps, and metrics are recorded. The
+single-process simulation collects by computing every client's row in this process
+(:func:`simulated_collect`); a distributed server collects by publishing the plan and
+gathering its workers' rows, and drives the same :class:`RoundLoop`, so both apply the same
+attack and record the same metrics in the same order.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ class Round:
         The plan restricted to the clients whose messages arrived (the plan itself in a
         simulation).
     messages : numpy.ndarray
-        ``(len(plan.clients), d)``: one row per client of ``plan``, in its order, Byzantine
-        rows already attacked.
+        ``(len(plan.clients), d)``: one row per client of ``plan``, in its order, as the
+        clients computed them (the loop's attack replaces the Byzantine rows).
     info : dict, default {}
         Extra metrics of the round, recorded with it (e.g. ``participants``, ``absent``).
 
@@ -55,8 +57,8 @@ class Round:
 def simulated_collect(alg: Algorithm, problem: Problem, attack: Attack,
                       byzantine: np.ndarray) -> Callable[[Plan], Round]:
     """The simulation's *collect*: every client's row computed in this process, the
-    Byzantine rows on flipped labels when the attack flips labels, then the attack applied
-    as the server would (:func:`~byzcore.algorithms.base.apply_attack`).
+    Byzantine rows on flipped labels when the attack flips labels (the attack itself is
+    applied by :class:`RoundLoop`, as on a distributed server).
 
     Parameters
     ----------
@@ -65,7 +67,7 @@ def simulated_collect(alg: Algorithm, problem: Problem, attack: Attack,
     problem : Problem
         What the honest workers compute on.
     attack : Attack
-        The run's attack.
+        The run's attack (for ``attack.flips_labels``).
     byzantine : numpy.ndarray
         The Byzantine worker ids.
 
@@ -90,13 +92,13 @@ def simulated_collect(alg: Algorithm, problem: Problem, attack: Attack,
                 msgs[~rows_bad] = alg.worker_messages(problem, plan, clients[~rows_bad], state)
             if rows_bad.any():
                 msgs[rows_bad] = alg.worker_messages(flipped, plan, clients[rows_bad], state)
-        return Round(plan, apply_attack(attack, alg, plan, msgs, rows_bad, alg.seed))
+        return Round(plan, msgs)
 
     return collect
 
 
 class RoundLoop:
-    """``rounds`` rounds of ``alg``: plan, collect, server step, record.
+    """``rounds`` rounds of ``alg``: plan, collect, attack, server step, record.
 
     Parameters
     ----------
@@ -108,13 +110,20 @@ class RoundLoop:
         The honest worker ids.
     collect : callable
         ``plan -> Round``: the round's messages (see :class:`Round`).
+    attack : Attack or None, default None
+        The run's attack: the server replaces the Byzantine rows of each round's messages
+        (those of clients not in ``honest``) with
+        ``apply_attack(attack, alg, round.plan, round.messages, mask, alg.seed)`` before
+        :meth:`~byzcore.algorithms.base.Algorithm.server_step`. ``None``: the collected
+        rows are stepped on as they are.
     eval_every : int, default 1
         Record metrics every this many rounds (and at the last round, and when the model
         stops being finite).
     partial : bool, default False
         ``True`` (a distributed server): a round where no message arrived, or whose
-        messages the rule refuses (``ValueError``, e.g. too few for it), keeps the model and
-        is recorded with ``skipped``. ``False`` (the simulation): such errors propagate.
+        messages the rule or the attack refuses (``ValueError``, e.g. too few for the rule),
+        keeps the model and is recorded with ``skipped``. ``False`` (the simulation): such
+        errors propagate.
     progress : bool, default False
         Show a progress bar.
     desc : str or None, default None
@@ -140,9 +149,10 @@ class RoundLoop:
     """
 
     def __init__(self, alg: Algorithm, problem: Problem, honest: np.ndarray, collect: Callable[[Plan], Round], *,
-                 eval_every: int = 1, partial: bool = False, progress: bool = False, desc: str | None = None,
-                 f_star: float | None = None):
+                 attack: Attack | None = None, eval_every: int = 1, partial: bool = False, progress: bool = False,
+                 desc: str | None = None, f_star: float | None = None):
         self.alg, self.problem, self.honest, self.collect = alg, problem, np.asarray(honest), collect
+        self.attack = attack
         self.eval_every, self.partial = int(eval_every), bool(partial)
         self.progress, self.desc = progress, desc or alg.name
         self.f_star = f_star
@@ -174,8 +184,12 @@ class RoundLoop:
                 info["skipped"] = "no message arrived"
             else:
                 try:
-                    self.alg.server_step(r.plan, r.messages)
-                except ValueError as exc:  # a distributed round the rule refuses: keep the model
+                    messages = r.messages
+                    if self.attack is not None:  # the server's omniscient adversary, keyed (seed, ATTACK, round)
+                        bad = ~np.isin(np.asarray(r.plan.clients), self.honest)
+                        messages = apply_attack(self.attack, self.alg, r.plan, messages, bad, self.alg.seed)
+                    self.alg.server_step(r.plan, messages)
+                except ValueError as exc:  # a distributed round the rule or attack refuses: keep the model
                     if not self.partial:
                         raise
                     info["skipped"] = str(exc)
@@ -258,7 +272,8 @@ def simulate(alg: Algorithm, problem: Problem, attack: Attack, byzantine: np.nda
     """The reference single-process run: ``rounds`` rounds of ``alg`` under ``attack``.
 
     Every client's row is computed in this process (:func:`simulated_collect`) and the
-    :class:`RoundLoop` records the metrics; errors of the rule propagate.
+    :class:`RoundLoop` applies the attack, steps and records the metrics; errors of the rule
+    propagate.
 
     Parameters
     ----------
@@ -291,7 +306,7 @@ def simulate(alg: Algorithm, problem: Problem, attack: Attack, byzantine: np.nda
     bad = np.zeros(problem.n_workers, dtype=bool)
     bad[np.asarray(byzantine, dtype=np.int64)] = True
     loop = RoundLoop(alg, problem, np.flatnonzero(~bad), simulated_collect(alg, problem, attack, byzantine),
-                     eval_every=eval_every, progress=progress, f_star=f_star)
+                     attack=attack, eval_every=eval_every, progress=progress, f_star=f_star)
     out = loop.run(rounds)
     if totals is not None:
         totals["oracle_calls"] = loop.oracle_calls

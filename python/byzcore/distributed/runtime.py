@@ -1,24 +1,25 @@
 """The server-worker runtime: ``byzcore run --backend torch-distributed``.
 
 Rank 0 is the server, ranks ``1..P-1`` are worker processes; the run's ``N`` workers are dealt
-to them round-robin (worker ``i`` lives in rank ``1 + i % (P-1)``; with ``P = N + 1`` each
-process is one worker holding its own data shard). One round (transport: control on the
-c10d Store, vectors on one gloo link per worker process, see
+to them round-robin (worker ``i`` lives in rank ``1 + i % (P-1)``). Every process builds the
+whole problem (each computes only its own workers' rows). One round (transport: control on
+the c10d Store, vectors on one gloo link per worker process, see
 :mod:`byzcore.distributed.transport`)::
 
     server   plan = alg.plan(k); header -> the queues go/{rank} (Store) of the processes
-             holding sampled clients; x, x_old, target in the header when small, else -> their links
+             holding sampled clients; x, x_old in the header when small, else -> their links
     worker   honest clients: row = alg.worker_messages(problem, plan, [i], state) -> link
-             Byzantine clients: their honest row (on flipped labels for label-flip) -> link
-    server   receives until the deadline; if Byzantine clients were sampled, relays the
-             round's messages to their processes (the omniscient adversary of the papers),
-             which run the attack in their own process and send the result (phase 1)
-    server   absent / malformed messages are left out;
-             alg.server_step(plan restricted to the clients that answered, their messages)
+             Byzantine clients: the same, their honest row (on flipped labels for label-flip)
+    server   receives until the deadline; absent / malformed messages are left out;
+             the attack replaces the Byzantine rows that arrived (apply_attack, the
+             omniscient adversary of the papers, simulated by the server as in the
+             simulation); alg.server_step(plan restricted to the clients that answered, rows)
 
-The algorithm objects, random streams and attacks are those of :mod:`byzcore.algorithms`
-(the server calls ``plan`` / ``server_step``, each worker ``worker_messages`` on its own
-rows), so with no faults the run equals ``--backend simulation`` with the same seed.
+The algorithm objects, random streams and attacks are those of :mod:`byzcore.algorithms`,
+and the server drives the simulation's own round loop
+(:class:`~byzcore.algorithms.loop.RoundLoop`: attack, then ``server_step``); each worker
+calls ``worker_messages`` on its own rows. So with no faults the run equals
+``--backend simulation`` with the same seed.
 
 Faults, per round: a worker that crashed or does not answer within ``timeout_s`` is absent
 (partial participation) and its link dropped; it opens a fresh link when it comes back. A
@@ -39,7 +40,6 @@ import dataclasses
 import os
 import signal
 import time
-import types
 from typing import Any
 
 import numpy as np
@@ -47,8 +47,6 @@ import numpy as np
 from .transport import ABSENT, MALFORMED, OK, ServerTransport, WorkerTransport, connect_store, decode_plan, wire_dtype
 
 __all__ = ["rank_main", "run_distributed"]
-
-BYZ_WAIT_FRACTION = 0.5  # Byzantine workers wait this share of the round's deadline for honest messages
 
 
 def _setup(cfg_dict: dict, factory: Any = None) -> tuple[Any, Any, Any, Any, np.ndarray]:
@@ -82,7 +80,8 @@ def _workers_of(rank: int, nprocs: int, n: int) -> list[int]:
 def serve(transport: ServerTransport, cfg_dict: dict, nprocs: int, *, timeout_s: float, startup_timeout_s: float,
           progress: bool = False, faults: dict | None = None, factory: Any = None):
     """Rank 0: drive the one round loop (:class:`~byzcore.algorithms.loop.RoundLoop`, as the
-    simulation does) with a *collect* that publishes each plan and gathers the workers' rows.
+    simulation does) with a *collect* that publishes each plan and gathers the workers' rows;
+    the loop applies the run's attack to the Byzantine rows that arrived, as in the simulation.
 
     Parameters
     ----------
@@ -121,7 +120,7 @@ def serve(transport: ServerTransport, cfg_dict: dict, nprocs: int, *, timeout_s:
     from ..algorithms.results import Result, jsonable
 
     wall = Timer(started=True)
-    cfg, problem, alg, _attack, byz = _setup(cfg_dict, factory)
+    cfg, problem, alg, attack, byz = _setup(cfg_dict, factory)
     bad = np.zeros(problem.n_workers, dtype=bool)
     bad[byz] = True
     wire = wire_dtype(problem.itemsize)
@@ -129,7 +128,7 @@ def serve(transport: ServerTransport, cfg_dict: dict, nprocs: int, *, timeout_s:
     store = transport.store
 
     # Wait for the worker processes to come up and open their links (the first round would
-    # otherwise time out while they import and load their shards); late ones join later.
+    # otherwise time out while they import and build the problem); late ones join later.
     ranks = list(range(1, nprocs))
     transport.accept(ranks, time.monotonic() + startup_timeout_s)
     seq = 0
@@ -142,26 +141,9 @@ def serve(transport: ServerTransport, cfg_dict: dict, nprocs: int, *, timeout_s:
         transport.accept(ranks)
         clients = np.asarray(plan.clients, dtype=np.int64)
         rank_of = [1 + int(w) % (nprocs - 1) for w in clients]
-        evil = bad[clients]
-        target = alg.shift_back_target(plan) if evil.any() else None
-        transport.publish(seq, plan, target, sorted(set(rank_of)))
-        start = time.monotonic()
-        end = start + timeout_s
-        senders = list(zip(clients.tolist(), rank_of))
-        if not evil.any():
-            rows, status = transport.gather(seq, senders, alg.d, wire, end)
-        else:
-            # Phase 0: honest messages and the Byzantine clients' honest rows; the server
-            # relays them to the Byzantine processes (the omniscient adversary of the papers
-            # reads the wire), which answer with their attack in phase 1.
-            rows, status = transport.gather(seq, senders, alg.d, wire, start + BYZ_WAIT_FRACTION * timeout_s)
-            seen = np.array([s == OK for s in status], dtype=bool)
-            transport.send_view(sorted({r for r, e, s in zip(rank_of, evil, seen) if e}), len(clients),
-                                clients[seen], rows[seen])
-            late = [i for i in range(len(clients)) if evil[i] and seen[i]]
-            rows2, status2 = transport.gather(seq, [senders[i] for i in late], alg.d, wire, end, phase=1)
-            for j, i in enumerate(late):
-                rows[i], status[i] = rows2[j], status2[j]
+        transport.publish(seq, plan, sorted(set(rank_of)))
+        end = time.monotonic() + timeout_s
+        rows, status = transport.gather(seq, list(zip(clients.tolist(), rank_of)), alg.d, wire, end)
         transport.end_round(max(end, time.monotonic() + 0.01))
         seq += 1
         ok = np.array([s == OK for s in status], dtype=bool)
@@ -170,8 +152,8 @@ def serve(transport: ServerTransport, cfg_dict: dict, nprocs: int, *, timeout_s:
                 "malformed": [int(w) for w, s in zip(clients, status) if s == MALFORMED]}
         return Round(dataclasses.replace(plan, clients=clients[ok]), rows[ok].astype(np.float64), info)
 
-    loop = RoundLoop(alg, problem, np.flatnonzero(~bad), collect, eval_every=cfg.eval_every, partial=True,
-                     progress=progress, desc=alg.name + " (torch-distributed)")
+    loop = RoundLoop(alg, problem, np.flatnonzero(~bad), collect, attack=attack, eval_every=cfg.eval_every,
+                     partial=True, progress=progress, desc=alg.name + " (torch-distributed)")
     try:
         metrics, diverged = loop.run(cfg.rounds)
     finally:
@@ -208,8 +190,8 @@ def work(transport: WorkerTransport, rank: int, cfg_dict: dict, nprocs: int, *, 
     """A worker process: serve rounds until the server says stop or goes quiet.
 
     For every plan that samples clients of this process it sends their rows; Byzantine
-    clients send their honest row, then the attack's message once the server has relayed
-    the round's messages (see the module docstring).
+    clients send their honest row (on flipped labels for label-flip attacks), which the
+    server replaces by the attack (see the module docstring).
 
     Parameters
     ----------
@@ -237,9 +219,7 @@ def work(transport: WorkerTransport, rank: int, cfg_dict: dict, nprocs: int, *, 
     int
         The number of rounds this process answered.
     """
-    from ..algorithms.base import apply_attack
-
-    cfg, problem, alg, attack, byz = _setup(cfg_dict, factory)
+    _cfg, problem, alg, attack, byz = _setup(cfg_dict, factory)
     mine = set(_workers_of(rank, nprocs, problem.n_workers))
     byz_set = {int(b) for b in byz}
     flipped = problem.with_flipped_labels(sorted(byz_set)) if attack.flips_labels and byz_set else problem
@@ -276,28 +256,14 @@ def work(transport: WorkerTransport, rank: int, cfg_dict: dict, nprocs: int, *, 
         arrays = transport.recv_plan(head, timeout_s)
         if arrays is None:
             continue
-        _, plan, target = decode_plan(head, arrays)
+        _, plan = decode_plan(head, arrays)
         fault = next((k for k in ("malformed", "truncated", "wrong_round") if at[k] == seq), None)
         sent = True
-        if good.size:
-            for w, row in zip(good, alg.worker_messages(problem, plan, good, state)):
-                vec, shift = _faulty(row.astype(wire, copy=False), wire, fault)
-                sent = sent and transport.send(seq + shift, w, vec, d, wire, timeout_s)
-        if evil.size and sent:
-            own = alg.worker_messages(flipped, plan, evil, state)
-            for w, row in zip(evil, own):
-                sent = sent and transport.send(seq, w, row.astype(wire, copy=False), d, wire, timeout_s)
-            view = transport.recv_view(len(clients), d, timeout_s) if sent else None
-            if view is not None:
-                present, mat = view
-                mask = np.array([c in byz_set for c in present], dtype=bool)
-                oracle: Any = types.SimpleNamespace(shift_back_target=lambda _plan, target=target: target)
-                out = apply_attack(attack, oracle, dataclasses.replace(plan, clients=present), mat, mask, cfg.seed)
-                for w in evil:
-                    hit = np.flatnonzero(present == w)
-                    if hit.size and sent:
-                        sent = transport.send(seq, w, out[hit[0]].astype(wire, copy=False), d, wire, timeout_s,
-                                              phase=1)
+        for ids, data in ((good, problem), (evil, flipped)):
+            if ids.size and sent:
+                for w, row in zip(ids, alg.worker_messages(data, plan, ids, state)):
+                    vec, shift = _faulty(row.astype(wire, copy=False), wire, fault)
+                    sent = sent and transport.send(seq + shift, w, vec, d, wire, timeout_s)
         answered += 1
 
 

@@ -81,10 +81,9 @@ _HEADER = struct.Struct("<4sB3xqqq")  # magic, dtype code, seq, worker, count: 3
 _DTYPES = {1: np.dtype("<f8"), 2: np.dtype("<f4")}
 _CODES = {v: k for k, v in _DTYPES.items()}
 _PLAN_TAG = 1 << 28   # + index of the plan's vector
-_VIEW_TAG = _PLAN_TAG + 16
 INLINE_PLAN_BYTES = 1 << 16  # plans up to this size travel in the Store's wake-up value
 PACK_BYTES = 1 << 20         # messages up to this size travel with their header in one transfer
-_MAX_WORKER = 1 << 25  # message tags are 4 * worker + (0..3): below _PLAN_TAG
+_MAX_WORKER = 1 << 27  # message tags are 2 * worker + (0, 1): below _PLAN_TAG
 
 
 def wire_dtype(itemsize: int) -> np.dtype:
@@ -164,7 +163,7 @@ def _packed(d: int, dtype: np.dtype) -> int:
     return _HEADER.size // dtype.itemsize if d * dtype.itemsize <= PACK_BYTES else 0
 
 
-def encode_plan(seq: int, plan: Any, target: np.ndarray | None, links: dict[int, int]) -> tuple[bytes, list]:
+def encode_plan(seq: int, plan: Any, links: dict[int, int]) -> tuple[bytes, list]:
     """Server -> workers: a plan as a JSON header (for the Store) and the vectors that follow.
 
     Parameters
@@ -174,18 +173,16 @@ def encode_plan(seq: int, plan: Any, target: np.ndarray | None, links: dict[int,
     plan : Plan
         The algorithm's plan for the round (round, sampled clients, kind, ``x``, ``x_old``,
         ``info``).
-    target : numpy.ndarray or None
-        The shift-back attack's target iterate, when Byzantine clients are sampled.
     links : dict of int to int
         Worker rank -> the link generation the server sends on.
 
     Returns
     -------
     tuple of (bytes, list of numpy.ndarray)
-        The header and the float64 vectors ``x``, ``x_old``, ``target`` that follow it on
-        the links (in that order, absent ones left out; the header lists their sizes).
+        The header and the float64 vectors ``x``, ``x_old`` that follow it on the links
+        (in that order, an absent ``x_old`` left out; the header lists their sizes).
     """
-    arrays = {"x": plan.x, "x_old": plan.x_old, "target": target}
+    arrays = {"x": plan.x, "x_old": plan.x_old}
     present = {k: int(np.asarray(v).size) for k, v in arrays.items() if v is not None}
     head = {"seq": int(seq), "round": int(plan.round), "clients": [int(c) for c in plan.clients],
             "kind": plan.kind, "info": plan.info, "arrays": present,
@@ -194,7 +191,7 @@ def encode_plan(seq: int, plan: Any, target: np.ndarray | None, links: dict[int,
     return json.dumps(head).encode(), vecs
 
 
-def decode_plan(head: dict, arrays: Sequence[np.ndarray]) -> tuple[int, Any, np.ndarray | None]:
+def decode_plan(head: dict, arrays: Sequence[np.ndarray]) -> tuple[int, Any]:
     """A plan back from its header and vectors (the inverse of :func:`encode_plan`).
 
     Parameters
@@ -206,15 +203,15 @@ def decode_plan(head: dict, arrays: Sequence[np.ndarray]) -> tuple[int, Any, np.
 
     Returns
     -------
-    tuple of (int, Plan, numpy.ndarray or None)
-        ``(seq, plan, target)``.
+    tuple of (int, Plan)
+        ``(seq, plan)``.
     """
     from ..algorithms.base import Plan
 
     vec = dict(zip(head["arrays"], arrays))
     plan = Plan(head["round"], np.asarray(head["clients"], dtype=np.int64), vec["x"], kind=head["kind"],
                 x_old=vec.get("x_old"), info=head["info"])
-    return head["seq"], plan, vec.get("target")
+    return head["seq"], plan
 
 
 def connect_store(timeout_s: float = 300.0):
@@ -375,12 +372,12 @@ class ServerTransport:
         """The generation of each open link, by rank (a rejoined worker has a new one)."""
         return {r: link.gen for r, link in self.links.items()}
 
-    def publish(self, seq: int, plan: Any, target: np.ndarray | None, ranks: Sequence[int]) -> None:
+    def publish(self, seq: int, plan: Any, ranks: Sequence[int]) -> None:
         """Set the ``published`` counter to ``seq + 1`` and wake the processes ``ranks``
         (those holding sampled clients; the others sleep through the round) with the plan's
         header, without waiting for a reply; the plan's vectors ride in the header when they
         are small (``INLINE_PLAN_BYTES``), else go over the links, without waiting."""
-        head, vecs = encode_plan(seq, plan, target, {r: self.links[r].gen for r in self.links})
+        head, vecs = encode_plan(seq, plan, {r: self.links[r].gen for r in self.links})
         inline = sum(v.nbytes for v in vecs) <= INLINE_PLAN_BYTES
         if inline:  # JSON never holds a NUL byte: the vectors' bytes follow one
             head = b"\0".join([head, b"".join(v.tobytes() for v in vecs)])
@@ -399,14 +396,13 @@ class ServerTransport:
         for r in ranks:
             self.store.queue_push(f"go/{r}", value)
 
-    def gather(self, seq: int, senders: Sequence[tuple[int, int]], d: int, dtype: np.dtype, deadline: float,
-               *, phase: int = 0) -> tuple[np.ndarray, list[str]]:
+    def gather(self, seq: int, senders: Sequence[tuple[int, int]], d: int, dtype: np.dtype,
+               deadline: float) -> tuple[np.ndarray, list[str]]:
         """The messages of ``senders`` (``(worker, rank)`` pairs) for round ``seq``:
         ``(rows (len, d) of dtype, status)``, status ``ok``, ``absent`` (link missing or
         broken, or nothing by ``deadline``) or ``malformed`` (wrong header). Rows that are
         not ``ok`` hold NaN; ``rows`` may be a view whose rows are apart by more than ``d``
-        (small messages arrive with their header in front). ``phase`` 1 is the Byzantine
-        processes' second message."""
+        (small messages arrive with their header in front)."""
         dtype = np.dtype(dtype)
         hw = _packed(d, dtype)
         # Payloads land in place (no copy); packed, each row has its header in front.
@@ -418,7 +414,7 @@ class ServerTransport:
             if link is None:
                 posted.append(None)
                 continue
-            tag = 4 * int(w) + 2 * phase
+            tag = 2 * int(w)
             if hw:
                 posted.append((frames[i, :hw].view(np.uint8), [link.recv(frames[i], tag)]))
             else:
@@ -436,23 +432,6 @@ class ServerTransport:
             if status[-1] != OK:
                 rows[i] = np.nan
         return rows, status
-
-    def send_view(self, ranks: Sequence[int], n_clients: int, present: Sequence[int], matrix: np.ndarray) -> None:
-        """The omniscient adversary's view of the round (the clients whose messages arrived,
-        out of the plan's ``n_clients``, and those messages, ``(len(present), d)``) to the
-        Byzantine processes ``ranks``, over their links, in one float64 transfer of a size
-        the worker knows: the count, ``n_clients`` ids (-1 after the count), then
-        ``n_clients`` rows of ``d`` (NaN after the count)."""
-        n, k = int(n_clients), len(present)
-        view = np.full(1 + n + n * np.shape(matrix)[1], np.nan)  # matrix is (k, d), also for k = 0
-        view[0] = k
-        view[1: 1 + n] = -1
-        view[1: 1 + k] = present
-        if k:
-            view[1 + n:].reshape(n, -1)[:k] = matrix
-        for r in ranks:
-            if r in self.links:
-                self._pending.append((r, self.links[r].send(view, _VIEW_TAG), view))
 
     def end_round(self, deadline: float) -> None:
         """Settle this round's sends (a link whose send failed is dropped)."""
@@ -577,22 +556,7 @@ class WorkerTransport:
         self._broken()
         return None
 
-    def recv_view(self, n_clients: int, d: int, timeout_s: float) -> tuple[np.ndarray, np.ndarray] | None:
-        """The adversary's view of the round (see :meth:`ServerTransport.send_view`):
-        ``(present clients, messages)``; ``None`` (and the link dropped) on a failure."""
-        deadline = time.monotonic() + timeout_s
-        n = int(n_clients)
-        view = np.empty(1 + n + n * d)
-        count = view[0] if _wait(self._joined().recv(view, _VIEW_TAG), deadline) else np.nan
-        ok = 0 <= count <= n and count == int(count)  # NaN fails both
-        if not ok:
-            self._broken()
-            return None
-        k = int(view[0])
-        return view[1: 1 + k].astype(np.int64), view[1 + n:].reshape(n, d)[:k]
-
-    def send(self, seq: int, worker: int, vec: np.ndarray, d: int, dtype: np.dtype, timeout_s: float,
-             *, phase: int = 0) -> bool:
+    def send(self, seq: int, worker: int, vec: np.ndarray, d: int, dtype: np.dtype, timeout_s: float) -> bool:
         """Send worker ``worker``'s message of round ``seq``: its true header, then a payload
         of the size the server fixed (``d`` values of ``dtype``: the message itself when it
         conforms, zeros otherwise, so the link stays in step). Returns False (and drops the
@@ -603,7 +567,7 @@ class WorkerTransport:
         dtype = np.dtype(dtype)
         conforms = vec.dtype == dtype and vec.size == d
         head = encode_header(seq, worker, vec)
-        tag = 4 * int(worker) + 2 * phase
+        tag = 2 * int(worker)
         deadline = time.monotonic() + timeout_s
         link = self._joined()
         hw = _packed(d, dtype)
