@@ -50,9 +50,11 @@ def test_faults_at_three_million_parameters(tmp_path):
     by_round = {m["round"]: m for m in res.metrics}
     assert sorted(by_round) == list(range(6))  # the server survived: every round ran
     assert by_round[1]["participants"] == 4
-    assert by_round[2]["malformed"] == [2] and by_round[2]["participants"] == 3
+    assert by_round[2]["malformed"] == [2]
+    assert by_round[2]["participants"] == 3
     for k in range(3, 6):
-        assert by_round[k]["absent"] == [1] and by_round[k]["participants"] == 3
+        assert by_round[k]["absent"] == [1]
+        assert by_round[k]["participants"] == 3
     for k in range(1, 6):
         assert "skipped" not in by_round[k]
     assert np.all(np.isfinite(res.x))
