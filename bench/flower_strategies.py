@@ -29,7 +29,7 @@ CASES = {
     "multi_krum": ("MultiKrum(num_malicious_nodes=f, num_nodes_to_select=n - f)", "multi_krum", True),
     "median": ("FedMedian()", "median", True),
     "trimmed_mean": ("FedTrimmedAvg(beta=0.2)", "trimmed_mean", True),
-    "bulyan": ("Bulyan(num_malicious_nodes=f)", "bulyan", True),
+    "bulyan": ("Bulyan(num_malicious_nodes=f)", "bulyan", False),  # Flower: Krum scores over n - f - 2, theta - 2f kept
 }
 
 
