@@ -79,7 +79,7 @@ def big_linear_problem(n_workers: int, *, split: str = "homogeneous", seed: int 
         torch.manual_seed(seed)
         module = torch.nn.Linear(1000, 10_000)
     return TorchProblem(module, torch.nn.functional.cross_entropy, X, y, n_workers, split=split, seed=seed,
-                        classification=True, n_classes=10_000, name="linear-1e7")
+                        classification=True, n_classes=10_000, name="linear-1e7", threads=1)
 
 
 def transport_roundtrip(rank: int, world: int, d: int) -> list | None:

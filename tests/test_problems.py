@@ -354,6 +354,35 @@ def test_torch_problem_leaves_the_callers_module_alone():
     assert prob.module is not module
 
 
+def test_torch_problem_leaves_torchs_thread_count_alone_unless_asked():
+    torch = pytest.importorskip("torch")
+    start = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        seen = []
+
+        def loss(out, y):  # records the thread count torch runs the problem's computation with
+            seen.append(torch.get_num_threads())
+            return torch.nn.functional.cross_entropy(out, y)
+
+        X = np.random.default_rng(1).normal(size=(40, 5))
+        y = (X[:, 0] > 0).astype(np.int64)
+        P.TorchProblem(torch.nn.Linear(5, 2), loss, X, y, 2).full_gradients(np.zeros(12), [0, 1])
+        assert set(seen) == {2}                                  # default: the caller's setting
+        seen.clear()
+        P.TorchProblem(torch.nn.Linear(5, 2), loss, X, y, 2, threads=1).full_gradients(np.zeros(12), [0, 1])
+        assert set(seen) == {1}                                  # asked for: held while computing
+        assert torch.get_num_threads() == 2                      # and restored
+    finally:
+        torch.set_num_threads(start)
+
+
+def test_built_in_small_torch_models_ask_for_one_thread():
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    assert P.mlp_digits(2).threads == 1
+
+
 def test_torch_threads_are_restored_under_concurrent_calls():
     """Many threads computing at once (no scope held by the caller) leave torch's thread count
     as it was; during the computations it is the problem's."""

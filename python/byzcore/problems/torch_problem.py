@@ -84,11 +84,12 @@ class TorchProblem(Problem):
         ``C``; ``None``: the largest label + 1 for classification, else 0.
     name : str, default "torch"
         The problem's name in results.
-    threads : int or None, default 1
+    threads : int or None, default None
         PyTorch intra-op threads during this problem's computations (restored when the last
-        concurrent computation ends, see :meth:`compute_scope`); ``None`` leaves torch's
-        setting. One thread is fastest for small models and avoids oversubscription when the
-        machine is shared.
+        concurrent computation ends, see :meth:`compute_scope`); ``None`` (the default) never
+        touches torch's process-wide setting, which is the caller's. The built-in small models
+        (:func:`mlp_digits`, :func:`cnn_mnist`) ask for 1: one thread is fastest for them and
+        avoids oversubscription when the machine is shared.
 
     Raises
     ------
@@ -104,7 +105,7 @@ class TorchProblem(Problem):
 
     def __init__(self, module: Any, loss_fn: Any, features: Any, labels: Any, n_workers: int, *,
                  split: str = "homogeneous", seed: int = 0, classification: bool = True,
-                 n_classes: int | None = None, name: str = "torch", threads: int | None = 1):
+                 n_classes: int | None = None, name: str = "torch", threads: int | None = None):
         import torch
 
         self.torch = torch
@@ -351,7 +352,7 @@ def mlp_digits(n_workers: int, *, split: str = "homogeneous", seed: int = 0, hid
         torch.manual_seed(int(seed) % 2**63)
         module = torch.nn.Sequential(torch.nn.Linear(64, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, 10))
     return TorchProblem(module, torch.nn.functional.cross_entropy, X / 16.0, y.astype(np.int64), n_workers,
-                        split=split, seed=seed, classification=True, n_classes=10, name="mlp_digits")
+                        split=split, seed=seed, classification=True, n_classes=10, name="mlp_digits", threads=1)
 
 
 def cnn_mnist(
@@ -406,4 +407,4 @@ def cnn_mnist(
         module = nn.Sequential(nn.Conv2d(1, 4, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 8, 5), nn.ReLU(),
                                nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128, 10))
     return TorchProblem(module, torch.nn.functional.cross_entropy, X.reshape(-1, 1, 28, 28), y, n_workers,
-                        split=split, seed=seed, classification=True, n_classes=10, name="cnn_mnist")
+                        split=split, seed=seed, classification=True, n_classes=10, name="cnn_mnist", threads=1)
