@@ -205,6 +205,21 @@ def test_dnc_argument_errors():
     byzcore.dnc(Y, 2, iters=3, c=1.0)
 
 
+def test_dnc_iters_capped_and_nothing_removed_runs_once():
+    # iters is an iteration count: capped at 10**6 as every other one (docs/spec.md#errors); a
+    # huge iters with floor(c f) = 0 used to loop for ever (nothing removed, so no bound failed).
+    Y = inputs(3, 7, 2, 5, outliers=True)
+    for f, c in [(0, 1.0), (1, 0.0), (2, 0.4)]:
+        with pytest.raises(ValueError, match=r"^\[dnc\] iters must be in 1\.\.1000000, got 4611686018427387904"):
+            byzcore.dnc(Y, f, iters=2**62, c=c)
+        with pytest.raises(ValueError, match=r"^\[dnc\] iters must be in 1\.\.1000000, got 1000001"):
+            byzcore.dnc(Y, f, iters=10**6 + 1, c=c)
+        # floor(c f) = 0: nothing is removed, the mean of all in one pass, even at the cap
+        np.testing.assert_allclose(byzcore.dnc(Y, f, iters=10**6, c=c), Y.mean(axis=0), rtol=1e-15)
+    with pytest.raises(ValueError, match=r"^\[dnc\] iters must be in 1\.\.1000000"):
+        byzcore.DnC(0, iters=2**62)(Y)
+
+
 # ----------------------------------------------------------------------------- input kinds
 
 @pytest.mark.parametrize("kind,dtype", kind_dtype_pairs())

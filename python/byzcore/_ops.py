@@ -814,6 +814,15 @@ def _weights(op: str, weights: Any, n: int | None = None) -> list[float]:
     return w
 
 
+_MAX_ITERATIONS = 10**6  # kMaxIterations of csrc/ops/checks.h: the cap of every iteration count
+
+
+def _check_iterations(op: str, name: str, v: int, lowest: int) -> None:
+    """The core's ``check_iterations`` (csrc/ops/checks.h), with its message: ``lowest..10**6``."""
+    if not lowest <= v <= _MAX_ITERATIONS:
+        raise ValueError(f"[{op}] {name} must be in {lowest}..{_MAX_ITERATIONS}, got {v}")
+
+
 def _host(a: Any) -> np.ndarray:
     """A small result (an n x n matrix) as a NumPy array on the host."""
     if hasattr(a, "detach"):
@@ -1306,7 +1315,8 @@ def dnc(X: ArrayLike, f: int, *, iters: int = 1, sub_dim: int = 10000, c: float 
     f : int
         Number of Byzantine messages tolerated; needs ``n > 2f``.
     iters : int
-        Filtering rounds (each draws new coordinates), ``>= 1``.
+        Filtering rounds (each draws new coordinates), ``1..10**6``. When ``floor(c f) = 0``
+        no round removes anything, so one round runs (the mean of all the messages).
     sub_dim : int
         Coordinates per round (all of them if ``>= d``), ``>= 1``.
     c : float
@@ -1325,7 +1335,7 @@ def dnc(X: ArrayLike, f: int, *, iters: int = 1, sub_dim: int = 10000, c: float 
     ------
     ValueError
         ``[dnc]`` if ``n <= 2f``, ``n <= iters * floor(c f)`` (no message could survive), ``f < 0``,
-        ``iters < 1``, ``sub_dim < 1``, ``c`` negative or not finite, or ``seed`` outside
+        ``iters`` outside ``1..10**6``, ``sub_dim < 1``, ``c`` negative or not finite, or ``seed`` outside
         ``0..2**64-1``.
     TypeError
         ``[dnc]`` for a non-integer ``f``, ``iters``, ``sub_dim`` or ``seed``, or a ``c`` that is
@@ -1346,4 +1356,9 @@ def dnc(X: ArrayLike, f: int, *, iters: int = 1, sub_dim: int = 10000, c: float 
     op = "dnc"
     f, iters, sub_dim = as_index(op, "f", f), as_index(op, "iters", iters), as_index(op, "sub_dim", sub_dim)
     c, seed = as_number(op, "c", c), as_seed(op, seed)
+    _check_iterations(op, "iters", iters, 1)
+    if f >= 0 and 0 <= c < math.inf and c * f < 1:  # floor(c f) = 0
+        # Nothing is removed in any round: every round keeps all messages, so one round gives
+        # the same result (the mean of all) as iters of them, without iters useless passes.
+        iters = 1
     return _reduce(op, X, lambda b, out: core.dnc(b.messages, f, iters, sub_dim, c, seed, out))
