@@ -24,7 +24,7 @@ INTS = [0, 1, -1, 2, 3, 5, 2**31, 2**62, 2**63 - 1, -2**63, 2**63, 2**64 - 1, 2*
         np.int64(1), np.int32(-1), np.int8(2), np.uint64(2**63), np.uint64(2**64 - 1), np.int64(2**63 - 1)]
 NOT_INTS = [3.0, 1.5, True, False, np.float64(1.0), np.bool_(True), "1", b"1", 1 + 0j, [1]]
 
-BIG = 2**40  # the cap on d (rand_k): the draw scans every coordinate
+BIG = 2**32  # the cap on d (rand_k): the draw scans every coordinate
 MAX_MESSAGES = 2**31 - 1  # the cap on permutation's n
 
 

@@ -25,6 +25,7 @@ rule's bound on ``n`` holds, the result is finite. :func:`mean` propagates them,
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, Callable
@@ -432,13 +433,13 @@ def rand_k_indices(d: int, k: int, *, seed: int, like: ArrayLike | None = None) 
     """The ``k`` coordinates of ``0..d-1`` that :func:`rand_k` keeps for ``seed``, ascending.
 
     A uniform draw without replacement from a counter-based generator keyed by ``seed``,
-    identical on CPU and CUDA. Needs ``1 <= k <= d <= 2**40``. Definition:
+    identical on CPU and CUDA. Needs ``1 <= k <= d <= 2**32``. Definition:
     docs/spec.md#helper-rand-k.
 
     Parameters
     ----------
     d : int
-        Number of coordinates of the message, ``1..2**40``.
+        Number of coordinates of the message, ``1..2**32``.
     k : int
         Number of coordinates kept, ``1..d``.
     seed : int
@@ -455,8 +456,8 @@ def rand_k_indices(d: int, k: int, *, seed: int, like: ArrayLike | None = None) 
     Raises
     ------
     ValueError
-        When ``d`` is outside ``1..2**40``, ``k`` outside ``1..d``, or ``seed`` outside
-        ``0..2**64-1``.
+        When ``d`` is outside ``1..2**32`` (the draw scans every coordinate), ``k`` outside
+        ``1..d``, ``seed`` outside ``0..2**64-1``, or the ``k`` indices do not fit in memory.
     TypeError
         When ``seed`` is ``None``, or ``like`` is not a floating array.
     """
@@ -465,15 +466,45 @@ def rand_k_indices(d: int, k: int, *, seed: int, like: ArrayLike | None = None) 
     return _draw_indices(op, d, k, seed, like)
 
 
+# The draw scans all d keys (about 8.7 s per 2**30 on one core of the development machine), so d
+# is capped at 2**32 coordinates (16 GiB of float32): a call takes at most about half a minute.
+# csrc/ops/rand_k.cpp's kMaxCoordinates; checked here too so that no call starts a longer scan.
+_MAX_COORDINATES = 2**32
+
+
+def _check_coordinates(op: str, d: int) -> None:
+    if not 1 <= d <= _MAX_COORDINATES:
+        raise ValueError(f"[{op}] d must be in 1..2**32 (the draw scans every coordinate), got {d}")
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def _draw_indices(op: str, d: int, k: int, seed: int, like: ArrayLike | None) -> Any:
-    # k > d and d outside 1..2**40 are the core's errors to report, not a huge allocation first
-    size = max(0, min(k, d)) if 1 <= d <= 2**40 else 0
-    if like is None:
-        out = np.empty((size,), dtype=np.int64)
-        core.rand_k_indices(d, k, seed, "cpu", 0, 0, out.__array_interface__["data"][0])
-        return out
-    b = Batch(op, like.reshape(1, -1) if getattr(like, "ndim", 2) == 1 else like)
-    out, ptr = b.empty((size,), "int64")
+    _check_coordinates(op, d)
+    if not 1 <= k <= d:
+        raise ValueError(f"[{op}] k must be in 1..d (d = {d}), got {k}")
+    too_big = ValueError(f"[{op}] the k = {k} indices ({8 * k} bytes of int64) do not fit in memory; lower k")
+    try:
+        if like is None:
+            memory = _physical_memory()
+            if memory is not None and 8 * k > memory:  # a lazily committed array would fail in the kernel
+                raise too_big
+            out = np.empty((k,), dtype=np.int64)
+            core.rand_k_indices(d, k, seed, "cpu", 0, 0, out.__array_interface__["data"][0])
+            return out
+        b = Batch(op, like.reshape(1, -1) if getattr(like, "ndim", 2) == 1 else like)
+        out, ptr = b.empty((k,), "int64")
+    except MemoryError:  # NumPy's and CuPy's (its OutOfMemoryError is a MemoryError)
+        raise too_big from None
+    except RuntimeError as exc:  # torch's OutOfMemoryError
+        if "out of memory" not in str(exc).lower():
+            raise
+        raise too_big from None
     core.rand_k_indices(d, k, seed, b.device, b.device_index, b.stream, ptr)
     return out
 
@@ -505,7 +536,7 @@ def rand_k(x: ArrayLike, k: int, *, seed: int) -> Any:
     Raises
     ------
     ValueError
-        When ``k`` is outside ``1..d``, ``d > 2**40``, or ``seed`` outside ``0..2**64-1``.
+        When ``k`` is outside ``1..d``, ``d > 2**32``, or ``seed`` outside ``0..2**64-1``.
     TypeError
         When ``seed`` is ``None``.
 
@@ -517,6 +548,7 @@ def rand_k(x: ArrayLike, k: int, *, seed: int) -> Any:
     k, seed = as_index(op, "k", k), as_seed(op, seed)
     single = not isinstance(x, (list, tuple)) and getattr(x, "ndim", 2) == 1
     b = Batch(op, x.reshape(1, -1) if single else x)
+    _check_coordinates(op, b.d)
     out, ptr = b.empty((b.n, b.d))
     core.rand_k(b.messages, k, seed, ptr)
     return b.result(out, b.item_shape if single else (b.n, *b.item_shape))
@@ -548,7 +580,7 @@ def rand_k_sparse(x: ArrayLike, k: int, *, seed: int) -> tuple[Any, Any]:
     Raises
     ------
     ValueError
-        When ``k`` is outside ``1..d``, ``d > 2**40``, or ``seed`` outside ``0..2**64-1``.
+        When ``k`` is outside ``1..d``, ``d > 2**32``, or ``seed`` outside ``0..2**64-1``.
     TypeError
         When ``x`` is a list or tuple or has no ``reshape``, or ``seed`` is ``None``.
     """
@@ -581,7 +613,7 @@ def rand_k_dense(indices: ArrayLike, values: ArrayLike, d: int) -> Any:
     values : array
         The values it returned (a tensor, a CuPy array, or anything NumPy reads).
     d : int
-        Length of the dense message, ``1..2**40``.
+        Length of the dense message, ``1..2**32``.
 
     Returns
     -------
@@ -591,13 +623,14 @@ def rand_k_dense(indices: ArrayLike, values: ArrayLike, d: int) -> Any:
     Raises
     ------
     ValueError
-        When ``d`` is outside ``1..2**40``, the vector does not fit in memory, or the values
+        When ``d`` is outside ``1..2**32``, the vector does not fit in memory, or the values
         cannot be placed at the indices (an index out of range, counts that differ).
     """
     op = "rand_k_dense"
     d = as_index(op, "d", d)
-    if not 1 <= d <= 2**40:
-        raise ValueError(f"[{op}] d must be in 1..2**40 (the length of the dense message), got {d}")
+    if not 1 <= d <= _MAX_COORDINATES:
+        raise ValueError(f"[{op}] d must be in 1..2**32 (the length of the dense message, the cap of the "
+                         f"random-k draw), got {d}")
     try:
         if hasattr(values, "new_zeros"):
             out = values.new_zeros((d,))
