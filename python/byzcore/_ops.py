@@ -60,6 +60,8 @@ def mean(X: ArrayLike, weights: Sequence[float] | None = None) -> Any:
         Per-message weights ``w_i`` (example counts, as FedAvg and Flower use them), one per
         message, as a list, a NumPy array or a tensor on any device. Finite, ``>= 0``, not all
         zero; a weight-0 message takes no part (even a non-finite one). Default: unweighted.
+        They are scaled by a power of two (exact) so that the largest is about 1: subnormal
+        weights give the weighted mean too.
 
     Returns
     -------
@@ -80,7 +82,7 @@ def mean(X: ArrayLike, weights: Sequence[float] | None = None) -> Any:
     """
     if weights is None:
         return _reduce("mean", X, lambda b, out: core.mean(b.messages, out))
-    w = _weights("mean", weights)
+    w = _scaled(_weights("mean", weights))
     return _reduce("mean", X, lambda b, out: core.weighted_mean(b.messages, w, out))
 
 
@@ -387,7 +389,7 @@ def geometric_median(X: ArrayLike, *, nu: float = 1e-6, max_iter: int = 100, tol
     nu = as_number(op, "nu", nu)
     tol = as_number(op, "tol", tol)
     max_iter = as_index(op, "max_iter", max_iter)
-    w = [] if weights is None else _weights(op, weights)
+    w = [] if weights is None else _scaled(_weights(op, weights))
     return _reduce(op, X, lambda b, out: core.geometric_median(b.messages, w, nu, max_iter, tol, out))
 
 
@@ -856,6 +858,26 @@ def _check_iterations(op: str, name: str, v: int, lowest: int) -> None:
         raise ValueError(f"[{op}] {name} must be in {lowest}..{_MAX_ITERATIONS}, got {v}")
 
 
+def _scaled(w: list[float]) -> list[float]:
+    """Valid weights scaled by a power of two so that the largest is in ``[0.5, 1)``.
+
+    The weighted mean ``sum w_i x_i / sum w_i`` does not change mathematically, and a scaling
+    by a power of two is exact, so normal weights give bit for bit the result they gave
+    unscaled; subnormal ones (``[1e-320] * n``, whose sum's reciprocal is inf) no longer give
+    Inf or NaN. A positive weight too small to survive the scaling (below ``2**-1074`` of the
+    largest) keeps the smallest positive double, so it still takes part. Weights the checks
+    refuse (negative, non-finite, all zero, an overflowing sum) are returned as they are, for
+    the check to report.
+    """
+    if not w or not all(v >= 0 and math.isfinite(v) for v in w):
+        return w
+    total = sum(w)  # in order, as the checks add them
+    if not (total > 0 and math.isfinite(total)):
+        return w
+    shift = -math.frexp(max(w))[1]
+    return [math.ldexp(v, shift) or (5e-324 if v > 0 else 0.0) for v in w]
+
+
 def _host(a: Any) -> np.ndarray:
     """A small result (an n x n matrix) as a NumPy array on the host."""
     if hasattr(a, "detach"):
@@ -926,7 +948,7 @@ def _weighted_multi_krum(X: ArrayLike, f: int, m: int | None, byzfl: bool, weigh
         raise ValueError(f"[{op}] the weights of the {len(chosen)} selected messages are all zero "
                          f"(selected: {chosen}); give them a positive weight")
     out, ptr = b.empty((b.d,))
-    core.weighted_mean(b.messages, w_sel, ptr)
+    core.weighted_mean(b.messages, _scaled(w_sel), ptr)
     return b.result(out, b.item_shape)
 
 
