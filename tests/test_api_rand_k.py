@@ -187,3 +187,28 @@ def test_indices_that_do_not_fit_raise_value_error(monkeypatch):
     monkeypatch.setattr(bz._ops.np, "empty", no_memory)  # the allocation itself fails
     with pytest.raises(ValueError, match=r"^\[rand_k_indices\] the k = 3 indices .* do not fit in memory"):
         bz.rand_k_indices(10, 3, seed=0)
+
+
+def test_dense_refuses_indices_it_cannot_place():
+    # A negative index used to wrap (rand_k_dense([-1], [1.], 3) gave [0, 0, 1]) and a repeated
+    # one to keep only its last value: both are refused, as the docstring says.
+    bad = [
+        (np.array([-1]), np.array([1.0]), r"indices must be in 0\.\.d-1 \(d = 3\), got -1"),
+        ([3], [1.0], r"indices must be in 0\.\.d-1 \(d = 3\), got 3"),
+        (np.array([0, 2**40]), np.ones(2), r"indices must be in 0\.\.d-1 \(d = 3\), got 1099511627776"),
+        (np.array([2**64 - 1], dtype=np.uint64), [1.0], r"indices must be in 0\.\.d-1 \(d = 3\), got 18446744073709551615"),
+        (np.array([0, 2, 0]), np.array([1.0, 2.0, 3.0]), r"indices must not repeat"),
+        (np.array([0, 1]), np.array([1.0]), r"got 2 indices and 1 values"),
+        (np.array([[0, 1]]), np.array([[1.0, 2.0]]), r"indices must be one-dimensional"),
+    ]
+    for idx, values, match in bad:
+        with pytest.raises(ValueError, match=r"^\[rand_k_dense\] " + match):
+            bz.rand_k_dense(idx, values, 3)
+    for idx, values in [([0], [1]), (np.array([0]), np.array([True])), (np.array([0]), np.array([1], dtype=np.int32)),
+                        (np.array([0.0]), np.array([1.0])), (["0"], [1.0])]:
+        with pytest.raises(TypeError, match=r"^\[rand_k_dense\] "):
+            bz.rand_k_dense(idx, values, 3)
+    # what remains valid: unsorted distinct indices, NumPy integer kinds, an empty pair
+    want = np.array([0.0, 5.0, 0.0, 2.0])
+    np.testing.assert_array_equal(bz.rand_k_dense(np.array([3, 1], dtype=np.uint8), np.array([2.0, 5.0]), 4), want)
+    np.testing.assert_array_equal(bz.rand_k_dense([], np.array([]), 2), np.zeros(2))

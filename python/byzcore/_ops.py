@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._arrays import Batch, as_index, as_number, as_seed
+from ._arrays import Batch, _check_float, _dtype_name, _framework, as_index, as_number, as_seed
 from ._native import core
 
 ArrayLike = Any
@@ -611,9 +611,10 @@ def rand_k_dense(indices: ArrayLike, values: ArrayLike, d: int) -> Any:
     Parameters
     ----------
     indices : array
-        The indices :func:`rand_k_sparse` returned.
+        The indices :func:`rand_k_sparse` returned: integers in ``0..d-1``, no two equal.
     values : array
-        The values it returned (a tensor, a CuPy array, or anything NumPy reads).
+        The values it returned, floating point, one per index (a tensor, a CuPy array, or
+        anything NumPy reads).
     d : int
         Length of the dense message, ``1..2**32``.
 
@@ -626,13 +627,38 @@ def rand_k_dense(indices: ArrayLike, values: ArrayLike, d: int) -> Any:
     ------
     ValueError
         When ``d`` is outside ``1..2**32``, the vector does not fit in memory, or the values
-        cannot be placed at the indices (an index out of range, counts that differ).
+        cannot be placed at the indices (an index outside ``0..d-1``, a repeated index, counts
+        that differ, indices that are not one-dimensional).
+    TypeError
+        When ``indices`` are not integers or ``values`` not floating point.
     """
     op = "rand_k_dense"
     d = as_index(op, "d", d)
     if not 1 <= d <= _MAX_COORDINATES:
         raise ValueError(f"[{op}] d must be in 1..2**32 (the length of the dense message, the cap of the "
                          f"random-k draw), got {d}")
+    fw = _framework(values)
+    _check_float(op, _dtype_name(values, fw) if fw in ("torch", "cupy") else np.asarray(values).dtype.name)
+    idx = _host(indices)
+    if idx.size == 0:
+        idx = idx.astype(np.int64)  # [] reads as float64
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"[{op}] indices must be integers, got {idx.dtype.name}; pass the indices rand_k_sparse "
+                        "returned")
+    if idx.ndim != 1:
+        raise ValueError(f"[{op}] indices must be one-dimensional, got shape {idx.shape}")
+    count = math.prod(tuple(getattr(values, "shape", None) or np.shape(values)))
+    if count != idx.size:
+        raise ValueError(f"[{op}] got {idx.size} indices and {count} values; pass the (indices, values) pair "
+                         "rand_k_sparse returned")
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= d:
+            raise ValueError(f"[{op}] indices must be in 0..d-1 (d = {d}), got {lo if lo < 0 else hi}; pass the "
+                             "(indices, values) pair rand_k_sparse returned for this d")
+        if np.unique(idx).size != idx.size:
+            raise ValueError(f"[{op}] indices must not repeat (a coordinate would take only one of its values); "
+                             "pass the (indices, values) pair rand_k_sparse returned")
     try:
         if hasattr(values, "new_zeros"):
             out = values.new_zeros((d,))
