@@ -357,3 +357,16 @@ def test_isa_builds_agree():
             for name in RULES:
                 np.testing.assert_allclose(r[dt][name], results[0][dt][name], rtol=tol, atol=tol,
                                            err_msg=f"{isa} {dt} {name}")
+
+
+@pytest.mark.parametrize("name", ["mda_default_budget", "smea_default_budget"])
+def test_default_budgets_check_n(name):
+    budget = getattr(byzcore, name)
+    for bad in [True, False, 30.0, 1.5, "30", None, [30]]:
+        with pytest.raises(TypeError, match=rf"^\[{name}\] n must be an integer"):
+            budget(bad)
+    for bad in [-1, -2**63, 2**63]:
+        with pytest.raises(ValueError, match=rf"^\[{name}\] n "):
+            budget(bad)
+    assert budget(np.int64(30)) == budget(30)
+    assert budget(0) == budget(1)

@@ -1187,6 +1187,13 @@ def arc(X: ArrayLike, f: int) -> Any:
 # ---- subset rules: MDA, SMEA, CAF, DnC (docs/spec.md#rule-mda to #rule-dnc; peers: docs/rules.md) -----------------
 
 
+def _message_count(op: str, n: Any) -> int:
+    n = as_index(op, "n", n)
+    if n < 0:
+        raise ValueError(f"[{op}] n must be >= 0 (the number of messages), got {n}")
+    return n
+
+
 def mda_default_budget(n: int) -> int:
     """MDA's default search budget for ``n`` messages, in branch steps.
 
@@ -1203,7 +1210,15 @@ def mda_default_budget(n: int) -> int:
     -------
     int
         The default ``max_steps`` of :func:`mda`.
+
+    Raises
+    ------
+    ValueError
+        ``[mda_default_budget]`` if ``n < 0`` or outside int64.
+    TypeError
+        ``[mda_default_budget]`` if ``n`` is not an integer (a bool, a float, ``None``).
     """
+    n = _message_count("mda_default_budget", n)
     return max(10_000, int(3_000_000 * min(1.0, (88 / max(n, 1)) ** 2)))
 
 
@@ -1276,7 +1291,15 @@ def smea_default_budget(n: int) -> int:
     -------
     int
         The default ``max_subsets`` of :func:`smea`.
+
+    Raises
+    ------
+    ValueError
+        ``[smea_default_budget]`` if ``n < 0`` or outside int64.
+    TypeError
+        ``[smea_default_budget]`` if ``n`` is not an integer (a bool, a float, ``None``).
     """
+    n = _message_count("smea_default_budget", n)
     return max(1000, int(500_000 * min(1.0, (30 / max(n, 1)) ** 3)))
 
 
