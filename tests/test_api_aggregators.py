@@ -265,6 +265,13 @@ def test_make_aggregator_names_and_passthrough():
     ("cc:iters=0", "[centered_clipping] iters must be"), ("cc:use_previous=maybe", "boolean"),
     ("bucketing:0+median", "[bucketing] bucket size s must be >= 1"), ("bucketing:seed=-1+median", "seed must be"),
     ("mkrum:m=0", "[multi_krum] m must be >= 1"), ("krum+", "empty part"), ("mean:f=1", "unknown option 'f'"),
+    # refused when built, not on the first call
+    ("dnc:iters=0", "[dnc] iters must be in 1..1000000, got 0"),
+    ("dnc:iters=4611686018427387904,c=0", "[dnc] iters must be in 1..1000000, got 4611686018427387904"),
+    ("dnc:c=nan", "[dnc] c must be a finite number >= 0"), ("dnc:c=-1", "[dnc] c must be a finite number >= 0"),
+    ("dnc:sub_dim=0", "[dnc] sub_dim must be >= 1"), ("monna:-1", "[monna] pivot must be a message index"),
+    ("clipping:-1+median", "[clipping] tau must be >= 0"), ("clipping:nan+median", "[clipping] tau must be >= 0"),
+    ("smea:max_subsets=0", "[smea] max_subsets must be >= 1"),
 ])
 def test_make_aggregator_bad_specs(spec, says):
     """Each error names make_aggregator first and says what is wrong (never a Python internals message)."""
@@ -272,6 +279,29 @@ def test_make_aggregator_bad_specs(spec, says):
         bz.make_aggregator(spec, f=1)
     assert says in str(info.value)
     assert "<lambda>" not in str(info.value)
+
+
+@pytest.mark.parametrize("build,says", [
+    (lambda: bz.DnC(1, iters=0), "[dnc] iters must be in 1..1000000"),
+    (lambda: bz.DnC(0, iters=2**62), "[dnc] iters must be in 1..1000000"),
+    (lambda: bz.DnC(1, c=float("inf")), "[dnc] c must be a finite number >= 0"),
+    (lambda: bz.DnC(1, sub_dim=-5), "[dnc] sub_dim must be >= 1"),
+    (lambda: bz.MoNNA(1, pivot=-1), "[monna] pivot must be a message index in 0..n-1, got -1"),
+    (lambda: bz.Clipping(-0.5), "[clipping] tau must be >= 0"),
+    (lambda: bz.SMEA(1, max_subsets=-1), "[smea] max_subsets must be >= 1"),
+])
+def test_aggregator_objects_check_options_when_built(build, says):
+    with pytest.raises(ValueError) as info:
+        build()
+    assert str(info.value).startswith(says)
+
+
+def test_aggregator_objects_with_valid_options_still_run():
+    X = np.random.default_rng(2).standard_normal((7, 5))
+    np.testing.assert_allclose(bz.DnC(1, iters=10**6, c=0.5)(X), X.mean(axis=0), rtol=1e-12)  # floor(0.5) = 0
+    np.testing.assert_allclose(bz.MoNNA(1, pivot=6)(X), bz.monna(X, 1, 6))
+    np.testing.assert_allclose((bz.Clipping(0.0) >> bz.Mean())(X), np.zeros(5))
+    np.testing.assert_allclose(bz.SMEA(1, max_subsets=10**6)(X), bz.smea(X, 1))
 
 
 @pytest.mark.parametrize("f,seed,exc", [(-1, 0, ValueError), (1.0, 0, TypeError), (True, 0, TypeError),

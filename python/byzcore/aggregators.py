@@ -705,7 +705,7 @@ class MoNNA(Aggregator):
     TypeError
         If ``f`` or ``pivot`` is not an integer.
     ValueError
-        If ``f < 0``; on a call with a pivot outside ``0..n-1`` or holding a non-finite entry,
+        If ``f < 0`` or ``pivot < 0``; on a call with a pivot outside ``0..n-1`` or holding a non-finite entry,
         or with ``n <= 2f`` unless clamping (:meth:`~Aggregator.with_clamp`).
 
     References
@@ -719,6 +719,8 @@ class MoNNA(Aggregator):
 
     def __init__(self, f: int, pivot: int = 0):
         self.f, self.pivot = _check_f(self.name, f), as_index(self.name, "pivot", pivot)
+        if self.pivot < 0:  # the upper bound, n - 1, is the call's to check
+            raise ValueError(f"[{self.name}] pivot must be a message index in 0..n-1, got {self.pivot}")
 
     def __call__(self, X: Any) -> Any:
         return _ops.monna(X, self._tolerated(X), self.pivot)
@@ -802,7 +804,7 @@ class Clipping(Aggregator):
     TypeError
         If ``tau`` is not a real number or ``f`` not an integer.
     ValueError
-        If ``f < 0`` (at construction); a negative ``tau`` at the call (from the kernel).
+        If ``f < 0`` or ``tau`` is negative or NaN (at construction).
     """
 
     name = "clipping"
@@ -810,6 +812,8 @@ class Clipping(Aggregator):
 
     def __init__(self, tau: float, f: int = 0):
         self.tau, self.f = as_number(self.name, "tau", tau), _check_f(self.name, f)
+        if not self.tau >= 0:  # clip's check (NaN included), named after this object
+            raise ValueError(f"[{self.name}] tau must be >= 0 (inf disables clipping), got {self.tau}")
 
     def __call__(self, X: Any) -> Any:
         return _ops.clip(X, self.tau)
@@ -902,8 +906,8 @@ class SMEA(_RuleOfF):
     TypeError
         If ``f`` or ``max_subsets`` is not an integer.
     ValueError
-        If ``f < 0``; on a call with ``max_subsets < 1``, past the budget, or with ``n <= 2f``
-        unless clamping (:meth:`~Aggregator.with_clamp`).
+        If ``f < 0`` or ``max_subsets < 1`` (at construction); on a call past the budget, or
+        with ``n <= 2f`` unless clamping (:meth:`~Aggregator.with_clamp`).
 
     References
     ----------
@@ -916,6 +920,7 @@ class SMEA(_RuleOfF):
     def __init__(self, f: int, max_subsets: int | None = None):
         super().__init__(f)
         self.max_subsets = None if max_subsets is None else as_index(self.name, "max_subsets", max_subsets)
+        _ops.smea(_PROBE, 0, max_subsets=self.max_subsets)  # checks max_subsets now
 
     def __call__(self, X: Any) -> Any:
         return _ops.smea(X, self._tolerated(X), max_subsets=self.max_subsets)
@@ -962,7 +967,7 @@ class DnC(Aggregator):
     f : int
         Byzantine messages tolerated; a call needs ``n > 2f`` and ``n > iters * floor(c f)``.
     iters : int, optional
-        Filtering rounds per call, each on new coordinates, ``>= 1`` (default 1).
+        Filtering rounds per call, each on new coordinates, ``1..10**6`` (default 1).
     sub_dim : int, optional
         Coordinates per round (all of them if ``>= d``), ``>= 1`` (default 10000).
     c : float, optional
@@ -981,9 +986,10 @@ class DnC(Aggregator):
     TypeError
         If ``f``, ``iters``, ``sub_dim`` or ``seed`` is not an integer, or ``c`` not a real number.
     ValueError
-        If ``f < 0`` or ``seed`` is outside ``0..2**64-1``; on a call with ``iters``, ``sub_dim``
-        or ``c`` out of range, with ``n <= iters * floor(c f)``, or with ``n <= 2f`` unless
-        clamping (:meth:`~Aggregator.with_clamp`).
+        If ``f < 0``, ``iters`` is outside ``1..10**6``, ``sub_dim < 1``, ``c`` is negative or
+        not finite, or ``seed`` is outside ``0..2**64-1`` (at construction); on a call with
+        ``n <= iters * floor(c f)``, or with ``n <= 2f`` unless clamping
+        (:meth:`~Aggregator.with_clamp`).
 
     References
     ----------
@@ -997,6 +1003,8 @@ class DnC(Aggregator):
         self.f = _check_f(self.name, f)
         self.iters, self.sub_dim = as_index(self.name, "iters", iters), as_index(self.name, "sub_dim", sub_dim)
         self.c, self.seed = as_number(self.name, "c", c), as_seed(self.name, seed)
+        # checks iters, sub_dim and c now (f = 0 on one message: nothing removed, one round)
+        _ops.dnc(_PROBE, 0, iters=self.iters, sub_dim=self.sub_dim, c=self.c, seed=self.seed)
         self.calls = 0
 
     def __call__(self, X: Any) -> Any:
