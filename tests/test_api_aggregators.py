@@ -371,3 +371,22 @@ def test_public_names():
                  "Bucketing", "Median", "NNM", "Krum"):
         assert name in bz.__all__
         assert callable(getattr(bz, name))
+
+
+def test_fed_trimmed_avg_checks_beta_as_trimmed_mean_does():
+    X = np.random.default_rng(4).standard_normal((10, 3))
+    for bad in [None, 1 + 0j, False, True, "0.1", b"0.1", [0.1]]:
+        with pytest.raises(TypeError, match=r"^\[fed_trimmed_avg\] beta must be a real number"):
+            bz.FedTrimmedAvg(bad)
+        if bad is not None:  # trimmed_mean(X, beta=None) gives neither f nor beta
+            with pytest.raises(TypeError, match=r"^\[trimmed_mean\] beta must be a real number"):
+                bz.trimmed_mean(X, beta=bad)
+    with pytest.raises(ValueError, match=r"^\[fed_trimmed_avg\] beta = .* is too large for a float"):
+        bz.FedTrimmedAvg(2**1100)
+    for bad in [-0.1, 0.5, float("nan"), float("inf")]:
+        with pytest.raises(ValueError, match=r"^\[fed_trimmed_avg\] beta must be in \[0, 0\.5\)"):
+            bz.FedTrimmedAvg(bad)
+    # NumPy reals are numbers; the result is trimmed_mean's, int(beta * n) = 2 trimmed at each end
+    agg = bz.FedTrimmedAvg(np.float32(0.25))
+    np.testing.assert_allclose(agg(X), np.sort(X, axis=0)[2:8].mean(axis=0), rtol=1e-12)
+    assert bz.FedTrimmedAvg(0).beta == 0.0

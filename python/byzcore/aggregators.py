@@ -770,15 +770,18 @@ class FedTrimmedAvg(Aggregator):
     Raises
     ------
     ValueError
-        On a ``beta`` outside ``[0, 0.5)`` (at construction).
+        On a ``beta`` outside ``[0, 0.5)`` (NaN included) or too large for a float (at construction).
+    TypeError
+        If ``beta`` is not a real number (a bool, a string, a complex number, ``None``).
     """
 
     name = "fed_trimmed_avg"
 
     def __init__(self, beta: float):
-        if not 0.0 <= float(beta) < 0.5:
-            raise ValueError(f"[fed_trimmed_avg] beta must be in [0, 0.5), got {beta}")
-        self.beta = float(beta)
+        beta = as_number(self.name, "beta", beta)  # trimmed_mean(X, beta=)'s checks, named after this object
+        if not 0.0 <= beta < 0.5:
+            raise ValueError(f"[{self.name}] beta must be in [0, 0.5) (the fraction trimmed at each end), got {beta}")
+        self.beta = beta
 
     def __call__(self, X: Any) -> Any:
         return _ops.trimmed_mean(X, beta=self.beta)
