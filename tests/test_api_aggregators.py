@@ -168,6 +168,20 @@ def test_centered_clipping_state_is_explicit():
     np.testing.assert_array_equal(a(X), first)  # reset restores the first result
 
 
+def test_centered_clipping_result_and_state_are_copies():
+    # out used to be cc.center itself: writing into a result moved the next call's centre.
+    cc, fresh = bz.CenteredClipping(tau=1.0), bz.CenteredClipping(tau=1.0)
+    out = cc(X)
+    fresh(X)
+    assert out is not cc.center
+    out[:] = 1e6  # the caller owns its result
+    cc.state["center"][:] = -1e6  # and the state it was handed
+    np.testing.assert_array_equal(cc.center, fresh.center)
+    v1 = ref.centered_clipping(X, 1.0)
+    np.testing.assert_allclose(cc(X), ref.centered_clipping(X, 1.0, center=v1), rtol=1e-12)
+    np.testing.assert_array_equal(cc.center, fresh(X))
+
+
 def test_bucketing_state_is_explicit():
     a, b = bz.Bucketing(bz.Median(), s=2, seed=3), bz.Bucketing(bz.Median(), s=2, seed=3)
     first = a(X)

@@ -64,6 +64,11 @@ def _count(X: Any) -> int | None:
         return None
 
 
+def _copy(x: Any) -> Any:
+    """A copy of a result array, in its own type and on its device (torch's clone, else copy)."""
+    return x.clone() if hasattr(x, "clone") else x.copy()
+
+
 def _check_f(op: str, f: Any) -> int:
     f = as_index(op, "f", f)
     if f < 0:
@@ -453,8 +458,9 @@ class CenteredClipping(Aggregator):
     ----------
     center : array or None
         The state: the centre the next call starts from, None (the zero vector) after
-        construction and after :meth:`~Aggregator.reset`, else the last result. It is also
-        ``state["center"]``. A call on messages of another size or device than this centre
+        construction and after :meth:`~Aggregator.reset`, else a copy of the last result (so
+        writing into a returned result leaves the state alone). ``state["center"]`` is another
+        copy. A call on messages of another size or device than this centre
         raises ``ValueError``: reset the object before reusing it on other messages.
 
     Raises
@@ -482,11 +488,11 @@ class CenteredClipping(Aggregator):
     def __call__(self, X: Any) -> Any:
         out = _ops.centered_clipping(X, self.tau, center=self.center, iters=self.iters)
         if self.use_previous:
-            self.center = out
+            self.center = _copy(out)  # the caller owns out: writing into it must not move the centre
         return out
 
     def _own_state(self) -> dict:
-        return {"center": self.center}
+        return {"center": None if self.center is None else _copy(self.center)}
 
     def _reset_own(self) -> None:
         self.center = None
