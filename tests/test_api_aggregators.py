@@ -305,7 +305,7 @@ def test_make_aggregator_bad_specs(spec, says):
     (lambda: bz.SMEA(1, max_subsets=-1), "[smea] max_subsets must be >= 1"),
 ])
 def test_aggregator_objects_check_options_when_built(build, says):
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match=r"^\[(dnc|monna|clipping|smea)\] ") as info:
         build()
     assert str(info.value).startswith(says)
 

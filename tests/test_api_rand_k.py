@@ -172,7 +172,7 @@ def test_indices_that_do_not_fit_raise_value_error(monkeypatch):
     import os
 
     memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    if 8 * 2**32 > memory:  # 32 GiB of indices on this machine: refused before any allocation
+    if memory < 8 * 2**32:  # 32 GiB of indices on this machine: refused before any allocation
         with pytest.raises(ValueError, match=r"^\[rand_k_indices\] the k = 4294967296 indices .* do not fit in memory"):
             bz.rand_k_indices(2**32, 2**32, seed=0)
     monkeypatch.setattr(bz._ops, "_physical_memory", lambda: 2**20)  # 1 MiB: 2**17 indices fit, 2**17 + 1 not
@@ -196,7 +196,8 @@ def test_dense_refuses_indices_it_cannot_place():
         (np.array([-1]), np.array([1.0]), r"indices must be in 0\.\.d-1 \(d = 3\), got -1"),
         ([3], [1.0], r"indices must be in 0\.\.d-1 \(d = 3\), got 3"),
         (np.array([0, 2**40]), np.ones(2), r"indices must be in 0\.\.d-1 \(d = 3\), got 1099511627776"),
-        (np.array([2**64 - 1], dtype=np.uint64), [1.0], r"indices must be in 0\.\.d-1 \(d = 3\), got 18446744073709551615"),
+        (np.array([2**64 - 1], dtype=np.uint64), [1.0],
+         r"indices must be in 0\.\.d-1 \(d = 3\), got 18446744073709551615"),
         (np.array([0, 2, 0]), np.array([1.0, 2.0, 3.0]), r"indices must not repeat"),
         (np.array([0, 1]), np.array([1.0]), r"got 2 indices and 1 values"),
         (np.array([[0, 1]]), np.array([[1.0, 2.0]]), r"indices must be one-dimensional"),
