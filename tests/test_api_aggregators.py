@@ -168,6 +168,20 @@ def test_centered_clipping_state_is_explicit():
     np.testing.assert_array_equal(a(X), first)  # reset restores the first result
 
 
+def test_centered_clipping_result_and_state_are_copies():
+    # out used to be cc.center itself: writing into a result moved the next call's centre.
+    cc, fresh = bz.CenteredClipping(tau=1.0), bz.CenteredClipping(tau=1.0)
+    out = cc(X)
+    fresh(X)
+    assert out is not cc.center
+    out[:] = 1e6  # the caller owns its result
+    cc.state["center"][:] = -1e6  # and the state it was handed
+    np.testing.assert_array_equal(cc.center, fresh.center)
+    v1 = ref.centered_clipping(X, 1.0)
+    np.testing.assert_allclose(cc(X), ref.centered_clipping(X, 1.0, center=v1), rtol=1e-12)
+    np.testing.assert_array_equal(cc.center, fresh(X))
+
+
 def test_bucketing_state_is_explicit():
     a, b = bz.Bucketing(bz.Median(), s=2, seed=3), bz.Bucketing(bz.Median(), s=2, seed=3)
     first = a(X)
@@ -265,6 +279,13 @@ def test_make_aggregator_names_and_passthrough():
     ("cc:iters=0", "[centered_clipping] iters must be"), ("cc:use_previous=maybe", "boolean"),
     ("bucketing:0+median", "[bucketing] bucket size s must be >= 1"), ("bucketing:seed=-1+median", "seed must be"),
     ("mkrum:m=0", "[multi_krum] m must be >= 1"), ("krum+", "empty part"), ("mean:f=1", "unknown option 'f'"),
+    # refused when built, not on the first call
+    ("dnc:iters=0", "[dnc] iters must be in 1..1000000, got 0"),
+    ("dnc:iters=4611686018427387904,c=0", "[dnc] iters must be in 1..1000000, got 4611686018427387904"),
+    ("dnc:c=nan", "[dnc] c must be a finite number >= 0"), ("dnc:c=-1", "[dnc] c must be a finite number >= 0"),
+    ("dnc:sub_dim=0", "[dnc] sub_dim must be >= 1"), ("monna:-1", "[monna] pivot must be a message index"),
+    ("clipping:-1+median", "[clipping] tau must be >= 0"), ("clipping:nan+median", "[clipping] tau must be >= 0"),
+    ("smea:max_subsets=0", "[smea] max_subsets must be >= 1"),
 ])
 def test_make_aggregator_bad_specs(spec, says):
     """Each error names make_aggregator first and says what is wrong (never a Python internals message)."""
@@ -272,6 +293,29 @@ def test_make_aggregator_bad_specs(spec, says):
         bz.make_aggregator(spec, f=1)
     assert says in str(info.value)
     assert "<lambda>" not in str(info.value)
+
+
+@pytest.mark.parametrize("build,says", [
+    (lambda: bz.DnC(1, iters=0), "[dnc] iters must be in 1..1000000"),
+    (lambda: bz.DnC(0, iters=2**62), "[dnc] iters must be in 1..1000000"),
+    (lambda: bz.DnC(1, c=float("inf")), "[dnc] c must be a finite number >= 0"),
+    (lambda: bz.DnC(1, sub_dim=-5), "[dnc] sub_dim must be >= 1"),
+    (lambda: bz.MoNNA(1, pivot=-1), "[monna] pivot must be a message index in 0..n-1, got -1"),
+    (lambda: bz.Clipping(-0.5), "[clipping] tau must be >= 0"),
+    (lambda: bz.SMEA(1, max_subsets=-1), "[smea] max_subsets must be >= 1"),
+])
+def test_aggregator_objects_check_options_when_built(build, says):
+    with pytest.raises(ValueError, match=r"^\[(dnc|monna|clipping|smea)\] ") as info:
+        build()
+    assert str(info.value).startswith(says)
+
+
+def test_aggregator_objects_with_valid_options_still_run():
+    X = np.random.default_rng(2).standard_normal((7, 5))
+    np.testing.assert_allclose(bz.DnC(1, iters=10**6, c=0.5)(X), X.mean(axis=0), rtol=1e-12)  # floor(0.5) = 0
+    np.testing.assert_allclose(bz.MoNNA(1, pivot=6)(X), bz.monna(X, 1, 6))
+    np.testing.assert_allclose((bz.Clipping(0.0) >> bz.Mean())(X), np.zeros(5))
+    np.testing.assert_allclose(bz.SMEA(1, max_subsets=10**6)(X), bz.smea(X, 1))
 
 
 @pytest.mark.parametrize("f,seed,exc", [(-1, 0, ValueError), (1.0, 0, TypeError), (True, 0, TypeError),
@@ -341,3 +385,22 @@ def test_public_names():
                  "Bucketing", "Median", "NNM", "Krum"):
         assert name in bz.__all__
         assert callable(getattr(bz, name))
+
+
+def test_fed_trimmed_avg_checks_beta_as_trimmed_mean_does():
+    X = np.random.default_rng(4).standard_normal((10, 3))
+    for bad in [None, 1 + 0j, False, True, "0.1", b"0.1", [0.1]]:
+        with pytest.raises(TypeError, match=r"^\[fed_trimmed_avg\] beta must be a real number"):
+            bz.FedTrimmedAvg(bad)
+        if bad is not None:  # trimmed_mean(X, beta=None) gives neither f nor beta
+            with pytest.raises(TypeError, match=r"^\[trimmed_mean\] beta must be a real number"):
+                bz.trimmed_mean(X, beta=bad)
+    with pytest.raises(ValueError, match=r"^\[fed_trimmed_avg\] beta = .* is too large for a float"):
+        bz.FedTrimmedAvg(2**1100)
+    for bad in [-0.1, 0.5, float("nan"), float("inf")]:
+        with pytest.raises(ValueError, match=r"^\[fed_trimmed_avg\] beta must be in \[0, 0\.5\)"):
+            bz.FedTrimmedAvg(bad)
+    # NumPy reals are numbers; the result is trimmed_mean's, int(beta * n) = 2 trimmed at each end
+    agg = bz.FedTrimmedAvg(np.float32(0.25))
+    np.testing.assert_allclose(agg(X), np.sort(X, axis=0)[2:8].mean(axis=0), rtol=1e-12)
+    assert bz.FedTrimmedAvg(0).beta == 0.0

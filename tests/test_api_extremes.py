@@ -11,6 +11,8 @@ complex numbers are refused with ``TypeError``; integers outside the range with 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import reference as ref
@@ -24,7 +26,7 @@ INTS = [0, 1, -1, 2, 3, 5, 2**31, 2**62, 2**63 - 1, -2**63, 2**63, 2**64 - 1, 2*
         np.int64(1), np.int32(-1), np.int8(2), np.uint64(2**63), np.uint64(2**64 - 1), np.int64(2**63 - 1)]
 NOT_INTS = [3.0, 1.5, True, False, np.float64(1.0), np.bool_(True), "1", b"1", 1 + 0j, [1]]
 
-BIG = 2**40  # the cap on d (rand_k): the draw scans every coordinate
+BIG = 2**32  # the cap on d (rand_k): the draw scans every coordinate
 MAX_MESSAGES = 2**31 - 1  # the cap on permutation's n
 
 
@@ -145,3 +147,32 @@ def test_real_arguments_refuse_bool_complex_and_huge_ints(name, call):
     for bad in (True, 1 + 2j, "1.0", None):
         _expect_error(TypeError, name, call, bad)
     _expect_error(ValueError, name, call, 2**1100)  # not representable as a float
+
+
+def test_subnormal_weights_give_the_weighted_mean():
+    """Subnormal weights are valid (finite, >= 0, not all zero): the result is the weighted mean,
+    not the Inf or NaN that 1 / sum(w) overflowing gave."""
+    X = np.random.default_rng(5).standard_normal((7, 4))
+    cases = [
+        (lambda w: bz.mean(X, weights=w), [1e-320] * 7, X.mean(axis=0)),
+        (lambda w: bz.mean(X, weights=w), [5e-324] + [0.0] * 6, X[0]),
+        (lambda w: bz.mean(X, weights=w), [3e-320, 1e-320, 0.0, 2e-320, 1e-320, 0.0, 1e-320],
+         ref.weighted_mean(X, [3.0, 1.0, 0.0, 2.0, 1.0, 0.0, 1.0])),
+        (lambda w: bz.multi_krum(X, 1, weights=w), [1e-320] * 7, ref.multi_krum(X, 1)),
+        (lambda w: bz.geometric_median(X, weights=w), [1e-309] * 7, ref.geometric_median(X)),
+    ]
+    for call, w, want in cases:
+        got = call(w)
+        assert np.all(np.isfinite(got)), (w, got)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=str(w))
+    # Far apart: the selected messages' weights are subnormal, a left-out outlier's huge.
+    Y = np.vstack([X[:6], np.full((1, 4), 1e3)])
+    np.testing.assert_allclose(bz.multi_krum(Y, 1, weights=[1e-320] * 6 + [1e300]), Y[:6].mean(axis=0),
+                               rtol=1e-12, atol=1e-12)
+    # The scaling is by a power of two: normal weights give bit for bit the unscaled result.
+    w = [1.0, 2.0, 3.0, 0.5, 0.0, 7.0, 1.25]
+    for shift in (-1000, -60, 60, 1000):
+        for dtype in (np.float64, np.float32):
+            Xd = X.astype(dtype)
+            np.testing.assert_array_equal(bz.mean(Xd, weights=[math.ldexp(v, shift) for v in w]),
+                                          bz.mean(Xd, weights=w))

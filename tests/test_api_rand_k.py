@@ -155,3 +155,61 @@ def test_sparse_of_shaped_message():
     x = np.arange(1.0, 13.0).reshape(3, 4)
     idx, values = bz.rand_k_sparse(x, 3, seed=4)
     np.testing.assert_allclose(bz.rand_k_dense(idx, values, 12), bz.rand_k(x.reshape(-1), 3, seed=4))
+
+
+def test_d_is_capped_at_2_32():
+    # The draw scans all d keys (2**30 took 8.7 s): 2**40 ran for hours, 2**32 bounds a call.
+    for d in [2**32 + 1, 2**40, 2**63 - 1]:
+        with pytest.raises(ValueError, match=r"^\[rand_k_indices\] d must be in 1\.\.2\*\*32"):
+            bz.rand_k_indices(d, 1, seed=0)
+        with pytest.raises(ValueError, match=r"^\[rand_k_dense\] d must be in 1\.\.2\*\*32"):
+            bz.rand_k_dense(np.array([0]), np.array([1.0]), d)
+    with pytest.raises(ValueError, match=r"^\[rand_k_indices\] k must be in 1\.\.d \(d = 5\), got 6"):
+        bz.rand_k_indices(5, 6, seed=0)
+
+
+def test_indices_that_do_not_fit_raise_value_error(monkeypatch):
+    import os
+
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if memory < 8 * 2**32:  # 32 GiB of indices on this machine: refused before any allocation
+        with pytest.raises(ValueError, match=r"^\[rand_k_indices\] the k = 4294967296 indices .* do not fit in memory"):
+            bz.rand_k_indices(2**32, 2**32, seed=0)
+    monkeypatch.setattr(bz._ops, "_physical_memory", lambda: 2**20)  # 1 MiB: 2**17 indices fit, 2**17 + 1 not
+    np.testing.assert_array_equal(bz.rand_k_indices(2**17, 2**17, seed=0), np.arange(2**17))
+    with pytest.raises(ValueError, match=r"^\[rand_k_indices\] the k = 131073 indices \(1048584 bytes"):
+        bz.rand_k_indices(2**18, 2**17 + 1, seed=0)
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(bz._ops, "_physical_memory", lambda: None)
+    monkeypatch.setattr(bz._ops.np, "empty", no_memory)  # the allocation itself fails
+    with pytest.raises(ValueError, match=r"^\[rand_k_indices\] the k = 3 indices .* do not fit in memory"):
+        bz.rand_k_indices(10, 3, seed=0)
+
+
+def test_dense_refuses_indices_it_cannot_place():
+    # A negative index used to wrap (rand_k_dense([-1], [1.], 3) gave [0, 0, 1]) and a repeated
+    # one to keep only its last value: both are refused, as the docstring says.
+    bad = [
+        (np.array([-1]), np.array([1.0]), r"indices must be in 0\.\.d-1 \(d = 3\), got -1"),
+        ([3], [1.0], r"indices must be in 0\.\.d-1 \(d = 3\), got 3"),
+        (np.array([0, 2**40]), np.ones(2), r"indices must be in 0\.\.d-1 \(d = 3\), got 1099511627776"),
+        (np.array([2**64 - 1], dtype=np.uint64), [1.0],
+         r"indices must be in 0\.\.d-1 \(d = 3\), got 18446744073709551615"),
+        (np.array([0, 2, 0]), np.array([1.0, 2.0, 3.0]), r"indices must not repeat"),
+        (np.array([0, 1]), np.array([1.0]), r"got 2 indices and 1 values"),
+        (np.array([[0, 1]]), np.array([[1.0, 2.0]]), r"indices must be one-dimensional"),
+    ]
+    for idx, values, match in bad:
+        with pytest.raises(ValueError, match=r"^\[rand_k_dense\] " + match):
+            bz.rand_k_dense(idx, values, 3)
+    for idx, values in [([0], [1]), (np.array([0]), np.array([True])), (np.array([0]), np.array([1], dtype=np.int32)),
+                        (np.array([0.0]), np.array([1.0])), (["0"], [1.0])]:
+        with pytest.raises(TypeError, match=r"^\[rand_k_dense\] "):
+            bz.rand_k_dense(idx, values, 3)
+    # what remains valid: unsorted distinct indices, NumPy integer kinds, an empty pair
+    want = np.array([0.0, 5.0, 0.0, 2.0])
+    np.testing.assert_array_equal(bz.rand_k_dense(np.array([3, 1], dtype=np.uint8), np.array([2.0, 5.0]), 4), want)
+    np.testing.assert_array_equal(bz.rand_k_dense([], np.array([]), 2), np.zeros(2))

@@ -205,6 +205,21 @@ def test_dnc_argument_errors():
     byzcore.dnc(Y, 2, iters=3, c=1.0)
 
 
+def test_dnc_iters_capped_and_nothing_removed_runs_once():
+    # iters is an iteration count: capped at 10**6 as every other one (docs/spec.md#errors); a
+    # huge iters with floor(c f) = 0 used to loop for ever (nothing removed, so no bound failed).
+    Y = inputs(3, 7, 2, 5, outliers=True)
+    for f, c in [(0, 1.0), (1, 0.0), (2, 0.4)]:
+        with pytest.raises(ValueError, match=r"^\[dnc\] iters must be in 1\.\.1000000, got 4611686018427387904"):
+            byzcore.dnc(Y, f, iters=2**62, c=c)
+        with pytest.raises(ValueError, match=r"^\[dnc\] iters must be in 1\.\.1000000, got 1000001"):
+            byzcore.dnc(Y, f, iters=10**6 + 1, c=c)
+        # floor(c f) = 0: nothing is removed, the mean of all in one pass, even at the cap
+        np.testing.assert_allclose(byzcore.dnc(Y, f, iters=10**6, c=c), Y.mean(axis=0), rtol=1e-15)
+    with pytest.raises(ValueError, match=r"^\[dnc\] iters must be in 1\.\.1000000"):
+        byzcore.DnC(0, iters=2**62)(Y)
+
+
 # ----------------------------------------------------------------------------- input kinds
 
 @pytest.mark.parametrize("kind,dtype", kind_dtype_pairs())
@@ -342,3 +357,16 @@ def test_isa_builds_agree():
             for name in RULES:
                 np.testing.assert_allclose(r[dt][name], results[0][dt][name], rtol=tol, atol=tol,
                                            err_msg=f"{isa} {dt} {name}")
+
+
+@pytest.mark.parametrize("name", ["mda_default_budget", "smea_default_budget"])
+def test_default_budgets_check_n(name):
+    budget = getattr(byzcore, name)
+    for bad in [True, False, 30.0, 1.5, "30", None, [30]]:
+        with pytest.raises(TypeError, match=rf"^\[{name}\] n must be an integer"):
+            budget(bad)
+    for bad in [-1, -2**63, 2**63]:
+        with pytest.raises(ValueError, match=rf"^\[{name}\] n "):
+            budget(bad)
+    assert budget(np.int64(30)) == budget(30)
+    assert budget(0) == budget(1)

@@ -10,12 +10,14 @@
 
 namespace byzcore {
 
-// The draw scans all d keys, so d is capped at 2**40 coordinates (4 TiB of float32, more than
-// any message a machine holds): a larger d is a mistake, and would run for hours.
-constexpr std::int64_t kMaxCoordinates = std::int64_t{1} << 40;
+// The draw scans all d keys (about 8.7 s per 2**30 on one core), so d is capped at 2**32
+// coordinates (16 GiB of float32): a call stays under a minute; 2**40 ran for hours.
+// python/byzcore/_ops.py's _MAX_COORDINATES checks the same cap before any allocation.
+constexpr std::int64_t kMaxCoordinates = std::int64_t{1} << 32;
 
 static void check_k(const char* op, std::int64_t d, std::int64_t k) {
-  if (d <= 0 || d > kMaxCoordinates) fail(op, "d must be in 1..2**40, got " + std::to_string(d));
+  if (d <= 0 || d > kMaxCoordinates)
+    fail(op, "d must be in 1..2**32 (the draw scans every coordinate), got " + std::to_string(d));
   if (k < 1 || k > d) fail(op, "k must be in 1..d (d = " + std::to_string(d) + "), got " + std::to_string(k));
 }
 

@@ -38,7 +38,7 @@ void dnc(const Messages& X, std::int64_t f, std::int64_t iters, std::int64_t sub
          void* out) {
   const char* op = "dnc";
   check_majority(op, X, f);
-  if (iters < 1) fail(op, "iters must be >= 1 (filtering rounds), got " + std::to_string(iters));
+  check_iterations(op, "iters", iters, 1);
   if (sub_dim < 1) fail(op, "sub_dim must be >= 1 (coordinates sampled per round), got " + std::to_string(sub_dim));
   if (!(c >= 0) || !std::isfinite(c))
     fail(op, "c must be a finite number >= 0 (the filtering fraction), got " + std::to_string(c));
@@ -53,6 +53,8 @@ void dnc(const Messages& X, std::int64_t f, std::int64_t iters, std::int64_t sub
     fail(op, "needs n > iters * floor(c f) so that a message survives every round, got n = " + std::to_string(X.n) +
                  ", iters = " + std::to_string(iters) + ", floor(c f) = " + std::to_string(remove) +
                  "; lower iters or c");
+  // Nothing removed: every round keeps all the messages, so one round gives the same mean.
+  if (remove == 0) iters = 1;
   BYZCORE_DEVICE_SWITCH(X, dnc(X, remove, iters, sub_dim, seed, out));
 }
 

@@ -25,13 +25,14 @@ rule's bound on ``n`` holds, the result is finite. :func:`mean` propagates them,
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, Callable
 
 import numpy as np
 
-from ._arrays import Batch, as_index, as_number, as_seed
+from ._arrays import Batch, _check_float, _dtype_name, _framework, as_index, as_number, as_seed
 from ._native import core
 
 ArrayLike = Any
@@ -59,6 +60,8 @@ def mean(X: ArrayLike, weights: Sequence[float] | None = None) -> Any:
         Per-message weights ``w_i`` (example counts, as FedAvg and Flower use them), one per
         message, as a list, a NumPy array or a tensor on any device. Finite, ``>= 0``, not all
         zero; a weight-0 message takes no part (even a non-finite one). Default: unweighted.
+        They are scaled by a power of two (exact) so that the largest is about 1: subnormal
+        weights give the weighted mean too.
 
     Returns
     -------
@@ -79,7 +82,7 @@ def mean(X: ArrayLike, weights: Sequence[float] | None = None) -> Any:
     """
     if weights is None:
         return _reduce("mean", X, lambda b, out: core.mean(b.messages, out))
-    w = _weights("mean", weights)
+    w = _scaled(_weights("mean", weights))
     return _reduce("mean", X, lambda b, out: core.weighted_mean(b.messages, w, out))
 
 
@@ -386,7 +389,7 @@ def geometric_median(X: ArrayLike, *, nu: float = 1e-6, max_iter: int = 100, tol
     nu = as_number(op, "nu", nu)
     tol = as_number(op, "tol", tol)
     max_iter = as_index(op, "max_iter", max_iter)
-    w = [] if weights is None else _weights(op, weights)
+    w = [] if weights is None else _scaled(_weights(op, weights))
     return _reduce(op, X, lambda b, out: core.geometric_median(b.messages, w, nu, max_iter, tol, out))
 
 
@@ -432,13 +435,13 @@ def rand_k_indices(d: int, k: int, *, seed: int, like: ArrayLike | None = None) 
     """The ``k`` coordinates of ``0..d-1`` that :func:`rand_k` keeps for ``seed``, ascending.
 
     A uniform draw without replacement from a counter-based generator keyed by ``seed``,
-    identical on CPU and CUDA. Needs ``1 <= k <= d <= 2**40``. Definition:
+    identical on CPU and CUDA. Needs ``1 <= k <= d <= 2**32``. Definition:
     docs/spec.md#helper-rand-k.
 
     Parameters
     ----------
     d : int
-        Number of coordinates of the message, ``1..2**40``.
+        Number of coordinates of the message, ``1..2**32``.
     k : int
         Number of coordinates kept, ``1..d``.
     seed : int
@@ -455,8 +458,8 @@ def rand_k_indices(d: int, k: int, *, seed: int, like: ArrayLike | None = None) 
     Raises
     ------
     ValueError
-        When ``d`` is outside ``1..2**40``, ``k`` outside ``1..d``, or ``seed`` outside
-        ``0..2**64-1``.
+        When ``d`` is outside ``1..2**32`` (the draw scans every coordinate), ``k`` outside
+        ``1..d``, ``seed`` outside ``0..2**64-1``, or the ``k`` indices do not fit in memory.
     TypeError
         When ``seed`` is ``None``, or ``like`` is not a floating array.
     """
@@ -465,15 +468,45 @@ def rand_k_indices(d: int, k: int, *, seed: int, like: ArrayLike | None = None) 
     return _draw_indices(op, d, k, seed, like)
 
 
+# The draw scans all d keys (about 8.7 s per 2**30 on one core of the development machine), so d
+# is capped at 2**32 coordinates (16 GiB of float32): a call takes at most about half a minute.
+# csrc/ops/rand_k.cpp's kMaxCoordinates; checked here too so that no call starts a longer scan.
+_MAX_COORDINATES = 2**32
+
+
+def _check_coordinates(op: str, d: int) -> None:
+    if not 1 <= d <= _MAX_COORDINATES:
+        raise ValueError(f"[{op}] d must be in 1..2**32 (the draw scans every coordinate), got {d}")
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def _draw_indices(op: str, d: int, k: int, seed: int, like: ArrayLike | None) -> Any:
-    # k > d and d outside 1..2**40 are the core's errors to report, not a huge allocation first
-    size = max(0, min(k, d)) if 1 <= d <= 2**40 else 0
-    if like is None:
-        out = np.empty((size,), dtype=np.int64)
-        core.rand_k_indices(d, k, seed, "cpu", 0, 0, out.__array_interface__["data"][0])
-        return out
-    b = Batch(op, like.reshape(1, -1) if getattr(like, "ndim", 2) == 1 else like)
-    out, ptr = b.empty((size,), "int64")
+    _check_coordinates(op, d)
+    if not 1 <= k <= d:
+        raise ValueError(f"[{op}] k must be in 1..d (d = {d}), got {k}")
+    too_big = ValueError(f"[{op}] the k = {k} indices ({8 * k} bytes of int64) do not fit in memory; lower k")
+    try:
+        if like is None:
+            memory = _physical_memory()
+            if memory is not None and 8 * k > memory:  # a lazily committed array would fail in the kernel
+                raise too_big
+            out = np.empty((k,), dtype=np.int64)
+            core.rand_k_indices(d, k, seed, "cpu", 0, 0, out.__array_interface__["data"][0])
+            return out
+        b = Batch(op, like.reshape(1, -1) if getattr(like, "ndim", 2) == 1 else like)
+        out, ptr = b.empty((k,), "int64")
+    except MemoryError:  # NumPy's and CuPy's (its OutOfMemoryError is a MemoryError)
+        raise too_big from None
+    except RuntimeError as exc:  # torch's OutOfMemoryError
+        if "out of memory" not in str(exc).lower():
+            raise
+        raise too_big from None
     core.rand_k_indices(d, k, seed, b.device, b.device_index, b.stream, ptr)
     return out
 
@@ -505,7 +538,7 @@ def rand_k(x: ArrayLike, k: int, *, seed: int) -> Any:
     Raises
     ------
     ValueError
-        When ``k`` is outside ``1..d``, ``d > 2**40``, or ``seed`` outside ``0..2**64-1``.
+        When ``k`` is outside ``1..d``, ``d > 2**32``, or ``seed`` outside ``0..2**64-1``.
     TypeError
         When ``seed`` is ``None``.
 
@@ -517,6 +550,7 @@ def rand_k(x: ArrayLike, k: int, *, seed: int) -> Any:
     k, seed = as_index(op, "k", k), as_seed(op, seed)
     single = not isinstance(x, (list, tuple)) and getattr(x, "ndim", 2) == 1
     b = Batch(op, x.reshape(1, -1) if single else x)
+    _check_coordinates(op, b.d)
     out, ptr = b.empty((b.n, b.d))
     core.rand_k(b.messages, k, seed, ptr)
     return b.result(out, b.item_shape if single else (b.n, *b.item_shape))
@@ -548,7 +582,7 @@ def rand_k_sparse(x: ArrayLike, k: int, *, seed: int) -> tuple[Any, Any]:
     Raises
     ------
     ValueError
-        When ``k`` is outside ``1..d``, ``d > 2**40``, or ``seed`` outside ``0..2**64-1``.
+        When ``k`` is outside ``1..d``, ``d > 2**32``, or ``seed`` outside ``0..2**64-1``.
     TypeError
         When ``x`` is a list or tuple or has no ``reshape``, or ``seed`` is ``None``.
     """
@@ -577,11 +611,12 @@ def rand_k_dense(indices: ArrayLike, values: ArrayLike, d: int) -> Any:
     Parameters
     ----------
     indices : array
-        The indices :func:`rand_k_sparse` returned.
+        The indices :func:`rand_k_sparse` returned: integers in ``0..d-1``, no two equal.
     values : array
-        The values it returned (a tensor, a CuPy array, or anything NumPy reads).
+        The values it returned, floating point, one per index (a tensor, a CuPy array, or
+        anything NumPy reads).
     d : int
-        Length of the dense message, ``1..2**40``.
+        Length of the dense message, ``1..2**32``.
 
     Returns
     -------
@@ -591,13 +626,39 @@ def rand_k_dense(indices: ArrayLike, values: ArrayLike, d: int) -> Any:
     Raises
     ------
     ValueError
-        When ``d`` is outside ``1..2**40``, the vector does not fit in memory, or the values
-        cannot be placed at the indices (an index out of range, counts that differ).
+        When ``d`` is outside ``1..2**32``, the vector does not fit in memory, or the values
+        cannot be placed at the indices (an index outside ``0..d-1``, a repeated index, counts
+        that differ, indices that are not one-dimensional).
+    TypeError
+        When ``indices`` are not integers or ``values`` not floating point.
     """
     op = "rand_k_dense"
     d = as_index(op, "d", d)
-    if not 1 <= d <= 2**40:
-        raise ValueError(f"[{op}] d must be in 1..2**40 (the length of the dense message), got {d}")
+    if not 1 <= d <= _MAX_COORDINATES:
+        raise ValueError(f"[{op}] d must be in 1..2**32 (the length of the dense message, the cap of the "
+                         f"random-k draw), got {d}")
+    fw = _framework(values)
+    _check_float(op, _dtype_name(values, fw) if fw in ("torch", "cupy") else np.asarray(values).dtype.name)
+    idx = _host(indices)
+    if idx.size == 0:
+        idx = idx.astype(np.int64)  # [] reads as float64
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"[{op}] indices must be integers, got {idx.dtype.name}; pass the indices rand_k_sparse "
+                        "returned")
+    if idx.ndim != 1:
+        raise ValueError(f"[{op}] indices must be one-dimensional, got shape {idx.shape}")
+    count = math.prod(tuple(getattr(values, "shape", None) or np.shape(values)))
+    if count != idx.size:
+        raise ValueError(f"[{op}] got {idx.size} indices and {count} values; pass the (indices, values) pair "
+                         "rand_k_sparse returned")
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= d:
+            raise ValueError(f"[{op}] indices must be in 0..d-1 (d = {d}), got {lo if lo < 0 else hi}; pass the "
+                             "(indices, values) pair rand_k_sparse returned for this d")
+        if np.unique(idx).size != idx.size:
+            raise ValueError(f"[{op}] indices must not repeat (a coordinate would take only one of its values); "
+                             "pass the (indices, values) pair rand_k_sparse returned")
     try:
         if hasattr(values, "new_zeros"):
             out = values.new_zeros((d,))
@@ -814,6 +875,35 @@ def _weights(op: str, weights: Any, n: int | None = None) -> list[float]:
     return w
 
 
+_MAX_ITERATIONS = 10**6  # kMaxIterations of csrc/ops/checks.h: the cap of every iteration count
+
+
+def _check_iterations(op: str, name: str, v: int, lowest: int) -> None:
+    """The core's ``check_iterations`` (csrc/ops/checks.h), with its message: ``lowest..10**6``."""
+    if not lowest <= v <= _MAX_ITERATIONS:
+        raise ValueError(f"[{op}] {name} must be in {lowest}..{_MAX_ITERATIONS}, got {v}")
+
+
+def _scaled(w: list[float]) -> list[float]:
+    """Valid weights scaled by a power of two so that the largest is in ``[0.5, 1)``.
+
+    The weighted mean ``sum w_i x_i / sum w_i`` does not change mathematically, and a scaling
+    by a power of two is exact, so normal weights give bit for bit the result they gave
+    unscaled; subnormal ones (``[1e-320] * n``, whose sum's reciprocal is inf) no longer give
+    Inf or NaN. A positive weight too small to survive the scaling (below ``2**-1074`` of the
+    largest) keeps the smallest positive double, so it still takes part. Weights the checks
+    refuse (negative, non-finite, all zero, an overflowing sum) are returned as they are, for
+    the check to report.
+    """
+    if not w or not all(v >= 0 and math.isfinite(v) for v in w):
+        return w
+    total = sum(w)  # in order, as the checks add them
+    if not (total > 0 and math.isfinite(total)):
+        return w
+    shift = -math.frexp(max(w))[1]
+    return [math.ldexp(v, shift) or (5e-324 if v > 0 else 0.0) for v in w]
+
+
 def _host(a: Any) -> np.ndarray:
     """A small result (an n x n matrix) as a NumPy array on the host."""
     if hasattr(a, "detach"):
@@ -884,7 +974,7 @@ def _weighted_multi_krum(X: ArrayLike, f: int, m: int | None, byzfl: bool, weigh
         raise ValueError(f"[{op}] the weights of the {len(chosen)} selected messages are all zero "
                          f"(selected: {chosen}); give them a positive weight")
     out, ptr = b.empty((b.d,))
-    core.weighted_mean(b.messages, w_sel, ptr)
+    core.weighted_mean(b.messages, _scaled(w_sel), ptr)
     return b.result(out, b.item_shape)
 
 
@@ -1097,6 +1187,13 @@ def arc(X: ArrayLike, f: int) -> Any:
 # ---- subset rules: MDA, SMEA, CAF, DnC (docs/spec.md#rule-mda to #rule-dnc; peers: docs/rules.md) -----------------
 
 
+def _message_count(op: str, n: Any) -> int:
+    n = as_index(op, "n", n)
+    if n < 0:
+        raise ValueError(f"[{op}] n must be >= 0 (the number of messages), got {n}")
+    return n
+
+
 def mda_default_budget(n: int) -> int:
     """MDA's default search budget for ``n`` messages, in branch steps.
 
@@ -1113,7 +1210,15 @@ def mda_default_budget(n: int) -> int:
     -------
     int
         The default ``max_steps`` of :func:`mda`.
+
+    Raises
+    ------
+    ValueError
+        ``[mda_default_budget]`` if ``n < 0`` or outside int64.
+    TypeError
+        ``[mda_default_budget]`` if ``n`` is not an integer (a bool, a float, ``None``).
     """
+    n = _message_count("mda_default_budget", n)
     return max(10_000, int(3_000_000 * min(1.0, (88 / max(n, 1)) ** 2)))
 
 
@@ -1186,7 +1291,15 @@ def smea_default_budget(n: int) -> int:
     -------
     int
         The default ``max_subsets`` of :func:`smea`.
+
+    Raises
+    ------
+    ValueError
+        ``[smea_default_budget]`` if ``n < 0`` or outside int64.
+    TypeError
+        ``[smea_default_budget]`` if ``n`` is not an integer (a bool, a float, ``None``).
     """
+    n = _message_count("smea_default_budget", n)
     return max(1000, int(500_000 * min(1.0, (30 / max(n, 1)) ** 3)))
 
 
@@ -1306,7 +1419,8 @@ def dnc(X: ArrayLike, f: int, *, iters: int = 1, sub_dim: int = 10000, c: float 
     f : int
         Number of Byzantine messages tolerated; needs ``n > 2f``.
     iters : int
-        Filtering rounds (each draws new coordinates), ``>= 1``.
+        Filtering rounds (each draws new coordinates), ``1..10**6``. When ``floor(c f) = 0``
+        no round removes anything, so one round runs (the mean of all the messages).
     sub_dim : int
         Coordinates per round (all of them if ``>= d``), ``>= 1``.
     c : float
@@ -1325,7 +1439,7 @@ def dnc(X: ArrayLike, f: int, *, iters: int = 1, sub_dim: int = 10000, c: float 
     ------
     ValueError
         ``[dnc]`` if ``n <= 2f``, ``n <= iters * floor(c f)`` (no message could survive), ``f < 0``,
-        ``iters < 1``, ``sub_dim < 1``, ``c`` negative or not finite, or ``seed`` outside
+        ``iters`` outside ``1..10**6``, ``sub_dim < 1``, ``c`` negative or not finite, or ``seed`` outside
         ``0..2**64-1``.
     TypeError
         ``[dnc]`` for a non-integer ``f``, ``iters``, ``sub_dim`` or ``seed``, or a ``c`` that is
@@ -1346,4 +1460,9 @@ def dnc(X: ArrayLike, f: int, *, iters: int = 1, sub_dim: int = 10000, c: float 
     op = "dnc"
     f, iters, sub_dim = as_index(op, "f", f), as_index(op, "iters", iters), as_index(op, "sub_dim", sub_dim)
     c, seed = as_number(op, "c", c), as_seed(op, seed)
+    _check_iterations(op, "iters", iters, 1)
+    if f >= 0 and 0 <= c < math.inf and c * f < 1:  # floor(c f) = 0
+        # Nothing is removed in any round: every round keeps all messages, so one round gives
+        # the same result (the mean of all) as iters of them, without iters useless passes.
+        iters = 1
     return _reduce(op, X, lambda b, out: core.dnc(b.messages, f, iters, sub_dim, c, seed, out))

@@ -64,6 +64,11 @@ def _count(X: Any) -> int | None:
         return None
 
 
+def _copy(x: Any) -> Any:
+    """A copy of a result array, in its own type and on its device (torch's clone, else copy)."""
+    return x.clone() if hasattr(x, "clone") else x.copy()
+
+
 def _check_f(op: str, f: Any) -> int:
     f = as_index(op, "f", f)
     if f < 0:
@@ -453,8 +458,9 @@ class CenteredClipping(Aggregator):
     ----------
     center : array or None
         The state: the centre the next call starts from, None (the zero vector) after
-        construction and after :meth:`~Aggregator.reset`, else the last result. It is also
-        ``state["center"]``. A call on messages of another size or device than this centre
+        construction and after :meth:`~Aggregator.reset`, else a copy of the last result (so
+        writing into a returned result leaves the state alone). ``state["center"]`` is another
+        copy. A call on messages of another size or device than this centre
         raises ``ValueError``: reset the object before reusing it on other messages.
 
     Raises
@@ -482,11 +488,11 @@ class CenteredClipping(Aggregator):
     def __call__(self, X: Any) -> Any:
         out = _ops.centered_clipping(X, self.tau, center=self.center, iters=self.iters)
         if self.use_previous:
-            self.center = out
+            self.center = _copy(out)  # the caller owns out: writing into it must not move the centre
         return out
 
     def _own_state(self) -> dict:
-        return {"center": self.center}
+        return {"center": None if self.center is None else _copy(self.center)}
 
     def _reset_own(self) -> None:
         self.center = None
@@ -705,7 +711,7 @@ class MoNNA(Aggregator):
     TypeError
         If ``f`` or ``pivot`` is not an integer.
     ValueError
-        If ``f < 0``; on a call with a pivot outside ``0..n-1`` or holding a non-finite entry,
+        If ``f < 0`` or ``pivot < 0``; on a call with a pivot outside ``0..n-1`` or holding a non-finite entry,
         or with ``n <= 2f`` unless clamping (:meth:`~Aggregator.with_clamp`).
 
     References
@@ -719,6 +725,8 @@ class MoNNA(Aggregator):
 
     def __init__(self, f: int, pivot: int = 0):
         self.f, self.pivot = _check_f(self.name, f), as_index(self.name, "pivot", pivot)
+        if self.pivot < 0:  # the upper bound, n - 1, is the call's to check
+            raise ValueError(f"[{self.name}] pivot must be a message index in 0..n-1, got {self.pivot}")
 
     def __call__(self, X: Any) -> Any:
         return _ops.monna(X, self._tolerated(X), self.pivot)
@@ -768,15 +776,18 @@ class FedTrimmedAvg(Aggregator):
     Raises
     ------
     ValueError
-        On a ``beta`` outside ``[0, 0.5)`` (at construction).
+        On a ``beta`` outside ``[0, 0.5)`` (NaN included) or too large for a float (at construction).
+    TypeError
+        If ``beta`` is not a real number (a bool, a string, a complex number, ``None``).
     """
 
     name = "fed_trimmed_avg"
 
     def __init__(self, beta: float):
-        if not 0.0 <= float(beta) < 0.5:
-            raise ValueError(f"[fed_trimmed_avg] beta must be in [0, 0.5), got {beta}")
-        self.beta = float(beta)
+        beta = as_number(self.name, "beta", beta)  # trimmed_mean(X, beta=)'s checks, named after this object
+        if not 0.0 <= beta < 0.5:
+            raise ValueError(f"[{self.name}] beta must be in [0, 0.5) (the fraction trimmed at each end), got {beta}")
+        self.beta = beta
 
     def __call__(self, X: Any) -> Any:
         return _ops.trimmed_mean(X, beta=self.beta)
@@ -802,7 +813,7 @@ class Clipping(Aggregator):
     TypeError
         If ``tau`` is not a real number or ``f`` not an integer.
     ValueError
-        If ``f < 0`` (at construction); a negative ``tau`` at the call (from the kernel).
+        If ``f < 0`` or ``tau`` is negative or NaN (at construction).
     """
 
     name = "clipping"
@@ -810,6 +821,8 @@ class Clipping(Aggregator):
 
     def __init__(self, tau: float, f: int = 0):
         self.tau, self.f = as_number(self.name, "tau", tau), _check_f(self.name, f)
+        if not self.tau >= 0:  # clip's check (NaN included), named after this object
+            raise ValueError(f"[{self.name}] tau must be >= 0 (inf disables clipping), got {self.tau}")
 
     def __call__(self, X: Any) -> Any:
         return _ops.clip(X, self.tau)
@@ -902,8 +915,8 @@ class SMEA(_RuleOfF):
     TypeError
         If ``f`` or ``max_subsets`` is not an integer.
     ValueError
-        If ``f < 0``; on a call with ``max_subsets < 1``, past the budget, or with ``n <= 2f``
-        unless clamping (:meth:`~Aggregator.with_clamp`).
+        If ``f < 0`` or ``max_subsets < 1`` (at construction); on a call past the budget, or
+        with ``n <= 2f`` unless clamping (:meth:`~Aggregator.with_clamp`).
 
     References
     ----------
@@ -916,6 +929,7 @@ class SMEA(_RuleOfF):
     def __init__(self, f: int, max_subsets: int | None = None):
         super().__init__(f)
         self.max_subsets = None if max_subsets is None else as_index(self.name, "max_subsets", max_subsets)
+        _ops.smea(_PROBE, 0, max_subsets=self.max_subsets)  # checks max_subsets now
 
     def __call__(self, X: Any) -> Any:
         return _ops.smea(X, self._tolerated(X), max_subsets=self.max_subsets)
@@ -962,7 +976,7 @@ class DnC(Aggregator):
     f : int
         Byzantine messages tolerated; a call needs ``n > 2f`` and ``n > iters * floor(c f)``.
     iters : int, optional
-        Filtering rounds per call, each on new coordinates, ``>= 1`` (default 1).
+        Filtering rounds per call, each on new coordinates, ``1..10**6`` (default 1).
     sub_dim : int, optional
         Coordinates per round (all of them if ``>= d``), ``>= 1`` (default 10000).
     c : float, optional
@@ -981,9 +995,10 @@ class DnC(Aggregator):
     TypeError
         If ``f``, ``iters``, ``sub_dim`` or ``seed`` is not an integer, or ``c`` not a real number.
     ValueError
-        If ``f < 0`` or ``seed`` is outside ``0..2**64-1``; on a call with ``iters``, ``sub_dim``
-        or ``c`` out of range, with ``n <= iters * floor(c f)``, or with ``n <= 2f`` unless
-        clamping (:meth:`~Aggregator.with_clamp`).
+        If ``f < 0``, ``iters`` is outside ``1..10**6``, ``sub_dim < 1``, ``c`` is negative or
+        not finite, or ``seed`` is outside ``0..2**64-1`` (at construction); on a call with
+        ``n <= iters * floor(c f)``, or with ``n <= 2f`` unless clamping
+        (:meth:`~Aggregator.with_clamp`).
 
     References
     ----------
@@ -997,6 +1012,8 @@ class DnC(Aggregator):
         self.f = _check_f(self.name, f)
         self.iters, self.sub_dim = as_index(self.name, "iters", iters), as_index(self.name, "sub_dim", sub_dim)
         self.c, self.seed = as_number(self.name, "c", c), as_seed(self.name, seed)
+        # checks iters, sub_dim and c now (f = 0 on one message: nothing removed, one round)
+        _ops.dnc(_PROBE, 0, iters=self.iters, sub_dim=self.sub_dim, c=self.c, seed=self.seed)
         self.calls = 0
 
     def __call__(self, X: Any) -> Any:
