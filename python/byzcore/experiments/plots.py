@@ -27,7 +27,7 @@ def have_matplotlib() -> bool:
 
 
 def note_no_matplotlib() -> str:
-    """Say on stderr that no figure is written: one line, ``byzcore: `` and :data:`NO_MATPLOTLIB`.
+    """Say on stderr that no figure is written: one line, the prefix ``byzcore:`` then :data:`NO_MATPLOTLIB`.
 
     Returns
     -------
