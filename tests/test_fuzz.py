@@ -42,7 +42,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, reject, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import UnsatisfiedAssumption
 
@@ -63,9 +63,10 @@ CALL_SECONDS = float(os.environ.get("BYZCORE_FUZZ_CALL_SECONDS", "60"))
 _GRACE = 10.0  # after the signal: the call is stuck in native code (the GIL released); exit
 
 
-class CallTimeout(BaseException):
-    """A call that did not return. Not an ``Exception``: hypothesis neither treats it as an
-    allowed error nor shrinks it by rerunning hanging calls; pytest reports it as the failure."""
+class CallTimeout(KeyboardInterrupt):
+    """A call that did not return. A ``KeyboardInterrupt`` to hypothesis ("stop now"): it is
+    neither shrunk (each rerun would hang again) nor replayed; ``timed`` turns it into the test's
+    failure with this message, which holds the arguments."""
 
 
 _REPR = reprlib.Repr()
@@ -129,7 +130,14 @@ def call_guard(op: str, what: Callable[[], str]):
             signal.signal(signal.SIGALRM, previous)
 
 
-_SHARE = {"end": math.inf, "failed": False}
+_SHARE = {"end": math.inf, "failed": False, "runs": 0}
+
+
+class ShareSpent(KeyboardInterrupt):
+    """Raised past a test's share of the time. A ``KeyboardInterrupt`` to hypothesis, the one
+    way to end its run at once and cleanly (rejecting examples would not: it allows 100
+    rejections per valid example; any other exception concludes the example, which hypothesis
+    then reports as inconsistent data generation); ``timed`` ends the test as a pass."""
 
 
 @pytest.fixture(autouse=True)
@@ -142,21 +150,36 @@ def fuzz_share(request):
         items = request.session.items
         left = len(items) - items.index(request.node) if request.node in items else 1
         end = time.time() + max(0.5, (deadline - time.time()) / left)
-    _SHARE.update(end=end, failed=False)
+    _SHARE.update(end=end, failed=False, runs=0)
+
+
+def timed(test: Callable) -> Callable:
+    """Outside ``@given``: a run that spent its share (``ShareSpent``) passes with the examples
+    done; a call that did not return (``CallTimeout``) fails the test with its message."""
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        try:
+            test(*args, **kwargs)
+        except ShareSpent:
+            pass
+        except CallTimeout as exc:
+            pytest.fail(str(exc), pytrace=False)
+    return run
 
 
 def shared(test: Callable) -> Callable:
-    """Under a share: past it, reject the new examples (hypothesis then ends the test quickly);
-    never once an example failed, so hypothesis shrinks and replays it as usual."""
+    """Inside ``@given``: past the share (after at least one example), end the run; never once
+    an example failed, so that hypothesis shrinks and replays it as usual."""
     @functools.wraps(test)
     def run(*args, **kwargs):
-        if not _SHARE["failed"] and time.time() > _SHARE["end"]:
-            reject()
+        if not _SHARE["failed"] and _SHARE["runs"] and time.time() > _SHARE["end"]:
+            raise ShareSpent
+        _SHARE["runs"] += 1
         try:
             return test(*args, **kwargs)
         except UnsatisfiedAssumption:
             raise
-        except BaseException:
+        except Exception:  # a failure (hypothesis's own StopTest, an overrun, is no Exception)
             _SHARE["failed"] = True
             raise
     return run
@@ -487,17 +510,26 @@ def _promise(row: Row, X: Any, n: int, bad_rows: set, dtype: str, args: tuple, k
     # float16/bfloat16 overflow for large finite inputs, so only the native precisions promise;
     # and the means are sums taken in double: promised where those sums are representable.
     return (dtype in ("float32", "float64") and row.bound(n, f) and len(bad_rows) <= f and n >= 1
-            and _sums_representable(X))
+            and _sums_representable(X, kwargs.get("weights")))
 
 
-def _sums_representable(X: Any) -> bool:
+def _sums_representable(X: Any, weights: Any = None) -> bool:
     """docs/spec.md#nonfinite: in every coordinate the finite entries' magnitudes sum to at most
-    the largest double (always true for float32 input; two float64 entries of 1e308 are not)."""
+    the largest double (always true for float32 input; two float64 entries of 1e308 are not).
+    With weights, the weighted magnitudes ``w_i |x_i|`` (the sums a weighted mean takes); for
+    weights that are not valid (the call must raise) nothing more is asked."""
     host = _host(X)
     if host is None or host.size == 0:
         return True
     mags = np.where(np.isfinite(host), np.abs(host), 0.0).reshape(host.shape[0], -1)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
+        if weights is not None:
+            try:
+                w = np.asarray(weights, dtype=np.float64)
+            except (TypeError, ValueError):
+                return True
+            if w.shape == (host.shape[0],) and np.all(np.isfinite(w)) and np.all(w >= 0):
+                mags = mags * w[:, None]
         return bool(np.all(mags.sum(axis=0) <= np.finfo(np.float64).max))
 
 
@@ -506,6 +538,7 @@ def _call_what(X: Any, args: tuple, kwargs: dict) -> Callable[[], str]:
 
 
 @pytest.mark.parametrize("row", TABLE, ids=lambda r: r.op)
+@timed
 @BUDGET
 @given(data=st.data())
 @shared
@@ -526,6 +559,7 @@ def _named(msg: str) -> None:
 
 
 @pytest.mark.parametrize("name,build", OBJECTS, ids=[o[0] for o in OBJECTS])
+@timed
 @BUDGET
 @given(data=st.data())
 @shared
@@ -576,6 +610,7 @@ def _likes() -> st.SearchStrategy:
     return st.sampled_from(likes)
 
 
+@timed
 @BUDGET
 @given(data=st.data())
 @shared
@@ -613,6 +648,7 @@ BUDGETS = [("mda_default_budget", bz.mda_default_budget, 10_000, 3_000_000),
 
 
 @pytest.mark.parametrize("op,helper,low,high", BUDGETS, ids=[b[0] for b in BUDGETS])
+@timed
 @BUDGET
 @given(data=st.data())
 @shared
@@ -626,6 +662,7 @@ def test_budget_helpers(op, helper, low, high, data):
         assert low <= out <= high, f"[{op}]({n!r}) = {out} outside {low}..{high}"
 
 
+@timed
 @settings(BUDGET, max_examples=BUDGET.max_examples if FUZZING else 4)
 @given(data=st.data())
 @shared
