@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, settings
 
 # Hypothesis profile "fuzz": the long search of tests/test_fuzz.py,
 # `pytest --hypothesis-profile=fuzz tests/test_fuzz.py` (BYZCORE_FUZZ_EXAMPLES sets the number
-# of examples per test; .ci/sanitize runs it under ASan/UBSan with a time limit). Without it
+# of examples per test; .ci/sanitize runs it under ASan/UBSan with a time limit, shared out among
+# the tests by BYZCORE_FUZZ_DEADLINE: tests/test_fuzz.py and the hook below). Without it
 # the fuzz tests run their small fixed budget (test_fuzz.BUDGET) and the other property tests
 # their own settings.
 settings.register_profile("fuzz", max_examples=int(os.environ.get("BYZCORE_FUZZ_EXAMPLES", "3000")), deadline=None,
