@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,8 @@ from hypothesis import HealthCheck, settings
 
 # Hypothesis profile "fuzz": the long search of tests/test_fuzz.py,
 # `pytest --hypothesis-profile=fuzz tests/test_fuzz.py` (BYZCORE_FUZZ_EXAMPLES sets the number
-# of examples per test; .ci/sanitize runs it under ASan/UBSan with a time limit). Without it
+# of examples per test; .ci/sanitize runs it under ASan/UBSan with a time limit, shared out among
+# the tests by BYZCORE_FUZZ_DEADLINE: tests/test_fuzz.py and the hook below). Without it
 # the fuzz tests run their small fixed budget (test_fuzz.BUDGET) and the other property tests
 # their own settings.
 settings.register_profile("fuzz", max_examples=int(os.environ.get("BYZCORE_FUZZ_EXAMPLES", "3000")), deadline=None,
@@ -91,6 +93,22 @@ def pytest_configure(config):
     # emits a DeprecationWarning (mypy_extensions.TypedDict) that `filterwarnings = error` would
     # turn into an INTERNALERROR hiding the real failure. It is not our code's warning.
     config.addinivalue_line("filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With ``BYZCORE_FUZZ_DEADLINE`` (a Unix time; .ci/sanitize): once it has passed, stop
+    *between* tests (pytest's "interrupted", exit status 2) and write the reason to
+    ``BYZCORE_FUZZ_STOP_FILE``, so the caller can tell that stop from a hang or a failure."""
+    result = yield
+    deadline = float(os.environ.get("BYZCORE_FUZZ_DEADLINE") or 0)
+    if deadline and nextitem is not None and time.time() > deadline and not item.session.shouldfail:
+        reason = f"[fuzz] time limit reached between tests, before {nextitem.nodeid}"
+        item.session.shouldstop = reason
+        if os.environ.get("BYZCORE_FUZZ_STOP_FILE"):
+            with open(os.environ["BYZCORE_FUZZ_STOP_FILE"], "w", encoding="utf-8") as fh:
+                fh.write(reason + "\n")
+    return result
 
 
 def write_wide_libsvm(path, rows: int, d: int, per_row: int, seed: int, valued: bool) -> None:

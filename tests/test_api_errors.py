@@ -265,6 +265,19 @@ def test_centered_clipping_bad_args(kwargs, exc):
     raises(exc, "centered_clipping", bz.centered_clipping, GOOD, tau, **kwargs)
 
 
+def test_centered_clipping_center_of_another_framework():
+    """A center converted to the messages' framework is checked first: a string center with
+    torch messages is a named TypeError (torch's converter said it unnamed); a bfloat16 torch
+    center with NumPy messages is read in float32 (NumPy has no bfloat16)."""
+    torch = pytest.importorskip("torch")
+    for X in (torch.zeros(1, 1), torch.zeros(1, 1, dtype=torch.bfloat16)):
+        raises(TypeError, "centered_clipping", bz.centered_clipping, X, 0.0, center="0")
+        raises(TypeError, "centered_clipping", bz.centered_clipping, X, 0.0, center=np.array(["0"]))
+    c = torch.tensor([0.5, -1.0, 2.0], dtype=torch.bfloat16)
+    got = bz.centered_clipping(GOOD, 1e9, center=c)
+    np.testing.assert_allclose(got, GOOD.mean(axis=0), rtol=1e-12)  # tau large: one step lands on the mean
+
+
 @pytest.mark.parametrize("args,kwargs,exc", [
     ((0, bz.median), {"seed": 0}, ValueError), ((-2, bz.median), {"seed": 0}, ValueError),
     ((2.0, bz.median), {"seed": 0}, TypeError), ((2, "median"), {"seed": 0}, TypeError),

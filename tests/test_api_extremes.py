@@ -1,4 +1,4 @@
-"""Every integer argument of every public function at its extremes.
+"""Every integer argument of every public function at its extremes (the catalogue rules included).
 
 A bound such as ``n > 2f`` computed as ``2 * f`` wraps in int64 for ``f = 2**62`` and used to
 let ``trimmed_mean(X, 2**62)`` return garbage; each value below must give the documented
@@ -12,6 +12,10 @@ complex numbers are refused with ``TypeError``; integers outside the range with 
 from __future__ import annotations
 
 import math
+import os
+import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -71,6 +75,80 @@ ARGS = [
     ("permutation", "n", lambda v: bz.permutation(v, seed=3), lambda v: 0 <= v <= MAX_MESSAGES,
      lambda v: ref.permutation(v, 3), False),
     ("permutation", "seed", lambda v: bz.permutation(N, seed=v), lambda v: True, lambda v: ref.permutation(N, v), True),
+]
+
+
+def _least_budget(call) -> int:
+    """The smallest search budget with which ``call(budget)`` finishes on GOOD (a few steps)."""
+    for b in range(1, 10_000):
+        try:
+            call(b)
+        except ValueError:
+            continue
+        return b
+    raise AssertionError("no budget up to 10,000 suffices")
+
+
+MDA_STEPS = _least_budget(lambda b: bz.mda(GOOD, 1, max_steps=b))
+SMEA_SUBSETS = _least_budget(lambda b: bz.smea(GOOD, 1, max_subsets=b))
+MAX_ITERS = 10**6  # the documented cap on iteration counts (max_iter, iters)
+CHILD_SECONDS = 20
+
+
+def _dnc_iters(f: int, c: float):
+    """dnc(GOOD, f, iters=v, c=c). With floor(c f) = 0 no round removes a message, so nothing
+    bounds iters but its cap: an in-range count past the cap must raise ``[dnc]``, not run
+    2**62 rounds. Such a count runs in a child process killed after CHILD_SECONDS, so that a
+    library that loops fails this test instead of hanging the suite."""
+    def call(v):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not MAX_ITERS < int(v) < 2**63:
+            return bz.dnc(GOOD, f, iters=v, c=c)
+        child = ("import pickle, sys\nimport byzcore as bz\nX, f, v, c = pickle.load(sys.stdin.buffer)\n"
+                 "try:\n    out = ('ok', bz.dnc(X, f, iters=v, c=c))\n"
+                 "except (ValueError, TypeError) as exc:\n    out = (type(exc).__name__, str(exc))\n"
+                 "pickle.dump(out, sys.stdout.buffer)\n")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        try:
+            done = subprocess.run([sys.executable, "-c", child], input=pickle.dumps((GOOD, f, v, c)),
+                                  capture_output=True, timeout=CHILD_SECONDS, env=env, check=True)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"[dnc] iters={v!r} (f={f}, c={c}) did not return within {CHILD_SECONDS} s")
+        kind, value = pickle.loads(done.stdout)  # our own child's output
+        if kind != "ok":
+            raise {"ValueError": ValueError, "TypeError": TypeError}[kind](value)
+        return value
+    return call
+
+
+# The catalogue rules (docs/rules.md): n = 5, so n > 2f means f <= 2 and Bulyan's n >= 4f + 3
+# means f = 0. dnc removes floor(c f) messages per round: with f = 1, c = 1 it needs iters <= 4.
+ARGS += [
+    ("meamed", "f", lambda v: bz.meamed(GOOD, v), lambda v: 0 <= v <= 2, lambda v: ref.meamed(GOOD, v), False),
+    ("bulyan", "f", lambda v: bz.bulyan(GOOD, v), lambda v: v == 0, lambda v: ref.bulyan(GOOD, v), False),
+    ("monna", "f", lambda v: bz.monna(GOOD, v), lambda v: 0 <= v <= 2, lambda v: ref.monna(GOOD, v), False),
+    ("monna", "pivot", lambda v: bz.monna(GOOD, 1, v), lambda v: 0 <= v <= N - 1,
+     lambda v: ref.monna(GOOD, 1, v), False),
+    ("cge", "f", lambda v: bz.cge(GOOD, v), lambda v: 0 <= v <= 2, lambda v: ref.cge(GOOD, v), False),
+    ("arc", "f", lambda v: bz.arc(GOOD, v), lambda v: 0 <= v <= 2, lambda v: ref.arc(GOOD, v), False),
+    ("mda", "f", lambda v: bz.mda(GOOD, v), lambda v: 0 <= v <= 2, lambda v: ref.mda(GOOD, v), False),
+    ("mda", "max_steps", lambda v: bz.mda(GOOD, 1, max_steps=v), lambda v: v >= MDA_STEPS,
+     lambda v: ref.mda(GOOD, 1), False),
+    ("smea", "f", lambda v: bz.smea(GOOD, v), lambda v: 0 <= v <= 2, lambda v: ref.smea(GOOD, v), False),
+    ("smea", "max_subsets", lambda v: bz.smea(GOOD, 1, max_subsets=v), lambda v: v >= SMEA_SUBSETS,
+     lambda v: ref.smea(GOOD, 1), False),
+    ("caf", "f", lambda v: bz.caf(GOOD, v), lambda v: 0 <= v <= 2, lambda v: ref.caf(GOOD, v), False),
+    ("dnc", "f", lambda v: bz.dnc(GOOD, v, sub_dim=2, seed=3), lambda v: 0 <= v <= 2,
+     lambda v: ref.dnc(GOOD, v, sub_dim=2, seed=3), False),
+    ("dnc", "iters", lambda v: bz.dnc(GOOD, 1, iters=v, sub_dim=2, seed=3), lambda v: 1 <= v <= 4,
+     lambda v: ref.dnc(GOOD, 1, iters=v, sub_dim=2, seed=3), False),
+    ("dnc", "iters(f=0)", _dnc_iters(0, 1.0), lambda v: 1 <= v <= MAX_ITERS,
+     lambda v: ref.dnc(GOOD, 0, iters=v), False),
+    ("dnc", "iters(c=0)", _dnc_iters(1, 0.0), lambda v: 1 <= v <= MAX_ITERS,
+     lambda v: ref.dnc(GOOD, 1, iters=v, c=0.0), False),
+    ("dnc", "sub_dim", lambda v: bz.dnc(GOOD, 1, sub_dim=v, seed=3), lambda v: v >= 1,
+     lambda v: ref.dnc(GOOD, 1, sub_dim=v, seed=3), False),
+    ("dnc", "seed", lambda v: bz.dnc(GOOD, 1, sub_dim=2, seed=v), lambda v: True,
+     lambda v: ref.dnc(GOOD, 1, sub_dim=2, seed=v), True),
 ]
 ARGS.append(("rand_k_sparse", "k", lambda v: bz.rand_k_sparse(GOOD[1], v, seed=2)[0],
              lambda v: 1 <= v <= D, lambda v: ref.rand_k_indices(D, v, 2), False))

@@ -403,6 +403,8 @@ class Batch:
             x, fw = _from_foreign(self.op, x, fw)
         elif fw is None or (fw == "numpy" and not isinstance(x, np.ndarray)):
             x, fw = np.asarray(x), "numpy"
+        # Before any conversion: torch takes no NumPy string or object array (and says so unnamed).
+        _check_float(self.op, _dtype_name(x, fw))
         if fw != self.fw:
             if self.fw == "torch" and fw == "numpy":
                 import torch
@@ -410,7 +412,8 @@ class Batch:
                 where = self.device if self.device == "cpu" else f"cuda:{self.device_index}"
                 x = torch.from_numpy(np.ascontiguousarray(x)).to(where)
             elif self.fw == "numpy" and fw == "torch" and x.device.type == "cpu":
-                x = x.detach().numpy()
+                x = x.detach()
+                x = (x.float() if str(x.dtype) == "torch.bfloat16" else x).numpy()  # NumPy has no bfloat16
             elif self.fw == "cupy" and fw == "numpy":
                 import cupy
 
@@ -418,7 +421,6 @@ class Batch:
             else:
                 raise TypeError(f"[{self.op}] {what} must be the same array type as the messages ({self.fw}), got {fw}")
             fw = self.fw
-        _check_float(self.op, _dtype_name(x, fw))
         if tuple(x.shape) != self.item_shape and math.prod(tuple(x.shape)) != self.d:
             raise ValueError(f"[{self.op}] {what} must have the messages' shape {self.item_shape}, "
                              f"got {tuple(x.shape)}")
